@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` runs Freshet locally on the
+# embedded default store; `make test` runs every test. Both install what they
+# need into .tools/ first and skip what is already there.
+.PHONY: demo test bench fmt lint
+
+demo:
+	@bash scripts/demo.sh
+
+test:
+	@bash scripts/test.sh
+
+bench:
+	@bash scripts/bench.sh
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

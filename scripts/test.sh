@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test of the project, as CI runs it (.ci/run calls `make test`).
+# Each part adds a scripts/test-<part>.sh; they run after the core checks.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/tools.sh rust redis
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+step "core for wasm32 (the browser's feature set and the worker's)"
+cargo build -q -p freshet-core --target wasm32-unknown-unknown --no-default-features --features wire
+cargo build -q -p freshet-core --target wasm32-unknown-unknown
+step "workspace tests"
+cargo test --workspace
+for part in "$ROOT"/scripts/test-*.sh; do
+  [ -e "$part" ] || continue
+  step "$(basename "$part")"
+  bash "$part"
+done
+echo "all test suites passed"
