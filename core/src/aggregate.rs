@@ -1,1 +1,105 @@
-//! todo
+//! From a validated batch to one [`EntityDelta`] per (entity, id): every
+//! event folded into every feature that listens to it, with the same merge
+//! the stores use, so a delta is already the smallest write it can be.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
+use crate::state::{Agg, Cells, EntityDelta, FeatureState, Stamped};
+use crate::validate::{Event, ValidBatch};
+
+/// Folds a batch into per-entity deltas, in (entity, id) order.
+///
+/// `verified_user` is the userId an identity token vouched for: an event's
+/// `userId` counts only when it equals it, so no visitor can write into
+/// another user's features; other events key by their `clientId`.
+pub fn aggregate(
+    spec: &FeatureSpec,
+    batch: &ValidBatch,
+    verified_user: Option<&str>,
+) -> Vec<EntityDelta> {
+    let mut deltas: BTreeMap<(String, String), BTreeMap<String, FeatureState>> = BTreeMap::new();
+    for event in &batch.events {
+        let user = event
+            .user_id
+            .as_deref()
+            .filter(|u| Some(*u) == verified_user);
+        for def in spec.features() {
+            if !def.listens_to(&event.event_type) || !def.accepts(event, user) {
+                continue;
+            }
+            let Some(entity) = spec.entity(&def.entity) else {
+                continue;
+            };
+            let Some(id) = entity.id_of(event, user) else {
+                continue;
+            };
+            let Some(contribution) = contribution(def, event, user) else {
+                continue;
+            };
+            let updates = deltas.entry((def.entity.clone(), id)).or_default();
+            match updates.get_mut(def.key()) {
+                Some(state) => state.merge(contribution, def),
+                None => {
+                    updates.insert(def.key().to_owned(), contribution);
+                }
+            }
+        }
+    }
+    deltas
+        .into_iter()
+        .map(|((entity, id), updates)| EntityDelta {
+            entity,
+            id,
+            batch_id: batch.batch_id.clone(),
+            received_at: batch.received_at,
+            updates,
+        })
+        .collect()
+}
+
+/// One event's state for one feature, or `None` when the event does not
+/// carry what the feature reads (a sum over a missing or non-numeric field).
+pub fn contribution(def: &FeatureDef, event: &Event, user: Option<&str>) -> Option<FeatureState> {
+    let field = || def.field.as_ref().and_then(|path| path.get(event, user));
+    fn cell<T>(def: &FeatureDef, event: &Event, v: T) -> Cells<T> {
+        match def.window {
+            Some(window) => Cells::Buckets(BTreeMap::from([(window.bucket_of(event.time), v)])),
+            None => Cells::Total(v),
+        }
+    }
+    let stamped = |v| Stamped {
+        t: event.time,
+        id: event.id.clone(),
+        v,
+    };
+    let value = match def.agg {
+        Aggregation::Count => Agg::Count(cell(def, event, 1)),
+        Aggregation::Sum => Agg::Sum(cell(def, event, field()?.as_f64()?)),
+        Aggregation::Min => Agg::Min(cell(def, event, field()?.as_f64()?)),
+        Aggregation::Max => Agg::Max(cell(def, event, field()?.as_f64()?)),
+        Aggregation::Last => Agg::Last(stamped(field()?)),
+        Aggregation::First => Agg::First(stamped(field()?)),
+        Aggregation::Distinct => {
+            Agg::Distinct(BTreeMap::from([(distinct_key(&field()?)?, event.time)]))
+        }
+        Aggregation::LatestN => Agg::LatestN(vec![stamped(field()?)]),
+    };
+    Some(FeatureState {
+        updated_at: event.time,
+        value,
+    })
+}
+
+/// The set member a distinct value is kept as: strings as they are, numbers
+/// and booleans as their JSON text; objects and arrays are not counted.
+fn distinct_key(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}

@@ -26,9 +26,9 @@ pub mod validate;
 #[cfg(feature = "spec")]
 pub mod aggregate;
 #[cfg(feature = "spec")]
-pub mod doc;
-#[cfg(feature = "spec")]
 pub mod encode;
+#[cfg(feature = "spec")]
+pub mod read;
 #[cfg(feature = "spec")]
 pub mod spec;
 #[cfg(feature = "spec")]

@@ -1,1 +1,726 @@
+//! The feature spec: `features.toml` parsed into a typed [`FeatureSpec`] and
+//! checked once, with errors that name the feature. Features as code: the
+//! edge compiles the file in, and replay and the Python reader read the same
+//! file, so a feature is defined in exactly one place.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::time::{DAY, HOUR, MINUTE, Millis, SECOND};
+use crate::validate::Event;
+use crate::wire::is_valid_event_type;
+
+/// Largest `max` a bounded feature (`distinct`, `latest_n`) may keep.
+pub const MAX_BOUND: usize = 1_000;
+/// Longest window a feature may have: events older than 7 days are refused
+/// at ingest, so a longer window would still be right, but buckets beyond a
+/// quarter make reads slow for no model we know of.
+pub const MAX_WINDOW: Millis = 90 * DAY;
+
+/// Every entity and feature of a `features.toml`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureSpec {
+    entities: BTreeMap<String, EntityDef>,
+    features: Vec<FeatureDef>,
+}
+
+/// What a feature describes (`user`, `product`) and how events name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityDef {
+    pub name: String,
+    /// Tried in order; the first present, non-empty one is the entity's id.
+    pub key: Vec<FieldPath>,
+}
+
+/// One feature at one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureDef {
+    pub name: String,
+    pub version: u32,
+    pub entity: String,
+    pub on: EventMatch,
+    pub agg: Aggregation,
+    pub field: Option<FieldPath>,
+    /// Only events whose fields equal these values count.
+    pub filter: Vec<(FieldPath, Value)>,
+    pub window: Option<Window>,
+    pub ttl: Option<Millis>,
+    pub default: Value,
+    /// Bound of `distinct` and `latest_n`.
+    pub max: usize,
+    pub expected: Option<Expected>,
+    pub description: Option<String>,
+    key: String,
+}
+
+/// Which event types a feature listens to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventMatch {
+    All,
+    Types(BTreeSet<String>),
+}
+
+/// How a feature folds its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    Count,
+    Sum,
+    Min,
+    Max,
+    /// The field's value at the latest event time.
+    Last,
+    /// The field's value at the earliest event time.
+    First,
+    /// The distinct values seen, bounded: keeps the `max` most recently seen.
+    Distinct,
+    /// The field's values of the `max` latest events, newest first.
+    LatestN,
+}
+
+impl Aggregation {
+    pub const ALL: [Self; 8] = [
+        Self::Count,
+        Self::Sum,
+        Self::Min,
+        Self::Max,
+        Self::Last,
+        Self::First,
+        Self::Distinct,
+        Self::LatestN,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Last => "last",
+            Self::First => "first",
+            Self::Distinct => "distinct",
+            Self::LatestN => "latest_n",
+        }
+    }
+
+    fn needs_field(self) -> bool {
+        !matches!(self, Self::Count)
+    }
+
+    fn is_numeric(self) -> bool {
+        matches!(self, Self::Sum | Self::Min | Self::Max)
+    }
+}
+
+/// A sliding window kept as time buckets ("tiles") keyed by event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub span: Millis,
+    /// Bucket width: minutes up to 1 h, hours up to 2 days, days beyond, so a
+    /// window never needs more than ~60 buckets and its leading edge is off by
+    /// at most one bucket.
+    pub granule: Millis,
+}
+
+impl Window {
+    pub fn new(span: Millis) -> Self {
+        let granule = if span <= HOUR {
+            MINUTE
+        } else if span <= 2 * DAY {
+            HOUR
+        } else {
+            DAY
+        };
+        Self { span, granule }
+    }
+
+    /// Start of the bucket holding `t`, in milliseconds.
+    pub fn bucket_of(&self, t: Millis) -> Millis {
+        t.div_euclid(self.granule) * self.granule
+    }
+
+    /// The oldest bucket start still inside the window as of `t`.
+    pub fn cutoff(&self, t: Millis) -> Millis {
+        self.bucket_of(t - self.span)
+    }
+}
+
+/// The training distribution of a numeric feature, for drift checks.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub mean: Option<f64>,
+    pub stddev: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Where a value is read from an event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FieldPath {
+    Id,
+    Type,
+    Timestamp,
+    ClientId,
+    SessionId,
+    UserId,
+    Payload(Vec<String>),
+}
+
+impl FieldPath {
+    pub fn parse(path: &str) -> Result<Self, String> {
+        Ok(match path {
+            "id" => Self::Id,
+            "type" => Self::Type,
+            "timestamp" => Self::Timestamp,
+            "clientId" => Self::ClientId,
+            "sessionId" => Self::SessionId,
+            "userId" => Self::UserId,
+            _ => {
+                let rest = path.strip_prefix("payload.").ok_or_else(|| {
+                    format!(
+                        "field path `{path}` must be payload.<name>[.<name>…] or one of \
+                         id, type, timestamp, clientId, sessionId, userId"
+                    )
+                })?;
+                let segments: Vec<String> = rest.split('.').map(str::to_owned).collect();
+                if segments.iter().any(String::is_empty) {
+                    return Err(format!("field path `{path}` has an empty segment"));
+                }
+                Self::Payload(segments)
+            }
+        })
+    }
+
+    /// The value at this path in `event`; the event time reads as milliseconds.
+    /// `user_id` is the userId to honour (verified), not the one sent.
+    pub fn get(&self, event: &Event, user_id: Option<&str>) -> Option<Value> {
+        match self {
+            Self::Id => Some(Value::from(event.id.as_str())),
+            Self::Type => Some(Value::from(event.event_type.as_str())),
+            Self::Timestamp => Some(Value::from(event.time)),
+            Self::ClientId => Some(Value::from(event.client_id.as_str())),
+            Self::SessionId => event.session_id.as_deref().map(Value::from),
+            Self::UserId => user_id.map(Value::from),
+            Self::Payload(segments) => {
+                let (first, rest) = segments.split_first()?;
+                let mut value = event.payload.get(first)?;
+                for segment in rest {
+                    value = value.as_object()?.get(segment)?;
+                }
+                (!value.is_null()).then(|| value.clone())
+            }
+        }
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id => f.write_str("id"),
+            Self::Type => f.write_str("type"),
+            Self::Timestamp => f.write_str("timestamp"),
+            Self::ClientId => f.write_str("clientId"),
+            Self::SessionId => f.write_str("sessionId"),
+            Self::UserId => f.write_str("userId"),
+            Self::Payload(segments) => write!(f, "payload.{}", segments.join(".")),
+        }
+    }
+}
+
+/// A spec that cannot be used, naming the feature or entity at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// `feature `name@v``, `entity `user``, or empty for the file as a whole.
+    pub subject: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.subject.is_empty() {
+            write!(f, "features.toml: {}", self.message)
+        } else {
+            write!(f, "features.toml: {}: {}", self.subject, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    #[serde(default)]
+    entities: BTreeMap<String, RawEntity>,
+    #[serde(default)]
+    feature: Vec<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    key: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeature {
+    name: String,
+    #[serde(default = "one")]
+    version: u32,
+    entity: String,
+    on: Vec<String>,
+    agg: String,
+    field: Option<String>,
+    #[serde(rename = "where", default)]
+    filter: toml::Table,
+    window: Option<String>,
+    ttl: Option<String>,
+    default: Option<toml::Value>,
+    max: Option<usize>,
+    expected: Option<Expected>,
+    description: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FeatureSpec {
+    /// Parses and checks a `features.toml`.
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError {
+            subject: String::new(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let mut entities = BTreeMap::new();
+        for (name, raw_entity) in raw.entities {
+            let entity = check_entity(&name, raw_entity).map_err(|message| SpecError {
+                subject: format!("entity `{name}`"),
+                message,
+            })?;
+            entities.insert(name, entity);
+        }
+        let mut features: Vec<FeatureDef> = Vec::with_capacity(raw.feature.len());
+        for (index, table) in raw.feature.into_iter().enumerate() {
+            let subject = feature_subject(&table, index);
+            let fail = |message: String| SpecError {
+                subject: subject.clone(),
+                message,
+            };
+            let raw_feature: RawFeature = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| fail(e.to_string().trim_end().to_owned()))?;
+            let feature = check_feature(raw_feature, &entities).map_err(fail)?;
+            if features.iter().any(|f| f.key == feature.key) {
+                return Err(fail(format!("`{}` is defined twice", feature.key)));
+            }
+            features.push(feature);
+        }
+        if features.is_empty() {
+            return Err(SpecError {
+                subject: String::new(),
+                message: "no [[feature]] is defined".to_owned(),
+            });
+        }
+        Ok(Self { entities, features })
+    }
+
+    pub fn entities(&self) -> impl Iterator<Item = &EntityDef> {
+        self.entities.values()
+    }
+
+    pub fn entity(&self, name: &str) -> Option<&EntityDef> {
+        self.entities.get(name)
+    }
+
+    pub fn features(&self) -> &[FeatureDef] {
+        &self.features
+    }
+
+    /// The features of one entity, in file order.
+    pub fn features_of<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a FeatureDef> {
+        self.features.iter().filter(move |f| f.entity == entity)
+    }
+
+    /// A feature by its storage key, `name@version`.
+    pub fn feature(&self, key: &str) -> Option<&FeatureDef> {
+        self.features.iter().find(|f| f.key == key)
+    }
+
+    /// A feature of `entity` by `name` (its highest version) or `name@version`.
+    pub fn lookup(&self, entity: &str, name: &str) -> Option<&FeatureDef> {
+        match name.split_once('@') {
+            Some(_) => self.feature(name).filter(|f| f.entity == entity),
+            None => self
+                .features
+                .iter()
+                .filter(|f| f.entity == entity && f.name == name)
+                .max_by_key(|f| f.version),
+        }
+    }
+}
+
+impl FeatureDef {
+    /// The storage key: `name@version`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn listens_to(&self, event_type: &str) -> bool {
+        match &self.on {
+            EventMatch::All => true,
+            EventMatch::Types(types) => types.contains(event_type),
+        }
+    }
+
+    /// Whether `event` passes the feature's `where` filter.
+    pub fn accepts(&self, event: &Event, user_id: Option<&str>) -> bool {
+        self.filter
+            .iter()
+            .all(|(path, wanted)| path.get(event, user_id).as_ref() == Some(wanted))
+    }
+}
+
+impl EntityDef {
+    /// The entity id of `event`: the first key path with a non-empty string or
+    /// number. `user_id` is the verified userId, if any.
+    pub fn id_of(&self, event: &Event, user_id: Option<&str>) -> Option<String> {
+        self.key
+            .iter()
+            .find_map(|path| match path.get(event, user_id)? {
+                Value::String(s) if !s.is_empty() && s.len() <= 128 => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    }
+}
+
+fn feature_subject(table: &toml::Table, index: usize) -> String {
+    let name = table.get("name").and_then(toml::Value::as_str);
+    let version = table
+        .get("version")
+        .and_then(toml::Value::as_integer)
+        .unwrap_or(1);
+    match name {
+        Some(name) => format!("feature `{name}@{version}`"),
+        None => format!("feature #{}", index + 1),
+    }
+}
+
+fn is_valid_name(name: &str, max_len: usize) -> bool {
+    name.len() <= max_len && is_valid_event_type(name)
+}
+
+fn check_entity(name: &str, raw: RawEntity) -> Result<EntityDef, String> {
+    if !is_valid_name(name, 32) {
+        return Err("entity names must match ^[a-z][a-z0-9_]{0,31}$".to_owned());
+    }
+    if raw.key.is_empty() {
+        return Err("key must list at least one field path".to_owned());
+    }
+    let key = raw
+        .key
+        .iter()
+        .map(|p| FieldPath::parse(p))
+        .collect::<Result<_, _>>()?;
+    Ok(EntityDef {
+        name: name.to_owned(),
+        key,
+    })
+}
+
+fn check_feature(
+    raw: RawFeature,
+    entities: &BTreeMap<String, EntityDef>,
+) -> Result<FeatureDef, String> {
+    if !is_valid_name(&raw.name, 64) {
+        return Err("name must match ^[a-z][a-z0-9_]{0,63}$".to_owned());
+    }
+    if raw.version == 0 {
+        return Err("version must be 1 or more".to_owned());
+    }
+    if !entities.contains_key(&raw.entity) {
+        let known: Vec<&str> = entities.keys().map(String::as_str).collect();
+        return Err(format!(
+            "unknown entity `{}` (defined: {})",
+            raw.entity,
+            known.join(", ")
+        ));
+    }
+    let agg = Aggregation::ALL
+        .into_iter()
+        .find(|a| a.name() == raw.agg)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Aggregation::ALL.iter().map(|a| a.name()).collect();
+            format!(
+                "unknown aggregation `{}` (expected one of {})",
+                raw.agg,
+                names.join(", ")
+            )
+        })?;
+    let on = check_on(&raw.on)?;
+    let field = raw.field.as_deref().map(FieldPath::parse).transpose()?;
+    match (&field, agg.needs_field()) {
+        (None, true) => return Err(format!("agg = \"{}\" needs a field", agg.name())),
+        (Some(_), false) => return Err("agg = \"count\" takes no field".to_owned()),
+        _ => {}
+    }
+    let filter = raw
+        .filter
+        .into_iter()
+        .map(|(path, value)| {
+            let path = FieldPath::parse(&path)?;
+            let value = toml_to_json(value);
+            if value.is_object() || value.is_array() {
+                return Err(format!("where.{path} must be a string, number or boolean"));
+            }
+            Ok((path, value))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let window = raw
+        .window
+        .as_deref()
+        .map(|w| parse_duration(w).map_err(|e| format!("window: {e}")))
+        .transpose()?;
+    if let Some(span) = window {
+        if span > MAX_WINDOW {
+            return Err(format!("window is longer than {} days", MAX_WINDOW / DAY));
+        }
+        if agg == Aggregation::First {
+            return Err(
+                "agg = \"first\" cannot have a window (the first event may have left it)"
+                    .to_owned(),
+            );
+        }
+    }
+    let ttl = raw
+        .ttl
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| format!("ttl: {e}")))
+        .transpose()?;
+    let max = match (agg, raw.max) {
+        (Aggregation::Distinct | Aggregation::LatestN, Some(0)) => {
+            return Err("max must be 1 or more".to_owned());
+        }
+        (Aggregation::Distinct | Aggregation::LatestN, Some(m)) if m > MAX_BOUND => {
+            return Err(format!("max must be at most {MAX_BOUND}"));
+        }
+        (Aggregation::Distinct | Aggregation::LatestN, Some(m)) => m,
+        (Aggregation::Distinct, None) => 50,
+        (Aggregation::LatestN, None) => 10,
+        (_, Some(_)) => return Err(format!("agg = \"{}\" takes no max", agg.name())),
+        (_, None) => 0,
+    };
+    if raw.expected.is_some() && !(agg.is_numeric() || agg == Aggregation::Count) {
+        return Err("expected stats apply to numeric features only".to_owned());
+    }
+    let default = match raw.default {
+        Some(v) => toml_to_json(v),
+        None => match agg {
+            Aggregation::Count | Aggregation::Sum => Value::from(0),
+            Aggregation::Distinct | Aggregation::LatestN => Value::Array(Vec::new()),
+            _ => Value::Null,
+        },
+    };
+    let key = format!("{}@{}", raw.name, raw.version);
+    Ok(FeatureDef {
+        name: raw.name,
+        version: raw.version,
+        entity: raw.entity,
+        on,
+        agg,
+        field,
+        filter,
+        window: window.map(Window::new),
+        ttl,
+        default,
+        max,
+        expected: raw.expected,
+        description: raw.description,
+        key,
+    })
+}
+
+fn check_on(on: &[String]) -> Result<EventMatch, String> {
+    if on.is_empty() {
+        return Err("on must list at least one event type, or \"*\"".to_owned());
+    }
+    if on.iter().any(|t| t == "*") {
+        return Ok(EventMatch::All);
+    }
+    if let Some(bad) = on.iter().find(|t| !is_valid_event_type(t)) {
+        return Err(format!("on: `{bad}` is not a valid event type"));
+    }
+    Ok(EventMatch::Types(on.iter().cloned().collect()))
+}
+
+/// Parses `90s`, `30m`, `24h`, `7d` or `2w` into milliseconds.
+pub fn parse_duration(text: &str) -> Result<Millis, String> {
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(unit_at);
+    let n: Millis = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30m, 24h or 7d"))?;
+    let unit = match unit {
+        "s" => SECOND,
+        "m" => MINUTE,
+        "h" => HOUR,
+        "d" => DAY,
+        "w" => 7 * DAY,
+        _ => return Err(format!("`{text}` is not a duration like 30m, 24h or 7d")),
+    };
+    if n == 0 {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    n.checked_mul(unit)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+fn toml_to_json(value: toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => Value::from(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTITIES: &str = "[entities.user]\nkey = [\"userId\", \"clientId\"]\n";
+
+    fn parse_feature(feature: &str) -> Result<FeatureSpec, SpecError> {
+        FeatureSpec::parse(&format!("{ENTITIES}[[feature]]\n{feature}"))
+    }
+
+    fn error_of(feature: &str) -> String {
+        parse_feature(feature)
+            .expect_err("spec should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn the_example_spec_parses() {
+        let spec = FeatureSpec::parse(include_str!("../../features.toml")).expect("valid spec");
+        assert!(spec.features().len() >= 9);
+        assert!(spec.entity("product").is_some());
+        let clicks = spec
+            .lookup("user", "clicks_product_card_7d")
+            .expect("feature");
+        assert_eq!(
+            clicks.window,
+            Some(Window {
+                span: 7 * DAY,
+                granule: DAY
+            })
+        );
+    }
+
+    #[test]
+    fn errors_name_the_feature() {
+        let e = error_of("name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"avg\"");
+        assert_eq!(
+            e,
+            "features.toml: feature `x@1`: unknown aggregation `avg` (expected one of \
+             count, sum, min, max, last, first, distinct, latest_n)"
+        );
+        let e = error_of("name = \"Bad\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"");
+        assert!(e.contains("feature `Bad@1`: name must match"), "{e}");
+        let e = error_of("name = \"x\"\nentity = \"shop\"\non = [\"a\"]\nagg = \"count\"");
+        assert!(e.contains("unknown entity `shop` (defined: user)"), "{e}");
+        let e = error_of("name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"sum\"");
+        assert!(
+            e.contains("feature `x@1`: agg = \"sum\" needs a field"),
+            "{e}"
+        );
+        let e = error_of(
+            "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"sum\"\nfield = \"amount\"",
+        );
+        assert!(
+            e.contains("field path `amount` must be payload.<name>"),
+            "{e}"
+        );
+        let e = error_of(
+            "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\nwindow = \"7y\"",
+        );
+        assert!(e.contains("window: `7y` is not a duration"), "{e}");
+        let e = error_of(
+            "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\nttl = \"0d\"",
+        );
+        assert!(e.contains("ttl: `0d` must be longer than zero"), "{e}");
+        let e =
+            error_of("name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\nagg2 = 1");
+        assert!(e.contains("feature `x@1`") && e.contains("agg2"), "{e}");
+        let e = error_of(
+            "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"first\"\nfield = \"id\"\nwindow = \"1d\"",
+        );
+        assert!(e.contains("cannot have a window"), "{e}");
+        let e = error_of("name = \"x\"\nentity = \"user\"\non = [\"Click\"]\nagg = \"count\"");
+        assert!(e.contains("on: `Click` is not a valid event type"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_name_at_version_is_refused_but_a_new_version_is_not() {
+        let f = "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\n";
+        let twice = format!("{ENTITIES}[[feature]]\n{f}[[feature]]\n{f}");
+        let e = FeatureSpec::parse(&twice)
+            .expect_err("duplicate")
+            .to_string();
+        assert_eq!(e, "features.toml: feature `x@1`: `x@1` is defined twice");
+        let versions = format!("{ENTITIES}[[feature]]\n{f}[[feature]]\n{f}version = 2\n");
+        let spec = FeatureSpec::parse(&versions).expect("two versions");
+        assert_eq!(spec.lookup("user", "x").map(FeatureDef::key), Some("x@2"));
+        assert_eq!(spec.lookup("user", "x@1").map(FeatureDef::key), Some("x@1"));
+        assert_eq!(spec.lookup("user", "x@3"), None);
+    }
+
+    #[test]
+    fn bounds_of_max_and_window() {
+        let base =
+            "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"distinct\"\nfield = \"id\"\n";
+        assert_eq!(
+            parse_feature(&format!("{base}max = 1000")).map(|s| s.features()[0].max),
+            Ok(1000)
+        );
+        assert!(error_of(&format!("{base}max = 1001")).contains("max must be at most 1000"));
+        assert!(error_of(&format!("{base}max = 0")).contains("max must be 1 or more"));
+        let w = "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\n";
+        assert!(parse_feature(&format!("{w}window = \"90d\"")).is_ok());
+        assert!(error_of(&format!("{w}window = \"91d\"")).contains("longer than 90 days"));
+    }
+
+    #[test]
+    fn bucket_granularity_follows_the_window() {
+        assert_eq!(Window::new(HOUR).granule, MINUTE);
+        assert_eq!(Window::new(HOUR + 1).granule, HOUR);
+        assert_eq!(Window::new(2 * DAY).granule, HOUR);
+        assert_eq!(Window::new(2 * DAY + 1).granule, DAY);
+        let w = Window::new(7 * DAY);
+        assert_eq!(w.bucket_of(DAY + 5), DAY);
+        assert_eq!(w.cutoff(10 * DAY + 5), 3 * DAY);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(90 * SECOND));
+        assert_eq!(parse_duration("30m"), Ok(30 * MINUTE));
+        assert_eq!(parse_duration("2w"), Ok(14 * DAY));
+        for bad in ["", "d", "7", "7 d", "-7d", "7D", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,1 +1,349 @@
-//! todo
+//! Feature state and how two states merge: the one operation behind both
+//! aggregation (events into a delta) and `apply_delta` (a delta into a
+//! stored document).
+//!
+//! Merging is commutative, associative and, for everything but counts and
+//! sums, idempotent; counts and sums are made exactly-once by the batch
+//! marker. So any split of the events into batches, in any delivery order,
+//! with any retries, yields the same document. Bounds (`distinct`'s and
+//! `latest_n`'s `max`, window pruning) keep that property because each
+//! entry's rank is fixed: an entry dropped once could never have come back.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::spec::{FeatureDef, FeatureSpec, Window};
+use crate::time::{DAY, Millis};
+
+/// How long a store remembers that a batch was applied; a retry after that
+/// is applied again. Matches the Redis marker's `EX 86400`.
+pub const BATCH_MARKER_TTL: Millis = DAY;
+/// Most batch markers one document keeps (the most recent ones).
+pub const MAX_BATCH_MARKERS: usize = 10_000;
+
+/// One feature's state, or one delta to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureState {
+    /// The latest event time that touched the feature: drives staleness and
+    /// window pruning (an event time, so the result does not depend on when
+    /// batches arrive).
+    pub updated_at: Millis,
+    pub value: Agg,
+}
+
+/// The accumulated value of one aggregation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    Count(Cells<i64>),
+    Sum(Cells<f64>),
+    Min(Cells<f64>),
+    Max(Cells<f64>),
+    Last(Stamped),
+    First(Stamped),
+    /// Each distinct value with the latest time it was seen.
+    Distinct(BTreeMap<String, Millis>),
+    /// Newest first, by `(time, id)`.
+    LatestN(Vec<Stamped>),
+}
+
+/// A number for the whole history, or one per time bucket of a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cells<T> {
+    Total(T),
+    /// Bucket start (milliseconds) to the bucket's value.
+    Buckets(BTreeMap<Millis, T>),
+}
+
+/// A value with the time and id of the event it came from; ordered by
+/// `(time, id)`, so ties between events at the same millisecond are broken
+/// the same way everywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    pub t: Millis,
+    pub id: String,
+    pub v: Value,
+}
+
+impl Stamped {
+    fn rank(&self) -> (Millis, &str) {
+        (self.t, &self.id)
+    }
+}
+
+/// Every feature of one entity, plus the batches already applied to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureDoc {
+    /// By storage key, `name@version`.
+    pub features: BTreeMap<String, FeatureState>,
+    /// Batch id to its receive time, for [`BATCH_MARKER_TTL`].
+    #[serde(default)]
+    pub batches: BTreeMap<String, Millis>,
+}
+
+/// What one batch changes for one entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityDelta {
+    pub entity: String,
+    pub id: String,
+    pub batch_id: String,
+    pub received_at: Millis,
+    /// By storage key, `name@version`.
+    pub updates: BTreeMap<String, FeatureState>,
+}
+
+/// Whether `apply_delta` changed the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// The batch was applied before: nothing changed.
+    Duplicate,
+}
+
+/// Applies one delta to a stored document, at most once per batch id.
+pub fn apply_delta(spec: &FeatureSpec, doc: &mut FeatureDoc, delta: &EntityDelta) -> Applied {
+    if doc.batches.contains_key(&delta.batch_id) {
+        return Applied::Duplicate;
+    }
+    for (key, update) in &delta.updates {
+        // A feature the spec no longer has is kept as it was sent: dropping it
+        // would lose data a newer deploy of the old spec may still read.
+        let Some(def) = spec.feature(key) else {
+            continue;
+        };
+        match doc.features.get_mut(key) {
+            Some(state) => state.merge(update.clone(), def),
+            None => {
+                let mut state = update.clone();
+                state.settle(def);
+                doc.features.insert(key.clone(), state);
+            }
+        }
+    }
+    remember_batch(&mut doc.batches, &delta.batch_id, delta.received_at);
+    Applied::Applied
+}
+
+fn remember_batch(batches: &mut BTreeMap<String, Millis>, batch_id: &str, received_at: Millis) {
+    let newest = batches
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(received_at)
+        .max(received_at);
+    let horizon = newest - BATCH_MARKER_TTL;
+    if received_at >= horizon {
+        batches.insert(batch_id.to_owned(), received_at);
+    }
+    batches.retain(|_, at| *at >= horizon);
+    if batches.len() > MAX_BATCH_MARKERS {
+        let mut ranked: Vec<(Millis, String)> =
+            batches.iter().map(|(id, at)| (*at, id.clone())).collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, id) in ranked.drain(MAX_BATCH_MARKERS..) {
+            batches.remove(&id);
+        }
+    }
+}
+
+impl FeatureState {
+    /// Folds `other` into `self`; both must be states of `def`.
+    pub fn merge(&mut self, other: Self, def: &FeatureDef) {
+        self.updated_at = self.updated_at.max(other.updated_at);
+        match (&mut self.value, other.value) {
+            (Agg::Count(a), Agg::Count(b)) => a.merge(b, |x, y| *x += y),
+            (Agg::Sum(a), Agg::Sum(b)) => a.merge(b, |x, y| *x += y),
+            (Agg::Min(a), Agg::Min(b)) => a.merge(b, |x, y| *x = x.min(y)),
+            (Agg::Max(a), Agg::Max(b)) => a.merge(b, |x, y| *x = x.max(y)),
+            (Agg::Last(a), Agg::Last(b)) => {
+                if b.rank() > a.rank() {
+                    *a = b;
+                }
+            }
+            (Agg::First(a), Agg::First(b)) => {
+                if b.rank() < a.rank() {
+                    *a = b;
+                }
+            }
+            (Agg::Distinct(a), Agg::Distinct(b)) => {
+                for (value, t) in b {
+                    let seen = a.entry(value).or_insert(t);
+                    *seen = (*seen).max(t);
+                }
+            }
+            (Agg::LatestN(a), Agg::LatestN(b)) => a.extend(b),
+            // A stored state of another kind means the spec changed the
+            // aggregation without a new version; the newer state wins.
+            (value, other) => *value = other,
+        }
+        self.settle(def);
+    }
+
+    /// Applies the feature's bounds: window pruning, `max`, newest-first order.
+    pub fn settle(&mut self, def: &FeatureDef) {
+        let updated_at = self.updated_at;
+        match &mut self.value {
+            Agg::Count(c) => c.prune(def.window, updated_at),
+            Agg::Sum(c) | Agg::Min(c) | Agg::Max(c) => c.prune(def.window, updated_at),
+            Agg::Last(_) | Agg::First(_) => {}
+            Agg::Distinct(seen) => {
+                if seen.len() > def.max {
+                    let mut ranked: Vec<(Millis, String)> =
+                        seen.iter().map(|(v, t)| (*t, v.clone())).collect();
+                    ranked.sort_unstable_by(|a, b| b.cmp(a));
+                    for (_, value) in ranked.drain(def.max..) {
+                        seen.remove(&value);
+                    }
+                }
+            }
+            Agg::LatestN(items) => {
+                items.sort_unstable_by(|a, b| b.rank().cmp(&a.rank()));
+                items.dedup_by(|a, b| a.id == b.id);
+                items.truncate(def.max);
+            }
+        }
+    }
+}
+
+impl<T: Copy> Cells<T> {
+    fn merge(&mut self, other: Self, fold: impl Fn(&mut T, T)) {
+        match (self, other) {
+            (Self::Total(a), Self::Total(b)) => fold(a, b),
+            (Self::Buckets(a), Self::Buckets(b)) => {
+                for (start, v) in b {
+                    match a.get_mut(&start) {
+                        Some(cur) => fold(cur, v),
+                        None => {
+                            a.insert(start, v);
+                        }
+                    }
+                }
+            }
+            // The window was added or removed without a new version.
+            (this, other) => *this = other,
+        }
+    }
+
+    fn prune(&mut self, window: Option<Window>, updated_at: Millis) {
+        if let (Self::Buckets(buckets), Some(window)) = (self, window) {
+            let cutoff = window.cutoff(updated_at);
+            buckets.retain(|start, _| *start >= cutoff);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> FeatureSpec {
+        FeatureSpec::parse(include_str!("../../features.toml")).expect("example spec")
+    }
+
+    fn delta(batch: &str, received_at: Millis, key: &str, state: FeatureState) -> EntityDelta {
+        EntityDelta {
+            entity: "user".into(),
+            id: "cid-1".into(),
+            batch_id: batch.into(),
+            received_at,
+            updates: BTreeMap::from([(key.to_owned(), state)]),
+        }
+    }
+
+    fn count(n: i64) -> FeatureState {
+        FeatureState {
+            updated_at: 5,
+            value: Agg::Count(Cells::Total(n)),
+        }
+    }
+
+    #[test]
+    fn a_batch_applies_once() {
+        let spec = spec();
+        let mut doc = FeatureDoc::default();
+        let d = delta("b1", 0, "pageviews@1", count(2));
+        assert_eq!(apply_delta(&spec, &mut doc, &d), Applied::Applied);
+        assert_eq!(apply_delta(&spec, &mut doc, &d), Applied::Duplicate);
+        assert_eq!(
+            doc.features["pageviews@1"].value,
+            Agg::Count(Cells::Total(2))
+        );
+        let d2 = delta("b2", 0, "pageviews@1", count(3));
+        assert_eq!(apply_delta(&spec, &mut doc, &d2), Applied::Applied);
+        assert_eq!(
+            doc.features["pageviews@1"].value,
+            Agg::Count(Cells::Total(5))
+        );
+    }
+
+    #[test]
+    fn batch_markers_expire_after_a_day() {
+        let spec = spec();
+        let mut doc = FeatureDoc::default();
+        apply_delta(&spec, &mut doc, &delta("old", 0, "pageviews@1", count(1)));
+        apply_delta(&spec, &mut doc, &delta("new", DAY, "pageviews@1", count(1)));
+        assert!(doc.batches.contains_key("old"), "exactly a day old is kept");
+        apply_delta(
+            &spec,
+            &mut doc,
+            &delta("newer", DAY + 1, "pageviews@1", count(1)),
+        );
+        assert!(!doc.batches.contains_key("old"));
+        // A batch older than the horizon is applied but not remembered.
+        apply_delta(&spec, &mut doc, &delta("late", 0, "pageviews@1", count(1)));
+        assert!(!doc.batches.contains_key("late"));
+        assert_eq!(doc.batches.len(), 2);
+    }
+
+    #[test]
+    fn distinct_keeps_the_most_recent_max() {
+        let spec = FeatureSpec::parse(
+            "[entities.user]\nkey=[\"clientId\"]\n[[feature]]\nname=\"c\"\nentity=\"user\"\n\
+             on=[\"v\"]\nagg=\"distinct\"\nfield=\"payload.c\"\nmax=2\n",
+        )
+        .expect("spec");
+        let def = &spec.features()[0];
+        let mut s = FeatureState {
+            updated_at: 3,
+            value: Agg::Distinct(BTreeMap::from([("a".into(), 1), ("b".into(), 3)])),
+        };
+        s.merge(
+            FeatureState {
+                updated_at: 2,
+                value: Agg::Distinct(BTreeMap::from([("c".into(), 2), ("a".into(), 0)])),
+            },
+            def,
+        );
+        assert_eq!(
+            s.value,
+            Agg::Distinct(BTreeMap::from([("b".into(), 3), ("c".into(), 2)]))
+        );
+    }
+
+    #[test]
+    fn windows_prune_buckets_that_left() {
+        let spec = spec();
+        let def = spec.feature("clicks_product_card_7d@1").expect("feature");
+        let mut s = FeatureState {
+            updated_at: DAY,
+            value: Agg::Count(Cells::Buckets(BTreeMap::from([(0, 1), (DAY, 1)]))),
+        };
+        s.merge(
+            FeatureState {
+                updated_at: 8 * DAY,
+                value: Agg::Count(Cells::Buckets(BTreeMap::from([(8 * DAY, 1)]))),
+            },
+            def,
+        );
+        assert_eq!(
+            s.value,
+            Agg::Count(Cells::Buckets(BTreeMap::from([(DAY, 1), (8 * DAY, 1)])))
+        );
+    }
+}
