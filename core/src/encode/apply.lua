@@ -1,0 +1,93 @@
+-- Freshet: applies one entity's delta atomically, at most once per batch.
+-- Mirrors freshet-core's FeatureState::merge (core/src/state.rs); the test
+-- core/tests/redis_script.rs pins the two together on a real Redis.
+-- KEYS[1] entity hash, KEYS[2] batch marker, KEYS[3..] zsets of set features.
+-- ARGV[1] marker TTL in seconds, then per feature: op, field, updatedAt, args.
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return 0
+end
+local hash = KEYS[1]
+-- (t1, id1) < (t2, id2), ids compared byte-wise (Lua's < follows the locale).
+local function precedes(t1, id1, t2, id2)
+  if t1 ~= t2 then return t1 < t2 end
+  for k = 1, math.min(#id1, #id2) do
+    local a, b = string.byte(id1, k), string.byte(id2, k)
+    if a ~= b then return a < b end
+  end
+  return #id1 < #id2
+end
+local i, z = 2, 3
+while i <= #ARGV do
+  local op, field, ts = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local tsfield = '_ts:' .. field
+  local old = tonumber(redis.call('HGET', hash, tsfield) or '-1')
+  local now = old
+  if ts > old then
+    now = ts
+    redis.call('HSET', hash, tsfield, ARGV[i - 1])
+  end
+  if op == 'count' or op == 'sum' or op == 'min' or op == 'max' then
+    local span, g, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    i = i + 3
+    local cutoff = 0
+    if span > 0 then cutoff = math.floor((now - span) / g) * g end
+    for _ = 1, n do
+      local start, v = ARGV[i], ARGV[i + 1]
+      i = i + 2
+      local f = field
+      if span > 0 then f = field .. '|' .. start end
+      if span == 0 or tonumber(start) * 1000 >= cutoff then
+        if op == 'count' then
+          redis.call('HINCRBY', hash, f, v)
+        elseif op == 'sum' then
+          redis.call('HINCRBYFLOAT', hash, f, v)
+        else
+          local cur = redis.call('HGET', hash, f)
+          if not cur or (op == 'min' and tonumber(v) < tonumber(cur))
+              or (op == 'max' and tonumber(v) > tonumber(cur)) then
+            redis.call('HSET', hash, f, v)
+          end
+        end
+      end
+    end
+    -- Buckets that left the window: every bucket lies in [old cutoff, old],
+    -- so this loop is bounded by the window's bucket count.
+    if span > 0 and old >= 0 and now > old then
+      local s = math.floor((old - span) / g) * g
+      local stop = math.min(cutoff, math.floor(old / g) * g + g)
+      while s < stop do
+        redis.call('HDEL', hash, field .. '|' .. string.format('%d', s / 1000))
+        s = s + g
+      end
+    end
+  elseif op == 'last' or op == 'first' then
+    local t, id, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    local ofield = '_o:' .. field
+    local cur = redis.call('HGET', hash, ofield)
+    local take = true
+    if cur then
+      local bar = string.find(cur, '|', 1, true)
+      local ct, cid = tonumber(string.sub(cur, 1, bar - 1)), string.sub(cur, bar + 1)
+      if op == 'last' then
+        take = precedes(ct, cid, tonumber(t), id)
+      else
+        take = precedes(tonumber(t), id, ct, cid)
+      end
+    end
+    if take then redis.call('HSET', hash, field, v, ofield, t .. '|' .. id) end
+  elseif op == 'distinct' or op == 'latest' then
+    local key, max, n = KEYS[z], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+    z = z + 1
+    i = i + 2
+    for _ = 1, n do
+      redis.call('ZADD', key, 'GT', ARGV[i], ARGV[i + 1])
+      i = i + 2
+    end
+    redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))
+  else
+    return redis.error_reply('freshet: unknown op ' .. tostring(op))
+  end
+end
+return 1

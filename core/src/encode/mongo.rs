@@ -1,0 +1,218 @@
+//! MongoDB layout and encoding: one document per entity in the collection
+//! `<entity>_features`, `_id` the entity id, written by one `updateOne` with
+//! `upsert` per delta. The document stays plain, so a model server can read
+//! it with `find_one({"_id": id})` and no Freshet code:
+//!
+//! - `pageviews@1: 3` (count, sum, min, max: `$inc`, `$min`, `$max`);
+//! - `clicks_7d@1: {"<bucket start, Unix seconds>": 2, …}` (windowed);
+//! - `last_product@1: {t, id, v}` kept by `$max`/`$min` on the embedded
+//!   document, which MongoDB compares field by field: by time, then event id;
+//! - `viewed_categories@1: {"<value>": <time>, …}` by `$max` per value (keys
+//!   escaped: `%`, `.` and `$` as `%25`, `%2E`, `%24`);
+//! - `recent_products@1: [{t, id, v}, …]` by `$push` with `$sort` and `$slice`;
+//! - `_ts: {"<feature>": <latest event time>}` by `$max`;
+//! - `_batches: [<batch id>, …]`, the last 100 applied, by `$push` with
+//!   `$slice`. The filter says `_batches: {$ne: batchId}`: a retried batch
+//!   matches no document, the upsert then collides on `_id`, and that
+//!   duplicate-key error means "already applied".
+//!
+//! Old window buckets and `distinct` values beyond `max` are not removed by
+//! the update (it cannot see the document); reads ignore them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::spec::{Aggregation, FeatureSpec};
+use crate::state::{Agg, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
+use crate::time::{Millis, SECOND};
+
+/// How many batch ids a document remembers.
+pub const MAX_BATCH_MARKERS: usize = 100;
+
+/// One `updateOne`: where, what, and always `upsert: true`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MongoUpdate {
+    pub collection: String,
+    pub filter: Value,
+    pub update: Value,
+}
+
+/// The collection an entity's documents live in.
+pub fn collection(entity: &str) -> String {
+    format!("{entity}_features")
+}
+
+/// The `updateOne` that applies `delta`.
+pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
+    let mut ops: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    let mut set = |op: &'static str, path: String, value: Value| {
+        ops.entry(op).or_default().insert(path, value);
+    };
+    for (key, state) in &delta.updates {
+        let Some(def) = spec.feature(key) else {
+            continue;
+        };
+        set("$max", format!("_ts.{key}"), Value::from(state.updated_at));
+        match &state.value {
+            Agg::Count(c) => cells(c, key, |p, v| set("$inc", p, Value::from(*v))),
+            Agg::Sum(c) => cells(c, key, |p, v| set("$inc", p, Value::from(*v))),
+            Agg::Min(c) => cells(c, key, |p, v| set("$min", p, Value::from(*v))),
+            Agg::Max(c) => cells(c, key, |p, v| set("$max", p, Value::from(*v))),
+            Agg::Last(s) => set("$max", key.clone(), stamped(s)),
+            Agg::First(s) => set("$min", key.clone(), stamped(s)),
+            Agg::Distinct(seen) => {
+                for (value, t) in seen {
+                    set(
+                        "$max",
+                        format!("{key}.{}", escape_key(value)),
+                        Value::from(*t),
+                    );
+                }
+            }
+            Agg::LatestN(items) => set(
+                "$push",
+                key.clone(),
+                json!({
+                    "$each": items.iter().map(stamped).collect::<Vec<_>>(),
+                    "$sort": {"t": -1, "id": -1},
+                    "$slice": def.max,
+                }),
+            ),
+        }
+    }
+    set(
+        "$push",
+        "_batches".to_owned(),
+        json!({"$each": [delta.batch_id], "$slice": -(MAX_BATCH_MARKERS as i64)}),
+    );
+    let update: Map<String, Value> = ops
+        .into_iter()
+        .map(|(op, fields)| (op.to_owned(), Value::Object(fields)))
+        .collect();
+    MongoUpdate {
+        collection: collection(&delta.entity),
+        filter: json!({"_id": delta.id, "_batches": {"$ne": delta.batch_id}}),
+        update: Value::Object(update),
+    }
+}
+
+fn cells<T>(cells: &Cells<T>, key: &str, mut put: impl FnMut(String, &T)) {
+    match cells {
+        Cells::Total(v) => put(key.to_owned(), v),
+        Cells::Buckets(buckets) => {
+            for (start, v) in buckets {
+                put(format!("{key}.{}", start / SECOND), v);
+            }
+        }
+    }
+}
+
+fn stamped(s: &Stamped) -> Value {
+    json!({"t": s.t, "id": s.id, "v": s.v})
+}
+
+/// Escapes a value for use as a field name.
+pub fn escape_key(value: &str) -> String {
+    if value.is_empty() {
+        return "%".to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '.' => out.push_str("%2E"),
+            '$' => out.push_str("%24"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_key`].
+pub fn unescape_key(key: &str) -> String {
+    if key == "%" {
+        return String::new();
+    }
+    key.replace("%2E", ".")
+        .replace("%24", "$")
+        .replace("%25", "%")
+}
+
+/// Decodes an entity's document (as relaxed extended JSON: numbers plain)
+/// into its [`FeatureDoc`]. Parts that do not have Freshet's shape are skipped.
+pub fn decode_document(spec: &FeatureSpec, entity: &str, document: &Value) -> FeatureDoc {
+    let mut doc = FeatureDoc::default();
+    let ts = document.get("_ts").and_then(Value::as_object);
+    for def in spec.features_of(entity) {
+        let key = def.key();
+        let (Some(updated_at), Some(raw)) = (
+            ts.and_then(|t| t.get(key)).and_then(Value::as_i64),
+            document.get(key),
+        ) else {
+            continue;
+        };
+        let windowed = def.window.is_some();
+        let value = match def.agg {
+            Aggregation::Count => decode_cells(raw, windowed, Value::as_i64).map(Agg::Count),
+            Aggregation::Sum => decode_cells(raw, windowed, Value::as_f64).map(Agg::Sum),
+            Aggregation::Min => decode_cells(raw, windowed, Value::as_f64).map(Agg::Min),
+            Aggregation::Max => decode_cells(raw, windowed, Value::as_f64).map(Agg::Max),
+            Aggregation::Last => decode_stamped(raw).map(Agg::Last),
+            Aggregation::First => decode_stamped(raw).map(Agg::First),
+            Aggregation::Distinct => raw.as_object().map(|seen| {
+                Agg::Distinct(
+                    seen.iter()
+                        .filter_map(|(k, t)| Some((unescape_key(k), t.as_i64()?)))
+                        .collect(),
+                )
+            }),
+            Aggregation::LatestN => raw
+                .as_array()
+                .map(|items| Agg::LatestN(items.iter().filter_map(decode_stamped).collect())),
+        };
+        if let Some(value) = value {
+            let mut state = FeatureState { updated_at, value };
+            state.settle(def);
+            doc.features.insert(key.to_owned(), state);
+        }
+    }
+    doc
+}
+
+fn decode_cells<T>(raw: &Value, windowed: bool, get: fn(&Value) -> Option<T>) -> Option<Cells<T>> {
+    if !windowed {
+        return get(raw).map(Cells::Total);
+    }
+    let buckets = raw
+        .as_object()?
+        .iter()
+        .filter_map(|(start, v)| Some((start.parse::<Millis>().ok()? * SECOND, get(v)?)))
+        .collect();
+    Some(Cells::Buckets(buckets))
+}
+
+fn decode_stamped(raw: &Value) -> Option<Stamped> {
+    Some(Stamped {
+        t: raw.get("t")?.as_i64()?,
+        id: raw.get("id")?.as_str()?.to_owned(),
+        v: raw.get("v")?.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_escape_and_unescape() {
+        for v in ["", "a.b", "$x", "100%", "%2E", "plain"] {
+            let k = escape_key(v);
+            assert!(
+                !k.contains('.') && !k.starts_with('$') && !k.is_empty(),
+                "{k}"
+            );
+            assert_eq!(unescape_key(&k), v);
+        }
+    }
+}
