@@ -316,7 +316,7 @@ pub fn decode_state(
             }
             Aggregation::Distinct => {
                 let members = scored(set.ok_or_else(|| bad("missing set"))?)?;
-                Agg::Distinct(members.into_iter().map(|(m, t)| (m, t)).collect())
+                Agg::Distinct(members.into_iter().collect())
             }
             Aggregation::LatestN => {
                 let mut items = Vec::new();

@@ -1,0 +1,109 @@
+//! Shared by the integration tests: the example spec, random events, and
+//! folding batches into documents the way a store does.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use freshet_core::aggregate::aggregate;
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::{FeatureDoc, apply_delta};
+use freshet_core::time::{DAY, Millis};
+use freshet_core::validate::{Event, ValidBatch};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+pub const NOW: Millis = 1_795_341_600_000; // 2026-11-22T10:00:00Z
+
+pub fn spec() -> FeatureSpec {
+    FeatureSpec::parse(include_str!("../../../features.toml")).expect("example spec")
+}
+
+/// Events over nine days (so 7-day windows prune), few clients, products and
+/// categories (so features collide), times often equal (so ties are broken
+/// by id), whole-number prices (so sums are exact in any order).
+pub fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
+    let event = (
+        0..6usize,
+        0..3usize,
+        0..4usize,
+        prop_oneof![Just(0i64), 0..9 * DAY, (0..20i64).prop_map(|m| m * 60_000)],
+        0..500i64,
+    );
+    prop::collection::vec(event, 1..max).prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (kind, client, item, ago, price))| {
+                let (event_type, payload) = match kind {
+                    0 => ("page_view", json!({"path": format!("/p/{item}")})),
+                    1 => (
+                        "product_click",
+                        json!({"productId": format!("prod-{item}")}),
+                    ),
+                    2 => (
+                        "viewed_category",
+                        json!({"category": format!("cat-{item}")}),
+                    ),
+                    3 => (
+                        "add_to_cart",
+                        json!({"productId": format!("prod-{item}"), "price": price}),
+                    ),
+                    4 => ("search", json!({"query": "q"})),
+                    _ => ("watch", json!({"videoId": format!("v-{item}")})),
+                };
+                let payload: Map<String, Value> = payload.as_object().cloned().unwrap_or_default();
+                Event {
+                    id: format!("e{i:04}"),
+                    event_type: event_type.to_owned(),
+                    time: NOW - ago,
+                    client_id: format!("cid-{client}"),
+                    session_id: None,
+                    user_id: None,
+                    payload,
+                }
+            })
+            .collect()
+    })
+}
+
+pub fn batch(id: &str, events: Vec<Event>) -> ValidBatch {
+    ValidBatch {
+        batch_id: id.to_owned(),
+        received_at: NOW,
+        skew: 0,
+        write_key: None,
+        identity: None,
+        events,
+        rejected: Vec::new(),
+    }
+}
+
+pub type Docs = BTreeMap<(String, String), FeatureDoc>;
+
+/// Delivers batches in the given order, the way every store applies them.
+pub fn deliver<'a>(spec: &FeatureSpec, batches: impl IntoIterator<Item = &'a ValidBatch>) -> Docs {
+    let mut docs = Docs::new();
+    for b in batches {
+        for delta in aggregate(spec, b, None) {
+            let doc = docs
+                .entry((delta.entity.clone(), delta.id.clone()))
+                .or_default();
+            apply_delta(spec, doc, &delta);
+        }
+    }
+    docs
+}
+
+/// The features alone: which batches carried them is bookkeeping.
+pub fn features(docs: &Docs) -> BTreeMap<(String, String), BTreeMap<String, Value>> {
+    docs.iter()
+        .map(|(k, doc)| {
+            let f = doc
+                .features
+                .iter()
+                .map(|(name, s)| (name.clone(), serde_json::to_value(s).expect("json")))
+                .collect();
+            (k.clone(), f)
+        })
+        .collect()
+}

@@ -1,0 +1,154 @@
+//! The Lua script pinned to core's semantics: random deltas, split and
+//! retried, applied through the script on a real Redis and through
+//! `apply_delta` in memory, must leave the same state and read the same.
+
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{NOW, batch, events, spec};
+use freshet_core::aggregate::aggregate;
+use freshet_core::encode::redis::{
+    APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1, decode_state, read_commands,
+};
+use freshet_core::read::read_features;
+use freshet_core::state::{Applied, FeatureDoc, apply_delta};
+use freshet_core::validate::ValidBatch;
+use proptest::prelude::*;
+use redis_server::RedisServer;
+
+fn convert(v: redis::Value) -> RedisValue {
+    match v {
+        redis::Value::Nil => RedisValue::Nil,
+        redis::Value::Int(i) => RedisValue::Int(i),
+        redis::Value::BulkString(b) => RedisValue::Bulk(b),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            RedisValue::Array(items.into_iter().map(convert).collect())
+        }
+        redis::Value::SimpleString(s) => RedisValue::Simple(s),
+        redis::Value::Okay => RedisValue::Simple("OK".to_owned()),
+        redis::Value::Map(pairs) => RedisValue::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (convert(k), convert(v)))
+                .collect(),
+        ),
+        redis::Value::Double(d) => RedisValue::Double(d),
+        other => RedisValue::Error(format!("{other:?}")),
+    }
+}
+
+fn run(con: &mut redis::Connection, parts: &[Vec<u8>]) -> redis::RedisResult<redis::Value> {
+    let mut cmd = redis::cmd(std::str::from_utf8(&parts[0]).expect("verb"));
+    for p in &parts[1..] {
+        cmd.arg(p.as_slice());
+    }
+    cmd.query(con)
+}
+
+static PREFIX: AtomicU64 = AtomicU64::new(0);
+
+/// Applies the schedule both ways and compares every entity touched.
+fn check(con: &mut redis::Connection, schedule: &[&ValidBatch]) -> Result<(), TestCaseError> {
+    let spec = spec();
+    let prefix = format!(
+        "t{}-{}",
+        std::process::id(),
+        PREFIX.fetch_add(1, Ordering::Relaxed)
+    );
+    let sha = apply_script_sha1();
+    let mut docs: BTreeMap<(String, String), FeatureDoc> = BTreeMap::new();
+    for b in schedule {
+        for delta in aggregate(&spec, b, None) {
+            let doc = docs
+                .entry((delta.entity.clone(), delta.id.clone()))
+                .or_default();
+            let expected = apply_delta(&spec, doc, &delta);
+            let call = apply_call(&spec, &prefix, &delta);
+            let reply = match run(con, &call.evalsha(&sha).0) {
+                Err(e) if e.code() == Some("NOSCRIPT") => run(con, &call.eval().0),
+                other => other,
+            };
+            let applied = match reply.map_err(|e| TestCaseError::fail(e.to_string()))? {
+                redis::Value::Int(1) => Applied::Applied,
+                redis::Value::Int(0) => Applied::Duplicate,
+                other => return Err(TestCaseError::fail(format!("script replied {other:?}"))),
+            };
+            prop_assert_eq!(applied, expected, "batch {}", b.batch_id);
+        }
+    }
+    for ((entity, id), doc) in &docs {
+        let mut pipe = redis::pipe();
+        for c in read_commands(&spec, &prefix, entity, id) {
+            let mut cmd = redis::cmd(std::str::from_utf8(&c.0[0]).expect("verb"));
+            for p in &c.0[1..] {
+                cmd.arg(p.as_slice());
+            }
+            pipe.add_command(cmd);
+        }
+        let replies: Vec<redis::Value> = pipe
+            .query(con)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let replies: Vec<RedisValue> = replies.into_iter().map(convert).collect();
+        let stored = decode_state(&spec, entity, &replies)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&stored.features, &doc.features, "{}/{}", entity, id);
+        let from_redis = read_features(&spec, entity, &stored, None, NOW).expect("read");
+        let from_core = read_features(&spec, entity, doc, None, NOW).expect("read");
+        prop_assert_eq!(from_redis, from_core);
+    }
+    Ok(())
+}
+
+#[test]
+fn script_sha1_is_what_redis_computes() {
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(APPLY_SCRIPT)
+        .query(&mut con)
+        .expect("load");
+    assert_eq!(sha, apply_script_sha1());
+}
+
+#[test]
+fn script_state_equals_apply_delta_for_random_batches_and_retries() {
+    let server = RedisServer::start();
+    let con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let con = std::cell::RefCell::new(con);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 96,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        events(50),
+        prop::collection::vec(0..5usize, 1..50),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+    );
+    runner
+        .run(&strategy, |(events, groups, retries)| {
+            let n = groups.iter().copied().max().unwrap_or(0) + 1;
+            let mut parts = vec![Vec::new(); n];
+            for (event, g) in events.iter().zip(groups.iter().cycle()) {
+                parts[*g].push(event.clone());
+            }
+            let batches: Vec<ValidBatch> = parts
+                .into_iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(i, p)| batch(&format!("b{i}"), p))
+                .collect();
+            let mut schedule: Vec<&ValidBatch> = batches.iter().rev().collect();
+            schedule.extend(retries.iter().map(|i| i.get(&batches)));
+            check(&mut con.borrow_mut(), &schedule)
+        })
+        .expect("Redis and apply_delta agree");
+}
