@@ -1,0 +1,336 @@
+//! The worker's configuration, read once from wrangler vars and secrets into
+//! types; a bad value is a [`ConfigError`] that names the variable and the
+//! rule, never a panic, and never echoes a secret.
+
+use std::fmt;
+
+use freshet_core::limits::Limits;
+
+use crate::store::redis::RedisUrl;
+
+pub const STORE_VAR: &str = "FRESHET_STORE";
+pub const WRITE_KEYS_VAR: &str = "FRESHET_WRITE_KEYS";
+pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
+pub const IDENTITY_SECRET_VAR: &str = "FRESHET_IDENTITY_SECRET";
+pub const STORE_TIMEOUT_VAR: &str = "FRESHET_STORE_TIMEOUT_MS";
+/// Every variable the worker reads, so the glue knows what to look up.
+pub const ALL_VARS: [&str; 5] = [
+    STORE_VAR,
+    WRITE_KEYS_VAR,
+    READ_TOKEN_VAR,
+    IDENTITY_SECRET_VAR,
+    STORE_TIMEOUT_VAR,
+];
+
+/// Default for `FRESHET_STORE_TIMEOUT_MS`: the whole store round trip
+/// (connect, auth, pipeline) must finish within it, or the answer is 503.
+pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub write_keys: Vec<WriteKey>,
+    /// `None`: serving refuses every request.
+    pub read_token: Option<String>,
+    /// `None`: identity tokens are ignored and features are keyed by clientId.
+    pub identity_secret: Option<Vec<u8>>,
+    pub store_timeout_ms: u64,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    DurableObject,
+    Redis(RedisUrl),
+}
+
+impl StoreConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::DurableObject => "durable-object",
+            Self::Redis(_) => "redis",
+        }
+    }
+}
+
+/// A public, per-site write key and the origins that may use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteKey {
+    pub key: String,
+    pub origins: Origins,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    /// Exact `scheme://host[:port]` strings, without a trailing slash.
+    List(Vec<String>),
+}
+
+impl Origins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::List(list) => list.iter().any(|o| o == origin),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A variable's value breaks its rule; `why` never contains the value of a secret.
+    Invalid { var: &'static str, why: String },
+    /// A store that is planned but not built yet.
+    StoreNotSupported { scheme: String },
+    /// The compiled-in feature spec does not parse.
+    Spec(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { var, why } => write!(f, "{var}: {why}"),
+            Self::StoreNotSupported { scheme } => write!(
+                f,
+                "{STORE_VAR}: the {scheme} store is not yet supported; use durable-object or redis://"
+            ),
+            Self::Spec(why) => write!(f, "the compiled-in feature spec is invalid: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration through `lookup` (a var or secret by name;
+    /// `None` when unset). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let store = match get(STORE_VAR) {
+            None => StoreConfig::DurableObject,
+            Some(v) => parse_store(v.trim())?,
+        };
+        let write_keys = match get(WRITE_KEYS_VAR) {
+            None => Vec::new(),
+            Some(v) => parse_write_keys(&v)?,
+        };
+        let store_timeout_ms = match get(STORE_TIMEOUT_VAR) {
+            None => DEFAULT_STORE_TIMEOUT_MS,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(ms) if (1..=60_000).contains(&ms) => ms,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: STORE_TIMEOUT_VAR,
+                        why: "must be a whole number of milliseconds from 1 to 60000".into(),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            store,
+            write_keys,
+            read_token: get(READ_TOKEN_VAR),
+            identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
+            store_timeout_ms,
+            limits: Limits::default(),
+        })
+    }
+
+    pub fn write_key(&self, key: &str) -> Option<&WriteKey> {
+        self.write_keys.iter().find(|k| k.key == key)
+    }
+
+    /// Whether any write key admits `origin`: what a preflight, which
+    /// carries no key, can check.
+    pub fn any_key_allows(&self, origin: &str) -> bool {
+        self.write_keys.iter().any(|k| k.origins.allows(origin))
+    }
+}
+
+fn parse_store(value: &str) -> Result<StoreConfig, ConfigError> {
+    if value == "durable-object" {
+        return Ok(StoreConfig::DurableObject);
+    }
+    let scheme = value.split_once("://").map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "redis" | "rediss" => RedisUrl::parse(value)
+            .map(StoreConfig::Redis)
+            .map_err(|why| ConfigError::Invalid {
+                var: STORE_VAR,
+                why,
+            }),
+        "mongodb" | "mongodb+srv" => Err(ConfigError::StoreNotSupported {
+            scheme: "mongodb".into(),
+        }),
+        _ => Err(ConfigError::Invalid {
+            var: STORE_VAR,
+            why: "must be durable-object, redis://[user:pass@]host:port[/db] or mongodb://…".into(),
+        }),
+    }
+}
+
+/// `key=origin1 origin2,key2=*`.
+fn parse_write_keys(value: &str) -> Result<Vec<WriteKey>, ConfigError> {
+    let invalid = |why: String| ConfigError::Invalid {
+        var: WRITE_KEYS_VAR,
+        why,
+    };
+    let mut keys: Vec<WriteKey> = Vec::new();
+    for (n, entry) in value.split(',').enumerate().map(|(i, e)| (i + 1, e.trim())) {
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((key, origins)) = entry.split_once('=') else {
+            return Err(invalid(format!(
+                "entry {n} has no '=': write `key=origin1 origin2` or `key=*`"
+            )));
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic() && b != b'=') {
+            return Err(invalid(format!(
+                "entry {n} has an empty or non-printable key"
+            )));
+        }
+        if keys.iter().any(|k| k.key == key) {
+            return Err(invalid(format!("entry {n} repeats a key")));
+        }
+        let list: Vec<&str> = origins.split_whitespace().collect();
+        let origins = if list == ["*"] {
+            Origins::Any
+        } else if list.is_empty() {
+            return Err(invalid(format!(
+                "entry {n} lists no origins (use * for any)"
+            )));
+        } else {
+            let mut out = Vec::with_capacity(list.len());
+            for origin in list {
+                let origin = origin.trim_end_matches('/');
+                let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                    && !origin[origin.find("://").unwrap_or(0) + 3..].is_empty()
+                    && !origin[origin.find("://").unwrap_or(0) + 3..].contains('/');
+                if !ok {
+                    return Err(invalid(format!(
+                        "entry {n}: origin {origin:?} must be scheme://host[:port], or * alone"
+                    )));
+                }
+                out.push(origin.to_owned());
+            }
+            Origins::List(out)
+        };
+        keys.push(WriteKey {
+            key: key.to_owned(),
+            origins,
+        });
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_store_and_no_secrets() {
+        let c = config(&[]).expect("empty config is valid");
+        assert_eq!(c.store, StoreConfig::DurableObject);
+        assert!(c.write_keys.is_empty());
+        assert_eq!(c.read_token, None);
+        assert_eq!(c.identity_secret, None);
+        assert_eq!(c.store_timeout_ms, DEFAULT_STORE_TIMEOUT_MS);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn write_keys_parse_with_origins_and_star() {
+        let c = config(&[(
+            WRITE_KEYS_VAR,
+            "wk_live=https://shop.example http://localhost:3000/, dev=*",
+        )])
+        .expect("valid");
+        let live = c.write_key("wk_live").expect("key");
+        assert!(live.origins.allows("https://shop.example"));
+        assert!(live.origins.allows("http://localhost:3000"));
+        assert!(!live.origins.allows("https://evil.example"));
+        assert!(
+            c.write_key("dev")
+                .expect("dev")
+                .origins
+                .allows("https://any")
+        );
+        assert!(c.write_key("nope").is_none());
+        assert!(c.any_key_allows("https://evil.example"));
+    }
+
+    #[test]
+    fn bad_write_keys_name_the_variable_and_the_entry() {
+        for bad in [
+            "novalue",
+            "k=",
+            "k=ftp://x",
+            "k=https://a/b",
+            "=*",
+            "k=*,k=*",
+        ] {
+            let e = config(&[(WRITE_KEYS_VAR, bad)]).expect_err(bad);
+            let text = e.to_string();
+            assert!(text.starts_with(WRITE_KEYS_VAR), "{bad}: {text}");
+            assert!(text.contains("entry"), "{bad}: {text}");
+        }
+    }
+
+    #[test]
+    fn store_urls_parse_and_mongodb_is_not_yet_supported() {
+        let c = config(&[(STORE_VAR, "redis://u:p%40ss@127.0.0.1:6390/2")]).expect("redis");
+        let StoreConfig::Redis(url) = c.store else {
+            panic!("expected redis");
+        };
+        assert_eq!(url.host, "127.0.0.1");
+        assert_eq!(url.port, 6390);
+        assert_eq!(url.username.as_deref(), Some("u"));
+        assert_eq!(url.password.as_deref(), Some("p@ss"));
+        assert_eq!(url.db, 2);
+
+        let e = config(&[(STORE_VAR, "mongodb://127.0.0.1:27017/shop")]).expect_err("mongo");
+        assert!(matches!(e, ConfigError::StoreNotSupported { .. }));
+        assert!(e.to_string().contains("not yet supported"));
+
+        let e = config(&[(STORE_VAR, "postgres://x")]).expect_err("unknown store");
+        assert!(e.to_string().starts_with(STORE_VAR));
+    }
+
+    #[test]
+    fn bad_redis_urls_do_not_echo_the_password() {
+        let e = config(&[(STORE_VAR, "redis://u:hunter2@host:notaport")]).expect_err("port");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_read_and_blank_counts_as_unset() {
+        let c = config(&[(READ_TOKEN_VAR, "rt"), (IDENTITY_SECRET_VAR, "  ")]).expect("valid");
+        assert_eq!(c.read_token.as_deref(), Some("rt"));
+        assert_eq!(c.identity_secret, None);
+    }
+
+    #[test]
+    fn store_timeout_is_bounded() {
+        assert_eq!(
+            config(&[(STORE_TIMEOUT_VAR, "250")])
+                .expect("ok")
+                .store_timeout_ms,
+            250
+        );
+        for bad in ["0", "-1", "abc", "60001"] {
+            assert!(config(&[(STORE_TIMEOUT_VAR, bad)]).is_err(), "{bad}");
+        }
+    }
+}

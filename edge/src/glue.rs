@@ -1,0 +1,211 @@
+//! The wasm32-only glue: `worker` requests in, ours out; configuration read
+//! once per isolate; the store chosen by `FRESHET_STORE`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use futures_util::StreamExt;
+use worker::{Context, Date, Delay, Env, SecureTransport, Socket, console_error, event};
+
+use crate::config::{ALL_VARS, Config, ConfigError, StoreConfig};
+use crate::error::EdgeError;
+use crate::http::{Body, Method, Request, Response};
+use crate::routes::Edge;
+use crate::spec::compiled_spec;
+use crate::store::durable_object::{BINDING, DurableObjectStore};
+use crate::store::redis::{Connector, RedisStore, RedisUrl};
+use crate::store::{EntityKey, FeatureStore, StoreError};
+
+pub use crate::store::durable_object::FeatureEntity;
+
+/// The store `FRESHET_STORE` chose.
+#[derive(Debug)]
+pub enum AnyStore {
+    DurableObject(DurableObjectStore),
+    Redis(RedisStore<SocketConnector>),
+}
+
+impl FeatureStore for AnyStore {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::DurableObject(s) => s.kind(),
+            Self::Redis(s) => s.kind(),
+        }
+    }
+
+    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        match self {
+            Self::DurableObject(s) => s.apply(deltas).await,
+            Self::Redis(s) => s.apply(deltas).await,
+        }
+    }
+
+    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+        match self {
+            Self::DurableObject(s) => s.load(keys).await,
+            Self::Redis(s) => s.load(keys).await,
+        }
+    }
+}
+
+/// A fresh `worker::Socket` per request: a socket cannot serve a later request.
+#[derive(Debug)]
+pub struct SocketConnector;
+
+impl Connector for SocketConnector {
+    type Conn = Socket;
+
+    async fn connect(&self, url: &RedisUrl) -> std::io::Result<Socket> {
+        let io = |e: worker::Error| std::io::Error::other(e.to_string());
+        let mut builder = Socket::builder();
+        if url.tls {
+            builder = builder.secure_transport(SecureTransport::On);
+        }
+        let socket = builder.connect(url.host.clone(), url.port).map_err(io)?;
+        // Surfaces a refused connection here rather than at the first write.
+        socket.opened().await.map_err(io)?;
+        Ok(socket)
+    }
+
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        Delay::from(Duration::from_millis(ms))
+    }
+}
+
+fn config(env: &Env) -> Result<&'static Config, ConfigError> {
+    static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let vars: Vec<(&str, Option<String>)> = ALL_VARS
+                .iter()
+                .map(|name| (*name, env.var(name).ok().map(|v| v.to_string())))
+                .collect();
+            Config::from_lookup(|name| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, v)| v.clone())
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+thread_local! {
+    /// Built at the first request of the isolate; a worker isolate runs one
+    /// thread, and its bindings do not change while it lives.
+    static EDGE: RefCell<Option<Rc<Edge<AnyStore>>>> = const { RefCell::new(None) };
+}
+
+fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
+    if let Some(edge) = EDGE.with(|e| e.borrow().clone()) {
+        return Ok(edge);
+    }
+    let config = config(env)?.clone();
+    let spec = compiled_spec()?;
+    let store = match &config.store {
+        StoreConfig::DurableObject => {
+            let namespace = env.durable_object(BINDING).map_err(|e| {
+                EdgeError::Misconfigured(ConfigError::Invalid {
+                    var: "FRESHET_STORE",
+                    why: format!(
+                        "durable-object needs the {BINDING} binding in wrangler.toml ({e})"
+                    ),
+                })
+            })?;
+            AnyStore::DurableObject(DurableObjectStore::new(namespace))
+        }
+        StoreConfig::Redis(url) => AnyStore::Redis(RedisStore::new(
+            spec,
+            url.clone(),
+            config.store_timeout_ms,
+            SocketConnector,
+        )),
+    };
+    let edge = Rc::new(Edge {
+        config,
+        spec,
+        store,
+    });
+    EDGE.with(|e| *e.borrow_mut() = Some(edge.clone()));
+    Ok(edge)
+}
+
+/// Reads the body, stopping as soon as it passes `limit`.
+async fn read_body(req: &mut worker::Request, limit: usize) -> worker::Result<Body> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(Body::TooLarge);
+    }
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all.
+        Err(_) => return Ok(Body::Bytes(Vec::new())),
+    };
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(Body::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Body::Bytes(body))
+}
+
+async fn to_request(mut req: worker::Request, limit: usize) -> worker::Result<Request> {
+    let method = Method::parse(req.method().as_ref());
+    let url = req.url()?;
+    let headers = req
+        .headers()
+        .entries()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v))
+        .collect();
+    let body = match method {
+        Method::Post => read_body(&mut req, limit).await?,
+        _ => Body::Bytes(Vec::new()),
+    };
+    Ok(Request {
+        method,
+        path: url.path().to_owned(),
+        query: url.query().map(str::to_owned),
+        headers,
+        body,
+    })
+}
+
+fn to_worker(res: Response) -> worker::Result<worker::Response> {
+    let headers = worker::Headers::new();
+    for (name, value) in &res.headers {
+        headers.append(name, value)?;
+    }
+    let out = if res.body.is_empty() {
+        worker::Response::empty()?
+    } else {
+        worker::Response::from_bytes(res.body)?
+    };
+    Ok(out.with_status(res.status).with_headers(headers))
+}
+
+#[event(fetch)]
+async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+    let now = Date::now().as_millis() as i64;
+    let edge = match edge(&env) {
+        Ok(edge) => edge,
+        Err(e) => {
+            console_error!("{e}");
+            return to_worker(e.to_response());
+        }
+    };
+    let req = to_request(req, edge.config.limits.max_body_bytes).await?;
+    let handled = edge.handle(&req, now).await;
+    if let Some(fault) = &handled.fault {
+        console_error!("{fault}");
+    }
+    to_worker(handled.response)
+}

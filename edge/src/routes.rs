@@ -1,0 +1,372 @@
+//! The routes: from a [`Request`] to a [`Response`], with the store behind
+//! [`FeatureStore`] and the time passed in, so every path is tested natively.
+
+use freshet_core::aggregate::aggregate;
+use freshet_core::identity::verify_token;
+use freshet_core::read::{FeatureValues, ReadError, read_features};
+use freshet_core::spec::FeatureSpec;
+use freshet_core::time::Millis;
+use freshet_core::validate::{ValidBatch, receive};
+use freshet_core::wire::WRITE_KEY_HEADER;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::error::EdgeError;
+use crate::http::{Body, Method, Request, Response, percent_decode};
+use crate::store::{EntityKey, FeatureStore};
+
+/// Most items in one `POST /v1/features/batch`.
+pub const MAX_BATCH_ITEMS: usize = 200;
+/// Longest entity id in a serving path or batch read.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Everything a request needs: configuration, spec and store, built once
+/// per isolate by the glue.
+#[derive(Debug)]
+pub struct Edge<S> {
+    pub config: Config,
+    pub spec: &'static FeatureSpec,
+    pub store: S,
+}
+
+/// A response, and the error behind it when the operator should see it.
+#[derive(Debug)]
+pub struct Handled {
+    pub response: Response,
+    pub fault: Option<EdgeError>,
+}
+
+impl<S: FeatureStore> Edge<S> {
+    /// Answers one request at time `now`.
+    pub async fn handle(&self, req: &Request, now: Millis) -> Handled {
+        let origin = req.header("origin");
+        let ingest = req.path == "/v1/ingest";
+        let result = match (req.method, req.path.as_str()) {
+            (Method::Options, "/v1/ingest") => self.preflight(origin),
+            (Method::Post, "/v1/ingest") => self.ingest(req, now).await,
+            (Method::Get | Method::Head, "/health") => Ok(Response::json(
+                200,
+                &json!({ "status": "ok", "store": self.store.kind() }),
+            )),
+            (Method::Post, "/v1/features/batch") => self.read_batch(req, now).await,
+            (Method::Get, path) if path.starts_with("/v1/features/") => {
+                self.read_one(req, path, now).await
+            }
+            (_, "/v1/ingest" | "/health" | "/v1/features/batch") => {
+                Err(EdgeError::MethodNotAllowed)
+            }
+            (_, path) if path.starts_with("/v1/features/") => Err(EdgeError::MethodNotAllowed),
+            _ => Err(EdgeError::NotFound),
+        };
+        let (mut response, fault) = match result {
+            Ok(res) => (res, None),
+            Err(e) => (e.to_response(), e.is_server_fault().then_some(e)),
+        };
+        // The browser may read an ingest answer (errors too) only when the
+        // origin is one a write key admits; the per-key check happened above.
+        if ingest
+            && req.method != Method::Options
+            && let Some(origin) = origin.filter(|o| self.config.any_key_allows(o))
+        {
+            response = with_cors(response, origin);
+        }
+        Handled { response, fault }
+    }
+
+    fn preflight(&self, origin: Option<&str>) -> Result<Response, EdgeError> {
+        let Some(origin) = origin else {
+            return Ok(Response::empty(204).with_header("allow", "POST, OPTIONS"));
+        };
+        if !self.config.any_key_allows(origin) {
+            return Err(EdgeError::OriginNotAllowed);
+        }
+        Ok(with_cors(Response::empty(204), origin)
+            .with_header("access-control-allow-methods", "POST, OPTIONS")
+            .with_header(
+                "access-control-allow-headers",
+                "content-type, x-freshet-key",
+            )
+            .with_header("access-control-max-age", "86400"))
+    }
+
+    async fn ingest(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+        check_content_type(req)?;
+        let origin = req.header("origin");
+        // A key in the header is checked before the body is even parsed.
+        let header_key = req.header(WRITE_KEY_HEADER);
+        if let Some(key) = header_key {
+            self.authorize_key(key, origin)?;
+        }
+        let body = match &req.body {
+            Body::Bytes(bytes) => bytes,
+            Body::TooLarge => {
+                return Err(EdgeError::BodyTooLarge {
+                    limit: self.config.limits.max_body_bytes,
+                });
+            }
+        };
+        let batch = receive(body, now, &self.config.limits)?;
+        let key = header_key
+            .or(batch.write_key.as_deref())
+            .ok_or(EdgeError::MissingWriteKey)?;
+        self.authorize_key(key, origin)?;
+        let verified_user = self.verify_identity(&batch, now)?;
+
+        let deltas = aggregate(self.spec, &batch, verified_user.as_deref());
+        self.store.apply(&deltas).await?;
+        let rejected: Vec<_> = batch
+            .rejected
+            .iter()
+            .map(|r| json!({ "index": r.index, "reason": r.error.code() }))
+            .collect();
+        Ok(Response::json(
+            202,
+            &json!({ "accepted": batch.events.len(), "rejected": rejected }),
+        ))
+    }
+
+    fn authorize_key(&self, key: &str, origin: Option<&str>) -> Result<(), EdgeError> {
+        let key = self
+            .config
+            .write_key(key)
+            .ok_or(EdgeError::UnknownWriteKey)?;
+        match origin {
+            Some(origin) if !key.origins.allows(origin) => Err(EdgeError::OriginNotAllowed),
+            _ => Ok(()),
+        }
+    }
+
+    /// The userId an identity token vouches for; without a configured
+    /// secret, tokens are ignored and features key by clientId.
+    fn verify_identity(
+        &self,
+        batch: &ValidBatch,
+        now: Millis,
+    ) -> Result<Option<String>, EdgeError> {
+        match (&self.config.identity_secret, &batch.identity) {
+            (Some(secret), Some(token)) => verify_token(secret, token, now.div_euclid(1000))
+                .map(Some)
+                .map_err(EdgeError::Identity),
+            _ => Ok(None),
+        }
+    }
+
+    fn authorize_read(&self, req: &Request) -> Result<(), EdgeError> {
+        let expected = self
+            .config
+            .read_token
+            .as_deref()
+            .ok_or(EdgeError::ServingDisabled)?;
+        let given = req
+            .header("authorization")
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .ok_or(EdgeError::Unauthorized)?;
+        if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(EdgeError::Unauthorized)
+        }
+    }
+
+    async fn read_one(
+        &self,
+        req: &Request,
+        path: &str,
+        now: Millis,
+    ) -> Result<Response, EdgeError> {
+        self.authorize_read(req)?;
+        let rest = path.strip_prefix("/v1/features/").unwrap_or_default();
+        let mut parts = rest.split('/');
+        let (Some(entity), Some(id), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(EdgeError::NotFound);
+        };
+        let entity = percent_decode(entity).ok_or(EdgeError::NotFound)?;
+        let id = percent_decode(id)
+            .filter(|id| valid_id(id))
+            .ok_or_else(|| {
+                EdgeError::BadRequest(format!("the id must be 1 to {MAX_ID_BYTES} bytes"))
+            })?;
+        self.spec.entity(&entity).ok_or(EdgeError::UnknownEntity)?;
+        let names = req.query_param("names").map(|n| split_names(&n));
+        // Unknown names are refused before the store is asked.
+        check_names(self.spec, &entity, names.as_deref())?;
+        let key = EntityKey::new(entity, id);
+        let doc = self
+            .store
+            .load(std::slice::from_ref(&key))
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let features = read(self.spec, &key.entity, &doc, names.as_deref(), now)?;
+        Ok(Response::json(200, &entity_json(&key, &features)))
+    }
+
+    async fn read_batch(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+        self.authorize_read(req)?;
+        let body = match &req.body {
+            Body::Bytes(b) => b,
+            Body::TooLarge => {
+                return Err(EdgeError::BodyTooLarge {
+                    limit: self.config.limits.max_body_bytes,
+                });
+            }
+        };
+        let ask: BatchRead = serde_json::from_slice(body).map_err(|_| {
+            EdgeError::BadRequest("the body must be a batch read (see README)".into())
+        })?;
+        if ask.user_id.is_none() && ask.item_ids.is_empty() {
+            return Err(EdgeError::BadRequest("give userId, itemIds or both".into()));
+        }
+        if ask.item_ids.len() > MAX_BATCH_ITEMS {
+            return Err(EdgeError::BadRequest(format!(
+                "at most {MAX_BATCH_ITEMS} itemIds per read"
+            )));
+        }
+        let user_entity = ask.user_entity.as_deref().unwrap_or("user");
+        let item_entity = ask.item_entity.as_deref().unwrap_or("product");
+        let mut keys = Vec::with_capacity(ask.item_ids.len() + 1);
+        if let Some(user) = &ask.user_id {
+            self.spec
+                .entity(user_entity)
+                .ok_or(EdgeError::UnknownEntity)?;
+            check_names(self.spec, user_entity, ask.user_features.as_deref())?;
+            keys.push(EntityKey::new(user_entity, user.as_str()));
+        }
+        if !ask.item_ids.is_empty() {
+            self.spec
+                .entity(item_entity)
+                .ok_or(EdgeError::UnknownEntity)?;
+            check_names(self.spec, item_entity, ask.item_features.as_deref())?;
+            keys.extend(
+                ask.item_ids
+                    .iter()
+                    .map(|id| EntityKey::new(item_entity, id.as_str())),
+            );
+        }
+        if let Some(bad) = keys.iter().find(|k| !valid_id(&k.id)) {
+            return Err(EdgeError::BadRequest(format!(
+                "ids must be 1 to {MAX_ID_BYTES} bytes (got {} bytes)",
+                bad.id.len()
+            )));
+        }
+        // One store round trip for the user and every item.
+        let docs = self.store.load(&keys).await?;
+        let mut answers = keys.iter().zip(docs.iter());
+        let user = match &ask.user_id {
+            Some(_) => match answers.next() {
+                Some((key, doc)) => {
+                    let f = read(
+                        self.spec,
+                        &key.entity,
+                        doc,
+                        ask.user_features.as_deref(),
+                        now,
+                    )?;
+                    entity_json(key, &f)
+                }
+                None => serde_json::Value::Null,
+            },
+            None => serde_json::Value::Null,
+        };
+        let mut items = Vec::with_capacity(ask.item_ids.len());
+        for (key, doc) in answers {
+            let f = read(
+                self.spec,
+                &key.entity,
+                doc,
+                ask.item_features.as_deref(),
+                now,
+            )?;
+            items.push(entity_json(key, &f));
+        }
+        Ok(Response::json(
+            200,
+            &json!({ "user": user, "items": items }),
+        ))
+    }
+}
+
+/// `POST /v1/features/batch`: one user and many items, for ranking.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchRead {
+    user_id: Option<String>,
+    #[serde(default)]
+    item_ids: Vec<String>,
+    user_features: Option<Vec<String>>,
+    item_features: Option<Vec<String>>,
+    user_entity: Option<String>,
+    item_entity: Option<String>,
+}
+
+fn check_content_type(req: &Request) -> Result<(), EdgeError> {
+    let Some(ct) = req.header("content-type") else {
+        return Ok(());
+    };
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" | "text/plain" | "" => Ok(()),
+        _ => Err(EdgeError::UnsupportedMediaType),
+    }
+}
+
+fn with_cors(res: Response, origin: &str) -> Response {
+    res.with_header("access-control-allow-origin", origin)
+        .with_header("vary", "Origin")
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
+fn split_names(names: &str) -> Vec<String> {
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn check_names(
+    spec: &FeatureSpec,
+    entity: &str,
+    names: Option<&[String]>,
+) -> Result<(), EdgeError> {
+    let empty = freshet_core::state::FeatureDoc::default();
+    read(spec, entity, &empty, names, 0).map(|_| ())
+}
+
+fn read(
+    spec: &FeatureSpec,
+    entity: &str,
+    doc: &freshet_core::state::FeatureDoc,
+    names: Option<&[String]>,
+    now: Millis,
+) -> Result<FeatureValues, EdgeError> {
+    read_features(spec, entity, doc, names, now).map_err(|e| match e {
+        ReadError::UnknownEntity(_) => EdgeError::UnknownEntity,
+        ReadError::UnknownFeature { name, .. } => EdgeError::UnknownFeature(name),
+    })
+}
+
+fn entity_json(key: &EntityKey, features: &FeatureValues) -> serde_json::Value {
+    json!({ "entity": key.entity, "id": key.id, "features": features })
+}
+
+/// Compares secrets without an early exit, so timing tells nothing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

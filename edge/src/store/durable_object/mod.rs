@@ -1,0 +1,190 @@
+//! The default store: one Durable Object per entity (`id_from_name("user:cid-1")`),
+//! its SQLite storage holding the entity's `FeatureDoc` as JSON, updated with
+//! `core`'s `apply_delta`. A Durable Object runs one event at a time and its
+//! output gate holds the answer until the SQLite write is durable, so the
+//! worker's 202 never precedes the data. Needs no server: it is what
+//! `wrangler dev` uses out of the box, persisted with `--persist-to`.
+
+use std::cell::RefCell;
+
+use freshet_core::state::{Applied, EntityDelta, FeatureDoc, apply_delta};
+use futures_util::future::try_join_all;
+use serde::Deserialize;
+use worker::{
+    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result,
+    SqlStorage, State, durable_object, wasm_bindgen::JsValue,
+};
+
+use crate::spec::compiled_spec;
+use crate::store::{EntityKey, FeatureStore, StoreError};
+
+/// The binding name in `wrangler.toml`.
+pub const BINDING: &str = "FEATURES";
+
+/// The worker's side: routes each entity's delta or read to its object.
+#[derive(Debug)]
+pub struct DurableObjectStore {
+    namespace: ObjectNamespace,
+}
+
+impl DurableObjectStore {
+    pub fn new(namespace: ObjectNamespace) -> Self {
+        Self { namespace }
+    }
+
+    async fn call(
+        &self,
+        entity: &str,
+        id: &str,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> std::result::Result<String, StoreError> {
+        let fail = |e: worker::Error| StoreError::Io(format!("durable object: {e}"));
+        let stub = self
+            .namespace
+            .id_from_name(&format!("{entity}:{id}"))
+            .and_then(|oid| oid.get_stub())
+            .map_err(fail)?;
+        let mut init = RequestInit::new();
+        init.with_method(method);
+        if let Some(body) = body {
+            init.with_body(Some(JsValue::from_str(&body)));
+        }
+        let req = Request::new_with_init(&format!("https://entity{path}"), &init).map_err(fail)?;
+        let mut res = stub.fetch_with_request(req).await.map_err(fail)?;
+        let text = res.text().await.map_err(fail)?;
+        if res.status_code() != 200 {
+            return Err(StoreError::Server(format!(
+                "durable object answered {}: {text}",
+                res.status_code()
+            )));
+        }
+        Ok(text)
+    }
+}
+
+impl FeatureStore for DurableObjectStore {
+    fn kind(&self) -> &'static str {
+        "durable-object"
+    }
+
+    async fn apply(&self, deltas: &[EntityDelta]) -> std::result::Result<Vec<Applied>, StoreError> {
+        // Every entity's object at once; the batch is durable when all answered.
+        try_join_all(deltas.iter().map(|d| async move {
+            let body = serde_json::to_string(d).map_err(|e| StoreError::Protocol(e.to_string()))?;
+            match self
+                .call(&d.entity, &d.id, Method::Post, "/apply", Some(body))
+                .await?
+                .as_str()
+            {
+                "applied" => Ok(Applied::Applied),
+                "duplicate" => Ok(Applied::Duplicate),
+                other => Err(StoreError::Protocol(format!("unexpected answer {other:?}"))),
+            }
+        }))
+        .await
+    }
+
+    async fn load(&self, keys: &[EntityKey]) -> std::result::Result<Vec<FeatureDoc>, StoreError> {
+        try_join_all(keys.iter().map(|k| async move {
+            let text = self
+                .call(&k.entity, &k.id, Method::Get, "/doc", None)
+                .await?;
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }))
+        .await
+    }
+}
+
+/// The object's side: one entity's document.
+#[durable_object]
+pub struct FeatureEntity {
+    state: State,
+    /// The document as last read or written; this object is its only writer.
+    cached: RefCell<Option<FeatureDoc>>,
+}
+
+impl std::fmt::Debug for FeatureEntity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeatureEntity").finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Row {
+    v: String,
+}
+
+impl FeatureEntity {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn doc(&self) -> Result<FeatureDoc> {
+        if let Some(doc) = self.cached.borrow().as_ref() {
+            return Ok(doc.clone());
+        }
+        let rows: Vec<Row> = self
+            .sql()
+            .exec("SELECT v FROM doc WHERE k = 'doc'", None)?
+            .to_array()?;
+        let doc = match rows.first() {
+            Some(row) => serde_json::from_str(&row.v)
+                .map_err(|e| worker::Error::RustError(format!("stored document: {e}")))?,
+            None => FeatureDoc::default(),
+        };
+        *self.cached.borrow_mut() = Some(doc.clone());
+        Ok(doc)
+    }
+
+    fn save(&self, doc: FeatureDoc) -> Result<()> {
+        let text =
+            serde_json::to_string(&doc).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql().exec(
+            "INSERT OR REPLACE INTO doc (k, v) VALUES ('doc', ?)",
+            vec![text.into()],
+        )?;
+        *self.cached.borrow_mut() = Some(doc);
+        Ok(())
+    }
+}
+
+impl DurableObject for FeatureEntity {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            cached: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let spec = compiled_spec().map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql().exec(
+            "CREATE TABLE IF NOT EXISTS doc (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            None,
+        )?;
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/apply") => {
+                let delta: EntityDelta = req.json().await?;
+                // No await from here on: read, apply and write are one step.
+                let mut doc = self.doc()?;
+                match apply_delta(spec, &mut doc, &delta) {
+                    Applied::Applied => {
+                        self.save(doc)?;
+                        Response::ok("applied")
+                    }
+                    Applied::Duplicate => Response::ok("duplicate"),
+                }
+            }
+            (Method::Get, "/doc") => {
+                let doc = self.doc()?;
+                Response::ok(
+                    serde_json::to_string(&doc)
+                        .map_err(|e| worker::Error::RustError(e.to_string()))?,
+                )
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! An in-memory store for tests: the same `apply_delta` the Durable Object
+//! runs, over a map. It can be told to fail, to test the 503 path.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::{Applied, EntityDelta, FeatureDoc, apply_delta};
+
+use super::{EntityKey, FeatureStore, StoreError};
+
+#[derive(Debug)]
+pub struct MemoryStore {
+    spec: &'static FeatureSpec,
+    docs: RefCell<BTreeMap<EntityKey, FeatureDoc>>,
+    down: Cell<bool>,
+}
+
+impl MemoryStore {
+    pub fn new(spec: &'static FeatureSpec) -> Self {
+        Self {
+            spec,
+            docs: RefCell::default(),
+            down: Cell::new(false),
+        }
+    }
+
+    /// While down, every call fails as an unreachable server would.
+    pub fn set_down(&self, down: bool) {
+        self.down.set(down);
+    }
+
+    /// A copy of every stored document, to compare before and after.
+    pub fn snapshot(&self) -> BTreeMap<EntityKey, FeatureDoc> {
+        self.docs.borrow().clone()
+    }
+
+    fn check_up(&self) -> Result<(), StoreError> {
+        if self.down.get() {
+            Err(StoreError::Io("memory store is down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl FeatureStore for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        self.check_up()?;
+        let mut docs = self.docs.borrow_mut();
+        Ok(deltas
+            .iter()
+            .map(|d| {
+                let doc = docs
+                    .entry(EntityKey::new(d.entity.as_str(), d.id.as_str()))
+                    .or_default();
+                apply_delta(self.spec, doc, d)
+            })
+            .collect())
+    }
+
+    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+        self.check_up()?;
+        let docs = self.docs.borrow();
+        Ok(keys
+            .iter()
+            .map(|k| docs.get(k).cloned().unwrap_or_default())
+            .collect())
+    }
+}

@@ -1,0 +1,77 @@
+//! Where feature documents live. A store only moves bytes: `core` decides
+//! every value (`apply_delta` in the Durable Object and the memory store, the
+//! Lua script `core` encodes for Redis). One folder per adapter; MongoDB and
+//! Redis over HTTP plug in here as further implementations of [`FeatureStore`].
+
+use std::fmt;
+
+use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+
+#[cfg(target_arch = "wasm32")]
+pub mod durable_object;
+pub mod memory;
+pub mod redis;
+
+/// One entity instance: `user`/`cid-123`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityKey {
+    pub entity: String,
+    pub id: String,
+}
+
+impl EntityKey {
+    pub fn new(entity: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            entity: entity.into(),
+            id: id.into(),
+        }
+    }
+}
+
+/// Why a store could not answer; the detail is for the log only (the client
+/// sees 503 `store_unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// Connecting, reading or writing failed.
+    Io(String),
+    /// The whole round trip took longer than the configured timeout.
+    Timeout { ms: u64 },
+    /// The server's answer could not be framed or was not what was asked.
+    Protocol(String),
+    /// The server answered with an error (auth, script, out of memory).
+    Server(String),
+    /// A stored document does not decode.
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "i/o: {e}"),
+            Self::Timeout { ms } => write!(f, "no answer within {ms} ms"),
+            Self::Protocol(e) => write!(f, "protocol: {e}"),
+            Self::Server(e) => write!(f, "server error: {e}"),
+            Self::Corrupt(e) => write!(f, "corrupt document: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The seam between the routes and a store.
+///
+/// `apply` answers only once every delta is durable, so the edge never says
+/// 202 before the data is safe. Futures need not be `Send`: a worker isolate
+/// is single-threaded.
+#[allow(async_fn_in_trait)]
+pub trait FeatureStore {
+    /// `durable-object`, `redis`, `memory`: shown by `/health`.
+    fn kind(&self) -> &'static str;
+
+    /// Applies the deltas of one batch (at most one per entity), each at most
+    /// once per batch id, in one round trip where the store allows it.
+    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError>;
+
+    /// Loads the documents of `keys`, in order; a missing one is the default.
+    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError>;
+}

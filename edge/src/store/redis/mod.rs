@@ -1,0 +1,211 @@
+//! Redis over a TCP socket (`worker::Socket` in the worker, a tokio stream in
+//! the native tests). Per request: connect, then one pipelined round trip of
+//! `AUTH`/`SELECT` from the URL and one `EVALSHA` per entity delta of the
+//! batch; `NOSCRIPT` answers are re-sent as `EVAL` (which also loads the
+//! script). The whole exchange is bounded by the store timeout.
+
+mod conn;
+mod resp;
+mod url;
+
+#[cfg(test)]
+mod integration_tests;
+
+use std::future::Future;
+use std::pin::pin;
+
+use freshet_core::encode::redis::{
+    RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state, read_commands,
+};
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use futures_util::future::{Either, select};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use conn::Connection;
+pub use url::RedisUrl;
+
+use super::{EntityKey, FeatureStore, StoreError};
+
+/// How the store reaches a server and waits: the worker's socket and timer,
+/// or tokio's in native tests.
+#[allow(async_fn_in_trait)]
+pub trait Connector {
+    type Conn: AsyncRead + AsyncWrite + Unpin;
+    async fn connect(&self, url: &RedisUrl) -> std::io::Result<Self::Conn>;
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+}
+
+#[derive(Debug)]
+pub struct RedisStore<C> {
+    spec: &'static FeatureSpec,
+    url: RedisUrl,
+    script_sha1: String,
+    timeout_ms: u64,
+    connector: C,
+}
+
+impl<C: Connector> RedisStore<C> {
+    pub fn new(spec: &'static FeatureSpec, url: RedisUrl, timeout_ms: u64, connector: C) -> Self {
+        Self {
+            spec,
+            url,
+            script_sha1: apply_script_sha1(),
+            timeout_ms,
+            connector,
+        }
+    }
+
+    /// Runs `work` on a fresh connection, within the timeout.
+    async fn exchange<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Connection<C::Conn>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let run = async {
+            let stream = self
+                .connector
+                .connect(&self.url)
+                .await
+                .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
+            let mut conn = Connection::new(stream);
+            work(&mut conn).await
+        };
+        match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => Err(StoreError::Timeout {
+                ms: self.timeout_ms,
+            }),
+        }
+    }
+
+    /// `AUTH` and `SELECT` from the URL, sent at the head of the pipeline.
+    fn prelude(&self) -> Vec<RedisCommand> {
+        let mut out = Vec::new();
+        if let Some(password) = &self.url.password {
+            let mut auth = vec![b"AUTH".to_vec()];
+            if let Some(user) = &self.url.username {
+                auth.push(user.as_bytes().to_vec());
+            }
+            auth.push(password.as_bytes().to_vec());
+            out.push(RedisCommand(auth));
+        }
+        if self.url.db != 0 {
+            out.push(RedisCommand::new([
+                "SELECT".to_owned(),
+                self.url.db.to_string(),
+            ]));
+        }
+        out
+    }
+
+    /// Sends prelude + `commands`, checks the prelude's answers, and gives
+    /// the commands' replies.
+    async fn run(
+        &self,
+        conn: &mut Connection<C::Conn>,
+        commands: Vec<RedisCommand>,
+    ) -> Result<Vec<RedisValue>, StoreError> {
+        let mut all = self.prelude();
+        let skip = all.len();
+        all.extend(commands);
+        let mut replies = conn.pipeline(&all).await?;
+        for reply in replies.drain(..skip) {
+            if let RedisValue::Error(e) = reply {
+                // AUTH/SELECT errors name no secret, but keep only the code.
+                let code = e.split_whitespace().next().unwrap_or("ERR").to_owned();
+                return Err(StoreError::Server(format!(
+                    "connection setup refused: {code}"
+                )));
+            }
+        }
+        Ok(replies)
+    }
+}
+
+impl<C: Connector> FeatureStore for RedisStore<C> {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let calls: Vec<_> = deltas
+            .iter()
+            .map(|d| apply_call(self.spec, &self.url.prefix, d))
+            .collect();
+        let commands: Vec<RedisCommand> =
+            calls.iter().map(|c| c.evalsha(&self.script_sha1)).collect();
+        self.exchange(async |conn| {
+            let replies = self.run(conn, commands.clone()).await?;
+            let mut outcome: Vec<Option<Applied>> = vec![None; deltas.len()];
+            let mut retry = Vec::new();
+            for (i, reply) in replies.into_iter().enumerate() {
+                match reply {
+                    RedisValue::Error(e) if e.starts_with("NOSCRIPT") => retry.push(i),
+                    other => outcome[i] = Some(script_answer(other)?),
+                }
+            }
+            if !retry.is_empty() {
+                // EVAL runs the same script and caches it for later EVALSHAs.
+                let evals = retry.iter().map(|&i| calls[i].eval()).collect();
+                let replies = self.run(conn, evals).await?;
+                for (&i, reply) in retry.iter().zip(replies) {
+                    outcome[i] = Some(script_answer(reply)?);
+                }
+            }
+            outcome
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
+                .collect()
+        })
+        .await
+    }
+
+    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut commands = Vec::new();
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let reads = read_commands(self.spec, &self.url.prefix, &key.entity, &key.id);
+            counts.push(reads.len());
+            commands.extend(reads);
+        }
+        self.exchange(async |conn| {
+            let replies = self.run(conn, commands.clone()).await?;
+            let mut docs = Vec::with_capacity(keys.len());
+            let mut at = 0;
+            for (key, n) in keys.iter().zip(counts.iter().copied()) {
+                let part = replies
+                    .get(at..at + n)
+                    .ok_or_else(|| StoreError::Protocol("too few replies".into()))?;
+                if let Some(RedisValue::Error(e)) =
+                    part.iter().find(|r| matches!(r, RedisValue::Error(_)))
+                {
+                    return Err(StoreError::Server(e.clone()));
+                }
+                let doc = decode_state(self.spec, &key.entity, part)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                docs.push(doc);
+                at += n;
+            }
+            Ok(docs)
+        })
+        .await
+    }
+}
+
+/// The apply script answers 1 (applied) or 0 (the batch was applied before).
+fn script_answer(reply: RedisValue) -> Result<Applied, StoreError> {
+    match reply {
+        RedisValue::Int(1) => Ok(Applied::Applied),
+        RedisValue::Int(0) => Ok(Applied::Duplicate),
+        RedisValue::Error(e) => Err(StoreError::Server(e)),
+        other => Err(StoreError::Protocol(format!(
+            "unexpected script reply {other:?}"
+        ))),
+    }
+}

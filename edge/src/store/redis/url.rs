@@ -1,0 +1,180 @@
+//! `redis://[user:pass@]host:port[/db]` (and `rediss://` for TLS).
+
+use freshet_core::encode::redis::DEFAULT_PREFIX;
+
+use crate::http::percent_decode;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: u32,
+    /// Key prefix, `fs` unless the URL says `?prefix=…` (tests use a random one).
+    pub prefix: String,
+}
+
+// By hand, so a password never reaches a log through `{:?}`.
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisUrl")
+            .field("tls", &self.tls)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisUrl {
+    /// Parses the URL; the error says what is wrong without repeating the
+    /// URL (it may hold a password).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("redis://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("rediss://") {
+            (true, rest)
+        } else {
+            return Err("a Redis URL starts with redis:// or rediss://".into());
+        };
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = (
+            &rest[..end],
+            rest[end..].strip_prefix('/').unwrap_or(&rest[end..]),
+        );
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(u) => {
+                let (user, pass) = match u.split_once(':') {
+                    Some((user, pass)) => (user, Some(pass)),
+                    None => (u, None),
+                };
+                let decode = |s: &str| {
+                    percent_decode(s).ok_or_else(|| "bad %-escape in the user info".to_string())
+                };
+                let user = Some(decode(user)?).filter(|u| !u.is_empty());
+                let pass = pass.map(decode).transpose()?.filter(|p| !p.is_empty());
+                (user, pass)
+            }
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| "unclosed [ in the host".to_string())?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("the Redis URL has no host".into());
+        }
+        let port = match port {
+            None | Some("") => 6379,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| "the Redis port must be a number from 1 to 65535".to_string())?,
+        };
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut prefix = DEFAULT_PREFIX.to_owned();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("prefix", v))
+                    if !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                {
+                    prefix = v.to_owned();
+                }
+                _ => {
+                    return Err("the only Redis URL option is prefix=<letters, digits, _ ->".into());
+                }
+            }
+        }
+        let db = if path.is_empty() {
+            0
+        } else {
+            path.parse::<u32>()
+                .map_err(|_| "the Redis database (after /) must be a number".to_string())?
+        };
+        Ok(Self {
+            tls,
+            host: host.to_owned(),
+            port,
+            username,
+            password,
+            db,
+            prefix,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_of_the_design() {
+        let u = RedisUrl::parse("redis://127.0.0.1:6390").expect("plain");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.db, u.tls),
+            ("127.0.0.1", 6390, 0, false)
+        );
+        assert_eq!((u.username, u.password), (None, None));
+
+        let u = RedisUrl::parse("rediss://default:s3cr%3At@cache.example:6380/3").expect("full");
+        assert!(u.tls);
+        assert_eq!(u.username.as_deref(), Some("default"));
+        assert_eq!(u.password.as_deref(), Some("s3cr:t"));
+        assert_eq!((u.port, u.db), (6380, 3));
+
+        let u = RedisUrl::parse("redis://:onlypass@h").expect("password only");
+        assert_eq!(
+            (u.username, u.password.as_deref(), u.port),
+            (None, Some("onlypass"), 6379)
+        );
+
+        let u = RedisUrl::parse("redis://h/0?prefix=t_1").expect("prefix");
+        assert_eq!((u.prefix.as_str(), u.db), ("t_1", 0));
+        assert_eq!(RedisUrl::parse("redis://h").expect("default").prefix, "fs");
+
+        let u = RedisUrl::parse("redis://[::1]:7000/1").expect("ipv6");
+        assert_eq!((u.host.as_str(), u.port, u.db), ("::1", 7000, 1));
+    }
+
+    #[test]
+    fn refuses_broken_urls_without_echoing_them() {
+        for bad in [
+            "http://h:1",
+            "redis://",
+            "redis://:pw@:1",
+            "redis://h:0",
+            "redis://h:99999",
+            "redis://h:1/x",
+            "redis://[::1:1",
+            "redis://h/0?prefix=a:b",
+            "redis://h/0?x=1",
+        ] {
+            let e = RedisUrl::parse(bad).expect_err(bad);
+            assert!(!e.contains("pw"), "{e}");
+        }
+        let u = RedisUrl::parse("redis://u:hunter2@h").expect("ok");
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,487 @@
+//! Routing, CORS, auth and error mapping over the memory store, with a fixed
+//! clock. The same cases run against the real worker in `scripts/test-edge.sh`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use freshet_core::identity::issue_token;
+use freshet_core::time::{Millis, parse_rfc3339};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::http::{Body, Method, Request, Response};
+use crate::routes::Edge;
+use crate::spec::compiled_spec;
+use crate::store::memory::MemoryStore;
+
+const SEED: &str = include_str!("../tests/fixtures/seed.json");
+const TRACKER: &str = include_str!("../tests/fixtures/tracker.json");
+const READ_TOKEN: &str = "rt-test";
+const SECRET: &[u8] = b"identity-secret";
+
+fn now() -> Millis {
+    parse_rfc3339("2026-11-22T10:00:00.000Z").unwrap()
+}
+
+fn edge_with(vars: &[(&str, &str)]) -> Edge<MemoryStore> {
+    let map: HashMap<&str, &str> = vars.iter().copied().collect();
+    let config = Config::from_lookup(|n| map.get(n).map(|v| (*v).to_owned())).unwrap();
+    let spec = compiled_spec().unwrap();
+    Edge {
+        config,
+        spec,
+        store: MemoryStore::new(spec),
+    }
+}
+
+fn edge() -> Edge<MemoryStore> {
+    edge_with(&[
+        ("FRESHET_WRITE_KEYS", "dev=*,site=https://shop.example"),
+        ("FRESHET_READ_TOKEN", READ_TOKEN),
+        ("FRESHET_IDENTITY_SECRET", "identity-secret"),
+    ])
+}
+
+fn ingest(body: impl Into<Vec<u8>>) -> Request {
+    Request::new(Method::Post, "/v1/ingest")
+        .with_header("content-type", "application/json")
+        .with_header("x-freshet-key", "dev")
+        .with_body(body)
+}
+
+fn get(path: &str) -> Request {
+    Request::new(Method::Get, path).with_header("authorization", &format!("Bearer {READ_TOKEN}"))
+}
+
+async fn send(edge: &Edge<MemoryStore>, req: Request) -> (u16, Value, Response) {
+    let res = edge.handle(&req, now()).await.response;
+    let body = res.body_json().unwrap_or(Value::Null);
+    (res.status, body, res)
+}
+
+async fn feature(edge: &Edge<MemoryStore>, entity: &str, id: &str, name: &str) -> Value {
+    let (status, body, _) = send(
+        edge,
+        get(&format!("/v1/features/{entity}/{id}?names={name}")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["features"][name]["value"].clone()
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn event(i: usize, event_type: &str, timestamp: &str) -> Value {
+    json!({"id": format!("e{i}"), "type": event_type, "timestamp": timestamp,
+           "clientId": "cid-x", "payload": {"productId": "prod-x"}})
+}
+
+fn batch(events: Vec<Value>) -> String {
+    json!({"batchId": "b-1", "sentAt": "2026-11-22T10:00:00.000Z", "events": events}).to_string()
+}
+
+#[tokio::test]
+async fn health_names_the_store() {
+    let (status, body, _) = send(&edge(), Request::new(Method::Get, "/health")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "ok", "store": "memory"}));
+}
+
+#[tokio::test]
+async fn the_seed_payload_becomes_features() {
+    let edge = edge();
+    let (status, body, _) = send(&edge, ingest(SEED)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body, json!({"accepted": 3, "rejected": []}));
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-seed-1", "pageviews").await),
+        1.0
+    );
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-seed-1", "clicks_product_card").await),
+        1.0
+    );
+    assert_eq!(
+        feature(&edge, "user", "cid-seed-1", "last_interacted_product").await,
+        "prod-1"
+    );
+    assert_eq!(
+        feature(&edge, "user", "cid-seed-1", "viewed_categories").await,
+        json!(["cameras"])
+    );
+    assert_eq!(
+        num(&feature(&edge, "product", "prod-1", "popularity_7d").await),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn the_tracker_payload_with_its_body_key_becomes_features() {
+    let edge = edge();
+    let req = Request::new(Method::Post, "/v1/ingest")
+        .with_header("content-type", "text/plain;charset=UTF-8")
+        .with_body(TRACKER);
+    let (status, body, _) = send(&edge, req).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 4);
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-tracker-1", "clicks_product_card").await),
+        2.0
+    );
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-tracker-1", "searches").await),
+        1.0
+    );
+    assert_eq!(
+        feature(&edge, "user", "cid-tracker-1", "last_interacted_product").await,
+        "prod-9"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_batch_changes_nothing() {
+    let edge = edge();
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    let before = edge.store.snapshot();
+    let (status, body, _) = send(&edge, ingest(TRACKER)).await;
+    assert_eq!((status, body["accepted"].clone()), (202, json!(4)));
+    assert_eq!(edge.store.snapshot(), before);
+    // The seed shape has no batchId: the body's hash is its idempotency key.
+    assert_eq!(send(&edge, ingest(SEED)).await.0, 202);
+    let before = edge.store.snapshot();
+    assert_eq!(send(&edge, ingest(SEED)).await.0, 202);
+    assert_eq!(edge.store.snapshot(), before);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_gzipped_batch_is_accepted() {
+    let edge = edge();
+    let (status, body, _) = send(&edge, ingest(gzip(TRACKER.as_bytes()))).await;
+    assert_eq!((status, body["accepted"].clone()), (202, json!(4)));
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_its_status_and_leaves_the_store_untouched() {
+    let limit = freshet_core::limits::Limits::default();
+    let mut bomb = br#"{"events":[{"type":"a","timestamp":"2026-11-22T10:00:00Z","clientId":"c","payload":{"p":""#.to_vec();
+    bomb.extend(std::iter::repeat_n(b'a', limit.max_body_bytes + 1));
+    bomb.extend(br#""}}]}"#);
+    let too_many: Vec<Value> = (0..=limit.max_events)
+        .map(|i| event(i, "page_view", "2026-11-22T09:59:00Z"))
+        .collect();
+    let expired = issue_token(SECRET, "user-1", now() / 1000 - 10);
+    let forged = issue_token(b"another-secret", "user-1", now() / 1000 + 600);
+    let with_identity = |token: &str| {
+        json!({"batchId": "b-id", "identity": token,
+               "events": [{"type": "page_view", "timestamp": "2026-11-22T09:59:00Z",
+                           "clientId": "cid-x", "userId": "user-1"}]})
+        .to_string()
+    };
+    let cases: Vec<(&str, Request, u16, &str)> = vec![
+        (
+            "malformed json",
+            ingest("{\"events\": [}"),
+            400,
+            "malformed_json",
+        ),
+        ("not json", ingest("hello"), 400, "malformed_json"),
+        (
+            "empty batch",
+            ingest(r#"{"events":[]}"#),
+            400,
+            "empty_batch",
+        ),
+        (
+            "too big",
+            {
+                let mut r = ingest("");
+                r.body = Body::TooLarge;
+                r
+            },
+            413,
+            "body_too_large",
+        ),
+        ("gzip bomb", ingest(gzip(&bomb)), 413, "body_too_large"),
+        (
+            "bad gzip",
+            ingest(vec![0x1f, 0x8b, 1, 2, 3]),
+            400,
+            "bad_gzip",
+        ),
+        (
+            "too many events",
+            ingest(batch(too_many)),
+            400,
+            "too_many_events",
+        ),
+        (
+            "unknown write key",
+            ingest(SEED).with_header("x-freshet-key", "nope"),
+            401,
+            "unknown_write_key",
+        ),
+        (
+            "missing write key",
+            Request::new(Method::Post, "/v1/ingest").with_body(SEED),
+            401,
+            "missing_write_key",
+        ),
+        (
+            "disallowed origin",
+            ingest(SEED)
+                .with_header("x-freshet-key", "site")
+                .with_header("origin", "https://evil.example"),
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            "forged identity",
+            ingest(with_identity(&forged)),
+            401,
+            "identity_bad_signature",
+        ),
+        (
+            "expired identity",
+            ingest(with_identity(&expired)),
+            401,
+            "identity_expired",
+        ),
+        (
+            "bad content type",
+            ingest(SEED).with_header("content-type", "application/xml"),
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    let edge = edge();
+    for (name, mut req, status, code) in cases {
+        // `ingest()` set a key header first; a later one is meant to win.
+        if let Some(pos) = req.headers.iter().rposition(|(n, _)| n == "x-freshet-key") {
+            let last = req.headers[pos].clone();
+            req.headers.retain(|(n, _)| n != "x-freshet-key");
+            req.headers.push(last);
+        }
+        if let Some(pos) = req.headers.iter().rposition(|(n, _)| n == "content-type") {
+            let last = req.headers[pos].clone();
+            req.headers.retain(|(n, _)| n != "content-type");
+            req.headers.push(last);
+        }
+        let (got, body, _) = send(&edge, req).await;
+        assert_eq!(
+            (got, body["error"].as_str().unwrap_or("")),
+            (status, code),
+            "{name}: {body}"
+        );
+        assert!(body["message"].is_string(), "{name}");
+        assert!(
+            edge.store.snapshot().is_empty(),
+            "{name} wrote to the store"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_events_are_rejected_one_by_one() {
+    let edge = edge();
+    let body = batch(vec![
+        event(0, "Bad-Type", "2026-11-22T09:59:00Z"),
+        event(1, "page_view", "yesterday"),
+    ]);
+    let (status, answer, _) = send(&edge, ingest(body)).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        answer,
+        json!({"accepted": 0, "rejected": [{"index": 0, "reason": "bad_type"},
+                                            {"index": 1, "reason": "bad_timestamp"}]})
+    );
+    assert!(edge.store.snapshot().is_empty());
+}
+
+#[tokio::test]
+async fn a_valid_identity_keys_features_by_user_id() {
+    let edge = edge();
+    let token = issue_token(SECRET, "user-42", now() / 1000 + 600);
+    let body = json!({"batchId": "b-2", "identity": token, "events": [
+        {"type": "page_view", "timestamp": "2026-11-22T09:59:00Z", "clientId": "cid-y", "userId": "user-42"},
+        {"type": "page_view", "timestamp": "2026-11-22T09:59:01Z", "clientId": "cid-y", "userId": "user-other"}
+    ]});
+    assert_eq!(send(&edge, ingest(body.to_string())).await.0, 202);
+    assert_eq!(
+        num(&feature(&edge, "user", "user-42", "pageviews").await),
+        1.0
+    );
+    // A userId the token does not vouch for falls back to the clientId.
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-y", "pageviews").await),
+        1.0
+    );
+    assert_eq!(
+        num(&feature(&edge, "user", "user-other", "pageviews").await),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn store_down_is_503_and_a_retry_counts_once() {
+    let edge = edge();
+    edge.store.set_down(true);
+    let (status, body, res) = send(&edge, ingest(TRACKER)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("store_unavailable"))
+    );
+    assert_eq!(res.header("retry-after"), Some("1"));
+    edge.store.set_down(false);
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-tracker-1", "clicks_product_card").await),
+        2.0
+    );
+}
+
+#[tokio::test]
+async fn serving_needs_the_read_token() {
+    let edge = edge();
+    let path = "/v1/features/user/cid-1";
+    let cases = [
+        (Request::new(Method::Get, path), "unauthorized"),
+        (
+            Request::new(Method::Get, path).with_header("authorization", "Bearer wrong"),
+            "unauthorized",
+        ),
+        (
+            Request::new(Method::Get, path).with_header("authorization", READ_TOKEN),
+            "unauthorized",
+        ),
+    ];
+    for (req, code) in cases {
+        let (status, body, _) = send(&edge, req).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some(code)));
+    }
+    let no_token = edge_with(&[("FRESHET_WRITE_KEYS", "dev=*")]);
+    let (status, body, _) = send(&no_token, get(path)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("serving_disabled"))
+    );
+}
+
+#[tokio::test]
+async fn serving_answers_defaults_and_refuses_unknown_names() {
+    let edge = edge();
+    let (status, body, _) = send(&edge, get("/v1/features/user/nobody?names=pageviews")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["entity"], "user");
+    assert_eq!(body["id"], "nobody");
+    assert_eq!(body["features"]["pageviews"]["stale"], false);
+    assert_eq!(num(&body["features"]["pageviews"]["value"]), 0.0);
+    let (status, body, _) = send(&edge, get("/v1/features/user/nobody")).await;
+    assert_eq!(status, 200);
+    assert!(body["features"].as_object().unwrap().len() > 3);
+    let (status, body, _) = send(&edge, get("/v1/features/user/x?names=nope")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unknown_feature"))
+    );
+    let (status, body, _) = send(&edge, get("/v1/features/ghost/x")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_entity"))
+    );
+    let (status, _, _) = send(&edge, get("/v1/features/user/x/extra")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn batch_read_answers_one_user_and_many_items() {
+    let edge = edge();
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    let req = Request::new(Method::Post, "/v1/features/batch")
+        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
+        .with_body(
+            json!({"userId": "cid-tracker-1", "userFeatures": ["clicks_product_card"],
+                   "itemIds": ["prod-7", "prod-9", "prod-none"], "itemFeatures": ["popularity_7d"]})
+            .to_string(),
+        );
+    let (status, body, _) = send(&edge, req).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        num(&body["user"]["features"]["clicks_product_card"]["value"]),
+        2.0
+    );
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["id"], "prod-7");
+    assert_eq!(num(&items[0]["features"]["popularity_7d"]["value"]), 1.0);
+    assert_eq!(num(&items[2]["features"]["popularity_7d"]["value"]), 0.0);
+
+    let bad = Request::new(Method::Post, "/v1/features/batch")
+        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
+        .with_body(r#"{"users": []}"#);
+    assert_eq!(send(&edge, bad).await.0, 400);
+}
+
+#[tokio::test]
+async fn cors_follows_the_write_keys() {
+    let edge = edge_with(&[("FRESHET_WRITE_KEYS", "site=https://shop.example")]);
+    let preflight = |origin: &str| {
+        Request::new(Method::Options, "/v1/ingest")
+            .with_header("origin", origin)
+            .with_header("access-control-request-method", "POST")
+    };
+    let (status, _, res) = send(&edge, preflight("https://shop.example")).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    assert!(
+        res.header("access-control-allow-headers")
+            .unwrap()
+            .contains("x-freshet-key")
+    );
+    let (status, _, res) = send(&edge, preflight("https://evil.example")).await;
+    assert_eq!(status, 403);
+    assert_eq!(res.header("access-control-allow-origin"), None);
+
+    let req = ingest(TRACKER.replace("\"dev\"", "\"site\""))
+        .with_header("origin", "https://shop.example");
+    let req = Request {
+        headers: req
+            .headers
+            .into_iter()
+            .filter(|(n, _)| n != "x-freshet-key")
+            .collect(),
+        ..req
+    };
+    let (status, _, res) = send(&edge, req).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    assert_eq!(res.header("vary"), Some("Origin"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let edge = edge();
+    let (status, body, _) = send(&edge, Request::new(Method::Get, "/nope")).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, _, res) = send(&edge, Request::new(Method::Get, "/v1/ingest")).await;
+    assert_eq!(status, 405);
+    assert!(res.header("allow").is_some());
+    let (status, _, _) = send(&edge, Request::new(Method::Post, "/health")).await;
+    assert_eq!(status, 405);
+}
