@@ -94,7 +94,7 @@ impl<S: FeatureStore> Edge<S> {
         check_content_type(req)?;
         let origin = req.header("origin");
         // A key in the header is checked before the body is even parsed.
-        let header_key = req.header(WRITE_KEY_HEADER);
+        let header_key = req.header(WRITE_KEY_HEADER).filter(|k| !k.is_empty());
         if let Some(key) = header_key {
             self.authorize_key(key, origin)?;
         }

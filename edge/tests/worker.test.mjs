@@ -1,0 +1,313 @@
+// The worker under `wrangler dev` (workerd), driven over HTTP with the
+// Durable Object store and with a real redis-server: the seed's and the
+// tracker's payloads, duplicates, every bad input, Redis going away and
+// coming back, state surviving a restart. Run by scripts/test-edge.sh after
+// the build; needs EDGE_DIR (edge/) with build/ and node_modules/.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+const EDGE = process.env.EDGE_DIR ?? path.resolve(import.meta.dirname, '..');
+const READ_TOKEN = 'rt-' + randomBytes(8).toString('hex');
+const SECRET = 'id-' + randomBytes(8).toString('hex');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-edge-'));
+const children = [];
+
+after(() => {
+  for (const c of children) stop(c);
+  fs.rmSync(TMP, { recursive: true, force: true });
+});
+
+function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+// ---- redis-server, persisted to an rdb so a stop and start keeps the data ----
+function redisCli(port, ...args) {
+  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+}
+
+async function startRedis(port, dir) {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb'], { detached: true, stdio: 'ignore' });
+  children.push(child);
+  for (let i = 0; i < 200; i++) {
+    try { if (redisCli(port, 'PING') === 'PONG') return child; } catch { /* not yet */ }
+    await sleep(25);
+  }
+  throw new Error('redis-server did not start');
+}
+
+async function stopRedis(port, child) {
+  redisCli(port, 'SHUTDOWN', 'SAVE');
+  for (let i = 0; i < 200 && child.exitCode === null; i++) await sleep(25);
+}
+
+// ---- wrangler dev, from a config without [build] so restarts are fast ----
+function testConfig() {
+  const text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
+    .replace(/\[build\][^[]*/, '')
+    .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
+  const file = path.join(TMP, 'wrangler.toml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+async function startWorker(vars, persist) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const args = ['dev', '--config', testConfig(), '--local', '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--persist-to', persist];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  const log = fs.openSync(path.join(TMP, `wrangler-${port}.log`), 'w');
+  const child = spawn(path.join(EDGE, 'node_modules', '.bin', 'wrangler'), args,
+    { cwd: EDGE, detached: true, stdio: ['ignore', log, log] });
+  children.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 240; i++) {
+    try { if ((await fetch(`${base}/health`)).ok) return { base, child }; } catch { /* not yet */ }
+    if (child.exitCode !== null) break;
+    await sleep(250);
+  }
+  throw new Error(`wrangler dev did not start:\n${fs.readFileSync(path.join(TMP, `wrangler-${port}.log`), 'utf8')}`);
+}
+
+async function stopWorker(w) {
+  stop(w.child);
+  for (let i = 0; i < 200 && w.child.exitCode === null && w.child.signalCode === null; i++) await sleep(25);
+}
+
+// ---- payloads ----
+const fixture = (name) => JSON.parse(fs.readFileSync(path.join(EDGE, 'tests', 'fixtures', name), 'utf8'));
+
+/** A fixture with its times moved to now (the worker checks them against its clock). */
+function fresh(batch) {
+  const now = Date.now();
+  const out = structuredClone(batch);
+  if ('sentAt' in out) out.sentAt = new Date(now).toISOString();
+  out.events.forEach((e, i) => { e.timestamp = new Date(now - (out.events.length - i) * 1000).toISOString(); });
+  return out;
+}
+
+function token(user, expiry, secret = SECRET) {
+  const sig = createHmac('sha256', secret).update(`${user}.${expiry}`).digest('base64url');
+  return `${user}.${expiry}.${sig}`;
+}
+
+async function ingest(w, body, headers = {}) {
+  const res = await fetch(`${w.base}/v1/ingest`, {
+    method: 'POST',
+    headers: Object.fromEntries(Object.entries({ 'content-type': 'application/json', 'x-freshet-key': 'dev', ...headers })
+      .filter(([, v]) => v !== undefined)),
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not json */ }
+  return { status: res.status, json, headers: res.headers, text };
+}
+
+async function features(w, entity, id, names) {
+  const q = names ? `?names=${names}` : '';
+  const res = await fetch(`${w.base}/v1/features/${entity}/${encodeURIComponent(id)}${q}`,
+    { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()).features;
+}
+
+const value = async (w, entity, id, name) => (await features(w, entity, id, name))[name].value;
+
+function event(i, type, extra = {}) {
+  return { id: `ev-${i}`, type, timestamp: new Date(Date.now() - 1000).toISOString(),
+    clientId: 'cid-bad', payload: { productId: 'prod-bad' }, ...extra };
+}
+
+// ---- the cases, run once per store ----
+async function exercise(w, store) {
+  const health = await (await fetch(`${w.base}/health`)).json();
+  assert.deepEqual(health, { status: 'ok', store });
+
+  const seed = fresh(fixture('seed.json'));
+  let r = await ingest(w, seed);
+  assert.equal(r.status, 202, r.text);
+  assert.deepEqual(r.json, { accepted: 3, rejected: [] });
+  assert.equal(await value(w, 'user', 'cid-seed-1', 'pageviews'), 1);
+  assert.equal(await value(w, 'user', 'cid-seed-1', 'clicks_product_card'), 1);
+  assert.equal(await value(w, 'user', 'cid-seed-1', 'last_interacted_product'), 'prod-1');
+  assert.deepEqual(await value(w, 'user', 'cid-seed-1', 'viewed_categories'), ['cameras']);
+  assert.equal(await value(w, 'product', 'prod-1', 'popularity_7d'), 1);
+
+  // The tracker's shape: ids, batchId, sentAt, the key in the body, text/plain like sendBeacon.
+  const tracker = fresh(fixture('tracker.json'));
+  r = await ingest(w, JSON.stringify(tracker), { 'content-type': 'text/plain;charset=UTF-8', 'x-freshet-key': undefined });
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.json.accepted, 4);
+  const tracked = await features(w, 'user', 'cid-tracker-1');
+  assert.equal(tracked.clicks_product_card.value, 2);
+  assert.equal(tracked.searches.value, 1);
+  assert.equal(tracked.last_interacted_product.value, 'prod-9');
+  assert.equal(tracked.clicks_product_card.stale, false);
+
+  // Duplicates change nothing.
+  const before = JSON.stringify([await features(w, 'user', 'cid-seed-1'), await features(w, 'user', 'cid-tracker-1'),
+    await features(w, 'product', 'prod-1')]);
+  const redisBefore = store === 'redis' ? redisSnapshot() : null;
+  for (const body of [seed, tracker]) {
+    r = await ingest(w, body);
+    assert.equal(r.status, 202, r.text);
+  }
+  const afterDup = JSON.stringify([await features(w, 'user', 'cid-seed-1'), await features(w, 'user', 'cid-tracker-1'),
+    await features(w, 'product', 'prod-1')]);
+  assert.equal(afterDup, before);
+  if (redisBefore) assert.equal(redisSnapshot(), redisBefore);
+
+  // Every bad input: its status, and the store untouched.
+  const now = Math.floor(Date.now() / 1000);
+  const bomb = zlib.gzipSync(Buffer.from(JSON.stringify({ events: [event(0, 'page_view', { payload: { pad: 'a'.repeat(600 * 1024) } })] })));
+  const bigCompressed = Buffer.concat([Buffer.from([0x1f, 0x8b]), randomBytes(513 * 1024)]);
+  const withIdentity = (t) => ({ batchId: 'b-ident', identity: t, events: [event(1, 'page_view', { userId: 'user-9' })] });
+  const cases = [
+    ['malformed json', '{"events": [}', {}, 400, 'malformed_json'],
+    ['not json', 'hello there', {}, 400, 'malformed_json'],
+    ['too big compressed', bigCompressed, {}, 413, 'body_too_large'],
+    ['gzip bomb', bomb, {}, 413, 'body_too_large'],
+    ['too many events', { batchId: 'b-many', events: Array.from({ length: 501 }, (_, i) => event(i, 'page_view')) }, {}, 400, 'too_many_events'],
+    ['unknown write key', { events: [event(2, 'page_view')] }, { 'x-freshet-key': 'nope' }, 401, 'unknown_write_key'],
+    ['disallowed origin', { events: [event(3, 'page_view')] }, { 'x-freshet-key': 'site', origin: 'https://evil.example' }, 403, 'origin_not_allowed'],
+    ['forged identity', withIdentity(token('user-9', now + 600, 'not-the-secret')), {}, 401, 'identity_bad_signature'],
+    ['expired identity', withIdentity(token('user-9', now - 60)), {}, 401, 'identity_expired'],
+  ];
+  const redisBad = store === 'redis' ? redisSnapshot() : null;
+  for (const [name, body, headers, status, code] of cases) {
+    r = await ingest(w, body, headers);
+    assert.equal(r.status, status, `${name}: ${r.text}`);
+    assert.equal(r.json?.error, code, `${name}: ${r.text}`);
+    assert.equal(typeof r.json.message, 'string');
+  }
+  for (const [name, type, ts, reason] of [['bad type', 'Bad-Type', undefined, 'bad_type'],
+    ['bad timestamp', 'page_view', 'yesterday', 'bad_timestamp']]) {
+    r = await ingest(w, { batchId: `b-${reason}`, events: [event(9, type, ts ? { timestamp: ts } : {})] });
+    assert.equal(r.status, 202, name);
+    assert.deepEqual(r.json, { accepted: 0, rejected: [{ index: 0, reason }] }, name);
+  }
+  assert.equal(await value(w, 'user', 'cid-bad', 'pageviews'), 0);
+  assert.equal(await value(w, 'user', 'user-9', 'pageviews'), 0);
+  assert.equal(await value(w, 'product', 'prod-bad', 'popularity_7d'), 0);
+  if (redisBad) assert.equal(redisSnapshot(), redisBad);
+
+  // Serving needs the read token.
+  for (const auth of [undefined, 'Bearer wrong', READ_TOKEN]) {
+    const res = await fetch(`${w.base}/v1/features/user/cid-seed-1`, { headers: auth ? { authorization: auth } : {} });
+    assert.equal(res.status, 401, String(auth));
+    assert.equal((await res.json()).error, 'unauthorized');
+  }
+
+  // A valid identity keys features by the userId it vouches for.
+  r = await ingest(w, { batchId: 'b-ident-ok', identity: token('user-7', now + 600),
+    events: [event(10, 'page_view', { userId: 'user-7', clientId: 'cid-7' })] });
+  assert.equal(r.status, 202, r.text);
+  assert.equal(await value(w, 'user', 'user-7', 'pageviews'), 1);
+  assert.equal(await value(w, 'user', 'cid-7', 'pageviews'), 0);
+
+  // CORS: the preflight follows the write keys' origins.
+  let res = await fetch(`${w.base}/v1/ingest`, { method: 'OPTIONS',
+    headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get('access-control-allow-origin'), 'https://shop.example');
+
+  // One user and many items in one read.
+  res = await fetch(`${w.base}/v1/features/batch`, { method: 'POST',
+    headers: { authorization: `Bearer ${READ_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: 'cid-tracker-1', itemIds: ['prod-7', 'prod-9', 'prod-none'],
+      userFeatures: ['clicks_product_card'], itemFeatures: ['popularity_7d'] }) });
+  assert.equal(res.status, 200);
+  const both = await res.json();
+  assert.equal(both.user.features.clicks_product_card.value, 2);
+  assert.deepEqual(both.items.map((i) => i.features.popularity_7d.value), [1, 1, 0]);
+}
+
+let redisPort;
+function redisSnapshot() {
+  const keys = redisCli(redisPort, '--scan').split('\n').filter(Boolean).sort();
+  return JSON.stringify(keys.map((k) => {
+    const type = redisCli(redisPort, 'TYPE', k);
+    if (type === 'hash') return [k, redisCli(redisPort, 'HGETALL', k).split('\n')];
+    if (type === 'zset') return [k, redisCli(redisPort, 'ZRANGE', k, '0', '-1', 'WITHSCORES').split('\n')];
+    return [k, type];
+  }));
+}
+
+const baseVars = { FRESHET_WRITE_KEYS: 'dev=*,site=https://shop.example', FRESHET_READ_TOKEN: READ_TOKEN,
+  FRESHET_IDENTITY_SECRET: SECRET };
+
+test('durable object store: every case, and the state survives a restart', async () => {
+  const persist = path.join(TMP, 'state-do');
+  let w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, persist);
+  await exercise(w, 'durable-object');
+  const before = await features(w, 'user', 'cid-tracker-1');
+  await stopWorker(w);
+  w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, persist);
+  assert.deepEqual(await features(w, 'user', 'cid-tracker-1'), before);
+  await stopWorker(w);
+});
+
+test('redis store: every case, the data in Redis, 503 while it is down, exact counts after', async () => {
+  redisPort = await freePort();
+  const dir = path.join(TMP, 'redis');
+  fs.mkdirSync(dir);
+  let redis = await startRedis(redisPort, dir);
+  const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${redisPort}`,
+    FRESHET_STORE_TIMEOUT_MS: '1500' }, path.join(TMP, 'state-redis'));
+  await exercise(w, 'redis');
+  // The layout of DESIGN.md, written by the script.
+  assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-seed-1}', 'pageviews@1'), '1');
+  assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-tracker-1}', 'clicks_product_card@1'), '2');
+  assert.ok(redisCli(redisPort, 'EXISTS', `fs:{user:cid-tracker-1}:b:${fixture('tracker.json').batchId}`) === '1');
+
+  // Redis goes away: 503, nothing claimed.
+  await stopRedis(redisPort, redis);
+  const down = fresh({ batchId: 'b-while-down', events: [
+    { id: 'd1', type: 'product_click', timestamp: '', clientId: 'cid-down', payload: { productId: 'prod-down' } },
+    { id: 'd2', type: 'product_click', timestamp: '', clientId: 'cid-down', payload: { productId: 'prod-down' } }] });
+  const tracker = fresh(fixture('tracker.json'));
+  for (const body of [down, tracker]) {
+    const r = await ingest(w, body);
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error, 'store_unavailable');
+    assert.ok(r.headers.get('retry-after'));
+    assert.ok(!r.text.includes('127.0.0.1'), r.text);
+  }
+  let res = await fetch(`${w.base}/v1/features/user/cid-down`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  assert.equal(res.status, 503);
+
+  // Back up: the same batches retried, twice, count exactly once.
+  redis = await startRedis(redisPort, dir);
+  for (let i = 0; i < 2; i++) {
+    for (const body of [down, tracker]) {
+      const r = await ingest(w, body);
+      assert.equal(r.status, 202, r.text);
+    }
+  }
+  assert.equal(await value(w, 'user', 'cid-down', 'clicks_product_card'), 2);
+  assert.equal(await value(w, 'product', 'prod-down', 'popularity_7d'), 2);
+  assert.equal(await value(w, 'user', 'cid-tracker-1', 'clicks_product_card'), 2);
+  await stopWorker(w);
+  await stopRedis(redisPort, redis);
+});
