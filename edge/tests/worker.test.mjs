@@ -41,7 +41,7 @@ async function freePort() {
 
 // ---- redis-server, persisted to an rdb so a stop and start keeps the data ----
 function redisCli(port, ...args) {
-  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 }
 
 async function startRedis(port, dir) {

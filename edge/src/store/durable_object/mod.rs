@@ -166,7 +166,11 @@ impl DurableObject for FeatureEntity {
         )?;
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/apply") => {
-                let delta: EntityDelta = req.json().await?;
+                // serde_json, not `req.json()`: the delta's maps have integer
+                // keys, which JSON carries as strings and serde-wasm-bindgen refuses.
+                let text = req.text().await?;
+                let delta: EntityDelta = serde_json::from_str(&text)
+                    .map_err(|e| worker::Error::RustError(format!("delta: {e}")))?;
                 // No await from here on: read, apply and write are one step.
                 let mut doc = self.doc()?;
                 match apply_delta(spec, &mut doc, &delta) {

@@ -1,0 +1,35 @@
+// One load run with autocannon: POST /v1/ingest with a fresh 15-event batch
+// per request (new batchId and event ids, current times), or GET a path.
+// Prints one JSON line: {label, rps, p50, p99, errors, non2xx, requests}.
+// Usage: node load.mjs <label> <url> <connections> <seconds> [ingest|get] [header:value ...]
+import autocannon from 'autocannon';
+
+const [label, url, connections, seconds, mode = 'ingest', ...headerArgs] = process.argv.slice(2);
+const headers = { 'content-type': 'application/json', 'x-freshet-key': 'dev' };
+for (const h of headerArgs) { const i = h.indexOf(':'); headers[h.slice(0, i)] = h.slice(i + 1); }
+
+let n = 0;
+const TYPES = ['page_view', 'product_click', 'product_click', 'viewed_category', 'search'];
+function batch() {
+  n += 1;
+  const now = Date.now();
+  const user = `cid-bench-${n % 1000}`;
+  const events = Array.from({ length: 15 }, (_, i) => ({
+    id: `e-${process.pid}-${n}-${i}`, type: TYPES[i % TYPES.length],
+    timestamp: new Date(now - (15 - i) * 100).toISOString(), clientId: user, sessionId: `s-${n % 1000}`,
+    payload: { productId: `prod-${(n + i) % 50}`, component: 'ProductCard', category: `cat-${i % 7}` },
+  }));
+  return JSON.stringify({ batchId: `b-${process.pid}-${n}`, sentAt: new Date(now).toISOString(), events });
+}
+
+const opts = { url, connections: Number(connections), duration: Number(seconds), pipelining: 1, headers };
+if (mode === 'ingest') {
+  opts.method = 'POST';
+  opts.requests = [{ setupRequest: (req) => ({ ...req, body: batch() }) }];
+} else {
+  opts.method = 'GET';
+}
+const r = await autocannon(opts);
+console.log(JSON.stringify({ label, connections: Number(connections), rps: Math.round(r.requests.average),
+  p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
+  requests: r.requests.total }));

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Benchmarks POST /v1/ingest (a fresh 15-event batch per request) and the
+# serving read of the edge worker under `wrangler dev` (workerd behind the dev
+# proxy), with the Durable Object store and with Redis, and in the same run
+# the seed-style peer (Fastify + ioredis, edge/bench/peer.mjs) on the same
+# Redis. Prints one JSON line per run. Only 127.0.0.1; bounded in time.
+# Usage: scripts/bench-edge.sh [seconds per run, default 10]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+SECONDS_PER_RUN=${1:-10}
+bash scripts/tools.sh rust redis node wasm worker >&2
+(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+(cd edge/bench && { [ -d node_modules/autocannon ] || npm install --no-audit --no-fund >/dev/null; })
+[ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ] || bash edge/build.sh >&2
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  [ -n "${REDIS_PORT:-}" ] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_http() { for _ in $(seq 1 240); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done; echo "no answer from $1" >&2; return 1; }
+
+# The config without [build], so each start does not rebuild.
+awk '/^\[build\]/{skip=1; next} /^\[/{skip=0} !skip' edge/wrangler.toml |
+  sed "s|^main = .*|main = \"$ROOT/edge/build/index.js\"|" > "$TMP/wrangler.toml"
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+  --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log"
+wait_redis() { for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+wait_redis
+
+READ_TOKEN=bench-read-token
+start_worker() { # store
+  PORT=$(free_port); INSPECT=$(free_port)
+  # setsid: the wrangler and workerd processes form one group, stopped together.
+  setsid edge/node_modules/.bin/wrangler dev --config "$TMP/wrangler.toml" --local --ip 127.0.0.1 \
+    --port "$PORT" --inspector-port "$INSPECT" --show-interactive-dev-session=false \
+    --persist-to "$TMP/state" --var "FRESHET_STORE:$1" --var "FRESHET_READ_TOKEN:$READ_TOKEN" \
+    > "$TMP/wrangler-$PORT.log" 2>&1 < /dev/null &
+  WORKER_PID=$!
+  PIDS+=("$WORKER_PID")
+  wait_http "http://127.0.0.1:$PORT/health"
+}
+stop_worker() { kill -TERM -- "-$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true; }
+load() { node edge/bench/load.mjs "$@"; }
+warm() { node edge/bench/load.mjs warmup "$1" 2 2 "${@:2}" >/dev/null; }
+
+for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
+  label=${store%%:*}
+  start_worker "$store"
+  U="http://127.0.0.1:$PORT"
+  warm "$U/v1/ingest"
+  load "wrangler-dev-$label ingest" "$U/v1/ingest" 1 "$SECONDS_PER_RUN"
+  load "wrangler-dev-$label ingest" "$U/v1/ingest" 8 "$SECONDS_PER_RUN"
+  load "wrangler-dev-$label read" "$U/v1/features/user/cid-bench-1?names=pageviews,clicks_product_card,searches,last_interacted_product,viewed_categories" \
+    1 "$SECONDS_PER_RUN" get "authorization:Bearer $READ_TOKEN"
+  stop_worker
+done
+
+# workerd alone, without the dev proxy: the bundle wrangler serves, run by the
+# workerd binary wrangler ships, from a config of our own.
+WORKERD=edge/node_modules/@cloudflare/workerd-linux-64/bin/workerd
+start_workerd() { # store
+  PORT=$(free_port)
+  mkdir -p "$TMP/do-disk"
+  cat > "$TMP/workerd.capnp" <<CAPNP
+using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "do-disk", disk = (path = "$TMP/do-disk", writable = true)),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:$PORT", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed "$ROOT/edge/build/index.js"),
+    (name = "index_bg.wasm", wasm = embed "$ROOT/edge/build/index_bg.wasm"),
+  ],
+  compatibilityDate = "2026-11-01",
+  bindings = [
+    (name = "FRESHET_STORE", text = "$1"),
+    (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
+    (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
+    (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
+  ],
+  durableObjectNamespaces = [(className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true)],
+  durableObjectStorage = (localDisk = "do-disk"),
+  globalOutbound = "internet",
+);
+CAPNP
+  setsid "$WORKERD" serve "$TMP/workerd.capnp" > "$TMP/workerd-$PORT.log" 2>&1 < /dev/null &
+  WORKER_PID=$!
+  PIDS+=("$WORKER_PID")
+  wait_http "http://127.0.0.1:$PORT/health" || { cat "$TMP/workerd-$PORT.log" >&2; return 1; }
+}
+
+for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
+  label=${store%%:*}
+  start_workerd "$store"
+  U="http://127.0.0.1:$PORT"
+  warm "$U/v1/ingest"
+  load "workerd-$label ingest" "$U/v1/ingest" 1 "$SECONDS_PER_RUN"
+  load "workerd-$label ingest" "$U/v1/ingest" 8 "$SECONDS_PER_RUN"
+  load "workerd-$label read" "$U/v1/features/user/cid-bench-1?names=pageviews,clicks_product_card,searches,last_interacted_product,viewed_categories" \
+    1 "$SECONDS_PER_RUN" get "authorization:Bearer $READ_TOKEN"
+  stop_worker
+done
+
+PEER_PORT=$(free_port)
+setsid node edge/bench/peer.mjs "$PEER_PORT" "$REDIS_PORT" > "$TMP/peer.log" 2>&1 < /dev/null &
+PIDS+=("$!")
+wait_http "http://127.0.0.1:$PEER_PORT/health"
+P="http://127.0.0.1:$PEER_PORT"
+warm "$P/v1/ingest"
+load "peer-fastify-ioredis ingest" "$P/v1/ingest" 1 "$SECONDS_PER_RUN"
+load "peer-fastify-ioredis ingest" "$P/v1/ingest" 8 "$SECONDS_PER_RUN"
+load "peer-fastify-ioredis read" "$P/v1/features/user/cid-bench-1" 1 "$SECONDS_PER_RUN" get
