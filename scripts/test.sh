@@ -13,6 +13,14 @@ cargo build -q -p freshet-core --target wasm32-unknown-unknown --no-default-feat
 cargo build -q -p freshet-core --target wasm32-unknown-unknown
 step "workspace tests"
 cargo test --workspace
+step "fuzz target builds"
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  bash scripts/tools.sh fuzz
+  cargo +nightly fuzz build -s none receive
+else
+  echo "no nightly toolchain: checking the fuzz target on stable only"
+  cargo check --manifest-path fuzz/Cargo.toml
+fi
 for part in "$ROOT"/scripts/test-*.sh; do
   [ -e "$part" ] || continue
   step "$(basename "$part")"

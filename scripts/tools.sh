@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
-# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [all]
+# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [fuzz] [all]
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mkdir -p "$TOOLS/bin"
 
-have_version() { "$1" --version 2>/dev/null | grep -q " $2\$"; }
+have_version() { "$1" --version 2>/dev/null | grep -Eq "(^| )$2\$"; }
 
 apt_install() {
   local missing=()
@@ -49,6 +49,12 @@ worker() {
   fi
 }
 
+fuzz() {
+  command -v cargo-fuzz >/dev/null && return 0
+  step "cargo-fuzz into .tools"
+  cargo install -q cargo-fuzz --locked --root "$TOOLS"
+}
+
 mongo() {
   if [ ! -x "$TOOLS/venv/bin/python" ]; then
     step "python venv into .tools/venv"
@@ -62,7 +68,7 @@ mongo() {
 for what in "$@"; do
   case "$what" in
     all) rust; redis; chromium; node; wasm; worker ;;
-    rust | redis | chromium | node | wasm | worker | mongo) "$what" ;;
+    rust | redis | chromium | node | wasm | worker | mongo | fuzz) "$what" ;;
     *) echo "tools.sh: unknown tool '$what'" >&2; exit 2 ;;
   esac
 done
