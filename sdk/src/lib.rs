@@ -1,4 +1,19 @@
-//! Freshet's browser tracker. Filled in by the tracker issue; for now it
-//! proves that `freshet-core`'s wire types build for the browser alone.
+//! Freshet's browser tracker. The logic (config, queue and batches, retry
+//! schedule, sessions, ids, the storage form) is plain Rust in the modules
+//! below and tested natively; `web` is the thin wasm-bindgen layer that
+//! gives it a clock, randomness, storage, timers and the network.
 
-pub use freshet_core::wire::{WireBatch, WireEvent, is_valid_event_type};
+pub mod config;
+pub mod encode;
+pub mod error;
+pub mod queue;
+pub mod retry;
+pub mod session;
+pub mod tracker;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use config::Config;
+pub use error::TrackerError;
+pub use tracker::{Entropy, Stored, TrackerCore};

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the npm package `freshet` from sdk/: cargo (wasm32, release) ->
+# wasm-bindgen (web target, name and producers sections removed) -> wasm-opt
+# from npm's binaryen (not Debian's: see ../shared/TOOLCHAIN.md) into npm/pkg/.
+# SKIP_CARGO=1 reuses the last cargo build.
+#
+# The tracker alone is built at opt-level "z": with the browser I/O in JS it
+# came out 22% smaller gzipped than the workspace's opt-level 3 (BENCHMARKS.md,
+# "Browser tracker"). The override touches only this crate's fingerprint.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$ROOT"
+if [ "${SKIP_CARGO:-0}" != 1 ]; then
+  cargo build -q --release -p freshet-sdk --target wasm32-unknown-unknown \
+    --config 'profile.release.package.freshet-sdk.opt-level="z"'
+fi
+WASM=target/wasm32-unknown-unknown/release/freshet_sdk.wasm
+OUT=npm/pkg
+rm -rf "$OUT" && mkdir -p "$OUT"
+wasm-bindgen --target web --remove-name-section --remove-producers-section \
+  --out-dir "$OUT" --out-name freshet_sdk "$WASM"
+"$WASM_OPT_BIN" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$OUT/freshet_sdk_bg.wasm" -o "$OUT/freshet_sdk_bg.wasm"
+rm -f "$OUT/.gitignore" "$OUT/package.json"
+ls -l "$OUT"

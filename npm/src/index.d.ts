@@ -1,0 +1,57 @@
+/** Options of `createTracker`. Unknown keys are refused with a TypeError. */
+export interface TrackerOptions {
+  /** Where batches go: the edge's `/v1/ingest`, or a first-party route such as `/api/ingest`. */
+  endpoint: string;
+  /** The site's public write key. */
+  writeKey: string;
+  /** Events per batch, 1 to 500. Default 20. */
+  batchSize?: number;
+  /** Bytes per batch, 1024 to 64000 (a beacon must fit). Default 60000. */
+  maxBatchBytes?: number;
+  /** An open batch is sent after this long. Default 5000. */
+  flushIntervalMs?: number;
+  /** Idle minutes after which a new session starts. Default 30. */
+  sessionTimeoutMin?: number;
+  /** Keep unsent events in localStorage across page loads. Default true. */
+  persist?: boolean;
+  /** Events kept waiting at most; the oldest are dropped (and counted) beyond. Default 1000. */
+  maxQueue?: number;
+  /** Share of clients tracked, 0 to 1, decided per client id. Default 1. */
+  sampleRate?: number;
+  /** gzip bodies with CompressionStream where the browser has it. Default true. */
+  gzip?: boolean;
+}
+
+export type Payload = Record<string, unknown>;
+
+export interface TrackerStats {
+  queued: number;
+  evicted: number;
+  dropped: number;
+}
+
+export declare class Tracker {
+  /** Throws a TypeError for missing, unknown or out-of-range options. Call `load()` first. */
+  constructor(options: TrackerOptions);
+  readonly clientId: string;
+  readonly sessionId: string;
+  readonly stats: TrackerStats;
+  /** Queues an event; `type` must match `^[a-z][a-z0-9_]{0,63}$`. Throws a TypeError otherwise. */
+  track(type: string, payload?: Payload): void;
+  /** A `page_view` with url, path, title and referrer, and `props` over them. */
+  page(props?: Payload): void;
+  /** Events from now on carry `userId`; `identityToken` comes from your server (`freshet/server`). */
+  identify(userId: string, identityToken: string): void;
+  /** Forgets the user; starts a new anonymous client id and session. */
+  reset(): void;
+  /** Sends what is queued; resolves when delivered or a retry is scheduled. */
+  flush(): Promise<void>;
+  /** Stops tracking in this browser (remembered) and drops the queue. */
+  optOut(): void;
+  optIn(): void;
+}
+
+/** Loads the wasm once; `wasm` is its URL, default beside the module. */
+export declare function load(wasm?: string | URL | BufferSource | WebAssembly.Module): Promise<unknown>;
+/** Loads the wasm, then starts a tracker. */
+export declare function createTracker(options: TrackerOptions, wasm?: string | URL | BufferSource | WebAssembly.Module): Promise<Tracker>;

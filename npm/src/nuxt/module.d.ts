@@ -1,0 +1,13 @@
+import type { TrackerOptions } from '../index.js';
+
+export interface ModuleOptions extends Partial<TrackerOptions> {
+  /** Forward the tracker's batches through a route on the site's origin. Default true. */
+  proxy?: boolean;
+  /** That route. Default `/api/ingest`. */
+  ingestRoute?: string;
+  /** Track a `page_view` on every route change. Default true. */
+  trackPageViews?: boolean;
+}
+
+declare const module: import('@nuxt/schema').NuxtModule<ModuleOptions>;
+export default module;

@@ -1,0 +1,37 @@
+// Identity tokens, issued by the site's own server for a signed-in user:
+// `<userId>.<expiry>.<base64url(HMAC-SHA256(secret, "<userId>.<expiry>"))>`.
+// The edge holds the same secret (FRESHET_IDENTITY_SECRET) and honours an
+// event's userId only with a valid token, so no visitor can write into
+// another user's features.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function sign(secret, message) {
+  return createHmac('sha256', secret).update(message).digest('base64url');
+}
+
+/** A token for `userId`, valid for `ttlSeconds` (default one hour). */
+export function issueIdentityToken(userId, secret, { ttlSeconds = 3600, now = Date.now() } = {}) {
+  if (typeof userId !== 'string' || !USER_ID.test(userId)) {
+    throw new TypeError('freshet: userId must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -');
+  }
+  if (!secret || (typeof secret !== 'string' && !(secret instanceof Uint8Array))) {
+    throw new TypeError('freshet: the identity secret must be a non-empty string or bytes');
+  }
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
+    throw new TypeError('freshet: ttlSeconds must be a positive integer');
+  }
+  const message = `${userId}.${Math.floor(now / 1000) + ttlSeconds}`;
+  return `${message}.${sign(secret, message)}`;
+}
+
+/** The userId of a valid, unexpired token, else null. */
+export function verifyIdentityToken(token, secret, { now = Date.now() } = {}) {
+  const parts = typeof token === 'string' ? token.split('.') : [];
+  if (parts.length !== 3 || !USER_ID.test(parts[0]) || !/^\d{1,12}$/.test(parts[1])) return null;
+  const expected = Buffer.from(sign(secret, `${parts[0]}.${parts[1]}`));
+  const given = Buffer.from(parts[2]);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  return Number(parts[1]) * 1000 > now ? parts[0] : null;
+}

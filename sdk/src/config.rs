@@ -1,0 +1,260 @@
+//! `createTracker`'s options: typed, with defaults, parsed once, unknown
+//! keys refused. Table-driven, because one `match` arm and message per
+//! option cost a kilobyte of gzipped wasm.
+
+use crate::error::{Expected, TrackerError};
+
+/// The largest body `sendBeacon` and `fetch(keepalive)` reliably take is
+/// 64 KiB; a batch must fit one, with room for the envelope.
+pub const MAX_BATCH_BYTES_LIMIT: u32 = 64_000;
+/// The edge refuses events larger than this (DESIGN.md, default limits).
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+
+const STRINGS: [&str; 2] = ["endpoint", "writeKey"];
+const BOOLS: [&str; 2] = ["persist", "gzip"];
+/// Numeric options with their ranges; all but the last are integers.
+const NUMBERS: [(&str, u32, u32); 6] = [
+    ("batchSize", 1, 500),
+    ("maxBatchBytes", 1024, MAX_BATCH_BYTES_LIMIT),
+    ("flushIntervalMs", 10, 3_600_000),
+    ("sessionTimeoutMin", 1, 1440),
+    ("maxQueue", 1, 100_000),
+    ("sampleRate", 0, 1),
+];
+
+/// An option's value as the page gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionValue {
+    /// `undefined`: the default.
+    Unset,
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    /// Anything else: an object, a function, a symbol, null.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub endpoint: String,
+    pub write_key: String,
+    pub batch_size: u32,
+    pub max_batch_bytes: u32,
+    pub flush_interval_ms: u32,
+    pub session_timeout_ms: u64,
+    pub max_queue: u32,
+    pub sample_rate: f64,
+    pub persist: bool,
+    pub gzip: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            write_key: String::new(),
+            batch_size: 20,
+            max_batch_bytes: 60_000,
+            flush_interval_ms: 5_000,
+            session_timeout_ms: 30 * 60_000,
+            max_queue: 1_000,
+            sample_rate: 1.0,
+            persist: true,
+            gzip: true,
+        }
+    }
+}
+
+impl Config {
+    /// Sets one option, or says what is wrong with it.
+    pub fn set(&mut self, key: &str, value: OptionValue) -> Result<(), TrackerError> {
+        if let Some(i) = STRINGS.iter().position(|n| *n == key) {
+            let name = STRINGS[i];
+            let s = match value {
+                OptionValue::Unset => return Ok(()),
+                OptionValue::Str(s)
+                    if !s.is_empty() && s.len() <= 2048 && !s.bytes().any(|b| b <= b' ') =>
+                {
+                    s
+                }
+                _ => {
+                    return Err(TrackerError::BadOption {
+                        name,
+                        expected: Expected::Text,
+                    });
+                }
+            };
+            if i == 0 {
+                self.endpoint = s;
+            } else {
+                self.write_key = s;
+            }
+        } else if let Some(i) = BOOLS.iter().position(|n| *n == key) {
+            let b = match value {
+                OptionValue::Unset => return Ok(()),
+                OptionValue::Bool(b) => b,
+                _ => {
+                    return Err(TrackerError::BadOption {
+                        name: BOOLS[i],
+                        expected: Expected::Boolean,
+                    });
+                }
+            };
+            if i == 0 {
+                self.persist = b;
+            } else {
+                self.gzip = b;
+            }
+        } else if let Some(i) = NUMBERS.iter().position(|(n, ..)| *n == key) {
+            let (name, min, max) = NUMBERS[i];
+            let integer = i < NUMBERS.len() - 1;
+            let v = match value {
+                OptionValue::Unset => return Ok(()),
+                OptionValue::Num(v)
+                    if v >= f64::from(min)
+                        && v <= f64::from(max)
+                        && (!integer || v.fract() == 0.0) =>
+                {
+                    v
+                }
+                _ => {
+                    return Err(TrackerError::BadOption {
+                        name,
+                        expected: Expected::Range { min, max, integer },
+                    });
+                }
+            };
+            match i {
+                0 => self.batch_size = v as u32,
+                1 => self.max_batch_bytes = v as u32,
+                2 => self.flush_interval_ms = v as u32,
+                3 => self.session_timeout_ms = v as u64 * 60_000,
+                4 => self.max_queue = v as u32,
+                _ => self.sample_rate = v,
+            }
+        } else {
+            return Err(TrackerError::UnknownOption(key.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Checks what no single option can: that the required ones were given.
+    pub fn finish(self) -> Result<Self, TrackerError> {
+        if self.endpoint.is_empty() {
+            return Err(TrackerError::MissingOption("endpoint"));
+        }
+        if self.write_key.is_empty() {
+            return Err(TrackerError::MissingOption("writeKey"));
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OptionValue::{Bool, Num, Str, Unset};
+
+    fn base() -> Config {
+        let mut c = Config::default();
+        c.set("endpoint", Str("/api/ingest".into()))
+            .expect("endpoint");
+        c.set("writeKey", Str("wk_test".into())).expect("writeKey");
+        c
+    }
+
+    fn bad(c: &mut Config, key: &str, value: OptionValue) -> String {
+        c.set(key, value).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = base().finish().expect("valid");
+        assert_eq!(
+            (c.batch_size, c.max_batch_bytes, c.flush_interval_ms),
+            (20, 60_000, 5_000)
+        );
+        assert_eq!((c.session_timeout_ms, c.max_queue), (1_800_000, 1_000));
+        assert!(c.persist && c.gzip && c.sample_rate == 1.0);
+    }
+
+    #[test]
+    fn every_option_is_set_at_its_limits() {
+        let mut c = base();
+        for (key, v) in [
+            ("batchSize", 500.0),
+            ("maxBatchBytes", 64_000.0),
+            ("flushIntervalMs", 10.0),
+            ("maxQueue", 1.0),
+        ] {
+            c.set(key, Num(v)).expect(key);
+        }
+        c.set("sessionTimeoutMin", Num(2.0)).expect("minutes");
+        c.set("sampleRate", Num(0.25)).expect("rate");
+        c.set("persist", Bool(false)).expect("persist");
+        c.set("gzip", Bool(false)).expect("gzip");
+        c.set("batchSize", Unset)
+            .expect("undefined keeps the value");
+        assert_eq!(
+            (
+                c.batch_size,
+                c.max_batch_bytes,
+                c.flush_interval_ms,
+                c.max_queue
+            ),
+            (500, 64_000, 10, 1)
+        );
+        assert_eq!(
+            (c.session_timeout_ms, c.sample_rate, c.persist, c.gzip),
+            (120_000, 0.25, false, false)
+        );
+    }
+
+    #[test]
+    fn unknown_and_mistyped_options_are_refused_with_clear_messages() {
+        let mut c = base();
+        assert_eq!(
+            bad(&mut c, "batchsize", Num(5.0)),
+            "freshet: unknown option 'batchsize'"
+        );
+        assert_eq!(
+            bad(&mut c, "batchSize", Bool(true)),
+            "freshet: option 'batchSize' must be an integer from 1 to 500"
+        );
+        assert_eq!(
+            bad(&mut c, "batchSize", Num(2.5)),
+            "freshet: option 'batchSize' must be an integer from 1 to 500"
+        );
+        assert_eq!(
+            bad(&mut c, "batchSize", Num(501.0)),
+            "freshet: option 'batchSize' must be an integer from 1 to 500"
+        );
+        assert!(bad(&mut c, "maxBatchBytes", Num(64_001.0)).contains("from 1024 to 64000"));
+        assert_eq!(
+            bad(&mut c, "sampleRate", Num(1.5)),
+            "freshet: option 'sampleRate' must be a number from 0 to 1"
+        );
+        assert!(bad(&mut c, "sampleRate", Num(f64::NAN)).contains("sampleRate"));
+        assert_eq!(
+            bad(&mut c, "writeKey", Str("a b".into())),
+            "freshet: option 'writeKey' must be a non-empty string without spaces"
+        );
+        assert_eq!(
+            bad(&mut c, "gzip", OptionValue::Other),
+            "freshet: option 'gzip' must be a boolean"
+        );
+        assert_eq!(c.set("batchSize", Num(1.0)), Ok(()));
+    }
+
+    #[test]
+    fn endpoint_and_write_key_are_required() {
+        assert_eq!(
+            Config::default().finish(),
+            Err(TrackerError::MissingOption("endpoint"))
+        );
+        let mut c = Config::default();
+        c.set("endpoint", Str("https://e.example/v1/ingest".into()))
+            .expect("ok");
+        assert_eq!(c.finish(), Err(TrackerError::MissingOption("writeKey")));
+    }
+}

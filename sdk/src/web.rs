@@ -1,0 +1,288 @@
+//! The wasm-bindgen surface: the tracker's logic as one `Core` object that
+//! the npm package's small JS driver (`npm/src/index.js`) gives a clock,
+//! storage, timers, `fetch`/`sendBeacon` and the page's lifecycle events.
+//! Every decision (ids, batching, what is due, retry or drop, sessions, the
+//! storage form) is made here; the driver only moves bytes and calls back.
+//! Browser I/O lives in JS because web-sys' bindings, futures and closures
+//! would cost more wasm than the whole tracker (see BENCHMARKS.md).
+
+use js_sys::{Array, Object, Reflect, TypeError};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use crate::config::{Config, OptionValue};
+use crate::encode::push_u64;
+use crate::error::{Expected, TrackerError};
+use crate::retry::{Attempt, Disposition, retry_after_seconds_ms};
+use crate::tracker::{Entropy, Stored, Tracked, TrackerCore};
+
+/// See `Cargo.toml`: a small allocator for a small heap. Locked rather than
+/// `AssumeSingleThreaded`, whose constructor is `unsafe` (forbidden here).
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.getRandomValues`: ids must not collide across millions of browsers.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+/// `crypto.getRandomValues` through a small pool.
+#[derive(Debug)]
+struct BrowserEntropy {
+    pool: [u8; 64],
+    used: usize,
+}
+
+impl Entropy for BrowserEntropy {
+    fn next_u32(&mut self) -> u32 {
+        if self.used + 4 > self.pool.len() {
+            get_random_values(&mut self.pool);
+            self.used = 0;
+        }
+        let mut word = [0u8; 4];
+        for (i, w) in word.iter_mut().enumerate() {
+            *w = self.pool.get(self.used + i).copied().unwrap_or(0);
+        }
+        self.used += 4;
+        u32::from_le_bytes(word)
+    }
+}
+
+fn type_error(e: TrackerError) -> JsValue {
+    TypeError::new(&e.message()).into()
+}
+
+fn read_config(options: &JsValue) -> Result<Config, TrackerError> {
+    let mut config = Config::default();
+    if !options.is_object() {
+        return Err(TrackerError::BadOption {
+            name: "options",
+            expected: Expected::Object,
+        });
+    }
+    let object: &Object = options.unchecked_ref();
+    for key in Object::keys(object).iter() {
+        let Some(name) = key.as_string() else {
+            continue;
+        };
+        let value = Reflect::get(object, &key).unwrap_or(JsValue::UNDEFINED);
+        let value = if value.is_undefined() {
+            OptionValue::Unset
+        } else if let Some(s) = value.as_string() {
+            OptionValue::Str(s)
+        } else if let Some(n) = value.as_f64() {
+            OptionValue::Num(n)
+        } else if let Some(b) = value.as_bool() {
+            OptionValue::Bool(b)
+        } else {
+            OptionValue::Other
+        };
+        config.set(&name, value)?;
+    }
+    config.finish()
+}
+
+/// A plain object serialized with `JSON.stringify`; `undefined`/`null` is none.
+fn payload_json(payload: &JsValue) -> Result<Option<String>, TrackerError> {
+    if payload.is_undefined() || payload.is_null() {
+        return Ok(None);
+    }
+    if !payload.is_object() || Array::is_array(payload) {
+        return Err(TrackerError::BadPayload("must be a plain object"));
+    }
+    js_sys::JSON::stringify(payload)
+        .ok()
+        .and_then(|s| s.as_string())
+        .map(Some)
+        .ok_or(TrackerError::BadPayload(
+            "cannot be serialized as JSON (a cycle or a BigInt?)",
+        ))
+}
+
+/// The tracker's state; see the module docs. Times are `Date.now()` values.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Core {
+    core: TrackerCore<BrowserEntropy>,
+    /// The batch on the wire, settled by `settle`.
+    on_wire: Option<String>,
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// Throws a `TypeError` for a missing, unknown or out-of-range option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        options: &JsValue,
+        now: f64,
+        client_id: Option<String>,
+        session: Option<String>,
+        opted_out: bool,
+    ) -> Result<Core, JsValue> {
+        let config = read_config(options).map_err(type_error)?;
+        let rng = BrowserEntropy {
+            pool: [0; 64],
+            used: 64,
+        };
+        let stored = Stored {
+            client_id,
+            session,
+            opted_out,
+        };
+        Ok(Core {
+            core: TrackerCore::new(config, rng, now as u64, stored),
+            on_wire: None,
+        })
+    }
+
+    /// Queues an event; `shared_session` is the session as saved by any tab.
+    /// Bits of the result: 1 queued (0: opted or sampled out), 2 a batch is
+    /// ready to send, 4 old events have been evicted over `maxQueue`.
+    /// Throws a `TypeError` for a bad type or payload.
+    pub fn track(
+        &mut self,
+        now: f64,
+        event_type: &JsValue,
+        payload: &JsValue,
+        shared_session: Option<String>,
+    ) -> Result<u8, JsValue> {
+        let Some(name) = event_type.as_string() else {
+            return Err(TypeError::new("freshet: event type must be a string").into());
+        };
+        let json = payload_json(payload).map_err(type_error)?;
+        let now = now as u64;
+        if let Some(shared) = shared_session
+            && self
+                .core
+                .session
+                .expired(now, self.core.config.session_timeout_ms)
+        {
+            self.core.merge_session(&shared);
+        }
+        let tracked = self
+            .core
+            .track(now, &name, json.as_deref())
+            .map_err(type_error)?;
+        let evicted = if self.core.queue.evicted > 0 { 4 } else { 0 };
+        Ok(match tracked {
+            Tracked::Ignored => 0,
+            Tracked::Queued { sealed } => 1 | (u8::from(sealed) << 1) | evicted,
+        })
+    }
+
+    pub fn identify(&mut self, user_id: &JsValue, identity_token: &JsValue) -> Result<(), JsValue> {
+        let (Some(user), Some(token)) = (user_id.as_string(), identity_token.as_string()) else {
+            return Err(TypeError::new(
+                "freshet: identify(userId, identityToken) takes two strings",
+            )
+            .into());
+        };
+        self.core.identify(&user, &token).map_err(type_error)
+    }
+
+    pub fn reset(&mut self, now: f64) {
+        self.core.reset(now as u64);
+    }
+
+    /// Opt out (dropping the queue) or back in.
+    #[wasm_bindgen(js_name = optOut)]
+    pub fn opt_out(&mut self, out: bool) {
+        if out {
+            self.core.opt_out();
+        } else {
+            self.core.opt_in();
+        }
+    }
+
+    /// Seals the open batch if `flush` or if it is `flushIntervalMs` old; then
+    /// the body of the next batch due, taken onto the wire, if any.
+    #[wasm_bindgen(js_name = nextBody)]
+    pub fn next_body(&mut self, now: f64, flush: bool) -> Option<String> {
+        let now = now as u64;
+        if flush {
+            self.core.flush();
+        }
+        self.core.seal_if_old(now);
+        let out = self.core.start_send(now)?;
+        self.on_wire = Some(out.batch_id);
+        Some(out.body)
+    }
+
+    /// When to call `nextBody` again (a `Date.now()` value), or -1 for never.
+    #[wasm_bindgen(js_name = nextWake)]
+    pub fn next_wake(&self) -> f64 {
+        self.core.next_wake().map_or(-1.0, |t| t as f64)
+    }
+
+    /// Settles the batch on the wire: `status` 0 for a network error;
+    /// `retry_after` is the answer's `Retry-After` header, if any.
+    /// 0: delivered, 1: will retry, 2: dropped for good.
+    pub fn settle(&mut self, now: f64, status: u16, retry_after: Option<String>) -> u8 {
+        let Some(id) = self.on_wire.take() else {
+            return 0;
+        };
+        let attempt = match status {
+            0 => Attempt::NetworkError,
+            status => Attempt::Status {
+                status,
+                retry_after_ms: retry_after.and_then(|v| {
+                    retry_after_seconds_ms(&v).or_else(|| {
+                        // An HTTP date: the browser's parser is at hand.
+                        let at = js_sys::Date::parse(&v);
+                        at.is_finite().then_some((at - now).max(0.0) as u64)
+                    })
+                }),
+            },
+        };
+        match self.core.settle(&id, attempt, now as u64) {
+            Disposition::Delivered => 0,
+            Disposition::RetryAfter(_) => 1,
+            Disposition::Drop => 2,
+        }
+    }
+
+    /// Every batch's body for `sendBeacon`; they stay queued until confirmed.
+    pub fn unload(&mut self, now: f64) -> Vec<String> {
+        self.core.unload(now as u64)
+    }
+
+    /// The queue's storage form with this heartbeat (0: the tab has closed),
+    /// or `undefined` when nothing waits or nothing may be stored.
+    pub fn save(&self, heartbeat: f64) -> Option<String> {
+        (self.core.persists() && !self.core.queue.is_empty())
+            .then(|| self.core.queue.encode(heartbeat as u64))
+    }
+
+    /// Takes in the saved queue of a tab that closed or died.
+    pub fn adopt(&mut self, text: &str) {
+        let max = self.core.config.max_queue as usize;
+        self.core.queue.adopt(text, max);
+    }
+
+    /// One call for what the driver reads: `[clientId, sessionId, endpoint,
+    /// savedSession, gzip, persists, queued, evicted, dropped]`, flags as
+    /// "1" or "", counts in decimal.
+    pub fn info(&self) -> Vec<String> {
+        let c = &self.core;
+        let flag = |b: bool| if b { "1" } else { "" }.to_owned();
+        let count = |n: u64| {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            s
+        };
+        vec![
+            c.client_id.clone(),
+            c.session.id.clone(),
+            c.config.endpoint.clone(),
+            c.session.encode(),
+            flag(c.config.gzip),
+            flag(c.persists()),
+            count(c.queue.len() as u64),
+            count(c.queue.evicted),
+            count(c.queue.dropped),
+        ]
+    }
+}
