@@ -85,8 +85,12 @@ fn ingest(c: &mut Criterion) {
     let mut stages = c.benchmark_group("stage_15");
     let plain = tracker_batch(15);
     let batch = receive(&plain, NOW, &limits).expect("valid");
-    stages.bench_function("validate", |b| b.iter(|| receive(black_box(&plain), NOW, &limits)));
-    stages.bench_function("aggregate", |b| b.iter(|| aggregate(&spec, black_box(&batch), None)));
+    stages.bench_function("validate", |b| {
+        b.iter(|| receive(black_box(&plain), NOW, &limits))
+    });
+    stages.bench_function("aggregate", |b| {
+        b.iter(|| aggregate(&spec, black_box(&batch), None))
+    });
     stages.finish();
 }
 

@@ -103,3 +103,117 @@ fn distinct_key(value: &Value) -> Option<String> {
         Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use super::*;
+
+    fn spec(extra: &str) -> FeatureSpec {
+        FeatureSpec::parse(&format!(
+            "[entities.user]\nkey = [\"userId\", \"clientId\"]\n\
+             [entities.product]\nkey = [\"payload.productId\"]\n{extra}"
+        ))
+        .expect("spec")
+    }
+
+    fn event(id: &str, user: Option<&str>, payload: Value) -> Event {
+        Event {
+            id: id.into(),
+            event_type: "product_click".into(),
+            time: 1_000,
+            client_id: "cid-1".into(),
+            session_id: None,
+            user_id: user.map(str::to_owned),
+            payload: payload.as_object().cloned().unwrap_or_else(Map::new),
+        }
+    }
+
+    fn batch(events: Vec<Event>) -> ValidBatch {
+        ValidBatch {
+            batch_id: "b".into(),
+            received_at: 2_000,
+            skew: 0,
+            write_key: None,
+            identity: None,
+            events,
+            rejected: Vec::new(),
+        }
+    }
+
+    const CLICKS: &str = "[[feature]]\nname = \"clicks\"\nentity = \"user\"\non = [\"product_click\"]\nagg = \"count\"\n";
+
+    fn ids(deltas: &[EntityDelta]) -> Vec<(String, String)> {
+        deltas
+            .iter()
+            .map(|d| (d.entity.clone(), d.id.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn user_id_counts_only_when_verified() {
+        let spec = spec(CLICKS);
+        let b = batch(vec![
+            event("e1", Some("alice"), json!({})),
+            event("e2", Some("bob"), json!({})),
+        ]);
+        let unverified = aggregate(&spec, &b, None);
+        assert_eq!(ids(&unverified), [("user".into(), "cid-1".into())]);
+        let verified = aggregate(&spec, &b, Some("alice"));
+        assert_eq!(
+            ids(&verified),
+            [
+                ("user".into(), "alice".into()),
+                ("user".into(), "cid-1".into())
+            ],
+            "bob is not vouched for: his event stays with the client"
+        );
+    }
+
+    #[test]
+    fn where_filters_and_entities_without_a_key_are_skipped() {
+        let spec = spec(&format!(
+            "{CLICKS}[[feature]]\nname = \"card_clicks\"\nentity = \"user\"\non = [\"product_click\"]\n\
+             agg = \"count\"\nwhere = {{ \"payload.component\" = \"ProductCard\" }}\n\
+             [[feature]]\nname = \"popularity\"\nentity = \"product\"\non = [\"product_click\"]\nagg = \"count\"\n"
+        ));
+        let b = batch(vec![
+            event(
+                "e1",
+                None,
+                json!({"component": "ProductCard", "productId": "p1"}),
+            ),
+            event("e2", None, json!({"component": "Banner"})),
+        ]);
+        let deltas = aggregate(&spec, &b, None);
+        assert_eq!(
+            ids(&deltas),
+            [
+                ("product".into(), "p1".into()),
+                ("user".into(), "cid-1".into())
+            ]
+        );
+        let user = &deltas[1].updates;
+        assert_eq!(user["clicks@1"].value, Agg::Count(Cells::Total(2)));
+        assert_eq!(user["card_clicks@1"].value, Agg::Count(Cells::Total(1)));
+    }
+
+    #[test]
+    fn numeric_aggregations_skip_events_without_a_number() {
+        let spec = spec(
+            "[[feature]]\nname = \"spent\"\nentity = \"user\"\non = [\"product_click\"]\nagg = \"sum\"\n\
+             field = \"payload.price\"\n",
+        );
+        let b = batch(vec![
+            event("e1", None, json!({"price": 2.5})),
+            event("e2", None, json!({"price": "free"})),
+            event("e3", None, json!({})),
+        ]);
+        let deltas = aggregate(&spec, &b, None);
+        assert_eq!(
+            deltas[0].updates["spent@1"].value,
+            Agg::Sum(Cells::Total(2.5))
+        );
+    }
+}

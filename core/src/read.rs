@@ -177,3 +177,109 @@ pub fn number(x: f64) -> Value {
     }
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::FeatureState;
+    use crate::time::DAY;
+
+    const T0: Millis = 100 * DAY;
+
+    fn spec() -> FeatureSpec {
+        FeatureSpec::parse(include_str!("../../features.toml")).expect("example spec")
+    }
+
+    fn doc(key: &str, state: FeatureState) -> FeatureDoc {
+        FeatureDoc {
+            features: BTreeMap::from([(key.to_owned(), state)]),
+            ..FeatureDoc::default()
+        }
+    }
+
+    #[test]
+    fn window_sums_the_buckets_still_inside_it() {
+        let spec = spec();
+        let buckets = BTreeMap::from([(T0 - 8 * DAY, 100), (T0 - 6 * DAY, 2), (T0, 3)]);
+        let d = doc(
+            "clicks_product_card_7d@1",
+            FeatureState {
+                updated_at: T0,
+                value: Agg::Count(Cells::Buckets(buckets)),
+            },
+        );
+        let names = ["clicks_product_card_7d".to_owned()];
+        let at = |now| {
+            read_features(&spec, "user", &d, Some(&names), now).expect("read")
+            ["clicks_product_card_7d"]
+            .value
+            .clone()
+        };
+        assert_eq!(at(T0), json!(5));
+        assert_eq!(
+            at(T0 + 2 * DAY),
+            json!(3),
+            "the bucket of T0-6d left the window"
+        );
+        assert_eq!(at(T0 + 8 * DAY), json!(0));
+    }
+
+    #[test]
+    fn stale_after_ttl_and_defaults_when_missing() {
+        let spec = spec();
+        let d = doc(
+            "last_interacted_product@1",
+            FeatureState {
+                updated_at: T0,
+                value: Agg::Last(Stamped {
+                    t: T0,
+                    id: "e1".into(),
+                    v: json!("prod-1"),
+                }),
+            },
+        );
+        let read = |now| read_features(&spec, "user", &d, None, now).expect("read");
+        let fresh = &read(T0 + DAY)["last_interacted_product"];
+        assert_eq!((fresh.value.clone(), fresh.stale), (json!("prod-1"), false));
+        let stale = &read(T0 + DAY + 1)["last_interacted_product"];
+        assert_eq!((stale.value.clone(), stale.stale), (json!("prod-1"), true));
+        let missing = &read(T0)["pageviews"];
+        assert_eq!(
+            missing,
+            &FeatureValue {
+                value: json!(0),
+                updated_at: None,
+                stale: false
+            }
+        );
+        assert_eq!(read(T0)["viewed_categories"].value, json!([]));
+        assert_eq!(
+            fresh.updated_at.as_deref(),
+            Some("1970-04-11T00:00:00.000Z")
+        );
+    }
+
+    #[test]
+    fn names_resolve_to_versions_or_fail_clearly() {
+        let spec = spec();
+        let d = FeatureDoc::default();
+        let names = ["pageviews@1".to_owned(), "searches".to_owned()];
+        let got = read_features(&spec, "user", &d, Some(&names), T0).expect("read");
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["pageviews@1", "searches"]);
+        let unknown = ["nope".to_owned()];
+        assert_eq!(
+            read_features(&spec, "user", &d, Some(&unknown), T0).map_err(|e| e.to_string()),
+            Err("entity `user` has no feature `nope`".to_owned())
+        );
+        assert_eq!(
+            read_features(&spec, "shop", &d, None, T0),
+            Err(ReadError::UnknownEntity("shop".into()))
+        );
+        let popularity = ["popularity_7d".to_owned()];
+        assert!(read_features(&spec, "user", &d, Some(&popularity), T0).is_err());
+        assert_eq!(number(2.0), json!(2));
+        assert_eq!(number(2.5), json!(2.5));
+    }
+}
