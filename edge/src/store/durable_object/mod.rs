@@ -5,9 +5,10 @@
 //! worker's 202 never precedes the data. Needs no server: it is what
 //! `wrangler dev` uses out of the box, persisted with `--persist-to`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
-use freshet_core::state::{Applied, EntityDelta, FeatureDoc, apply_delta};
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::{Applied, BATCH_MARKER_TTL, EntityDelta, FeatureDoc, apply_delta};
 use futures_util::future::try_join_all;
 use serde::Deserialize;
 use worker::{
@@ -98,11 +99,20 @@ impl FeatureStore for DurableObjectStore {
 }
 
 /// The object's side: one entity's document.
+///
+/// Two tables: `doc` holds the `FeatureDoc` (as JSON, without its batch
+/// markers), `batches` the applied batch ids with their receive time. Keeping
+/// the markers in their own table keeps each write small: a hot entity (a
+/// popular product) sees thousands of batches a day, and rewriting them all
+/// with every delta would make each write grow with the day's traffic.
+/// `apply_delta` still decides every value; the table only answers "was this
+/// batch applied", as the document's own marker map would.
 #[durable_object]
 pub struct FeatureEntity {
     state: State,
     /// The document as last read or written; this object is its only writer.
     cached: RefCell<Option<FeatureDoc>>,
+    ready: Cell<bool>,
 }
 
 impl std::fmt::Debug for FeatureEntity {
@@ -116,37 +126,89 @@ struct Row {
     v: String,
 }
 
+fn rust_error(what: &str, e: impl std::fmt::Display) -> worker::Error {
+    worker::Error::RustError(format!("{what}: {e}"))
+}
+
 impl FeatureEntity {
-    fn sql(&self) -> SqlStorage {
-        self.state.storage().sql()
+    fn sql(&self) -> Result<SqlStorage> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS doc (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+                None,
+            )?;
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+                None,
+            )?;
+            sql.exec(
+                "CREATE INDEX IF NOT EXISTS batches_at ON batches (at)",
+                None,
+            )?;
+            self.ready.set(true);
+        }
+        Ok(sql)
     }
 
-    fn doc(&self) -> Result<FeatureDoc> {
-        if let Some(doc) = self.cached.borrow().as_ref() {
-            return Ok(doc.clone());
+    /// The document, from the cache or SQLite; the caller puts it back.
+    fn take_doc(&self, sql: &SqlStorage) -> Result<FeatureDoc> {
+        if let Some(doc) = self.cached.borrow_mut().take() {
+            return Ok(doc);
         }
-        let rows: Vec<Row> = self
-            .sql()
+        let rows: Vec<Row> = sql
             .exec("SELECT v FROM doc WHERE k = 'doc'", None)?
             .to_array()?;
-        let doc = match rows.first() {
-            Some(row) => serde_json::from_str(&row.v)
-                .map_err(|e| worker::Error::RustError(format!("stored document: {e}")))?,
-            None => FeatureDoc::default(),
-        };
-        *self.cached.borrow_mut() = Some(doc.clone());
-        Ok(doc)
+        match rows.first() {
+            Some(row) => serde_json::from_str(&row.v).map_err(|e| rust_error("stored document", e)),
+            None => Ok(FeatureDoc::default()),
+        }
     }
 
-    fn save(&self, doc: FeatureDoc) -> Result<()> {
-        let text =
-            serde_json::to_string(&doc).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.sql().exec(
+    fn applied_before(&self, sql: &SqlStorage, batch_id: &str) -> Result<bool> {
+        let rows: Vec<serde_json::Value> = sql
+            .exec(
+                "SELECT 1 AS x FROM batches WHERE id = ?",
+                vec![batch_id.into()],
+            )?
+            .to_array()?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Applies one delta. There is no await inside: the reads and writes
+    /// form one step, and the runtime commits the writes together.
+    fn apply(&self, spec: &FeatureSpec, delta: &EntityDelta) -> Result<Applied> {
+        let sql = self.sql()?;
+        if self.applied_before(&sql, &delta.batch_id)? {
+            return Ok(Applied::Duplicate);
+        }
+        let mut doc = self.take_doc(&sql)?;
+        let applied = apply_delta(spec, &mut doc, delta);
+        // The markers live in their table, not in the stored document.
+        doc.batches.clear();
+        let text = serde_json::to_string(&doc).map_err(|e| rust_error("document", e))?;
+        sql.exec(
             "INSERT OR REPLACE INTO doc (k, v) VALUES ('doc', ?)",
             vec![text.into()],
         )?;
+        sql.exec(
+            "INSERT OR REPLACE INTO batches (id, at) VALUES (?, ?)",
+            vec![delta.batch_id.as_str().into(), delta.received_at.into()],
+        )?;
+        sql.exec(
+            "DELETE FROM batches WHERE at < ?",
+            vec![(delta.received_at - BATCH_MARKER_TTL).into()],
+        )?;
         *self.cached.borrow_mut() = Some(doc);
-        Ok(())
+        Ok(applied)
+    }
+
+    fn doc_json(&self) -> Result<String> {
+        let sql = self.sql()?;
+        let doc = self.take_doc(&sql)?;
+        let text = serde_json::to_string(&doc).map_err(|e| rust_error("document", e));
+        *self.cached.borrow_mut() = Some(doc);
+        text
     }
 }
 
@@ -155,39 +217,25 @@ impl DurableObject for FeatureEntity {
         Self {
             state,
             cached: RefCell::new(None),
+            ready: Cell::new(false),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let spec = compiled_spec().map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.sql().exec(
-            "CREATE TABLE IF NOT EXISTS doc (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
-            None,
-        )?;
+        let spec = compiled_spec().map_err(|e| rust_error("spec", e))?;
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/apply") => {
                 // serde_json, not `req.json()`: the delta's maps have integer
                 // keys, which JSON carries as strings and serde-wasm-bindgen refuses.
                 let text = req.text().await?;
-                let delta: EntityDelta = serde_json::from_str(&text)
-                    .map_err(|e| worker::Error::RustError(format!("delta: {e}")))?;
-                // No await from here on: read, apply and write are one step.
-                let mut doc = self.doc()?;
-                match apply_delta(spec, &mut doc, &delta) {
-                    Applied::Applied => {
-                        self.save(doc)?;
-                        Response::ok("applied")
-                    }
+                let delta: EntityDelta =
+                    serde_json::from_str(&text).map_err(|e| rust_error("delta", e))?;
+                match self.apply(spec, &delta)? {
+                    Applied::Applied => Response::ok("applied"),
                     Applied::Duplicate => Response::ok("duplicate"),
                 }
             }
-            (Method::Get, "/doc") => {
-                let doc = self.doc()?;
-                Response::ok(
-                    serde_json::to_string(&doc)
-                        .map_err(|e| worker::Error::RustError(e.to_string()))?,
-                )
-            }
+            (Method::Get, "/doc") => Response::ok(self.doc_json()?),
             _ => Response::error("not found", 404),
         }
     }
