@@ -19,7 +19,7 @@ OUT=npm/pkg
 rm -rf "$OUT" && mkdir -p "$OUT"
 wasm-bindgen --target web --remove-name-section --remove-producers-section \
   --out-dir "$OUT" --out-name freshet_sdk "$WASM"
-"$WASM_OPT_BIN" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+"$WASM_OPT_BIN" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$OUT/freshet_sdk_bg.wasm" -o "$OUT/freshet_sdk_bg.wasm"
 rm -f "$OUT/.gitignore" "$OUT/package.json"

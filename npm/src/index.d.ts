@@ -30,9 +30,7 @@ export interface TrackerStats {
   dropped: number;
 }
 
-export declare class Tracker {
-  /** Throws a TypeError for missing, unknown or out-of-range options. Call `load()` first. */
-  constructor(options: TrackerOptions);
+export interface Tracker {
   readonly clientId: string;
   readonly sessionId: string;
   readonly stats: TrackerStats;
@@ -53,5 +51,7 @@ export declare class Tracker {
 
 /** Loads the wasm once; `wasm` is its URL, default beside the module. */
 export declare function load(wasm?: string | URL | BufferSource | WebAssembly.Module): Promise<unknown>;
-/** Loads the wasm, then starts a tracker. */
+/** Starts a tracker once `load()` has resolved. Throws a TypeError for bad options. */
+export declare function startTracker(options: TrackerOptions): Tracker;
+/** Loads the wasm, then starts a tracker. Rejects with a TypeError for bad options. */
 export declare function createTracker(options: TrackerOptions, wasm?: string | URL | BufferSource | WebAssembly.Module): Promise<Tracker>;

@@ -2,8 +2,9 @@
 // decision: ids, batches, what is due, retry or drop, sessions, the storage
 // form. This driver only gives it a clock, storage, one timer, the network
 // and the page's lifecycle. It touches no browser global at import time, so
-// importing it on a server is safe.
-import init, { Core } from '../pkg/freshet_sdk.js';
+// importing it on a server is safe. Written as closures, not a class with
+// #private fields, because a minifier can shorten closure variables.
+import { initSync, Core } from '../pkg/freshet_sdk.js';
 
 const CLIENT = 'freshet:cid';
 const SESSION = 'freshet:sid';
@@ -16,9 +17,9 @@ const ADOPT_AFTER_MS = 15 * 60e3;
 const SAVE_DELAY_MS = 250;
 // Below this a body is sent as it is: gzip would not pay for itself.
 const GZIP_MIN_BYTES = 1024;
-const TEXT = { 'content-type': 'text/plain' }; // CORS-simple: no preflight
+const POST = (body, keepalive) => ({ method: 'POST', body, keepalive, headers: { 'content-type': 'text/plain' } }); // CORS-simple: no preflight
 
-// localStorage throws in some privacy modes: then the cookie keeps the id.
+// localStorage throws in some privacy modes: then the cookie keeps the client id.
 const store = () => { try { return localStorage; } catch { return null; } };
 const get = (key) => { try { return store()?.getItem(key) ?? null; } catch { return null; } };
 const put = (key, value) => {
@@ -26,151 +27,172 @@ const put = (key, value) => {
 };
 
 let loading;
-/** Loads the wasm once. `wasm` is its URL (or bytes); default: beside this file. */
-export const load = (wasm) => (loading ||= init(wasm == null ? undefined : { module_or_path: wasm }));
+/** Loads the wasm once: `wasm` is its URL, bytes or module; default: the file beside this package. */
+export const load = (wasm) => (loading ||= (async () => {
+  // Not compileStreaming: it refuses a .wasm served without application/wasm,
+  // and streaming buys nothing for 34 KB.
+  if (!(wasm instanceof WebAssembly.Module)) {
+    const res = await fetch(wasm ?? new URL('../pkg/freshet_sdk_bg.wasm', import.meta.url));
+    wasm = await WebAssembly.compile(await res.arrayBuffer());
+  }
+  initSync({ module: wasm });
+})());
 
 /** Loads the wasm, then starts a tracker. Rejects with a TypeError for bad options. */
 export async function createTracker(options, wasm) {
   await load(wasm);
-  return new Tracker(options);
+  return startTracker(options);
 }
 
-export class Tracker {
-  #core; #slot; #timer; #at = Infinity; #dirty = true; #busy = false; #waiters = []; #warned = 0;
+/** Starts a tracker once `load()` has resolved. Throws a TypeError for bad options. */
+export function startTracker(options) {
+  if (options == null || typeof options !== 'object') throw new TypeError('freshet: options must be an object');
+  const now0 = Date.now();
+  const cookie = document.cookie.match(/(?:^|; )freshet_cid=([\w-]+)/);
+  // One `key\ttypeof\tvalue` a line: the core checks names, types and ranges.
+  const lines = Object.keys(options).map((key) => `${key}\t${typeof options[key]}\t${options[key]}`).join('\n');
+  const core = new Core(lines, now0, get(CLIENT) ?? cookie?.[1], get(SESSION), get(OPT_OUT) === '1');
+  const slot = SLOT + Math.random().toString(36).slice(2, 10);
+  let timer;
+  let wakeAt = Infinity;
+  let dirty = true;
+  let busy = false;
+  let warned = 0;
+  const waiters = [];
+  // [clientId, sessionId, endpoint, savedSession, gzip, persists, queued, evicted, dropped]
+  const info = () => core.info().split('\n');
 
-  constructor(options) {
-    const now = Date.now();
-    const cookie = document.cookie.match(/(?:^|; )freshet_cid=([\w-]+)/);
-    const core = (this.#core = new Core(options, now, get(CLIENT) ?? cookie?.[1], get(SESSION), get(OPT_OUT) === '1'));
-    this.#slot = SLOT + Math.random().toString(36).slice(2, 10);
-    this.#saveClient();
-    const ls = core.persists && store();
-    if (ls) {
-      const slots = [];
-      for (let i = 0; i < ls.length; i++) if (ls.key(i)?.startsWith(SLOT)) slots.push(ls.key(i));
-      for (const key of slots) {
-        const text = get(key) ?? '';
-        const heartbeat = +text.slice(0, text.indexOf('\n'));
-        if (heartbeat === 0 || now - heartbeat > ADOPT_AFTER_MS) {
-          core.adopt(text);
-          put(key, null);
-        }
-      }
-    }
-    addEventListener('pagehide', () => this.#unload(true));
-    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && this.#unload(false));
-    this.#pump();
-  }
+  const warnOnce = (bit, message) => { if (!(warned & bit)) { warned |= bit; console.warn('freshet: ' + message); } };
 
-  get clientId() { return this.#core.clientId; }
-  get sessionId() { return this.#core.sessionId; }
-  /** Events waiting, thrown away over `maxQueue`, refused for good by the edge. */
-  get stats() { const [queued, evicted, dropped] = this.#core.stats; return { queued, evicted, dropped }; }
-
-  track(type, payload) {
-    const now = Date.now();
-    const core = this.#core;
-    if (core.sessionExpired(now)) { const shared = get(SESSION); if (shared) core.mergeSession(shared); }
-    const result = core.track(now, type, payload);
-    if (!result) return;
-    this.#dirty = true;
-    if (core.stats[1] && !(this.#warned & 1)) {
-      this.#warned |= 1;
-      console.warn('freshet: more than maxQueue events were waiting; the oldest were dropped');
-    }
-    result === 2 ? this.#pump() : this.#schedule();
-  }
-
-  page(props) {
-    if (props != null && (typeof props !== 'object' || Array.isArray(props))) {
-      throw new TypeError('freshet: page props must be a plain object');
-    }
-    this.track('page_view', { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer, ...props });
-  }
-
-  identify(userId, identityToken) { this.#core.identify(userId, identityToken); }
-
-  reset() { this.#core.reset(Date.now()); this.#saveClient(); this.#dirty = true; this.#pump(); }
-
-  /** Sends what is queued; resolves when the wire is quiet (delivered, or a retry scheduled). */
-  flush() {
-    this.#core.flush();
-    return new Promise((resolve) => { this.#waiters.push(resolve); this.#pump(); });
-  }
-
-  optOut() { this.#core.optOut(); put(OPT_OUT, '1'); put(this.#slot, null); }
-  optIn() { this.#core.optIn(); put(OPT_OUT, null); }
-
-  #saveClient() {
-    const id = this.#core.clientId;
+  const saveClient = () => {
+    const id = info()[0];
     put(CLIENT, id);
     document.cookie = `freshet_cid=${id}; Max-Age=63072000; Path=/; SameSite=Lax`;
-  }
+  };
 
-  #save(heartbeat) {
-    this.#dirty = false;
-    const core = this.#core;
-    if (!core.persists) return;
-    put(SESSION, core.savedSession);
-    put(this.#slot, core.save(heartbeat) ?? null);
-  }
-
-  #pump() {
-    const now = Date.now();
-    const body = this.#busy ? undefined : this.#core.nextBody(now);
-    if (this.#dirty || body) this.#save(now);
-    if (body) {
-      this.#busy = true;
-      this.#send(body);
-    } else if (!this.#busy) {
-      for (const resolve of this.#waiters.splice(0)) resolve();
+  const save = (heartbeat) => {
+    dirty = false;
+    const [, , , session, , persists] = info();
+    if (persists) {
+      put(SESSION, session);
+      put(slot, core.save(heartbeat) ?? null);
     }
-    this.#schedule();
-  }
+  };
 
-  #schedule() {
-    const wake = this.#core.nextWake();
+  const schedule = () => {
+    const wake = core.nextWake();
     let at = wake < 0 ? Infinity : wake;
-    if (this.#dirty) at = Math.min(at, Date.now() + SAVE_DELAY_MS);
-    if (at >= this.#at) return;
-    clearTimeout(this.#timer);
-    this.#at = at;
-    this.#timer = setTimeout(() => { this.#at = Infinity; this.#pump(); }, Math.max(0, at - Date.now()));
-  }
+    if (dirty) at = Math.min(at, Date.now() + SAVE_DELAY_MS);
+    if (at >= wakeAt) return;
+    clearTimeout(timer);
+    wakeAt = at;
+    timer = setTimeout(() => { wakeAt = Infinity; pump(); }, Math.max(0, at - Date.now()));
+  };
 
-  async #send(body) {
-    const core = this.#core;
+  const send = async (body) => {
+    const [, , url, , gzip] = info();
     let status = 0;
     let retryAfter;
     try {
-      const data = core.gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream === 'function'
+      const data = gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream === 'function'
         ? await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer()
         : body;
-      const res = await fetch(core.endpoint, { method: 'POST', body: data, headers: TEXT });
+      const res = await fetch(url, POST(data));
       status = res.status;
       retryAfter = res.headers.get('retry-after') ?? undefined;
-    } catch { /* offline, DNS, CORS: status 0 retries */ }
-    if (core.settle(Date.now(), status, retryAfter) === 2 && !(this.#warned & 2)) {
-      this.#warned |= 2;
-      console.warn(`freshet: the endpoint refused a batch with HTTP ${status}; its events are dropped`);
+    } catch { /* offline, DNS, CORS: status 0 is retried */ }
+    if (core.settle(Date.now(), status, retryAfter) === 2) {
+      warnOnce(2, `HTTP ${status}: batch refused, events dropped`);
     }
-    this.#busy = false;
-    this.#dirty = true;
-    this.#pump();
-  }
+    busy = false;
+    dirty = true;
+    pump();
+  };
+
+  const pump = (flush) => {
+    const now = Date.now();
+    const body = busy ? undefined : core.nextBody(now, !!flush);
+    if (dirty || body) save(now);
+    if (body) {
+      busy = true;
+      send(body);
+    } else if (!busy) {
+      for (const resolve of waiters.splice(0)) resolve();
+    }
+    schedule();
+  };
 
   // pagehide or hidden: every batch to sendBeacon (text/plain, each under
   // 64 KB by maxBatchBytes), fetch(keepalive) if it refuses. The batches stay
   // saved until an answer confirms them; resends reuse their batch ids.
-  #unload(closing) {
+  const unload = (closing) => {
     const now = Date.now();
-    const url = this.#core.endpoint;
-    for (const body of this.#core.unload(now)) {
+    const url = info()[2];
+    for (const body of core.unload(now).split('\n')) {
+      if (!body) continue;
       let queued = false;
       try { queued = navigator.sendBeacon(url, body); } catch { /* refused */ }
-      if (!queued) fetch(url, { method: 'POST', body, keepalive: true, headers: TEXT }).catch(() => {});
+      if (!queued) fetch(url, POST(body, true)).catch(() => {});
     }
-    this.#save(closing ? 0 : now);
-    this.#schedule();
+    save(closing ? 0 : now);
+    schedule();
+  };
+
+  const track = (type, payload) => {
+    let json;
+    try {
+      if (typeof type !== 'string' || (payload != null && (typeof payload !== 'object' || Array.isArray(payload)))) throw 0;
+      json = payload == null ? undefined : JSON.stringify(payload);
+    } catch {
+      throw new TypeError('freshet: track(type: string, payload?: plain object serializable as JSON)');
+    }
+    const result = core.track(Date.now(), type, json, get(SESSION) || undefined);
+    if (!result) return;
+    dirty = true;
+    if (result & 4) warnOnce(1, 'over maxQueue: oldest events dropped');
+    result & 2 ? pump() : schedule();
+  };
+
+  saveClient();
+  if (info()[5]) {
+    const ls = store();
+    const slots = [];
+    for (let i = 0; i < (ls?.length ?? 0); i++) if (ls.key(i)?.startsWith(SLOT)) slots.push(ls.key(i));
+    for (const key of slots) {
+      const text = get(key) ?? '';
+      const heartbeat = +text.slice(0, text.indexOf('\n'));
+      if (heartbeat === 0 || now0 - heartbeat > ADOPT_AFTER_MS) {
+        core.adopt(text);
+        put(key, null);
+      }
+    }
   }
+  addEventListener('pagehide', () => unload(true));
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && unload(false));
+  pump();
+
+  return {
+    get clientId() { return info()[0]; },
+    get sessionId() { return info()[1]; },
+    /** Events waiting, thrown away over `maxQueue`, refused for good by the edge. */
+    get stats() { const s = info(); return { queued: +s[6], evicted: +s[7], dropped: +s[8] }; },
+    track,
+    page(props) {
+      if (props != null && (typeof props !== 'object' || Array.isArray(props))) {
+        throw new TypeError('freshet: page props must be a plain object');
+      }
+      track('page_view', { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer, ...props });
+    },
+    identify(userId, identityToken) {
+      if (typeof userId !== 'string' || typeof identityToken !== 'string') {
+        throw new TypeError('freshet: identify(userId, identityToken) takes two strings');
+      }
+      core.identify(userId, identityToken);
+    },
+    reset() { core.reset(Date.now()); saveClient(); dirty = true; pump(); },
+    /** Sends what is queued; resolves when the wire is quiet (delivered, or a retry scheduled). */
+    flush: () => new Promise((resolve) => { waiters.push(resolve); pump(true); }),
+    optOut() { core.optOut(true); put(OPT_OUT, '1'); put(slot, null); },
+    optIn() { core.optOut(false); put(OPT_OUT, null); },
+  };
 }

@@ -2,6 +2,7 @@
 //! keys refused. Table-driven, because one `match` arm and message per
 //! option cost a kilobyte of gzipped wasm.
 
+use crate::encode::{parse_u64, split_ascii};
 use crate::error::{Expected, TrackerError};
 
 /// The largest body `sendBeacon` and `fetch(keepalive)` reliably take is
@@ -138,6 +139,26 @@ impl Config {
         Ok(())
     }
 
+    /// The options as the driver passes them, one `key\ttypeof\tString(value)`
+    /// a line: cheaper in wasm than walking a JS object through `Reflect`.
+    pub fn from_lines(options: &str) -> Result<Self, TrackerError> {
+        let mut config = Self::default();
+        for line in split_ascii(options, b'\n').filter(|l| !l.is_empty()) {
+            let mut parts = split_ascii(line, b'\t');
+            let (key, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let text = line.get(key.len() + kind.len() + 2..).unwrap_or("");
+            let value = match kind {
+                "undefined" => OptionValue::Unset,
+                "string" => OptionValue::Str(text.to_owned()),
+                "number" => parse_decimal(text).map_or(OptionValue::Other, OptionValue::Num),
+                "boolean" => OptionValue::Bool(text == "true"),
+                _ => OptionValue::Other,
+            };
+            config.set(key, value)?;
+        }
+        config.finish()
+    }
+
     /// Checks what no single option can: that the required ones were given.
     pub fn finish(self) -> Result<Self, TrackerError> {
         if self.endpoint.is_empty() {
@@ -148,6 +169,25 @@ impl Config {
         }
         Ok(self)
     }
+}
+
+/// `12`, `0.25`: what `String(n)` writes for the numbers an option may take.
+/// Anything else (NaN, 1e+21, -1) is `None`, which the range check refuses.
+pub fn parse_decimal(text: &str) -> Option<f64> {
+    let (int, frac) = match text.bytes().position(|b| b == b'.') {
+        Some(dot) => (text.get(..dot)?, text.get(dot + 1..)?),
+        None => (text, ""),
+    };
+    let mut value = parse_u64(int)? as f64;
+    let mut scale = 0.1;
+    for b in frac.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value += f64::from(b - b'0') * scale;
+        scale /= 10.0;
+    }
+    Some(value)
 }
 
 #[cfg(test)]
@@ -244,6 +284,44 @@ mod tests {
             "freshet: option 'gzip' must be a boolean"
         );
         assert_eq!(c.set("batchSize", Num(1.0)), Ok(()));
+    }
+
+    #[test]
+    fn options_are_read_from_the_drivers_lines() {
+        let c = Config::from_lines(
+            "endpoint\tstring\t/api/ingest\nwriteKey\tstring\twk\nbatchSize\tnumber\t5\nsampleRate\tnumber\t0.25\ngzip\tboolean\tfalse\nmaxQueue\tundefined\tundefined",
+        )
+        .expect("valid");
+        assert_eq!(
+            (c.batch_size, c.sample_rate, c.gzip, c.max_queue),
+            (5, 0.25, false, 1_000)
+        );
+        let err = Config::from_lines(
+            "endpoint\tstring\t/x\nwriteKey\tstring\twk\nbatchSize\tobject\tnull",
+        );
+        assert_eq!(
+            err.expect_err("refused").to_string(),
+            "freshet: option 'batchSize' must be an integer from 1 to 500"
+        );
+        let err = Config::from_lines("endpoint\tstring\t/x\nwritekey\tstring\twk");
+        assert_eq!(
+            err.expect_err("refused").to_string(),
+            "freshet: unknown option 'writekey'"
+        );
+        assert_eq!(
+            Config::from_lines("").expect_err("refused"),
+            TrackerError::MissingOption("endpoint")
+        );
+    }
+
+    #[test]
+    fn decimals_are_what_string_of_a_number_writes() {
+        assert_eq!(parse_decimal("20"), Some(20.0));
+        assert_eq!(parse_decimal("0.5"), Some(0.5));
+        assert!(parse_decimal("0.25").is_some_and(|v| (v - 0.25).abs() < 1e-12));
+        for bad in ["", "-1", "NaN", "1e+21", "Infinity", ".5", "1.2.3"] {
+            assert_eq!(parse_decimal(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -29,7 +29,6 @@ pub enum TrackerError {
 /// What an option must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {
-    Object,
     Text,
     Boolean,
     Range { min: u32, max: u32, integer: bool },
@@ -51,7 +50,6 @@ impl TrackerError {
                 m.push_str(name);
                 m.push_str("' must be ");
                 match *expected {
-                    Expected::Object => m.push_str("an object"),
                     Expected::Text => m.push_str("a non-empty string without spaces"),
                     Expected::Boolean => m.push_str("a boolean"),
                     Expected::Range { min, max, integer } => {

@@ -3,7 +3,7 @@
 //! tab's storage, adopted by another tab, in a beacon) travels under one id
 //! and the edge's batch idempotency makes every resend harmless.
 
-use crate::encode::{parse_u64, push_field, push_u64, rfc3339_ms};
+use crate::encode::{parse_u64, push_field, push_u64, rfc3339_ms, split_ascii};
 
 /// Room kept in a batch's byte budget for the envelope: ids, sentAt, the
 /// write key and an identity token.
@@ -289,7 +289,7 @@ impl Queue {
     /// held is skipped, so reading the same slot twice adds nothing.
     /// Returns the heartbeat, or `None` when the text is not ours.
     pub fn adopt(&mut self, text: &str, max_queue: usize) -> Option<u64> {
-        let mut lines = text.split('\n');
+        let mut lines = split_ascii(text, b'\n');
         let heartbeat = parse_u64(lines.next()?)?;
         let mut adopted: Vec<Batch> = Vec::new();
         for line in lines {
@@ -299,7 +299,7 @@ impl Queue {
                     b.events.push(event.to_owned());
                 }
             } else if let Some(head) = line.strip_prefix("B ") {
-                let mut parts = head.split(' ');
+                let mut parts = split_ascii(head, b' ');
                 let (Some(id), Some(attempts), Some(_), Some(identity)) =
                     (parts.next(), parts.next(), parts.next(), parts.next())
                 else {

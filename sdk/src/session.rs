@@ -23,7 +23,8 @@ impl Session {
     }
 
     pub fn decode(text: &str) -> Option<Self> {
-        let (id, last) = text.rsplit_once('.')?;
+        let dot = text.bytes().rposition(|b| b == b'.')?;
+        let (id, last) = (text.get(..dot)?, text.get(dot + 1..)?);
         if !freshet_core::wire::is_valid_id(id) {
             return None;
         }

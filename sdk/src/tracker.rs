@@ -132,9 +132,8 @@ impl<R: Entropy> TrackerCore<R> {
         payload_json: Option<&str>,
     ) -> Result<Tracked, TrackerError> {
         if !is_valid_event_type(event_type) {
-            return Err(TrackerError::BadEventType(
-                event_type.chars().take(80).collect(),
-            ));
+            let shown = event_type.get(..80).unwrap_or(event_type);
+            return Err(TrackerError::BadEventType(shown.to_owned()));
         }
         if let Some(p) = payload_json
             && !p.starts_with('{')

@@ -6,13 +6,12 @@
 //! Browser I/O lives in JS because web-sys' bindings, futures and closures
 //! would cost more wasm than the whole tracker (see BENCHMARKS.md).
 
-use js_sys::{Array, Object, Reflect, TypeError};
-use wasm_bindgen::JsCast;
+use js_sys::TypeError;
 use wasm_bindgen::prelude::*;
 
-use crate::config::{Config, OptionValue};
+use crate::config::Config;
 use crate::encode::push_u64;
-use crate::error::{Expected, TrackerError};
+use crate::error::TrackerError;
 use crate::retry::{Attempt, Disposition, retry_after_seconds_ms};
 use crate::tracker::{Entropy, Stored, Tracked, TrackerCore};
 
@@ -55,53 +54,6 @@ fn type_error(e: TrackerError) -> JsValue {
     TypeError::new(&e.message()).into()
 }
 
-fn read_config(options: &JsValue) -> Result<Config, TrackerError> {
-    let mut config = Config::default();
-    if !options.is_object() {
-        return Err(TrackerError::BadOption {
-            name: "options",
-            expected: Expected::Object,
-        });
-    }
-    let object: &Object = options.unchecked_ref();
-    for key in Object::keys(object).iter() {
-        let Some(name) = key.as_string() else {
-            continue;
-        };
-        let value = Reflect::get(object, &key).unwrap_or(JsValue::UNDEFINED);
-        let value = if value.is_undefined() {
-            OptionValue::Unset
-        } else if let Some(s) = value.as_string() {
-            OptionValue::Str(s)
-        } else if let Some(n) = value.as_f64() {
-            OptionValue::Num(n)
-        } else if let Some(b) = value.as_bool() {
-            OptionValue::Bool(b)
-        } else {
-            OptionValue::Other
-        };
-        config.set(&name, value)?;
-    }
-    config.finish()
-}
-
-/// A plain object serialized with `JSON.stringify`; `undefined`/`null` is none.
-fn payload_json(payload: &JsValue) -> Result<Option<String>, TrackerError> {
-    if payload.is_undefined() || payload.is_null() {
-        return Ok(None);
-    }
-    if !payload.is_object() || Array::is_array(payload) {
-        return Err(TrackerError::BadPayload("must be a plain object"));
-    }
-    js_sys::JSON::stringify(payload)
-        .ok()
-        .and_then(|s| s.as_string())
-        .map(Some)
-        .ok_or(TrackerError::BadPayload(
-            "cannot be serialized as JSON (a cycle or a BigInt?)",
-        ))
-}
-
 /// The tracker's state; see the module docs. Times are `Date.now()` values.
 #[wasm_bindgen]
 #[derive(Debug)]
@@ -116,13 +68,13 @@ impl Core {
     /// Throws a `TypeError` for a missing, unknown or out-of-range option.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        options: &JsValue,
+        options: &str,
         now: f64,
         client_id: Option<String>,
         session: Option<String>,
         opted_out: bool,
     ) -> Result<Core, JsValue> {
-        let config = read_config(options).map_err(type_error)?;
+        let config = Config::from_lines(options).map_err(type_error)?;
         let rng = BrowserEntropy {
             pool: [0; 64],
             used: 64,
@@ -138,21 +90,18 @@ impl Core {
         })
     }
 
-    /// Queues an event; `shared_session` is the session as saved by any tab.
-    /// Bits of the result: 1 queued (0: opted or sampled out), 2 a batch is
-    /// ready to send, 4 old events have been evicted over `maxQueue`.
-    /// Throws a `TypeError` for a bad type or payload.
+    /// Queues an event. `payload` is the payload as `JSON.stringify` wrote
+    /// it (the driver checks it is a plain object); `shared_session` is the
+    /// session as saved by any tab. Bits of the result: 1 queued (0: opted
+    /// or sampled out), 2 a batch is ready to send, 4 old events have been
+    /// evicted over `maxQueue`. Throws a `TypeError` for a bad type or payload.
     pub fn track(
         &mut self,
         now: f64,
-        event_type: &JsValue,
-        payload: &JsValue,
+        event_type: &str,
+        payload: Option<String>,
         shared_session: Option<String>,
     ) -> Result<u8, JsValue> {
-        let Some(name) = event_type.as_string() else {
-            return Err(TypeError::new("freshet: event type must be a string").into());
-        };
-        let json = payload_json(payload).map_err(type_error)?;
         let now = now as u64;
         if let Some(shared) = shared_session
             && self
@@ -164,7 +113,7 @@ impl Core {
         }
         let tracked = self
             .core
-            .track(now, &name, json.as_deref())
+            .track(now, event_type, payload.as_deref())
             .map_err(type_error)?;
         let evicted = if self.core.queue.evicted > 0 { 4 } else { 0 };
         Ok(match tracked {
@@ -173,14 +122,10 @@ impl Core {
         })
     }
 
-    pub fn identify(&mut self, user_id: &JsValue, identity_token: &JsValue) -> Result<(), JsValue> {
-        let (Some(user), Some(token)) = (user_id.as_string(), identity_token.as_string()) else {
-            return Err(TypeError::new(
-                "freshet: identify(userId, identityToken) takes two strings",
-            )
-            .into());
-        };
-        self.core.identify(&user, &token).map_err(type_error)
+    pub fn identify(&mut self, user_id: &str, identity_token: &str) -> Result<(), JsValue> {
+        self.core
+            .identify(user_id, identity_token)
+            .map_err(type_error)
     }
 
     pub fn reset(&mut self, now: f64) {
@@ -244,9 +189,17 @@ impl Core {
         }
     }
 
-    /// Every batch's body for `sendBeacon`; they stay queued until confirmed.
-    pub fn unload(&mut self, now: f64) -> Vec<String> {
-        self.core.unload(now as u64)
+    /// Every batch's body for `sendBeacon`, one a line (JSON has no raw
+    /// newline); they stay queued until confirmed.
+    pub fn unload(&mut self, now: f64) -> String {
+        let mut out = String::new();
+        for body in self.core.unload(now as u64) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&body);
+        }
+        out
     }
 
     /// The queue's storage form with this heartbeat (0: the tab has closed),
@@ -262,27 +215,27 @@ impl Core {
         self.core.queue.adopt(text, max);
     }
 
-    /// One call for what the driver reads: `[clientId, sessionId, endpoint,
-    /// savedSession, gzip, persists, queued, evicted, dropped]`, flags as
-    /// "1" or "", counts in decimal.
-    pub fn info(&self) -> Vec<String> {
+    /// One call for what the driver reads, one a line: clientId, sessionId,
+    /// endpoint, savedSession, gzip, persists ("1" or ""), then the counts
+    /// queued, evicted, dropped.
+    pub fn info(&self) -> String {
         let c = &self.core;
-        let flag = |b: bool| if b { "1" } else { "" }.to_owned();
-        let count = |n: u64| {
-            let mut s = String::new();
-            push_u64(&mut s, n);
-            s
-        };
-        vec![
-            c.client_id.clone(),
-            c.session.id.clone(),
-            c.config.endpoint.clone(),
-            c.session.encode(),
-            flag(c.config.gzip),
-            flag(c.persists()),
-            count(c.queue.len() as u64),
-            count(c.queue.evicted),
-            count(c.queue.dropped),
-        ]
+        let mut out = String::with_capacity(160);
+        for part in [
+            &c.client_id,
+            &c.session.id,
+            &c.config.endpoint,
+            &c.session.encode(),
+        ] {
+            out.push_str(part);
+            out.push('\n');
+        }
+        out.push_str(if c.config.gzip { "1\n" } else { "\n" });
+        out.push_str(if c.persists() { "1" } else { "" });
+        for n in [c.queue.len() as u64, c.queue.evicted, c.queue.dropped] {
+            out.push('\n');
+            push_u64(&mut out, n);
+        }
+        out
     }
 }

@@ -36,7 +36,7 @@ t.track('product_click', { productId: 'p1' });`);
   const wasm = gzipBytes(wasmFile);
   const total = js + wasm;
   const kb = (n) => (n / 1024).toFixed(1);
-  console.log(`freshet size: JS ${kb(js)} KB + wasm ${kb(wasm)} KB = ${kb(total)} KB gzip -9 (budget ${kb(budget)} KB; wasm raw ${readFileSync(wasmFile).length} B)`);
+  console.log(`freshet size: JS ${js} B + wasm ${wasm} B = ${total} B = ${kb(total)} KB gzip -9 (budget ${kb(budget)} KB; wasm raw ${readFileSync(wasmFile).length} B)`);
   if (total > budget) {
     console.error(`size check FAILED: ${kb(total)} KB is over the ${kb(budget)} KB budget`);
     process.exit(1);
