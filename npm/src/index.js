@@ -58,6 +58,9 @@ export function startTracker(options) {
   let dirty = true;
   let busy = false;
   let warned = 0;
+  // After pagehide, every save marks the slot closed (heartbeat 0) so the
+  // next page adopts it at once, even if a request settles during unload.
+  let closed = false;
   const waiters = [];
   // [clientId, sessionId, endpoint, savedSession, gzip, persists, queued, evicted, dropped]
   const info = () => core.info().split('\n');
@@ -75,7 +78,7 @@ export function startTracker(options) {
     const [, , , session, , persists] = info();
     if (persists) {
       put(SESSION, session);
-      put(slot, core.save(heartbeat) ?? null);
+      put(slot, core.save(closed ? 0 : heartbeat) ?? null);
     }
   };
 
@@ -111,7 +114,7 @@ export function startTracker(options) {
 
   const pump = (flush) => {
     const now = Date.now();
-    const body = busy ? undefined : core.nextBody(now, !!flush);
+    const body = core.nextBody(now, !!flush); // none while a batch is on the wire
     if (dirty || body) save(now);
     if (body) {
       busy = true;
@@ -134,7 +137,8 @@ export function startTracker(options) {
       try { queued = navigator.sendBeacon(url, body); } catch { /* refused */ }
       if (!queued) fetch(url, POST(body, true)).catch(() => {});
     }
-    save(closing ? 0 : now);
+    closed ||= closing; // Chrome fires visibilitychange after pagehide on unload
+    save(now);
     schedule();
   };
 
@@ -168,6 +172,7 @@ export function startTracker(options) {
     }
   }
   addEventListener('pagehide', () => unload(true));
+  addEventListener('pageshow', (e) => { if (e.persisted) { closed = false; dirty = true; pump(); } }); // back from bfcache
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && unload(false));
   pump();
 

@@ -1,0 +1,108 @@
+// A local stand-in for the edge, for the browser tests: serves the test page
+// and the npm package on 127.0.0.1, records every POST to /ingest (gunzipping
+// bodies that start with the gzip magic, as the edge does) and answers as the
+// test tells it: 202 by default, or a scripted 503/429/400, or "down" (the
+// connection is dropped, which the browser sees as a network error).
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { extname, join, normalize, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const npmDir = resolve(here, '../../npm');
+const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+
+export const PAGE = `<!doctype html><html><head><title>freshet test</title></head><body>
+<script type="module">
+  import { createTracker } from '/npm/src/index.js';
+  window.start = async (options) => { window.t = await createTracker(options); return window.t.clientId; };
+  window.startError = async (options) => {
+    try { await createTracker(options); return null; } catch (e) { return e.constructor.name + ': ' + e.message; }
+  };
+  window.ready = true;
+</script></body></html>`;
+
+export async function startCollector() {
+  const received = []; // { at, headers, gzip, raw, body }
+  const script = []; // responses to use first, one per request: { status, headers } or 'down'
+  // Each test gets its own endpoint (?run=N): pages left over from an
+  // earlier test (their beacons, their retries) are answered but not recorded.
+  const state = { fallback: { status: 202 }, run: 1 };
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (req.method === 'GET') {
+      if (url.pathname === '/' || url.pathname === '/page') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+        return;
+      }
+      if (url.pathname.startsWith('/npm/')) {
+        const file = normalize(join(npmDir, url.pathname.slice(5)));
+        if (!file.startsWith(npmDir)) return res.writeHead(403).end();
+        try {
+          const data = await readFile(file);
+          res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' }).end(data);
+        } catch {
+          res.writeHead(404).end();
+        }
+        return;
+      }
+      return res.writeHead(404).end();
+    }
+    if (req.method === 'POST' && url.pathname === '/ingest') {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const raw = Buffer.concat(chunks);
+      if (url.searchParams.get('run') !== String(state.run)) {
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":0,"rejected":[]}');
+        return;
+      }
+      const answer = script.length ? script.shift() : state.fallback;
+      if (answer === 'down') {
+        req.socket.destroy();
+        return;
+      }
+      const gzip = raw[0] === 0x1f && raw[1] === 0x8b;
+      let body;
+      try {
+        body = JSON.parse((gzip ? gunzipSync(raw) : raw).toString('utf8'));
+      } catch {
+        body = null;
+      }
+      received.push({ at: Date.now(), headers: req.headers, gzip, raw, body, status: answer.status });
+      const accepted = answer.status === 202 ? body?.events?.length ?? 0 : 0;
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers || {}) });
+      res.end(answer.status === 202 ? JSON.stringify({ accepted, rejected: [] }) : JSON.stringify({ error: 'scripted' }));
+      return;
+    }
+    res.writeHead(405).end();
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    get endpoint() { return `${origin}/ingest?run=${state.run}`; },
+    received,
+    script,
+    state,
+    /** Batches the edge would have applied: 202s, deduplicated by batchId. */
+    applied() {
+      const seen = new Map();
+      for (const r of received) if (r.status === 202 && r.body && !seen.has(r.body.batchId)) seen.set(r.body.batchId, r.body);
+      return [...seen.values()];
+    },
+    reset() { received.length = 0; script.length = 0; state.fallback = { status: 202 }; state.run += 1; },
+    close: () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); }),
+  };
+}
+
+/** Polls `check` until it returns something truthy, or fails after `ms`. */
+export async function until(check, ms = 5000, what = 'condition') {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
