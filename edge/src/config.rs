@@ -6,6 +6,7 @@ use std::fmt;
 
 use freshet_core::limits::Limits;
 
+use crate::store::mongo::MongoUrl;
 use crate::store::redis::RedisUrl;
 
 pub const STORE_VAR: &str = "FRESHET_STORE";
@@ -42,6 +43,7 @@ pub struct Config {
 pub enum StoreConfig {
     DurableObject,
     Redis(RedisUrl),
+    Mongo(MongoUrl),
 }
 
 impl StoreConfig {
@@ -49,6 +51,7 @@ impl StoreConfig {
         match self {
             Self::DurableObject => "durable-object",
             Self::Redis(_) => "redis",
+            Self::Mongo(_) => "mongodb",
         }
     }
 }
@@ -159,9 +162,14 @@ fn parse_store(value: &str) -> Result<StoreConfig, ConfigError> {
                 var: STORE_VAR,
                 why,
             }),
-        "mongodb" | "mongodb+srv" => Err(ConfigError::StoreNotSupported {
-            scheme: "mongodb".into(),
-        }),
+        "mongodb" | "mongodb+srv" => {
+            MongoUrl::parse(value)
+                .map(StoreConfig::Mongo)
+                .map_err(|why| ConfigError::Invalid {
+                    var: STORE_VAR,
+                    why,
+                })
+        }
         _ => Err(ConfigError::Invalid {
             var: STORE_VAR,
             why: "must be durable-object, redis://[user:pass@]host:port[/db] or mongodb://…".into(),
@@ -289,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn store_urls_parse_and_mongodb_is_not_yet_supported() {
+    fn store_urls_parse_and_mongodb_srv_is_refused() {
         let c = config(&[(STORE_VAR, "redis://u:p%40ss@127.0.0.1:6390/2")]).expect("redis");
         let StoreConfig::Redis(url) = c.store else {
             panic!("expected redis");
@@ -300,9 +308,32 @@ mod tests {
         assert_eq!(url.password.as_deref(), Some("p@ss"));
         assert_eq!(url.db, 2);
 
-        let e = config(&[(STORE_VAR, "mongodb://127.0.0.1:27017/shop")]).expect_err("mongo");
-        assert!(matches!(e, ConfigError::StoreNotSupported { .. }));
-        assert!(e.to_string().contains("not yet supported"));
+        let c = config(&[(
+            STORE_VAR,
+            "mongodb://freshet:s%40cret@127.0.0.1:27017/shop?authSource=admin&tls=true",
+        )])
+        .expect("mongodb");
+        assert_eq!(c.store.kind(), "mongodb");
+        let StoreConfig::Mongo(url) = c.store else {
+            panic!("expected mongodb");
+        };
+        assert_eq!(
+            (url.host.as_str(), url.port, url.db.as_str()),
+            ("127.0.0.1", 27017, "shop")
+        );
+        assert_eq!(url.password.as_deref(), Some("s@cret"));
+        assert_eq!(url.auth_source, "admin");
+        assert!(url.tls);
+
+        let e = config(&[(
+            STORE_VAR,
+            "mongodb+srv://u:hunter2@cluster0.example.net/shop",
+        )])
+        .expect_err("srv");
+        let text = e.to_string();
+        assert!(text.starts_with(STORE_VAR), "{text}");
+        assert!(text.contains("mongodb+srv:// is not supported"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
 
         let e = config(&[(STORE_VAR, "postgres://x")]).expect_err("unknown store");
         assert!(e.to_string().starts_with(STORE_VAR));

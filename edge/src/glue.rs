@@ -16,6 +16,7 @@ use crate::http::{Body, Method, Request, Response};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
+use crate::store::mongo::{MongoStore, WorkerSocket};
 use crate::store::redis::{Connector, RedisStore, RedisUrl};
 use crate::store::{EntityKey, FeatureStore, StoreError};
 
@@ -26,6 +27,7 @@ pub use crate::store::durable_object::FeatureEntity;
 pub enum AnyStore {
     DurableObject(DurableObjectStore),
     Redis(RedisStore<SocketConnector>),
+    Mongo(MongoStore<WorkerSocket>),
 }
 
 impl FeatureStore for AnyStore {
@@ -33,6 +35,7 @@ impl FeatureStore for AnyStore {
         match self {
             Self::DurableObject(s) => s.kind(),
             Self::Redis(s) => s.kind(),
+            Self::Mongo(s) => s.kind(),
         }
     }
 
@@ -40,6 +43,7 @@ impl FeatureStore for AnyStore {
         match self {
             Self::DurableObject(s) => s.apply(deltas).await,
             Self::Redis(s) => s.apply(deltas).await,
+            Self::Mongo(s) => s.apply(deltas).await,
         }
     }
 
@@ -47,6 +51,7 @@ impl FeatureStore for AnyStore {
         match self {
             Self::DurableObject(s) => s.load(keys).await,
             Self::Redis(s) => s.load(keys).await,
+            Self::Mongo(s) => s.load(keys).await,
         }
     }
 }
@@ -122,6 +127,12 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
             url.clone(),
             config.store_timeout_ms,
             SocketConnector,
+        )),
+        StoreConfig::Mongo(url) => AnyStore::Mongo(MongoStore::new(
+            spec,
+            url.clone(),
+            config.store_timeout_ms,
+            WorkerSocket,
         )),
     };
     let edge = Rc::new(Edge {

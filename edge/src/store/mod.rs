@@ -10,6 +10,7 @@ use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 #[cfg(target_arch = "wasm32")]
 pub mod durable_object;
 pub mod memory;
+pub mod mongo;
 pub mod redis;
 
 /// One entity instance: `user`/`cid-123`.

@@ -1,0 +1,243 @@
+//! The MongoDB store against a real wire-protocol server (SecantusDB from
+//! PyPI, installed by `scripts/tools.sh mongo`), started on a free port with
+//! authentication on, over tokio's TCP stream: the same code the worker runs
+//! over its socket. Skipped when the server is not installed, unless
+//! `FRESHET_REQUIRE_MONGO` is set (scripts/test-mongo.sh sets it).
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bson::{Bson, Document, doc};
+use freshet_core::aggregate::aggregate;
+use freshet_core::read::read_features;
+use freshet_core::state::{Applied, EntityDelta};
+use freshet_core::time::parse_rfc3339;
+use freshet_core::validate::receive;
+use tokio::net::TcpStream;
+
+use super::wire::Message;
+use super::{Connector, MongoStore, MongoUrl};
+use crate::spec::compiled_spec;
+use crate::store::memory::MemoryStore;
+use crate::store::{EntityKey, FeatureStore, StoreError};
+
+const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
+const SEED: &str = include_str!("../../../tests/fixtures/seed.json");
+
+#[derive(Debug)]
+struct Tokio;
+
+impl Connector for Tokio {
+    type Conn = TcpStream;
+    async fn connect(&self, host: &str, port: u16, _tls: bool) -> std::io::Result<TcpStream> {
+        TcpStream::connect((host, port)).await
+    }
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+}
+
+/// A SecantusDB child on a free port, stopped on drop.
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM, so the storage is checkpointed for the next start.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn secantusd() -> Option<PathBuf> {
+    let path = std::env::var_os("FRESHET_SECANTUSD").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/secantusd-py"),
+        PathBuf::from,
+    );
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("FRESHET_REQUIRE_MONGO").is_none(),
+        "{} is missing; scripts/tools.sh mongo installs it",
+        path.display()
+    );
+    eprintln!("skipped: SecantusDB not installed; scripts/tools.sh mongo installs it");
+    None
+}
+
+fn start(bin: &Path, dir: &Path, port: u16, auth: bool) -> Server {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--storage-path")
+        .arg(dir)
+        .args(["--standalone", "--log-level", "WARNING"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if auth {
+        cmd.arg("--auth");
+    }
+    let child = cmd.spawn().unwrap();
+    let server = Server { child };
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("SecantusDB did not start on {port}");
+}
+
+fn store(url: &str, timeout_ms: u64) -> MongoStore<Tokio> {
+    MongoStore::new(
+        compiled_spec().unwrap(),
+        MongoUrl::parse(url).unwrap(),
+        timeout_ms,
+        Tokio,
+    )
+}
+
+/// Runs raw commands through the store's own handshake.
+async fn run(store: &MongoStore<Tokio>, commands: Vec<Document>) -> Vec<Document> {
+    let messages: Vec<Message> = commands.into_iter().map(Message::command).collect();
+    store
+        .exchange(async |conn| store.session(conn, |_| Ok(messages)).await)
+        .await
+        .unwrap()
+}
+
+fn deltas_of(body: &str) -> Vec<EntityDelta> {
+    let spec = compiled_spec().unwrap();
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let batch = receive(body.as_bytes(), now, &Default::default()).unwrap();
+    aggregate(spec, &batch, None)
+}
+
+#[tokio::test]
+async fn against_a_real_server_with_authentication() {
+    let Some(bin) = secantusd() else { return };
+    let dir = std::env::temp_dir().join(format!(
+        "freshet-mongo-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let db = format!("t{}", std::process::id());
+
+    // Open first, only to create the user; then again with --auth.
+    {
+        let _open = start(&bin, &dir, port, false);
+        let admin = store(&format!("mongodb://127.0.0.1:{port}/admin"), 10_000);
+        let created = run(
+            &admin,
+            vec![doc! {"createUser": "freshet", "pwd": "s3cret",
+            "roles": [{"role": "readWrite", "db": db.as_str()}], "$db": "admin"}],
+        )
+        .await;
+        assert_eq!(created[0].get_f64("ok").ok(), Some(1.0), "{created:?}");
+    }
+    let _server = start(&bin, &dir, port, true);
+    let url = format!("mongodb://freshet:s3cret@127.0.0.1:{port}/{db}?authSource=admin");
+    let mongo = store(&url, 10_000);
+    let spec = compiled_spec().unwrap();
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+
+    // A wrong password: a clear error without the password, nothing written.
+    let wrong = store(
+        &format!("mongodb://freshet:hunter2@127.0.0.1:{port}/{db}?authSource=admin"),
+        10_000,
+    );
+    let e = wrong.apply(&deltas_of(TRACKER)).await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::Server(_)), "{text}");
+    assert!(text.contains("authentication failed"), "{text}");
+    assert!(text.contains("\"freshet\""), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
+    // Deltas apply once and read back as the memory store has them.
+    let memory = MemoryStore::new(spec);
+    for body in [TRACKER, SEED] {
+        let deltas = deltas_of(body);
+        assert!(!deltas.is_empty());
+        let applied = mongo.apply(&deltas).await.unwrap();
+        assert!(
+            applied.iter().all(|a| *a == Applied::Applied),
+            "{applied:?}"
+        );
+        memory.apply(&deltas).await.unwrap();
+        let again = mongo.apply(&deltas).await.unwrap();
+        assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    }
+    // PBKDF2 ran once for every request of the store.
+    assert_eq!(mongo.salted_passwords(), 1);
+    let keys = [
+        EntityKey::new("user", "cid-tracker-1"),
+        EntityKey::new("user", "cid-seed-1"),
+        EntityKey::new("product", "prod-7"),
+        EntityKey::new("user", "nobody"),
+        EntityKey::new("user", "cid-seed-1"),
+    ];
+    let from_mongo = mongo.load(&keys).await.unwrap();
+    let from_memory = memory.load(&keys).await.unwrap();
+    for ((key, m), mem) in keys.iter().zip(&from_mongo).zip(&from_memory) {
+        let m = read_features(spec, &key.entity, m, None, now).unwrap();
+        let mem = read_features(spec, &key.entity, mem, None, now).unwrap();
+        assert_eq!(m, mem, "{key:?}");
+    }
+
+    // The document is plain: counts are Int64 at `<name>@<version>`.
+    let found = run(
+        &mongo,
+        vec![doc! {"find": "user_features", "filter": {"_id": "cid-seed-1"}, "$db": db.as_str()}],
+    )
+    .await;
+    let doc = found[0]
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert_eq!(doc.get("pageviews@1"), Some(&Bson::Int64(1)), "{doc}");
+    assert_eq!(doc.get_array("_batches").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts, then never answers.
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let silent = store(&format!("mongodb://u:p@127.0.0.1:{port}/fs"), 150);
+    let e = silent
+        .load(&[EntityKey::new("user", "x")])
+        .await
+        .unwrap_err();
+    assert_eq!(e, StoreError::Timeout { ms: 150 });
+
+    let closed = store(&format!("mongodb://127.0.0.1:{}/fs", free_port()), 2_000);
+    let e = closed.apply(&deltas_of(TRACKER)).await.unwrap_err();
+    assert!(matches!(e, StoreError::Io(_)), "{e}");
+}

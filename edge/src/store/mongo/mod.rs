@@ -1,0 +1,288 @@
+//! MongoDB over a TCP socket (`worker::Socket` in the worker, a tokio stream
+//! in the native tests), speaking the wire protocol itself: no Rust driver
+//! builds for wasm32. Per request: connect (TLS when the URL says
+//! `tls=true`), `hello` with the SCRAM first step folded in, then the SCRAM
+//! proof with the request's commands pipelined behind it, so an
+//! authenticated request takes two round trips and an open server one.
+//! Writes are one `update` per collection with one upsert per entity delta
+//! (`core`'s encoding); reads one `find` per collection. The server's
+//! signature is checked before any answer is believed. The whole exchange is
+//! bounded by the store timeout.
+
+mod commands;
+mod conn;
+mod scram;
+mod url;
+mod wire;
+
+#[cfg(target_arch = "wasm32")]
+mod socket;
+
+#[cfg(test)]
+mod integration_tests;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bson::Document;
+use freshet_core::encode::mongo::decode_document;
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use futures_util::future::{Either, select};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use commands::ServerLimits;
+use commands::{
+    check_ok, document_id, document_to_json, hello, parse_find_reply, parse_hello, parse_sasl,
+    parse_update_reply, plan_finds, plan_updates, sasl_continue, sasl_start,
+};
+pub use conn::Connection;
+use scram::{ClientFinal, ClientFirst, SaltedPasswords, ServerFirst};
+#[cfg(target_arch = "wasm32")]
+pub use socket::WorkerSocket;
+pub use url::{MongoUrl, SRV_REFUSED};
+use wire::Message;
+
+use super::{EntityKey, FeatureStore, StoreError};
+
+/// How the store reaches a server and waits: the worker's socket and timer,
+/// or tokio's in native tests.
+#[allow(async_fn_in_trait)]
+pub trait Connector {
+    type Conn: AsyncRead + AsyncWrite + Unpin;
+    async fn connect(&self, host: &str, port: u16, tls: bool) -> std::io::Result<Self::Conn>;
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+}
+
+#[derive(Debug)]
+pub struct MongoStore<C> {
+    spec: &'static FeatureSpec,
+    url: MongoUrl,
+    timeout_ms: u64,
+    connector: C,
+    /// PBKDF2's result, kept for the isolate's life.
+    salted: SaltedPasswords,
+    /// What the last `hello` said; MongoDB's defaults before the first.
+    limits: Cell<Option<ServerLimits>>,
+}
+
+/// A fresh client nonce: 24 random bytes, base64 (no `,` in it).
+fn client_nonce() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Io(format!("no randomness for the SCRAM nonce: {e}")))?;
+    Ok(B64.encode(bytes))
+}
+
+impl<C: Connector> MongoStore<C> {
+    pub fn new(spec: &'static FeatureSpec, url: MongoUrl, timeout_ms: u64, connector: C) -> Self {
+        Self {
+            spec,
+            url,
+            timeout_ms,
+            connector,
+            salted: SaltedPasswords::default(),
+            limits: Cell::new(None),
+        }
+    }
+
+    /// Runs `work` on a fresh connection, within the timeout.
+    async fn exchange<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Connection<C::Conn>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let run = async {
+            let stream = self
+                .connector
+                .connect(&self.url.host, self.url.port, self.url.tls)
+                .await
+                .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
+            let limits = self.limits.get().unwrap_or_default();
+            let mut conn = Connection::new(stream, limits.max_message_size_bytes);
+            work(&mut conn).await
+        };
+        match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => Err(StoreError::Timeout {
+                ms: self.timeout_ms,
+            }),
+        }
+    }
+
+    fn auth_failed(&self, why: impl std::fmt::Display) -> StoreError {
+        StoreError::Server(format!(
+            "MongoDB authentication failed for user {:?} (authSource {}): {why}",
+            self.url.username.as_deref().unwrap_or(""),
+            self.url.auth_source
+        ))
+    }
+
+    /// The handshake, then `plan`'s commands; gives their replies in order.
+    async fn session(
+        &self,
+        conn: &mut Connection<C::Conn>,
+        plan: impl FnOnce(&ServerLimits) -> Result<Vec<Message>, StoreError>,
+    ) -> Result<Vec<Document>, StoreError> {
+        let (Some(user), Some(password)) = (&self.url.username, &self.url.password) else {
+            // No credentials: `hello` goes ahead of the commands in the same
+            // write, which are sized by the limits the last `hello` gave.
+            let mut messages = vec![hello(&self.url, None)];
+            messages.extend(plan(&self.limits.get().unwrap_or_default())?);
+            let ids = conn.send(&messages).await?;
+            let (limits, _) = parse_hello(&conn.receive(ids[0]).await?)?;
+            self.limits.set(Some(limits));
+            conn.set_max_reply(limits.max_message_size_bytes);
+            let mut replies = Vec::with_capacity(ids.len() - 1);
+            for id in &ids[1..] {
+                replies.push(conn.receive(*id).await?);
+            }
+            return Ok(replies);
+        };
+        let source = self.url.auth_source.as_str();
+        let first = ClientFirst::new(user, &client_nonce()?);
+        let speculative = sasl_start(source, first.message(), true);
+        let reply = conn
+            .round_trip(&[hello(&self.url, Some(speculative))])
+            .await?
+            .remove(0);
+        let (limits, speculative) = parse_hello(&reply)?;
+        self.limits.set(Some(limits));
+        conn.set_max_reply(limits.max_message_size_bytes);
+        // A server that declines speculation (or does not know the user)
+        // answers the explicit saslStart, with its error when there is one.
+        let started = match speculative {
+            Some(reply) => reply,
+            None => conn
+                .round_trip(&[Message::command(sasl_start(source, first.message(), false))])
+                .await?
+                .remove(0),
+        };
+        let started = parse_sasl(&started).map_err(|e| self.auth_failed(e))?;
+        let server_first =
+            ServerFirst::parse(&started.payload, &first).map_err(|e| self.auth_failed(e))?;
+        let salted = self.salted.get(password, &server_first);
+        let last = ClientFinal::new(&first, &server_first, &salted);
+        let commands = plan(&limits)?;
+        let mut messages = vec![sasl_continue(
+            source,
+            &started.conversation_id,
+            last.message(),
+        )];
+        messages.extend(commands.iter().cloned());
+        let ids = conn.send(&messages).await?;
+        // The proof's answer first: a refused login fails with its own
+        // message, and nothing after it is believed before the server has
+        // shown that it knows the password.
+        let proved = parse_sasl(&conn.receive(ids[0]).await?).map_err(|e| self.auth_failed(e))?;
+        last.verify(&proved.payload)
+            .map_err(|e| self.auth_failed(e))?;
+        let mut replies = Vec::with_capacity(commands.len());
+        for id in &ids[1..] {
+            replies.push(conn.receive(*id).await?);
+        }
+        if !proved.done {
+            // A server without skipEmptyExchange (before 4.4) wants one more
+            // empty step, and refused the commands as unauthenticated; they
+            // go again. A write that did land is a duplicate by its marker.
+            let end = conn
+                .round_trip(&[sasl_continue(source, &proved.conversation_id, Vec::new())])
+                .await?
+                .remove(0);
+            if !parse_sasl(&end).map_err(|e| self.auth_failed(e))?.done {
+                return Err(self.auth_failed("the conversation did not end"));
+            }
+            replies = conn.round_trip(&commands).await?;
+        }
+        Ok(replies)
+    }
+
+    /// How many PBKDF2 results the store holds (for tests of the cache).
+    pub fn salted_passwords(&self) -> usize {
+        self.salted.count()
+    }
+}
+
+impl<C: Connector> FeatureStore for MongoStore<C> {
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let spec = self.spec;
+        let db = self.url.db.as_str();
+        self.exchange(async |conn| {
+            let mut planned = Vec::new();
+            let replies = self
+                .session(conn, |limits| {
+                    planned = plan_updates(spec, db, deltas, limits)?;
+                    Ok(planned.iter().map(|p| p.message.clone()).collect())
+                })
+                .await?;
+            let mut outcome: Vec<Option<Applied>> = vec![None; deltas.len()];
+            for (plan, reply) in planned.iter().zip(&replies) {
+                let applied = parse_update_reply(reply, plan.indices.len())?;
+                for (&i, a) in plan.indices.iter().zip(applied) {
+                    outcome[i] = Some(a);
+                }
+            }
+            outcome
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
+                .collect()
+        })
+        .await
+    }
+
+    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let planned = plan_finds(&self.url.db, keys);
+        let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
+        self.exchange(async |conn| {
+            let replies = self.session(conn, |_| Ok(messages.clone())).await?;
+            let mut docs = vec![FeatureDoc::default(); keys.len()];
+            for (plan, reply) in planned.iter().zip(&replies) {
+                for found in parse_find_reply(reply)? {
+                    let Some(id) = document_id(&found) else {
+                        continue;
+                    };
+                    let json = document_to_json(&found);
+                    for &i in plan.indices.iter().filter(|&&i| keys[i].id == id) {
+                        docs[i] = decode_document(self.spec, &keys[i].entity, &json);
+                    }
+                }
+            }
+            if replies.len() != planned.len() {
+                return Err(StoreError::Protocol("a find got no reply".into()));
+            }
+            Ok(docs)
+        })
+        .await
+    }
+}
+
+/// Checks a server and credentials once, for `/health`-style probes and the
+/// benchmark: `hello` plus authentication, then `ping`.
+pub async fn ping<C: Connector>(store: &MongoStore<C>) -> Result<(), StoreError> {
+    store
+        .exchange(async |conn| {
+            let replies = store
+                .session(conn, |_| {
+                    Ok(vec![Message::command(
+                        bson::doc! {"ping": 1_i32, "$db": store.url.db.as_str()},
+                    )])
+                })
+                .await?;
+            replies
+                .first()
+                .map_or(Err(StoreError::Protocol("no ping reply".into())), check_ok)
+        })
+        .await
+}

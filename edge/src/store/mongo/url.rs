@@ -1,0 +1,248 @@
+//! `mongodb://[user:pass@]host[:port]/db[?authSource=…&tls=true]`.
+//!
+//! One host: the worker opens one socket per request and does not discover a
+//! replica set, so point it at the primary, a mongos, or a load balancer.
+//! `mongodb+srv://` is refused with a message: resolving SRV and TXT
+//! records would need DNS over HTTPS from the worker, and every provider
+//! also gives a standard `mongodb://host:port` string.
+
+use crate::http::percent_decode;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct MongoUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Where the feature collections live.
+    pub db: String,
+    /// Where the user is defined: `authSource`, else the database.
+    pub auth_source: String,
+    /// Sent in `hello` so the server's logs name the client.
+    pub app_name: Option<String>,
+}
+
+// By hand, so a password never reaches a log through `{:?}`.
+impl std::fmt::Debug for MongoUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoUrl")
+            .field("tls", &self.tls)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("auth_source", &self.auth_source)
+            .field("app_name", &self.app_name)
+            .finish()
+    }
+}
+
+/// What a `mongodb+srv://` URL gets told.
+pub const SRV_REFUSED: &str = "mongodb+srv:// is not supported (the worker cannot resolve \
+SRV records); use the provider's standard mongodb://host:port/db?tls=true&authSource=admin string";
+
+fn database_name_ok(db: &str) -> bool {
+    !db.is_empty()
+        && db.len() < 64
+        && !db
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0'))
+}
+
+fn flag(name: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("the MongoDB option {name} must be true or false")),
+    }
+}
+
+impl MongoUrl {
+    /// Parses the URL; the error says what is wrong without repeating the
+    /// URL (it may hold a password).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("mongodb+srv://") {
+            return Err(SRV_REFUSED.into());
+        }
+        let rest = url
+            .strip_prefix("mongodb://")
+            .ok_or_else(|| "a MongoDB URL starts with mongodb://".to_string())?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let tail = &rest[end..];
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(u) => {
+                let (user, pass) = match u.split_once(':') {
+                    Some((user, pass)) => (user, Some(pass)),
+                    None => (u, None),
+                };
+                let decode = |s: &str| {
+                    percent_decode(s).ok_or_else(|| "bad %-escape in the user info".to_string())
+                };
+                let user = decode(user)?;
+                if user.is_empty() {
+                    return Err("the MongoDB URL has a password but no user name".into());
+                }
+                (Some(user), pass.map(decode).transpose()?)
+            }
+        };
+        if hostport.contains(',') {
+            return Err(
+                "the MongoDB URL names several hosts; give one (the primary, a mongos \
+                        or a load balancer)"
+                    .into(),
+            );
+        }
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| "unclosed [ in the host".to_string())?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("the MongoDB URL has no host".into());
+        }
+        let port =
+            match port {
+                None | Some("") => 27017,
+                Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    "the MongoDB port must be a number from 1 to 65535".to_string()
+                })?,
+            };
+        let tail = tail.strip_prefix('/').unwrap_or(tail);
+        let (path, query) = match tail.split_once('?') {
+            Some((p, q)) => (p, q),
+            None => (tail, ""),
+        };
+        let db = percent_decode(path).ok_or_else(|| "bad %-escape in the database".to_string())?;
+        if !database_name_ok(&db) {
+            return Err(
+                "the MongoDB URL needs a database after the host (/db), without \
+                        / \\ . space \" $"
+                    .into(),
+            );
+        }
+        let mut tls = false;
+        let mut auth_source = None;
+        let mut app_name = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value)
+                .ok_or_else(|| format!("bad %-escape in the MongoDB option {key}"))?;
+            match key {
+                "tls" | "ssl" => tls = flag(key, &value)?,
+                "authSource" if database_name_ok(&value) => auth_source = Some(value),
+                "authMechanism" if value == super::scram::MECHANISM => {}
+                "authMechanism" => {
+                    return Err("the only MongoDB authMechanism is SCRAM-SHA-256".into());
+                }
+                "appName" if !value.is_empty() && value.len() <= 128 => app_name = Some(value),
+                // The only topology there is: one server, addressed directly.
+                "directConnection" if value == "true" => {}
+                _ => {
+                    return Err(format!(
+                        "the MongoDB option {key:?} is not supported or its value is wrong \
+                         (known: authSource, tls, authMechanism=SCRAM-SHA-256, appName, \
+                         directConnection=true)"
+                    ));
+                }
+            }
+        }
+        if password.is_some() && username.is_none() {
+            return Err("the MongoDB URL has a password but no user name".into());
+        }
+        if username.is_some() && password.is_none() {
+            return Err("the MongoDB URL has a user name but no password".into());
+        }
+        Ok(Self {
+            tls,
+            host: host.to_owned(),
+            port,
+            username,
+            password,
+            auth_source: auth_source.unwrap_or_else(|| db.clone()),
+            db,
+            app_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_of_the_design() {
+        let u = MongoUrl::parse("mongodb://127.0.0.1:27018/fs").expect("plain");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.db.as_str(), u.tls),
+            ("127.0.0.1", 27018, "fs", false)
+        );
+        assert_eq!((u.username, u.password), (None, None));
+        assert_eq!(u.auth_source, "fs");
+
+        let u = MongoUrl::parse(
+            "mongodb://freshet:p%40ss%3Aw@db.example/shop?authSource=admin&tls=true&appName=edge",
+        )
+        .expect("full");
+        assert!(u.tls);
+        assert_eq!(u.username.as_deref(), Some("freshet"));
+        assert_eq!(u.password.as_deref(), Some("p@ss:w"));
+        assert_eq!((u.port, u.db.as_str()), (27017, "shop"));
+        assert_eq!(u.auth_source, "admin");
+        assert_eq!(u.app_name.as_deref(), Some("edge"));
+
+        let u = MongoUrl::parse("mongodb://[::1]:7000/d?ssl=false&directConnection=true")
+            .expect("ipv6");
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("::1", 7000, false));
+        let u = MongoUrl::parse("mongodb://u:p@h/d?authMechanism=SCRAM-SHA-256").expect("mech");
+        assert_eq!(u.auth_source, "d");
+    }
+
+    #[test]
+    fn srv_is_refused_with_a_way_out() {
+        let e =
+            MongoUrl::parse("mongodb+srv://u:hunter2@cluster0.example.net/fs").expect_err("srv");
+        assert!(e.contains("mongodb+srv:// is not supported"), "{e}");
+        assert!(e.contains("mongodb://host:port"), "{e}");
+        assert!(!e.contains("hunter2"));
+    }
+
+    #[test]
+    fn refuses_broken_urls_without_echoing_them() {
+        for bad in [
+            "redis://h:1/fs",
+            "mongodb://",
+            "mongodb://h",
+            "mongodb://h/",
+            "mongodb://h/a.b",
+            "mongodb://:hunter2@h/fs",
+            "mongodb://u@h/fs",
+            "mongodb://h:0/fs",
+            "mongodb://h:99999/fs",
+            "mongodb://a:1,b:2/fs",
+            "mongodb://[::1:1/fs",
+            "mongodb://h/fs?tls=yes",
+            "mongodb://h/fs?authMechanism=SCRAM-SHA-1",
+            "mongodb://h/fs?replicaSet=rs0",
+            "mongodb://h/fs?authSource=",
+        ] {
+            let e = MongoUrl::parse(bad).expect_err(bad);
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        let u = MongoUrl::parse("mongodb://u:hunter2@h/fs").expect("ok");
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+}
