@@ -3,7 +3,8 @@
 # serving read of the edge worker under `wrangler dev` (workerd behind the dev
 # proxy), with the Durable Object store and with Redis, and in the same run
 # the seed-style peer (Fastify + ioredis, edge/bench/peer.mjs) on the same
-# Redis. Prints one JSON line per run. Only 127.0.0.1; bounded in time.
+# Redis. Prints one JSON line per run and writes the `## Edge` section of
+# BENCHMARKS.md (edge/bench/report.mjs). Only 127.0.0.1; bounded in time.
 # Usage: scripts/bench-edge.sh [seconds per run, default 10]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -53,7 +54,8 @@ start_worker() { # store
   wait_http "http://127.0.0.1:$PORT/health"
 }
 stop_worker() { kill -TERM -- "-$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true; }
-load() { node edge/bench/load.mjs "$@"; }
+LOAD_AVG=$(cut -d' ' -f1 /proc/loadavg)
+load() { node edge/bench/load.mjs "$@" | tee -a "$TMP/results.jsonl"; }
 warm() { node edge/bench/load.mjs warmup "$1" 2 2 "${@:2}" >/dev/null; }
 
 for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
@@ -69,7 +71,9 @@ for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
 done
 
 # workerd alone, without the dev proxy: the bundle wrangler serves, run by the
-# workerd binary wrangler ships, from a config of our own.
+# workerd binary wrangler ships, from a config of our own. (capnp resolves an
+# absolute embed path against its import path, so the bundle is embedded
+# relative to the config file in $TMP.)
 WORKERD=edge/node_modules/@cloudflare/workerd-linux-64/bin/workerd
 start_workerd() { # store
   PORT=$(free_port)
@@ -86,8 +90,8 @@ const config :Workerd.Config = (
 );
 const worker :Workerd.Worker = (
   modules = [
-    (name = "index.js", esModule = embed "$TMP/build/index.js"),
-    (name = "index_bg.wasm", wasm = embed "$TMP/build/index_bg.wasm"),
+    (name = "index.js", esModule = embed "build/index.js"),
+    (name = "index_bg.wasm", wasm = embed "build/index_bg.wasm"),
   ],
   compatibilityDate = "2026-11-01",
   bindings = [
@@ -128,3 +132,6 @@ warm "$P/v1/ingest"
 load "peer-fastify-ioredis ingest" "$P/v1/ingest" 1 "$SECONDS_PER_RUN"
 load "peer-fastify-ioredis ingest" "$P/v1/ingest" 8 "$SECONDS_PER_RUN"
 load "peer-fastify-ioredis read" "$P/v1/features/user/cid-bench-1" 1 "$SECONDS_PER_RUN" get
+
+node edge/bench/report.mjs "$TMP/results.jsonl" BENCHMARKS.md "$SECONDS_PER_RUN" "$LOAD_AVG"
+echo "wrote the Edge section of BENCHMARKS.md" >&2

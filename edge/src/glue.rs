@@ -1,14 +1,14 @@
 //! The wasm32-only glue: `worker` requests in, ours out; configuration read
 //! once per isolate; the store chosen by `FRESHET_STORE`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use futures_util::StreamExt;
-use worker::{Context, Date, Delay, Env, SecureTransport, Socket, console_error, event};
+use worker::{Context, Date, Delay, Env, SecureTransport, Socket, console_error, event, js_sys};
 
 use crate::config::{ALL_VARS, Config, ConfigError, StoreConfig};
 use crate::error::EdgeError;
@@ -30,6 +30,12 @@ pub enum AnyStore {
     Mongo(MongoStore<WorkerSocket>),
 }
 
+thread_local! {
+    /// Milliseconds spent waiting on the store in the current request, for
+    /// the `Server-Timing` header (the worker's clock advances only across I/O).
+    static STORE_MS: Cell<f64> = const { Cell::new(0.0) };
+}
+
 impl FeatureStore for AnyStore {
     fn kind(&self) -> &'static str {
         match self {
@@ -40,19 +46,25 @@ impl FeatureStore for AnyStore {
     }
 
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
-        match self {
+        let start = js_sys::Date::now();
+        let out = match self {
             Self::DurableObject(s) => s.apply(deltas).await,
             Self::Redis(s) => s.apply(deltas).await,
             Self::Mongo(s) => s.apply(deltas).await,
-        }
+        };
+        STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
+        out
     }
 
     async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
-        match self {
+        let start = js_sys::Date::now();
+        let out = match self {
             Self::DurableObject(s) => s.load(keys).await,
             Self::Redis(s) => s.load(keys).await,
             Self::Mongo(s) => s.load(keys).await,
-        }
+        };
+        STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
+        out
     }
 }
 
@@ -213,10 +225,19 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
             return to_worker(e.to_response());
         }
     };
+    let start = js_sys::Date::now();
     let req = to_request(req, edge.config.limits.max_body_bytes).await?;
+    STORE_MS.with(|ms| ms.set(0.0));
     let handled = edge.handle(&req, now).await;
     if let Some(fault) = &handled.fault {
         console_error!("{fault}");
     }
-    to_worker(handled.response)
+    let store = STORE_MS.with(Cell::get);
+    let total = js_sys::Date::now() - start;
+    // Where the time went, for operators and the benchmark.
+    let response = handled.response.with_header(
+        "server-timing",
+        format!("store;dur={store:.1}, total;dur={total:.1}"),
+    );
+    to_worker(response)
 }
