@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
-# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [fuzz] [all]
+# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [fuzz] [feast] [all]
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -64,11 +64,22 @@ mongo() {
     "$TOOLS/venv/bin/pip" install -q SecantusDB pymongo
 }
 
+# Feast, the peer of scripts/bench-feast.sh, pinned so its figures stay comparable
+# run to run; its own venv because it pins pandas, numpy and protobuf.
+FEAST_VERSION=0.67.0
+feast() {
+  local venv="$TOOLS/feast-venv"
+  "$venv/bin/feast" version 2>/dev/null | grep -q "$FEAST_VERSION" && return 0
+  step "feast $FEAST_VERSION into .tools/feast-venv (about 2 minutes)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "feast[redis]==$FEAST_VERSION"
+}
+
 [ $# -eq 0 ] && set -- all
 for what in "$@"; do
   case "$what" in
     all) rust; redis; chromium; node; wasm; worker ;;
-    rust | redis | chromium | node | wasm | worker | mongo | fuzz) "$what" ;;
+    rust | redis | chromium | node | wasm | worker | mongo | fuzz | feast) "$what" ;;
     *) echo "tools.sh: unknown tool '$what'" >&2; exit 2 ;;
   esac
 done

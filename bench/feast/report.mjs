@@ -1,0 +1,138 @@
+// Turns the JSON lines of scripts/bench-feast.sh into the `## Feast` section
+// of BENCHMARKS.md (markdown on stdout). Every figure comes from this run.
+// Usage: node report.mjs <results.jsonl> <check.json> <seconds per run>
+//          <load before> <load after> <feast version> <redis version>
+import fs from 'node:fs';
+import os from 'node:os';
+
+const [resultsPath, checkPath, seconds, loadBefore, loadAfter, feastVersion, redisVersion] = process.argv.slice(2);
+const runs = fs.readFileSync(resultsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const check = JSON.parse(fs.readFileSync(checkPath, 'utf8'));
+const get = (label, c) => runs.find((r) => r.label === label && r.connections === c);
+const conns = [...new Set(runs.filter((r) => r.label === 'freshet read').map((r) => r.connections))];
+
+const lat = (us) => (us == null ? '–' : us < 1000 ? `${Math.round(us)} µs` : `${(us / 1000).toFixed(2)} ms`);
+const num = (n) => (n == null ? '–' : Math.round(n).toLocaleString('en-US'));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}×` : '–');
+const errs = (...rs) => rs.reduce((n, r) => n + (r?.errors ?? 0), 0);
+
+// Redis's own counters for one run: commands, server µs and connections per request.
+function redisWork(r) {
+  if (!r?.redis || !r.requests) return null;
+  const cmds = Object.entries(r.redis.commands).filter(([k]) => !['info', 'config|resetstat', 'config'].includes(k));
+  const per = (x) => x / r.requests;
+  return {
+    commands: cmds.map(([k, v]) => `${(per(v.calls)).toFixed(per(v.calls) % 1 ? 1 : 0)} ${k.toUpperCase()}`).join(' + ') || 'none',
+    usec: per(cmds.reduce((n, [, v]) => n + v.usec, 0)),
+    connections: per(r.redis.connections),
+  };
+}
+
+const loads = runs.map((r) => r.load1).filter((x) => x != null);
+const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+const out = [];
+const p = (s = '') => out.push(s);
+
+p(`Freshet's worker and Feast ${feastVersion}'s feature server on one redis-server ${redisVersion}, driven by one`);
+p('client (bench/feast/load.mjs: Node, keep-alive connections, each sending its next request when the');
+p(`last answer is read; latency timed per request, exact percentiles). Each run ${seconds} s after a 2 s warm-up.`);
+p(`Freshet is served by workerd alone (the bundle wrangler builds, no \`wrangler dev\` proxy); Feast by`);
+p('`feast serve` (uvicorn + FastAPI, one worker process, its default; access log off), Redis online store.');
+p();
+p(`Machine: ${os.availableParallelism()} cores (\`nproc\`), ${cpu}; load average ${loadBefore} before the runs,`);
+p(`${loadAfter} after, 1-minute load between ${Math.min(...loads).toFixed(2)} and ${Math.max(...loads).toFixed(2)} at the end of the runs.`);
+p(`Command: \`bash scripts/bench-feast.sh ${seconds}\` (part of \`make bench\`; \`SECONDS_PER_RUN\` or the first`);
+p('argument sets the length of a run). The machine is shared: read the ratios, which were measured side by side.');
+p();
+p(`Same events, same answer: before the runs, 10 events of one user went to Freshet raw and, folded into`);
+p(`one row, to Feast; both then served ${JSON.stringify(check.freshet)} (check: ${check.check}).`);
+
+p();
+p('### Write path');
+p();
+p('The same event stream on both sides, each event of a request from a different user. Freshet takes the');
+p('raw events (`POST /v1/ingest`, a v1 batch with a fresh `batchId`) and aggregates them itself: counts,');
+p('last values and windows of features.toml, for users and products. Feast\'s push source takes rows already');
+p('computed: the load client folds each event into its user\'s running counts and pushes that user\'s row');
+p('(`POST /push`, `to: "online"`). So "1" is one event against one row, and "15" fifteen events (one');
+p('tracker batch) against fifteen rows; Feast\'s figures leave out the stream processor that would compute its rows.');
+p();
+p('| request | conns | Freshet req/s | Feast req/s | Freshet ÷ Feast | Freshet p50 | Feast p50 | Freshet p99 | Feast p99 | Feast ÷ Freshet p50 / p99 |');
+p('|---|---|---|---|---|---|---|---|---|---|');
+for (const c of conns) {
+  for (const n of [1, 15]) {
+    const f = get(`freshet ingest ${n}`, c); const k = get(`feast push ${n}`, c);
+    if (!f || !k) continue;
+    p(`| ${n === 1 ? '1 event / 1 row' : `${n} events / ${n} rows`} | ${c} | ${num(f.rps)} | ${num(k.rps)} | ${ratio(f.rps, k.rps)} | ${lat(f.p50_us)} | ${lat(k.p50_us)} | ${lat(f.p99_us)} | ${lat(k.p99_us)} | ${ratio(k.p50_us, f.p50_us)} / ${ratio(k.p99_us, f.p99_us)} |`);
+  }
+}
+const writeErrors = errs(...runs.filter((r) => /ingest|push/.test(r.label)));
+if (writeErrors) p(`\n${writeErrors} requests of the write runs failed and are not counted.`);
+
+p();
+p('### Read path');
+p();
+p('One user\'s five features (pageviews, clicks_product_card, searches, last_interacted_product,');
+p('last_event_at): Freshet `GET /v1/features/user/{id}?names=…` (bearer token) against Feast');
+p('`POST /get-online-features` (`user_features:…`, one entity).');
+p();
+p('| conns | Freshet p50 | Feast p50 | Feast ÷ Freshet | Freshet p99 | Feast p99 | Feast ÷ Freshet | Freshet req/s | Feast req/s |');
+p('|---|---|---|---|---|---|---|---|---|');
+for (const c of conns) {
+  const f = get('freshet read', c); const k = get('feast read', c);
+  p(`| ${c} | ${lat(f?.p50_us)} | ${lat(k?.p50_us)} | ${ratio(k?.p50_us, f?.p50_us)} | ${lat(f?.p99_us)} | ${lat(k?.p99_us)} | ${ratio(k?.p99_us, f?.p99_us)} | ${num(f?.rps)} | ${num(k?.rps)} |`);
+}
+
+p();
+p('### Floor: a raw HMGET');
+p();
+p('`HMGET fs:{user:<id>}` of the five fields Freshet keeps for those features, on the same Redis: from');
+p('the same Node client (a RESP socket per connection, same loop), and from `redis-benchmark` (C, its');
+p('custom-command mode, a bounded count of requests).');
+p();
+p('| client | conns | HMGET p50 | HMGET p99 | req/s | Freshet read ÷ floor p50 / p99 | Feast read ÷ floor p50 / p99 |');
+p('|---|---|---|---|---|---|---|');
+for (const client of ['node hmget', 'redis-benchmark hmget']) {
+  for (const c of conns) {
+    const h = get(client, c); const f = get('freshet read', c); const k = get('feast read', c);
+    if (!h) continue;
+    p(`| ${client === 'node hmget' ? 'Node, same loop' : 'redis-benchmark'} | ${c} | ${lat(h.p50_us)} | ${lat(h.p99_us)} | ${num(h.rps)} | ${ratio(f?.p50_us, h.p50_us)} / ${ratio(f?.p99_us, h.p99_us)} | ${ratio(k?.p50_us, h.p50_us)} / ${ratio(k?.p99_us, h.p99_us)} |`);
+  }
+}
+
+p();
+p('### Where the time goes');
+p();
+p('Measured at 1 connection: each server\'s HTTP floor (`GET /health`, no Redis), Redis\'s own count of');
+p('the commands, the server time and the connections each request cost (`INFO commandstats`, reset');
+p('after the warm-up), and what is left of the p50 for the server\'s own code.');
+p();
+const fh = get('freshet health', 1); const kh = get('feast health', 1);
+const rows = [
+  ['read', get('freshet read', 1), get('feast read', 1)],
+  ['write, 1 event / 1 row', get('freshet ingest 1', 1), get('feast push 1', 1)],
+  ['write, 15 events / 15 rows', get('freshet ingest 15', 1), get('feast push 15', 1)],
+];
+p('| request | side | p50 | HTTP floor p50 | Redis commands per request | Redis server time per request | new connections per request | p50 less HTTP floor and Redis time |');
+p('|---|---|---|---|---|---|---|---|');
+for (const [what, f, k] of rows) {
+  for (const [side, r, h] of [['Freshet', f, fh], ['Feast', k, kh]]) {
+    const w = redisWork(r);
+    if (!r || !w) continue;
+    p(`| ${what} | ${side} | ${lat(r.p50_us)} | ${lat(h?.p50_us)} | ${w.commands} | ${lat(w.usec)} | ${w.connections.toFixed(2)} | ${lat(r.p50_us - (h?.p50_us ?? 0) - w.usec)} |`);
+  }
+}
+p();
+p('Feast: every request crosses uvicorn and FastAPI in one Python process. A read parses the JSON');
+p('body, serializes the entity key (protobuf), murmur-hashes the feature names, sends one HMGET on a');
+p('pooled redis-py connection, decodes each value from protobuf `ValueProto` and builds the response');
+p('through protobuf to JSON. A push turns the JSON columns into a pandas DataFrame, checks it against the');
+p('feature view\'s schema with pyarrow, converts every cell to `ValueProto` and writes each row with HSET');
+p('in a pipeline; nothing is aggregated, so the caller must run the stream processor that computes the rows.');
+p('Freshet: the request is Rust compiled to wasm inside workerd; it opens a new TCP socket to Redis for');
+p('every request (a workerd socket cannot outlive its request), which the "new connections" column');
+p('counts. A read sends one pipelined HGETALL of the user\'s hash plus a ZRANGE per set-valued feature of');
+p('the entity, whatever names were asked, then decodes and filters in wasm; an ingest validates the');
+p('batch, aggregates it into one delta per entity (users and the products clicked) and applies each in');
+p('one EVALSHA of the apply script (Lua, atomic, with the batch marker that makes a retry a no-op).');
+process.stdout.write(out.join('\n') + '\n');
