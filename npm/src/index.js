@@ -95,14 +95,16 @@ export function startTracker(options) {
   const send = async (body) => {
     const [, , url, , gzip] = info();
     let status = 0;
-    let retryAfter;
+    let retryAfter = -1; // ms; the core decides what to do with it
     try {
       const data = gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream === 'function'
         ? await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer()
         : body;
       const res = await fetch(url, POST(data));
       status = res.status;
-      retryAfter = res.headers.get('retry-after') ?? undefined;
+      const header = res.headers.get('retry-after');
+      // Retry-After is delta-seconds or an HTTP date.
+      if (header) retryAfter = /^\s*\d+\s*$/.test(header) ? header * 1000 : Math.max(0, Date.parse(header) - Date.now());
     } catch { /* offline, DNS, CORS: status 0 is retried */ }
     if (core.settle(Date.now(), status, retryAfter) === 2) {
       warnOnce(2, `HTTP ${status}: batch refused, events dropped`);

@@ -1,8 +1,6 @@
 //! What to do with a batch after an attempt: the edge's answers mapped to
 //! deliver, retry (exponential backoff with jitter, or `Retry-After`) or drop.
 
-use crate::encode::parse_u64;
-
 /// First retry waits about this long; each further one doubles it.
 pub const BASE_DELAY_MS: u64 = 1_000;
 /// Backoff stops growing here, so a recovered edge hears from us soon.
@@ -60,12 +58,6 @@ pub fn backoff_ms(attempts: u32, random: u32) -> u64 {
     let window = (BASE_DELAY_MS << exp).min(MAX_DELAY_MS);
     let half = window / 2;
     half + u64::from(random) % (half + 1)
-}
-
-/// `Retry-After` as delta-seconds. HTTP dates are read by the browser layer,
-/// which has a date parser at hand.
-pub fn retry_after_seconds_ms(value: &str) -> Option<u64> {
-    parse_u64(value.trim()).map(|s| s.saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -143,15 +135,5 @@ mod tests {
             retry_after_ms: Some(1),
         };
         assert_eq!(dispose(a, 1, 0), Disposition::Drop);
-    }
-
-    #[test]
-    fn retry_after_reads_delta_seconds() {
-        assert_eq!(retry_after_seconds_ms("2"), Some(2_000));
-        assert_eq!(retry_after_seconds_ms(" 0 "), Some(0));
-        assert_eq!(
-            retry_after_seconds_ms("Wed, 21 Oct 2015 07:28:00 GMT"),
-            None
-        );
     }
 }

@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::config::Config;
 use crate::encode::push_u64;
 use crate::error::TrackerError;
-use crate::retry::{Attempt, Disposition, retry_after_seconds_ms};
+use crate::retry::{Attempt, Disposition};
 use crate::tracker::{Entropy, Stored, Tracked, TrackerCore};
 
 /// See `Cargo.toml`: a small allocator for a small heap. Locked rather than
@@ -163,9 +163,10 @@ impl Core {
     }
 
     /// Settles the batch on the wire: `status` 0 for a network error;
-    /// `retry_after` is the answer's `Retry-After` header, if any.
+    /// `retry_after_ms` is the answer's `Retry-After` as milliseconds from
+    /// now (the driver reads seconds or an HTTP date), NaN or below 0 for none.
     /// 0: delivered, 1: will retry, 2: dropped for good.
-    pub fn settle(&mut self, now: f64, status: u16, retry_after: Option<String>) -> u8 {
+    pub fn settle(&mut self, now: f64, status: u16, retry_after_ms: f64) -> u8 {
         let Some(id) = self.on_wire.take() else {
             return 0;
         };
@@ -173,13 +174,7 @@ impl Core {
             0 => Attempt::NetworkError,
             status => Attempt::Status {
                 status,
-                retry_after_ms: retry_after.and_then(|v| {
-                    retry_after_seconds_ms(&v).or_else(|| {
-                        // An HTTP date: the browser's parser is at hand.
-                        let at = js_sys::Date::parse(&v);
-                        at.is_finite().then_some((at - now).max(0.0) as u64)
-                    })
-                }),
+                retry_after_ms: (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
             },
         };
         match self.core.settle(&id, attempt, now as u64) {

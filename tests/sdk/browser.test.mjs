@@ -270,3 +270,28 @@ test('page() sends a page_view with the location, and optOut stops everything', 
   assert.equal(collector.received.length, 0);
   assert.equal(await page.evaluate(() => localStorage.getItem('freshet:optout')), '1');
 });
+
+test('two tabs with the collector down: every event arrives once, under one batch id', async () => {
+  collector.state.fallback = 'down';
+  const ctx = await context();
+  const a = await tracked({ flushIntervalMs: 60_000 }, ctx);
+  const b = await tracked({ flushIntervalMs: 60_000 }, ctx);
+  await track(a, 3, 'tab_a');
+  await track(b, 4, 'tab_b');
+  await Promise.all([a.evaluate(() => window.t.flush()), b.evaluate(() => window.t.flush())]);
+  await a.close({ runBeforeUnload: true }); // pagehide: tab A's queue is left to the next tab
+  await sleep(200);
+  collector.state.fallback = { status: 202 };
+  const c = await tracked({ flushIntervalMs: 60_000 }, ctx); // adopts A's queue, not live B's
+  await c.evaluate(() => window.t.flush());
+  await until(() => events(collector.applied()).length >= 7, 10_000, 'all seven events');
+  await sleep(500);
+  const applied = events(collector.applied());
+  assert.deepEqual(applied.map((e) => e.type).sort(), ['tab_a', 'tab_a', 'tab_a', 'tab_b', 'tab_b', 'tab_b', 'tab_b']);
+  assert.equal(new Set(applied.map((e) => e.id)).size, 7);
+  const batchOf = new Map();
+  for (const r of collector.received) for (const e of r.body?.events ?? []) {
+    assert.equal(batchOf.get(e.id) ?? r.body.batchId, r.body.batchId, `event ${e.id} in two batches`);
+    batchOf.set(e.id, r.body.batchId);
+  }
+});
