@@ -1,0 +1,296 @@
+// The worker under `wrangler dev` (workerd) with the MongoDB store, against
+// SecantusDB (a MongoDB wire-protocol server) started here on a free port
+// with authentication on and a user created first. The documents are read
+// back with pymongo's plain find_one, as a model server would. Run by
+// scripts/test-mongo.sh after the build; needs EDGE_DIR (edge/) with build/
+// and node_modules/, and PYTHON (a python with pymongo) and SECANTUSD.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const EDGE = process.env.EDGE_DIR ?? path.resolve(import.meta.dirname, '..');
+const ROOT = path.resolve(EDGE, '..');
+const PYTHON = process.env.PYTHON ?? path.join(ROOT, '.tools', 'venv', 'bin', 'python');
+const SECANTUSD = process.env.SECANTUSD ?? path.join(ROOT, '.tools', 'venv', 'bin', 'secantusd-py');
+const READ_TOKEN = 'rt-' + randomBytes(8).toString('hex');
+const PASSWORD = 'pw-' + randomBytes(8).toString('hex');
+const DB = 'fs_' + randomBytes(4).toString('hex');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-mongo-'));
+const children = [];
+
+after(() => {
+  for (const c of children) stop(c);
+  fs.rmSync(TMP, { recursive: true, force: true });
+});
+
+function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+}
+
+async function waitExit(child) {
+  for (let i = 0; i < 400 && child.exitCode === null && child.signalCode === null; i++) await sleep(25);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function connectable(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+// ---- SecantusDB, persisted to a folder so a stop and start keeps the data ----
+async function startMongo(port, dir, auth) {
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--storage-path', dir, '--standalone',
+    '--log-level', 'WARNING'];
+  if (auth) args.push('--auth');
+  const log = fs.openSync(path.join(TMP, `secantusd-${port}.log`), 'a');
+  const child = spawn(SECANTUSD, args, { detached: true, stdio: ['ignore', log, log] });
+  children.push(child);
+  for (let i = 0; i < 600; i++) {
+    if (await connectable(port)) return child;
+    if (child.exitCode !== null) break;
+    await sleep(50);
+  }
+  throw new Error(`SecantusDB did not start:\n${fs.readFileSync(path.join(TMP, `secantusd-${port}.log`), 'utf8')}`);
+}
+
+async function stopMongo(child) {
+  // SIGTERM: the server checkpoints its storage before it exits.
+  stop(child);
+  await waitExit(child);
+}
+
+/** Runs Python with pymongo: `db` is the test database, `admin` the admin one. */
+function pymongo(port, code, { auth = true } = {}) {
+  const script = `
+import json, sys
+from pymongo import MongoClient
+from bson import json_util
+kw = dict(username="freshet", password=${JSON.stringify(PASSWORD)}, authSource="admin") if ${auth ? 'True' : 'False'} else {}
+client = MongoClient(host="127.0.0.1", port=${port}, directConnection=True, serverSelectionTimeoutMS=5000, **kw)
+db = client[${JSON.stringify(DB)}]
+admin = client["admin"]
+def out(value):
+    print(json_util.dumps(value, json_options=json_util.RELAXED_JSON_OPTIONS))
+${code}
+`;
+  const text = execFileSync(PYTHON, ['-c', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return text.trim() ? JSON.parse(text) : null;
+}
+
+/** What a model server reads: a plain find_one by _id. */
+const findOne = (port, coll, id) => pymongo(port, `out(db[${JSON.stringify(coll)}].find_one({"_id": ${JSON.stringify(id)}}))`);
+
+/** Every document of the test database, with its batch markers, in order. */
+const snapshot = (port) => JSON.stringify(pymongo(port,
+  'out({c: list(db[c].find({}).sort("_id", 1)) for c in sorted(db.list_collection_names())})'));
+
+// ---- wrangler dev, from a config without [build] so restarts are fast ----
+function testConfig() {
+  const text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
+    .replace(/\[build\][^[]*/, '')
+    .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
+  const file = path.join(TMP, 'wrangler.toml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+async function startWorker(vars) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const args = ['dev', '--config', testConfig(), '--local', '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspector), '--show-interactive-dev-session=false',
+    '--persist-to', path.join(TMP, 'state')];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  const logFile = path.join(TMP, `wrangler-${port}.log`);
+  const log = fs.openSync(logFile, 'w');
+  const child = spawn(path.join(EDGE, 'node_modules', '.bin', 'wrangler'), args,
+    { cwd: EDGE, detached: true, stdio: ['ignore', log, log] });
+  children.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 240; i++) {
+    try { if ((await fetch(`${base}/health`)).ok) return { base, child, log: () => fs.readFileSync(logFile, 'utf8') }; } catch { /* not yet */ }
+    if (child.exitCode !== null) break;
+    await sleep(250);
+  }
+  throw new Error(`wrangler dev did not start:\n${fs.readFileSync(logFile, 'utf8')}`);
+}
+
+async function stopWorker(w) {
+  stop(w.child);
+  await waitExit(w.child);
+}
+
+// ---- payloads ----
+const fixture = (name) => JSON.parse(fs.readFileSync(path.join(EDGE, 'tests', 'fixtures', name), 'utf8'));
+
+/** A fixture with its times moved to now (the worker checks them against its clock). */
+function fresh(batch) {
+  const now = Date.now();
+  const out = structuredClone(batch);
+  if ('sentAt' in out) out.sentAt = new Date(now).toISOString();
+  out.events.forEach((e, i) => { e.timestamp = new Date(now - (out.events.length - i) * 1000).toISOString(); });
+  return out;
+}
+
+async function ingest(w, body, headers = {}) {
+  const res = await fetch(`${w.base}/v1/ingest`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-freshet-key': 'dev', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not json */ }
+  return { status: res.status, json, headers: res.headers, text };
+}
+
+async function features(w, entity, id) {
+  const res = await fetch(`${w.base}/v1/features/${entity}/${encodeURIComponent(id)}`,
+    { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()).features;
+}
+
+const sum = (buckets) => Object.values(buckets ?? {}).reduce((a, b) => a + b, 0);
+
+const vars = (password) => ({
+  FRESHET_WRITE_KEYS: 'dev=*',
+  FRESHET_READ_TOKEN: READ_TOKEN,
+  FRESHET_STORE: `mongodb://freshet:${password}@127.0.0.1:${mongoPort}/${DB}?authSource=admin`,
+  FRESHET_STORE_TIMEOUT_MS: '3000',
+});
+
+let mongoPort;
+
+test('mongodb store: documents a model server reads, retries, a wrong password, the server going away', async () => {
+  mongoPort = await freePort();
+  const dir = path.join(TMP, 'mongo');
+  fs.mkdirSync(dir);
+
+  // A user first (the server has no localhost exception), then --auth.
+  let mongo = await startMongo(mongoPort, dir, false);
+  pymongo(mongoPort, `admin.command("createUser", "freshet", pwd=${JSON.stringify(PASSWORD)}, roles=[{"role": "readWrite", "db": ${JSON.stringify(DB)}}])`, { auth: false });
+  await stopMongo(mongo);
+  mongo = await startMongo(mongoPort, dir, true);
+
+  const seed = fresh(fixture('seed.json'));
+  const tracker = fresh(fixture('tracker.json'));
+
+  // A wrong password: 503, a log line that says why, nothing written.
+  let w = await startWorker(vars('not-the-password'));
+  assert.deepEqual(await (await fetch(`${w.base}/health`)).json(), { status: 'ok', store: 'mongodb' });
+  for (const body of [seed, tracker]) {
+    const r = await ingest(w, body);
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error, 'store_unavailable');
+    assert.ok(!r.text.includes('freshet'), r.text);
+  }
+  await sleep(300);
+  assert.match(w.log(), /MongoDB authentication failed for user "freshet" \(authSource admin\)/);
+  assert.deepEqual(pymongo(mongoPort, 'out(db.list_collection_names())'), []);
+  await stopWorker(w);
+
+  // The right password: the same batches land, once.
+  w = await startWorker(vars(PASSWORD));
+  for (const body of [seed, tracker]) {
+    const r = await ingest(w, body);
+    assert.equal(r.status, 202, r.text);
+  }
+  const seedDoc = findOne(mongoPort, 'user_features', 'cid-seed-1');
+  assert.equal(seedDoc['pageviews@1'], 1);
+  assert.equal(seedDoc['clicks_product_card@1'], 1);
+  assert.equal(sum(seedDoc['clicks_product_card_7d@1']), 1);
+  assert.equal(seedDoc['last_interacted_product@1'].v, 'prod-1');
+  assert.deepEqual(Object.keys(seedDoc['viewed_categories@1']), ['cameras']);
+  assert.deepEqual(seedDoc['recent_products@1'].map((p) => p.v), ['prod-1']);
+  assert.equal(seedDoc['last_event_at@1'], Date.parse(seed.events[2].timestamp));
+  assert.equal(seedDoc._batches.length, 1);
+  assert.equal(sum(findOne(mongoPort, 'product_features', 'prod-1')['popularity_7d@1']), 1);
+
+  const trackerDoc = findOne(mongoPort, 'user_features', 'cid-tracker-1');
+  assert.equal(trackerDoc['pageviews@1'], 1);
+  assert.equal(trackerDoc['clicks_product_card@1'], 2);
+  assert.equal(trackerDoc['searches@1'], 1);
+  assert.equal(trackerDoc['last_interacted_product@1'].v, 'prod-9');
+  assert.deepEqual(trackerDoc['recent_products@1'].map((p) => p.v), ['prod-9', 'prod-7']);
+  assert.deepEqual(trackerDoc._batches, [tracker.batchId]);
+  for (const p of ['prod-7', 'prod-9']) assert.equal(sum(findOne(mongoPort, 'product_features', p)['popularity_7d@1']), 1);
+
+  // The serving API reads the same values.
+  const served = await features(w, 'user', 'cid-tracker-1');
+  assert.equal(served.pageviews.value, trackerDoc['pageviews@1']);
+  assert.equal(served.clicks_product_card.value, trackerDoc['clicks_product_card@1']);
+  assert.equal(served.clicks_product_card_7d.value, sum(trackerDoc['clicks_product_card_7d@1']));
+  assert.equal(served.searches.value, trackerDoc['searches@1']);
+  assert.equal(served.last_interacted_product.value, 'prod-9');
+  assert.deepEqual(served.recent_products.value, ['prod-9', 'prod-7']);
+  assert.equal(served.last_event_at.value, trackerDoc['last_event_at@1']);
+  assert.equal(served.clicks_product_card.stale, false);
+  assert.deepEqual((await features(w, 'user', 'cid-seed-1')).viewed_categories.value, ['cameras']);
+  const res = await fetch(`${w.base}/v1/features/batch`, { method: 'POST',
+    headers: { authorization: `Bearer ${READ_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: 'cid-tracker-1', itemIds: ['prod-7', 'prod-9', 'prod-none'],
+      userFeatures: ['clicks_product_card'], itemFeatures: ['popularity_7d'] }) });
+  assert.equal(res.status, 200);
+  const both = await res.json();
+  assert.equal(both.user.features.clicks_product_card.value, 2);
+  assert.deepEqual(both.items.map((i) => i.features.popularity_7d.value), [1, 1, 0]);
+
+  // Retries of the same batches change nothing, markers included.
+  const before = snapshot(mongoPort);
+  for (let i = 0; i < 2; i++) {
+    for (const body of [seed, tracker]) {
+      const r = await ingest(w, body);
+      assert.equal(r.status, 202, r.text);
+    }
+  }
+  assert.equal(snapshot(mongoPort), before);
+
+  // The server goes away: 503, nothing claimed.
+  await stopMongo(mongo);
+  const down = fresh({ batchId: 'b-while-down', events: [
+    { id: 'd1', type: 'product_click', timestamp: '', clientId: 'cid-down', payload: { productId: 'prod-down' } },
+    { id: 'd2', type: 'product_click', timestamp: '', clientId: 'cid-down', payload: { productId: 'prod-down' } }] });
+  for (const body of [down, tracker]) {
+    const r = await ingest(w, body);
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error, 'store_unavailable');
+    assert.ok(r.headers.get('retry-after'));
+    assert.ok(!r.text.includes('127.0.0.1'), r.text);
+  }
+  const gone = await fetch(`${w.base}/v1/features/user/cid-down`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  assert.equal(gone.status, 503);
+
+  // Back up: the same batches retried, twice, count exactly once.
+  mongo = await startMongo(mongoPort, dir, true);
+  for (let i = 0; i < 2; i++) {
+    for (const body of [down, tracker]) {
+      const r = await ingest(w, body);
+      assert.equal(r.status, 202, r.text);
+    }
+  }
+  assert.equal(findOne(mongoPort, 'user_features', 'cid-down')['clicks_product_card@1'], 2);
+  assert.equal(sum(findOne(mongoPort, 'product_features', 'prod-down')['popularity_7d@1']), 2);
+  assert.equal(findOne(mongoPort, 'user_features', 'cid-tracker-1')['clicks_product_card@1'], 2);
+  assert.equal((await features(w, 'user', 'cid-down')).clicks_product_card.value, 2);
+  await stopWorker(w);
+  await stopMongo(mongo);
+});

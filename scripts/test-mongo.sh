@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The MongoDB store: SecantusDB (a MongoDB wire-protocol server from PyPI) and
+# pymongo into .tools/venv, the store's native tests against a real server
+# with authentication on (required here, skipped by `cargo test` when the
+# server is not installed), then the worker under `wrangler dev` against it
+# (edge/tests/mongo.test.mjs). Everything listens on 127.0.0.1 only.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/tools.sh rust node wasm mongo
+worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+step "mongo: the store's native tests against SecantusDB"
+FRESHET_REQUIRE_MONGO=1 cargo test -p freshet-edge --lib store::mongo
+step "mongo: npm tools (wrangler, esbuild, workerd)"
+(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+step "mongo: build the worker"
+bash edge/build.sh
+step "mongo: the worker under wrangler dev with the MongoDB store"
+EDGE_DIR="$ROOT/edge" PYTHON="$TOOLS/venv/bin/python" SECANTUSD="$TOOLS/venv/bin/secantusd-py" \
+  node --test --test-concurrency=1 edge/tests/mongo.test.mjs
