@@ -89,7 +89,7 @@ export function startTracker(options) {
     if (at >= wakeAt) return;
     clearTimeout(timer);
     wakeAt = at;
-    timer = setTimeout(() => { wakeAt = Infinity; pump(); }, Math.max(0, at - Date.now()));
+    timer = setTimeout(() => { wakeAt = Infinity; pump(false, true); }, Math.max(0, at - Date.now()));
   };
 
   const send = async (body) => {
@@ -114,10 +114,13 @@ export function startTracker(options) {
     pump();
   };
 
-  const pump = (flush) => {
+  const pump = (flush, tick) => {
     const now = Date.now();
     const body = core.nextBody(now, !!flush); // none while a batch is on the wire
-    if (dirty || body) save(now);
+    if (body) dirty = true; // its attempt count changed
+    // Storage is written from the timer only, at most SAVE_DELAY_MS after a
+    // change: a burst of sealed batches must not rewrite the queue each time.
+    if (tick && dirty) save(now);
     if (body) {
       busy = true;
       send(body);

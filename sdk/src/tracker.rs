@@ -148,8 +148,9 @@ impl<R: Entropy> TrackerCore<R> {
         push_field(&mut event, "timestamp", &rfc3339_ms(now));
         push_field(&mut event, "clientId", &self.client_id);
         let session_timeout = self.config.session_timeout_ms;
-        let fresh = uuid_v7(now, self.rng.bytes10());
-        self.session.touch(now, session_timeout, || fresh);
+        let rng = &mut self.rng;
+        self.session
+            .touch(now, session_timeout, || uuid_v7(now, rng.bytes10()));
         push_field(&mut event, "sessionId", &self.session.id);
         if let Some(user) = &self.user_id {
             push_field(&mut event, "userId", user);
@@ -175,10 +176,12 @@ impl<R: Entropy> TrackerCore<R> {
             return Ok(Tracked::Ignored);
         }
         let limits = self.limits();
-        let batch_id = self.new_id(now);
+        let rng = &mut self.rng;
         let sealed = self
             .queue
-            .push(event, self.identity.as_deref(), now, limits, || batch_id);
+            .push(event, self.identity.as_deref(), now, limits, || {
+                uuid_v7(now, rng.bytes10())
+            });
         Ok(Tracked::Queued { sealed })
     }
 
