@@ -7,7 +7,8 @@
 // sub-millisecond floor). No dependencies beyond Node.
 //
 // Prints one JSON line: {label, connections, seconds, requests, rps, p50_us,
-// p99_us, errors, load1, redis}. With REDIS_PORT set, `redis` is what the
+// p99_us, store_mean_us, errors, load1, redis}. store_mean_us is the mean of
+// the store time the Freshet worker reports in its Server-Timing header. With REDIS_PORT set, `redis` is what the
 // server itself counted during the timed part (CONFIG RESETSTAT after the
 // warm-up, then INFO): per command its calls and µs, and the connections it
 // accepted, so each side's Redis work per request is measured, not guessed.
@@ -75,6 +76,8 @@ const ingestBody = (events) => JSON.stringify({ batchId: `b-${RUN}-${next}`, sen
 
 // --- clients -----------------------------------------------------------------
 
+let storeMs = []; // Server-Timing store;dur of each answer that has one
+
 function httpClient(base, connections) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const url = new URL(base);
@@ -84,6 +87,9 @@ function httpClient(base, connections) {
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
+        // Freshet's worker says how long it waited on its store.
+        const timing = /store;dur=([\d.]+)/.exec(res.headers['server-timing'] ?? '');
+        if (timing) storeMs.push(Number(timing[1]));
         if (res.statusCode >= 200 && res.statusCode < 300) resolve(text);
         else reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`));
       });
@@ -133,6 +139,7 @@ async function loop(connections, seconds, makeOne) {
   const lat = [];
   let errors = 0;
   let firstError = null;
+  storeMs = [];
   const end = performance.now() + seconds * 1000;
   await Promise.all(workers.map(async (one) => {
     while (performance.now() < end) {
@@ -148,7 +155,9 @@ async function loop(connections, seconds, makeOne) {
   }));
   lat.sort((a, b) => a - b);
   const q = (p) => (lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] * 10) / 10 : null);
-  return { requests: lat.length, rps: Math.round(lat.length / seconds), p50_us: q(0.5), p99_us: q(0.99), errors, firstError };
+  // The worker's clock moves in whole milliseconds: a mean says more than a median.
+  const store_mean_us = storeMs.length ? Math.round((storeMs.reduce((a, b) => a + b, 0) / storeMs.length) * 1000) : undefined;
+  return { requests: lat.length, rps: Math.round(lat.length / seconds), p50_us: q(0.5), p99_us: q(0.99), store_mean_us, errors, firstError };
 }
 
 function maker(mode, args, connections) {
@@ -250,6 +259,6 @@ if (Number(warmup) > 0) await loop(conns, Number(warmup), make);
 if (statsPort) await resetStats(statsPort);
 const r = await loop(conns, Number(seconds), make);
 const redis = statsPort ? await redisStats(statsPort) : undefined;
-console.log(JSON.stringify({ label, connections: conns, seconds: Number(seconds), ...r, load1: Math.round(os.loadavg()[0] * 100) / 100, redis }));
+console.log(JSON.stringify({ label, mode, connections: conns, seconds: Number(seconds), warmup: Number(warmup), ...r, load1: Math.round(os.loadavg()[0] * 100) / 100, redis }));
 if (r.firstError) console.error(`${label}: ${r.errors} errors, first: ${r.firstError}`);
 process.exit(0);
