@@ -59,7 +59,8 @@ p(`Freshet's worker and Feast ${feastVersion}'s feature server on one redis-serv
 p('client (bench/feast/load.mjs: Node, keep-alive connections, each sending its next request when the');
 p(`last answer is read; latency timed per request, exact percentiles). Each run ${seconds} s after a ${warmup} s warm-up.`);
 p(`Freshet is served by workerd alone (the bundle wrangler builds, no \`wrangler dev\` proxy); Feast by`);
-p('`feast serve` (uvicorn + FastAPI, one worker process, its default; access log off), Redis online store.');
+p('`feast serve` (gunicorn with one uvicorn worker, its default; access log off; no worker restart every');
+p('1000 requests, `--max-requests 0`), Redis online store. The client, both servers and Redis share the machine.');
 p();
 p(`Machine: ${os.availableParallelism()} cores (\`nproc\`), ${cpu}; load average ${loadBefore} before the runs,`);
 p(`${loadAfter} after, 1-minute load between ${Math.min(...loads).toFixed(2)} and ${Math.max(...loads).toFixed(2)} at the end of the runs.`);
