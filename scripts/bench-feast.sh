@@ -44,7 +44,8 @@ cleanup() {
 trap cleanup EXIT
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 wait_http() { # url log
-  for _ in $(seq 1 240); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done
+  # Up to 2 minutes: Feast's server loads pandas, pyarrow and the registry first.
+  for _ in $(seq 1 480); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done
   echo "no answer from $1" >&2; tail -30 "$2" >&2; return 1
 }
 
