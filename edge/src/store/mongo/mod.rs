@@ -231,6 +231,27 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
                     outcome[i] = Some(a);
                 }
             }
+            // A duplicate key means the marker was there, unless another
+            // batch inserted the same new document between our match and our
+            // insert. Sent once more, the upsert now matches an existing
+            // document: it applies if that was the race, and collides again
+            // only if the marker is really there.
+            let again: Vec<usize> = (0..deltas.len())
+                .filter(|&i| outcome[i] == Some(Applied::Duplicate))
+                .collect();
+            if !again.is_empty() {
+                let retried: Vec<EntityDelta> = again.iter().map(|&i| deltas[i].clone()).collect();
+                let limits = self.limits.get().unwrap_or_default();
+                let planned = plan_updates(spec, db, &retried, &limits)?;
+                let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
+                let replies = conn.round_trip(&messages).await?;
+                for (plan, reply) in planned.iter().zip(&replies) {
+                    let applied = parse_update_reply(reply, plan.indices.len())?;
+                    for (&j, a) in plan.indices.iter().zip(applied) {
+                        outcome[again[j]] = Some(a);
+                    }
+                }
+            }
             outcome
                 .into_iter()
                 .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
