@@ -1,7 +1,8 @@
 //! Freshet's browser tracker. The logic (config, queue and batches, retry
 //! schedule, sessions, ids, the storage form) is plain Rust in the modules
-//! below and tested natively; `web` is the thin wasm-bindgen layer that
-//! gives it a clock, randomness, storage, timers and the network.
+//! below and tested natively; `web` is the thin wasm-bindgen surface, and the
+//! npm package's small JS driver (`npm/src/index.js`) lends it a clock,
+//! storage, a timer, the network and the page's lifecycle.
 
 pub mod config;
 pub mod encode;

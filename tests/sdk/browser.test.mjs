@@ -155,7 +155,7 @@ test('503 is retried with backoff under the same batchId and a new sentAt', asyn
   assert.ok(c.at - b.at >= 950, `second wait ${c.at - b.at} ms`);
 });
 
-test('429 waits for Retry-After', async () => {
+test('429 waits for Retry-After, in seconds or as an HTTP date', async () => {
   collector.script.push({ status: 429, headers: { 'retry-after': '2' } });
   const page = await tracked({ flushIntervalMs: 60_000 });
   await track(page, 1);
@@ -164,6 +164,17 @@ test('429 waits for Retry-After', async () => {
   const wait = collector.received[1].at - collector.received[0].at;
   assert.ok(wait >= 1950, `retried after ${wait} ms`);
   assert.equal(collector.received[1].body.batchId, collector.received[0].body.batchId);
+
+  collector.reset();
+  const retryAt = new Date(Math.ceil((Date.now() + 4000) / 1000) * 1000); // HTTP dates have whole seconds
+  collector.script.push({ status: 503, headers: { 'retry-after': retryAt.toUTCString() } });
+  const dated = await tracked({ flushIntervalMs: 60_000 });
+  await track(dated, 1);
+  await dated.evaluate(() => { window.t.flush(); });
+  await until(() => collector.received.length === 2, 8000, 'the dated retry');
+  const early = retryAt.getTime() - collector.received[1].at;
+  assert.ok(early <= 50, `retried ${early} ms before the date`);
+  assert.ok(collector.received[1].at - collector.received[0].at >= 1000, 'the date, not the 0.5-1 s backoff');
 });
 
 test('400 is not retried: dropped and counted', async () => {
