@@ -77,6 +77,9 @@ const ingestBody = (events) => JSON.stringify({ batchId: `b-${RUN}-${next}`, sen
 // --- clients -----------------------------------------------------------------
 
 let storeMs = []; // Server-Timing store;dur of each answer that has one
+// Sockets the HTTP client opened: as many as connections while keep-alive holds.
+const seen = new WeakSet();
+let socketsOpened = 0;
 
 function httpClient(base, connections) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
@@ -96,6 +99,7 @@ function httpClient(base, connections) {
       res.on('error', reject);
     });
     req.on('error', reject);
+    req.on('socket', (sock) => { if (!seen.has(sock)) { seen.add(sock); socketsOpened += 1; } });
     req.end(body);
   });
 }
@@ -157,7 +161,7 @@ async function loop(connections, seconds, makeOne) {
   const q = (p) => (lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] * 10) / 10 : null);
   // The worker's clock moves in whole milliseconds: a mean says more than a median.
   const store_mean_us = storeMs.length ? Math.round((storeMs.reduce((a, b) => a + b, 0) / storeMs.length) * 1000) : undefined;
-  return { requests: lat.length, rps: Math.round(lat.length / seconds), p50_us: q(0.5), p99_us: q(0.99), store_mean_us, errors, firstError };
+  return { requests: lat.length, rps: Math.round(lat.length / seconds), p50_us: q(0.5), p99_us: q(0.99), store_mean_us, errors, firstError, sockets: socketsOpened };
 }
 
 function maker(mode, args, connections) {

@@ -190,6 +190,11 @@ p('with one EVALSHA of the apply script (Lua: atomic, with the batch marker that
 p(`all in one pipelined round trip. Ingests of ${sizes.join(', ')} events took ${fp.map((r) => lat(r?.p50_us)).join(', ')} at p50, of which`);
 p(`Redis ran scripts for ${fp.map((r) => lat(redisWork(r)?.usec)).join(', ')}: the scripts are the part that grows with the batch`);
 p(`(${share(redisWork(fp.at(-1))?.usec, fp.at(-1)?.p50_us)} of the p50 at ${bigN} events). For a read, Redis's own time was ${share(redisWork(fr)?.usec, fr?.p50_us)} of the p50.`);
+const reopened = runs.filter((r) => r.sockets > r.connections);
+if (reopened.length) {
+  p();
+  p(`Keep-alive did not hold in: ${reopened.map((r) => `${r.label} at ${r.connections} connection(s), ${r.sockets} sockets`).join('; ')}.`);
+}
 const failed = runs.filter((r) => r.errors);
 if (failed.length) {
   p();
