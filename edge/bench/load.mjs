@@ -13,10 +13,10 @@ const TYPES = ['page_view', 'product_click', 'product_click', 'viewed_category',
 function batch() {
   n += 1;
   const now = Date.now();
-  const user = `cid-bench-${n % 1000}`;
+  const user = `cid-bench-${n % 100}`;
   const events = Array.from({ length: 15 }, (_, i) => ({
     id: `e-${process.pid}-${n}-${i}`, type: TYPES[i % TYPES.length],
-    timestamp: new Date(now - (15 - i) * 100).toISOString(), clientId: user, sessionId: `s-${n % 1000}`,
+    timestamp: new Date(now - (15 - i) * 100).toISOString(), clientId: user, sessionId: `s-${n % 100}`,
     payload: { productId: `prod-${(n + i) % 50}`, component: 'ProductCard', category: `cat-${i % 7}` },
   }));
   return JSON.stringify({ batchId: `b-${process.pid}-${n}`, sentAt: new Date(now).toISOString(), events });
