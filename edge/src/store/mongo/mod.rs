@@ -36,7 +36,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use commands::ServerLimits;
 use commands::{
-    check_ok, document_id, document_to_json, hello, parse_find_reply, parse_hello, parse_sasl,
+    document_id, document_to_json, hello, parse_find_reply, parse_hello, parse_sasl,
     parse_update_reply, plan_finds, plan_updates, sasl_continue, sasl_start,
 };
 pub use conn::Connection;
@@ -287,23 +287,4 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         })
         .await
     }
-}
-
-/// Checks a server and credentials once, for `/health`-style probes and the
-/// benchmark: `hello` plus authentication, then `ping`.
-pub async fn ping<C: Connector>(store: &MongoStore<C>) -> Result<(), StoreError> {
-    store
-        .exchange(async |conn| {
-            let replies = store
-                .session(conn, |_| {
-                    Ok(vec![Message::command(
-                        bson::doc! {"ping": 1_i32, "$db": store.url.db.as_str()},
-                    )])
-                })
-                .await?;
-            replies
-                .first()
-                .map_or(Err(StoreError::Protocol("no ping reply".into())), check_ok)
-        })
-        .await
 }
