@@ -32,6 +32,7 @@ worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash sc
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 [ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ] || bash edge/build.sh >&2
 FEAST="$TOOLS/feast-venv/bin/feast"
+FEAST_VERSION=$("$TOOLS/feast-venv/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))')
 export FEAST_USAGE=False # Feast's usage telemetry: off, and offline anyway
 
 TMP=$(mktemp -d)
@@ -98,7 +99,7 @@ setsid "$WORKERD" serve "$TMP/workerd.capnp" > "$TMP/workerd.log" 2>&1 < /dev/nu
 PIDS+=("$!")
 FRESHET="http://127.0.0.1:$FRESHET_PORT"
 
-step "Feast $("$FEAST" version 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -1): feast apply, feast serve"
+step "Feast $FEAST_VERSION: feast apply, feast serve"
 # The feature repo is copied to $TMP, so its registry and parquet file never
 # land in the work tree.
 cp -r bench/feast/feature_repo "$TMP/feast-repo"
@@ -153,7 +154,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 REPORT=(node bench/feast/report.mjs "$RESULTS" "$TMP/check.json" "$SECONDS_PER_RUN" "$LOAD_BEFORE" "$LOAD_AFTER"
-  "$("$FEAST" version 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -1)" "$(redis-server --version | grep -Eo 'v=[0-9.]+' | cut -c3-)")
+  "$FEAST_VERSION" "$(redis-server --version | grep -Eo 'v=[0-9.]+' | cut -c3-)")
 if [ -n "${NO_REPORT:-}" ]; then
   "${REPORT[@]}"
 else

@@ -69,7 +69,9 @@ mongo() {
 FEAST_VERSION=0.67.0
 feast() {
   local venv="$TOOLS/feast-venv"
-  "$venv/bin/feast" version 2>/dev/null | grep -q "$FEAST_VERSION" && return 0
+  # The package's metadata, not `feast version`, which imports all of Feast.
+  "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))' 2>/dev/null |
+    grep -qx "$FEAST_VERSION" && return 0
   step "feast $FEAST_VERSION into .tools/feast-venv (about 2 minutes)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q "feast[redis]==$FEAST_VERSION"
