@@ -141,7 +141,7 @@ done
 step "HTTP floor of each server (GET /health, no Redis), 1 connection"
 run "freshet health" 1 get "$FRESHET/health"
 run "feast health" 1 get "$FEAST_URL/health"
-step "redis-benchmark HMGET, 1 and 8 connections"
+step "redis-benchmark HMGET, $CONNECTIONS connection(s)"
 for c in $CONNECTIONS; do
   # A bounded count: about SECONDS_PER_RUN at the floor's usual rate.
   redis-benchmark -p "$REDIS_PORT" -c "$c" -n $((SECONDS_PER_RUN * 8000)) --csv \

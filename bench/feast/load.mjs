@@ -6,12 +6,14 @@
 // (autocannon's histogram rounds to whole milliseconds, too coarse for a
 // sub-millisecond floor). No dependencies beyond Node.
 //
-// Prints one JSON line: {label, connections, seconds, requests, rps, p50_us,
-// p99_us, store_mean_us, errors, load1, redis}. store_mean_us is the mean of
-// the store time the Freshet worker reports in its Server-Timing header. With REDIS_PORT set, `redis` is what the
-// server itself counted during the timed part (CONFIG RESETSTAT after the
-// warm-up, then INFO): per command its calls and µs, and the connections it
-// accepted, so each side's Redis work per request is measured, not guessed.
+// Prints one JSON line: {label, mode, connections, seconds, warmup, requests,
+// rps, p50_us, p99_us, store_mean_us, errors, firstError, sockets, load1,
+// redis}. store_mean_us is the mean store time the Freshet worker reports in
+// its Server-Timing header; sockets, how many the HTTP client opened (keep-
+// alive holds while it equals connections). With REDIS_PORT set, `redis` is
+// what the server itself counted during the timed part (CONFIG RESETSTAT after
+// the warm-up, then INFO): per command its calls and µs, and the connections
+// it accepted, so each side's Redis work per request is measured, not guessed.
 //
 // Usage: node load.mjs <label> <connections> <seconds> <warmup seconds> <mode> <args...>
 //   freshet-ingest <base url> <events per request>   POST /v1/ingest, raw events
