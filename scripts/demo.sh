@@ -1,43 +1,95 @@
 #!/usr/bin/env bash
-# `make demo`: Freshet running locally on the embedded default store (a
-# Durable Object per entity, persisted under .state/edge), fed one batch of
-# shop events, with the features it computed read back. Keeps serving until
-# Ctrl-C. FRESHET_STORE=redis://127.0.0.1:6390 uses that store instead;
-# PORT picks the port (8787).
+# `make demo`: the example shop (examples/nuxt, built) on top of the edge
+# worker under `wrangler dev`, with the embedded default store (a Durable
+# Object per entity, persisted under .state/edge so features survive a
+# restart). Prints the URL to open and keeps serving until Ctrl-C.
+#
+#   FRESHET_STORE=redis://127.0.0.1:6390 make demo     # a Redis of yours
+#   FRESHET_STORE=mongodb://user:pass@127.0.0.1:27017/freshet?authSource=admin make demo
+#   PORT=8787 SHOP_PORT=3000 make demo                  # the edge's and the shop's ports
+#
+# On a fresh machine it first installs the tools (into .tools/), builds the
+# tracker package (npm/), the worker (edge/) and the shop; later runs skip
+# what is current. The shop runs built (`nuxt build`, then
+# `node .output/server/index.mjs`): what a user deploys, and it starts in a
+# second; it is rebuilt only when its sources or the package changed.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 PORT=${PORT:-8787}
+SHOP_PORT=${SHOP_PORT:-3000}
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
-bash scripts/tools.sh rust node wasm worker
+IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
+bash scripts/tools.sh rust node wasm
+# worker-build prints its bare version, which tools.sh's check does not match.
+worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+mkdir -p .state
+
 step "building the edge worker"
 bash edge/build.sh
-vars=(--var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:${FRESHET_IDENTITY_SECRET:-dev-identity-secret}")
+step "building the tracker package (npm/)"
+bash npm/build.sh >/dev/null
+
+shop=examples/nuxt
+stamp=$(find $shop/app $shop/server $shop/nuxt.config.ts $shop/package.json npm/src npm/pkg -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16)
+if [ "$(cat .state/shop.stamp 2>/dev/null)" != "$stamp" ] || [ ! -f $shop/.output/server/index.mjs ]; then
+  step "installing and building the shop (examples/nuxt)"
+  # A copy of npm/, as if published (TOOLCHAIN.md); the old copy goes first.
+  rm -rf $shop/node_modules/freshet
+  (cd $shop && npm install --install-links --no-audit --no-fund --loglevel=error && npx nuxt build >../../.state/shop-build.log 2>&1) ||
+    { tail -30 .state/shop-build.log; exit 1; }
+  echo "$stamp" > .state/shop.stamp
+fi
+
+vars=(--var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
 [ -n "${FRESHET_STORE:-}" ] && vars+=(--var "FRESHET_STORE:$FRESHET_STORE")
-mkdir -p .state
 # The build above is current: run wrangler from a copy of the config without
 # its [build] step, so it starts in seconds.
 sed -e '/^\[build\]/,/^$/d' -e "s|^main = .*|main = \"$ROOT/edge/build/index.js\"|" \
   edge/wrangler.toml > .state/wrangler.toml
-step "starting the edge on http://127.0.0.1:$PORT (store: ${FRESHET_STORE:-durable-object}, log: .state/edge.log)"
+# Say which store without echoing a password from the URL.
+STORE_NAME=$(sed -E 's|//[^@/]*@|//…@|' <<<"${FRESHET_STORE:-durable-object}")
+step "starting the edge on http://127.0.0.1:$PORT (store: $STORE_NAME, log: .state/edge.log)"
 edge/node_modules/.bin/wrangler dev --config .state/wrangler.toml --local --ip 127.0.0.1 \
   --port "$PORT" --inspector-port $((PORT + 1)) --show-interactive-dev-session=false \
   --persist-to "$ROOT/.state/edge" "${vars[@]}" >.state/edge.log 2>&1 &
 EDGE=$!
-trap 'kill $EDGE 2>/dev/null || true; wait $EDGE 2>/dev/null || true' EXIT INT TERM
+SHOP=
+cleanup() {
+  [ -n "$SHOP" ] && kill "$SHOP" 2>/dev/null || true
+  kill "$EDGE" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 for _ in $(seq 1 120); do
   curl -fs -m 2 -o /dev/null "http://127.0.0.1:$PORT/health" && break
   kill -0 $EDGE 2>/dev/null || { cat .state/edge.log; exit 1; }
   sleep 1
 done
-step "sending a visit's events and reading the visitor's features back"
+curl -fs -m 2 -o /dev/null "http://127.0.0.1:$PORT/health" || { cat .state/edge.log; exit 1; }
+
+step "starting the shop on http://127.0.0.1:$SHOP_PORT (log: .state/shop.log)"
+NUXT_FRESHET_EDGE_ENDPOINT="http://127.0.0.1:$PORT/v1/ingest" NUXT_SHOP_EDGE_URL="http://127.0.0.1:$PORT" \
+  NUXT_SHOP_READ_TOKEN="$READ_TOKEN" NUXT_SHOP_IDENTITY_SECRET="$IDENTITY_SECRET" \
+  PORT=$SHOP_PORT HOST=127.0.0.1 node $shop/.output/server/index.mjs >.state/shop.log 2>&1 &
+SHOP=$!
+for _ in $(seq 1 60); do
+  curl -fs -m 2 -o /dev/null "http://127.0.0.1:$SHOP_PORT/" && break
+  kill -0 $SHOP 2>/dev/null || { cat .state/shop.log; exit 1; }
+  sleep 0.5
+done
+
+step "checking the edge: one sample visit in, its features out"
 node scripts/demo-events.mjs "http://127.0.0.1:$PORT" "$READ_TOKEN"
 cat <<MSG
 
-Freshet is running on http://127.0.0.1:$PORT with the ${FRESHET_STORE:-durable-object} store.
-  another visit: node scripts/demo-events.mjs http://127.0.0.1:$PORT $READ_TOKEN
-  read features: curl -H 'authorization: Bearer $READ_TOKEN' http://127.0.0.1:$PORT/v1/features/user/<clientId>
+  Open http://127.0.0.1:$SHOP_PORT/ : the shop, with "what the model sees" beside every page.
+
+  The edge:  http://127.0.0.1:$PORT (store: ${STORE_NAME}, Durable Object state in .state/edge)
+  Features:  curl -H 'authorization: Bearer $READ_TOKEN' http://127.0.0.1:$PORT/v1/features/user/<clientId>
+             (the clientId is the shop's freshet_cid cookie, or user-<name> once signed in)
+  Logs:      .state/edge.log, .state/shop.log
 Press Ctrl-C to stop.
 MSG
-wait $EDGE
+wait -n $EDGE $SHOP
