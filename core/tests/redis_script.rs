@@ -152,3 +152,46 @@ fn script_state_equals_apply_delta_for_random_batches_and_retries() {
         })
         .expect("Redis and apply_delta agree");
 }
+
+#[test]
+fn a_read_of_some_features_reads_only_their_sets() {
+    use freshet_core::encode::redis::{decode_state_for, read_commands_for};
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let spec = spec();
+    let events = common::tracker_like_events();
+    let b = batch("b1", events);
+    let mut doc = FeatureDoc::default();
+    for delta in aggregate(&spec, &b, None)
+        .into_iter()
+        .filter(|d| d.entity == "user")
+    {
+        apply_delta(&spec, &mut doc, &delta);
+        let call = apply_call(&spec, "part", &delta);
+        run(&mut con, &call.eval().0).expect("apply");
+    }
+    let wanted = ["pageviews@1", "viewed_categories@1"];
+    let commands = read_commands_for(&spec, "part", "user", "cid-0", Some(&wanted));
+    assert_eq!(
+        commands.len(),
+        2,
+        "HGETALL and one ZRANGE, not one per set feature"
+    );
+    let replies: Vec<RedisValue> = commands
+        .iter()
+        .map(|c| convert(run(&mut con, &c.0).expect("read")))
+        .collect();
+    let stored = decode_state_for(&spec, "user", Some(&wanted), &replies).expect("decode");
+    assert_eq!(
+        stored.features.get("viewed_categories@1"),
+        doc.features.get("viewed_categories@1")
+    );
+    assert_eq!(
+        stored.features.get("pageviews@1"),
+        doc.features.get("pageviews@1")
+    );
+    assert!(!stored.features.contains_key("recent_products@1"));
+    assert!(doc.features.contains_key("recent_products@1"));
+}

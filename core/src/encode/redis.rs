@@ -222,9 +222,22 @@ pub fn read_commands(
     entity: &str,
     id: &str,
 ) -> Vec<RedisCommand> {
+    read_commands_for(spec, prefix, entity, id, None)
+}
+
+/// Like [`read_commands`], but reads only the set features whose storage key
+/// (`name@version`) is in `wanted`, when given: a zset costs a command each,
+/// while the hash holds every other feature in one.
+pub fn read_commands_for(
+    spec: &FeatureSpec,
+    prefix: &str,
+    entity: &str,
+    id: &str,
+    wanted: Option<&[&str]>,
+) -> Vec<RedisCommand> {
     let keys = EntityKeys { prefix, entity, id };
     let mut commands = vec![RedisCommand::new(["HGETALL".to_owned(), keys.hash()])];
-    for def in set_features(spec, entity) {
+    for def in set_features(spec, entity, wanted) {
         commands.push(RedisCommand::new([
             "ZRANGE".to_owned(),
             keys.set(def.key()),
@@ -239,9 +252,12 @@ pub fn read_commands(
 fn set_features<'a>(
     spec: &'a FeatureSpec,
     entity: &'a str,
+    wanted: Option<&'a [&'a str]>,
 ) -> impl Iterator<Item = &'a FeatureDef> {
-    spec.features_of(entity)
-        .filter(|def| matches!(def.agg, Aggregation::Distinct | Aggregation::LatestN))
+    spec.features_of(entity).filter(move |def| {
+        matches!(def.agg, Aggregation::Distinct | Aggregation::LatestN)
+            && wanted.is_none_or(|w| w.contains(&def.key()))
+    })
 }
 
 /// A reply that does not have the shape Freshet writes.
@@ -267,6 +283,17 @@ pub fn decode_state(
     entity: &str,
     replies: &[RedisValue],
 ) -> Result<FeatureDoc, DecodeError> {
+    decode_state_for(spec, entity, None, replies)
+}
+
+/// Decodes the replies to [`read_commands_for`] with the same `wanted`; set
+/// features not wanted are left out of the document.
+pub fn decode_state_for(
+    spec: &FeatureSpec,
+    entity: &str,
+    wanted: Option<&[&str]>,
+    replies: &[RedisValue],
+) -> Result<FeatureDoc, DecodeError> {
     let (hash_reply, set_replies) = replies.split_first().ok_or_else(|| bad("no replies"))?;
     let hash = pairs(hash_reply)?;
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
@@ -277,10 +304,16 @@ pub fn decode_state(
     let mut doc = FeatureDoc::default();
     for def in spec.features_of(entity) {
         let set = match def.agg {
-            Aggregation::Distinct | Aggregation::LatestN => Some(
-                sets.next()
-                    .ok_or_else(|| bad("fewer set replies than set features"))?,
-            ),
+            Aggregation::Distinct | Aggregation::LatestN
+                if wanted.is_none_or(|w| w.contains(&def.key())) =>
+            {
+                Some(
+                    sets.next()
+                        .ok_or_else(|| bad("fewer set replies than set features"))?,
+                )
+            }
+            // A set feature not read: left out rather than read as empty.
+            Aggregation::Distinct | Aggregation::LatestN => continue,
             _ => None,
         };
         let key = def.key();

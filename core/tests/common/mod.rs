@@ -107,3 +107,21 @@ pub fn features(docs: &Docs) -> BTreeMap<(String, String), BTreeMap<String, Valu
         })
         .collect()
 }
+
+/// One client's page view, category view and product click, all at `NOW`.
+pub fn tracker_like_events() -> Vec<Event> {
+    let event = |id: &str, event_type: &str, payload: Value| Event {
+        id: id.to_owned(),
+        event_type: event_type.to_owned(),
+        time: NOW,
+        client_id: "cid-0".to_owned(),
+        session_id: None,
+        user_id: None,
+        payload: payload.as_object().cloned().unwrap_or_default(),
+    };
+    vec![
+        event("e1", "page_view", json!({"path": "/"})),
+        event("e2", "viewed_category", json!({"category": "cameras"})),
+        event("e3", "product_click", json!({"productId": "prod-1"})),
+    ]
+}
