@@ -31,16 +31,9 @@ bash edge/build.sh
 step "building the tracker package (npm/)"
 bash npm/build.sh >/dev/null
 
+step "installing and building the shop (examples/nuxt; skipped when current)"
+bash examples/nuxt/build.sh
 shop=examples/nuxt
-stamp=$(find $shop/app $shop/server $shop/nuxt.config.ts $shop/package.json npm/src npm/pkg -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16)
-if [ "$(cat .state/shop.stamp 2>/dev/null)" != "$stamp" ] || [ ! -f $shop/.output/server/index.mjs ]; then
-  step "installing and building the shop (examples/nuxt)"
-  # A copy of npm/, as if published (TOOLCHAIN.md); the old copy goes first.
-  rm -rf $shop/node_modules/freshet
-  (cd $shop && npm install --install-links --no-audit --no-fund --loglevel=error && npx nuxt build >../../.state/shop-build.log 2>&1) ||
-    { tail -30 .state/shop-build.log; exit 1; }
-  echo "$stamp" > .state/shop.stamp
-fi
 
 vars=(--var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
 [ -n "${FRESHET_STORE:-}" ] && vars+=(--var "FRESHET_STORE:$FRESHET_STORE")

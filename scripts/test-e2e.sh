@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end tests across every part (tests/e2e/shop.test.mjs): headless
+# Chromium clicks through the built example shop (examples/nuxt), whose
+# tracker sends through the shop's /api/ingest to the edge under `wrangler
+# dev`, with the Durable Object store and with a real redis-server on a free
+# port; features are read back through the serving API, from Redis and from
+# the shop's panel. Takes docs/shop.png on the way. Builds what it needs
+# first (skipping what is current). Everything listens on 127.0.0.1.
+# E2E_STORES=redis runs one store only.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/tools.sh rust redis chromium node wasm
+# worker-build prints its bare version, which tools.sh's check does not match.
+worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+step "e2e: npm tools of the edge (wrangler, workerd)"
+(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+step "e2e: build the edge worker"
+bash edge/build.sh
+step "e2e: build the tracker package (npm/)"
+bash npm/build.sh >/dev/null
+step "e2e: install and build the example shop (examples/nuxt)"
+bash examples/nuxt/build.sh
+step "e2e: test dependencies (playwright-core) into tests/e2e/node_modules"
+(cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
+step "e2e: the shop in headless Chromium, the edge under wrangler dev, Durable Object store and Redis"
+cd tests/e2e
+node --test --test-concurrency=1 shop.test.mjs

@@ -1,0 +1,270 @@
+// End to end, across every part: headless Chromium clicks through the built
+// example shop (examples/nuxt), whose tracker (the npm package, Rust/wasm)
+// sends batches through the shop's /api/ingest to the edge worker under
+// `wrangler dev`, which writes them to the store: once with the Durable
+// Object store, once with a real redis-server. Features are read back
+// through the serving API, from Redis itself, and from the shop's panel,
+// with exact values expected. Run by scripts/test-e2e.sh, which builds
+// everything first. Everything listens on 127.0.0.1.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as stack from './stack.mjs';
+
+const { until, sleep } = stack;
+const STORES = (process.env.E2E_STORES || 'durable-object,redis').split(',');
+const SCREENSHOT = path.join(stack.ROOT, 'docs', 'shop.png');
+let browser;
+
+before(async () => { browser = await stack.launch(); });
+after(async () => { await browser?.close(); await stack.stopAll(); });
+
+/** A fresh visitor: its own browser context (cookies, localStorage). */
+async function visitor(cookies = []) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
+  if (cookies.length) await context.addCookies(cookies);
+  const ingest = []; // statuses of /api/ingest answers, in order
+  context.on('response', (r) => { if (r.url().endsWith('/api/ingest')) ingest.push(r.status()); });
+  return { context, ingest };
+}
+
+async function open(context, url) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(url);
+  return page;
+}
+
+/** The tracker's client id, once it has started (it sets a first-party cookie). */
+async function clientId(context) {
+  return until(async () => (await context.cookies()).find((c) => c.name === 'freshet_cid')?.value, 15_000, 'the tracker to start');
+}
+
+/** Waits until the served features include `want`, then checks they stay so (nothing doubled late). */
+async function settle(edge, entity, id, want, ms = 20_000) {
+  const pick = (f) => Object.fromEntries(Object.keys(want).map((k) => [k, f[k]]));
+  let got;
+  try {
+    await until(async () => { got = pick(await stack.features(edge, entity, id)); return JSON.stringify(got) === JSON.stringify(want); }, ms, `${entity}:${id}`, 100);
+  } catch (e) {
+    assert.deepEqual(got, want, e.message);
+  }
+  await sleep(1500);
+  assert.deepEqual(pick(await stack.features(edge, entity, id)), want, 'still exact a moment later');
+  return stack.features(edge, entity, id);
+}
+
+const sumFields = (hash, prefix) => Object.entries(hash).filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + Number(v), 0);
+
+async function clickAddToCart(page, times) {
+  for (let i = 0; i < times; i++) await page.click('#add-to-cart');
+}
+
+for (const storeName of STORES) {
+  describe(`the shop on the ${storeName} store`, () => {
+    let redis;
+    let edge;
+    let shop;
+    const persist = path.join(stack.TMP, `state-${storeName}`);
+
+    before(async () => {
+      if (storeName === 'redis') redis = await stack.startRedis(await stack.freePort());
+      edge = await stack.startEdge({ store: redis?.url, persist });
+      shop = await stack.startShop(edge);
+    });
+    after(async () => {
+      await stack.stop(shop?.child);
+      await stack.stop(edge?.child);
+      if (redis) await stack.stop(redis.child);
+    });
+
+    test('a click-through: exact features in the serving API, in the store, and in the panel', async () => {
+      const { context, ingest } = await visitor();
+      const page = await open(context, `${shop.origin}/`);
+      const cid = await clientId(context);
+      const popularityBefore = await stack.features(edge, 'product', 'prod-2');
+      await page.click('#cat-cameras');
+      await page.waitForSelector('h1:has-text("Cameras")');
+      await page.click('[data-product="prod-2"]');
+      await page.waitForSelector('#add-to-cart');
+      await page.click('#add-to-cart');
+      await page.fill('#search-input', 'tripod');
+      await page.click('#search-button');
+      await page.waitForSelector('h1:has-text("tripod")');
+      await page.click('#cat-lenses');
+      await page.waitForSelector('h1:has-text("Lenses")');
+      await page.click('[data-product="prod-4"]');
+      await page.waitForSelector('h1:has-text("50 mm prime")');
+      await page.click('#add-to-cart');
+      const clickedAt = Date.now();
+
+      const f = await settle(edge, 'user', cid, {
+        pageviews: 6, // /, /category/cameras, /product/prod-2, /search, /category/lenses, /product/prod-4
+        clicks_product_card: 2,
+        clicks_product_card_7d: 2,
+        searches: 1,
+        last_interacted_product: 'prod-4',
+        recent_products: ['prod-4', 'prod-2'],
+        cart_value_1h: 349 + 249,
+        watch_count_7d: 0,
+      });
+      assert.deepEqual([...f.viewed_categories].sort(), ['cameras', 'lenses']);
+      assert.ok(f.last_event_at <= clickedAt + 1000 && f.last_event_at > clickedAt - 60_000, `last_event_at ${f.last_event_at}`);
+      assert.equal((await stack.features(edge, 'product', 'prod-2')).popularity_7d, popularityBefore.popularity_7d + 1);
+      assert.ok(ingest.length > 0 && ingest.every((s) => s === 202), `ingest answers: ${ingest}`);
+
+      if (redis) {
+        // Straight from Redis, in the layout of core/src/encode/redis.rs.
+        const h = stack.redisHash(redis.port, `fs:{user:${cid}}`);
+        assert.equal(h['pageviews@1'], '6');
+        assert.equal(h['clicks_product_card@1'], '2');
+        assert.equal(h['searches@1'], '1');
+        assert.equal(sumFields(h, 'clicks_product_card_7d@1|'), 2);
+        assert.equal(sumFields(h, 'cart_value_1h@1|'), 598);
+        assert.equal(h['last_interacted_product@1'], '"prod-4"');
+        const cats = stack.redisCli(redis.port, '--raw', 'ZRANGE', `fs:{user:${cid}}:viewed_categories@1`, '0', '-1').split('\n').sort();
+        assert.deepEqual(cats, ['cameras', 'lenses']);
+      }
+
+      // The panel shows the same, read through the shop's server (no token in the page).
+      await until(async () => (await page.getAttribute('[data-feature="cart_value_1h"] td', 'data-value').catch(() => null)) === '598', 5000, 'the panel');
+      assert.equal(await page.getAttribute('[data-feature="clicks_product_card"] td', 'data-value'), '2');
+      assert.equal(await page.textContent('#features-entity'), `user:${cid}`);
+      const html = await page.content();
+      assert.ok(!html.includes(stack.READ_TOKEN), 'the read token never reaches the browser');
+      if (storeName === STORES[0]) {
+        fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+        await page.setViewportSize({ width: 1280, height: 600 });
+        await page.screenshot({ path: SCREENSHOT });
+      }
+      await context.close();
+    });
+
+    test('the panel shows a click within a second', async () => {
+      const { context } = await visitor();
+      const page = await open(context, `${shop.origin}/category/tripods`);
+      await clientId(context);
+      const times = [];
+      for (const [n, product] of [[1, 'prod-7'], [2, 'prod-8'], [3, 'prod-7']]) {
+        await page.waitForSelector(`[data-product="${product}"]`);
+        await sleep(2500); // the panel back to its slow poll
+        const t0 = Date.now();
+        await page.click(`[data-product="${product}"]`);
+        await page.waitForFunction((want) => document.querySelector('[data-feature="clicks_product_card"] td')?.dataset.value === want,
+          String(n), { timeout: 5000, polling: 20 });
+        times.push(Date.now() - t0);
+        await page.click('#cat-tripods');
+      }
+      times.sort((a, b) => a - b);
+      console.log(`# the panel showed each click after ${times.join(', ')} ms`);
+      assert.ok(times[1] < 1000, `median ${times[1]} ms`);
+      await context.close();
+    });
+
+    test('reload and navigate away mid-batch: nothing lost, nothing doubled', async () => {
+      const { context } = await visitor();
+      const page = await open(context, `${shop.origin}/product/prod-3`);
+      const cid = await clientId(context);
+      // Each burst is well inside one flush interval (250 ms): still in an open batch.
+      await clickAddToCart(page, 5);
+      await page.reload();
+      await page.waitForSelector('#add-to-cart');
+      await clickAddToCart(page, 3);
+      await page.goto('about:blank'); // away from the shop: pagehide, sendBeacon
+      await sleep(500);
+      await page.goto(`${shop.origin}/product/prod-3`); // back: a closed tab's unconfirmed batches are resent
+      await page.waitForSelector('#add-to-cart');
+      await clickAddToCart(page, 2);
+      await page.close(); // closing the tab mid-batch
+      const again = await open(context, `${shop.origin}/`); // a later visit adopts what the closed tab left
+      await settle(edge, 'user', cid, { cart_value_1h: 10 * 129, pageviews: 4, last_interacted_product: 'prod-3' });
+      await again.close();
+      await context.close();
+    });
+
+    test('the store down for a while, then back: exact counts after the retries', async () => {
+      const { context, ingest } = await visitor();
+      const page = await open(context, `${shop.origin}/product/prod-6`);
+      const cid = await clientId(context);
+      await settle(edge, 'user', cid, { pageviews: 1 });
+      if (redis) await stack.stopRedis(redis);
+      else await stack.stop(edge.child); // the Durable Object store lives in the edge: stop it all
+      await clickAddToCart(page, 3);
+      await page.click('#cat-lenses');
+      await page.waitForSelector('h1:has-text("Lenses")');
+      await until(() => ingest.some((s) => s === 503), 10_000, 'a 503 from the ingest route');
+      await sleep(3000); // a few retries while it is down
+      if (redis) redis = await stack.startRedis(redis.port);
+      else edge = await stack.startEdge({ persist, port: edge.port });
+      await settle(edge, 'user', cid, { pageviews: 2, cart_value_1h: 3 * 649, viewed_categories: ['lenses'] }, 40_000);
+      assert.ok(ingest.filter((s) => s === 503).length >= 2, `retried while down: ${ingest}`);
+      await context.close();
+    });
+
+    test('two tabs at once: exact counts', async () => {
+      const { context } = await visitor();
+      const a = await open(context, `${shop.origin}/product/prod-5`);
+      const cid = await clientId(context);
+      const b = await open(context, `${shop.origin}/product/prod-8`);
+      await b.waitForSelector('#add-to-cart');
+      await Promise.all([clickAddToCart(a, 6), clickAddToCart(b, 6)]);
+      await Promise.all([a.click('#cat-cameras'), b.click('#cat-tripods')]);
+      await settle(edge, 'user', cid, {
+        pageviews: 4,
+        cart_value_1h: 6 * 1199 + 6 * 329,
+      });
+      const f = await stack.features(edge, 'user', cid);
+      assert.deepEqual([...f.viewed_categories].sort(), ['cameras', 'tripods']);
+      await context.close();
+    });
+
+    test("a signed-in visitor's features land on the user; a forged sign-in's do not", async () => {
+      const name = `Ada ${Math.random().toString(36).slice(2, 8)}`;
+      const userId = `user-${name.toLowerCase().replace(/ /g, '-')}`;
+      const { context } = await visitor();
+      const page = await open(context, `${shop.origin}/`);
+      const cid = await clientId(context);
+      await page.fill('#signin-name', name);
+      await page.click('#signin');
+      await page.waitForSelector('#signed-in-as');
+      await page.click('#cat-tripods');
+      await page.waitForSelector('h1:has-text("Tripods")');
+      await page.click('[data-product="prod-7"]');
+      await page.waitForSelector('#add-to-cart');
+      await page.click('#add-to-cart');
+      await page.reload(); // the identity is handed to the tracker again on every load
+      await page.waitForSelector('#add-to-cart');
+      await page.click('#add-to-cart');
+      const user = {
+        pageviews: 3, clicks_product_card: 1, cart_value_1h: 2 * 189, viewed_categories: ['tripods'], last_interacted_product: 'prod-7',
+      };
+      await settle(edge, 'user', userId, user);
+      // Before the sign-in, the anonymous client: one page view, nothing after.
+      assert.deepEqual((({ pageviews, clicks_product_card }) => ({ pageviews, clicks_product_card }))(await stack.features(edge, 'user', cid)),
+        { pageviews: 1, clicks_product_card: 0 });
+      await until(async () => (await page.textContent('#features-entity').catch(() => '')) === `user:${userId}`, 5000, 'the panel to follow the user');
+      if (redis) assert.equal(stack.redisHash(redis.port, `fs:{user:${userId}}`)['pageviews@1'], '3');
+
+      // Someone else takes the token's form and puts the user's id in it: the signature no longer matches.
+      const real = (await context.cookies()).find((c) => c.name === 'shop_identity').value;
+      const [, expiry, sig] = real.split('.');
+      const forged = [`${userId}.${expiry}.${'A'.repeat(sig.length)}`, stack.identityToken(userId, expiry, 'guessed-secret')];
+      for (const token of forged) {
+        const mallory = await visitor([{ name: 'shop_identity', value: token, url: shop.origin }]);
+        const p = await open(mallory.context, `${shop.origin}/category/cameras`);
+        await clientId(mallory.context);
+        await p.click('[data-product="prod-1"]');
+        await p.waitForSelector('#add-to-cart');
+        await p.click('#add-to-cart');
+        await until(() => mallory.ingest.includes(401), 10_000, 'the edge to refuse the forged identity');
+        // The shop's own route does not believe the cookie either.
+        await until(async () => (await p.textContent('#features-panel').catch(() => '')).includes('anonymous'), 5000, 'the panel to stay anonymous');
+        await mallory.context.close();
+      }
+      await sleep(1000);
+      await settle(edge, 'user', userId, user);
+      await context.close();
+    });
+  });
+}
