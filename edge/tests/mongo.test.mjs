@@ -206,7 +206,7 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   await sleep(300);
   const logged = w.log().split('\n').find((l) => l.includes('MongoDB authentication failed'));
   assert.match(logged ?? '', /MongoDB authentication failed for user "freshet" \(authSource admin\)/);
-  t.diagnostic(`logged: ${logged.trim()}`);
+  t.diagnostic(`logged: ${logged.replace(/\x1b\[[0-9;]*m/g, '').trim()}`);
   assert.deepEqual(pymongo(mongoPort, 'out(db.list_collection_names())'), []);
   await stopWorker(w);
 

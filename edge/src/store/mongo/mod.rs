@@ -113,6 +113,9 @@ impl<C: Connector> MongoStore<C> {
     }
 
     fn auth_failed(&self, why: impl std::fmt::Display) -> StoreError {
+        // The server's own words, without a second "server error:" prefix.
+        let why = why.to_string();
+        let why = why.strip_prefix("server error: ").unwrap_or(&why);
         StoreError::Server(format!(
             "MongoDB authentication failed for user {:?} (authSource {}): {why}",
             self.url.username.as_deref().unwrap_or(""),
