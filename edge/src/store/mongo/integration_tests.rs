@@ -207,6 +207,30 @@ async fn against_a_real_server_with_authentication() {
         assert_eq!(m, mem, "{key:?}");
     }
 
+    // Different batches racing to create the same new document: each counts
+    // once (a collision on the first insert is not taken for a duplicate).
+    // SecantusDB may well serialize these, so this guards the counts more
+    // than it provokes the race.
+    let racing: Vec<Vec<EntityDelta>> = (0..8)
+        .map(|i| {
+            deltas_of(&format!(
+                r#"{{"batchId":"race-{i}","events":[{{"id":"race-{i}","type":"page_view",
+                "timestamp":"2026-11-22T09:59:00Z","clientId":"cid-race","payload":{{}}}}]}}"#
+            ))
+        })
+        .collect();
+    let outcomes =
+        futures_util::future::join_all(racing.iter().map(|deltas| mongo.apply(deltas))).await;
+    for outcome in outcomes {
+        assert_eq!(outcome.unwrap(), vec![Applied::Applied]);
+    }
+    let raced = mongo
+        .load(&[EntityKey::new("user", "cid-race")])
+        .await
+        .unwrap();
+    let raced = read_features(spec, "user", &raced[0], None, now).unwrap();
+    assert_eq!(raced["pageviews"].value, serde_json::json!(8));
+
     // The document is plain: counts are Int64 at `<name>@<version>`.
     let found = run(
         &mongo,
