@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Freshness: from a click in the browser to the value visible in the serving
+# API, p50 and p99 over 200 clicks (or $1), with each store: the Durable
+# Object (default), Redis (a redis-server on a free port) and MongoDB's wire
+# protocol (SecantusDB from .tools/venv). Headless Chromium in the built
+# example shop; the edge under `wrangler dev`. Writes the `freshness` section
+# of BENCHMARKS.md. Measured, not asserted. Everything on 127.0.0.1.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+CLICKS=${1:-200}
+STORES=${FRESHNESS_STORES:-durable-object,redis,mongo}
+bash scripts/tools.sh rust redis chromium node wasm mongo
+worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+step "freshness: build the edge, the package and the shop"
+bash edge/build.sh
+bash npm/build.sh >/dev/null
+bash examples/nuxt/build.sh
+(cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
+step "freshness: $CLICKS clicks per store ($STORES)"
+out=$(mktemp)
+(cd tests/e2e && SECANTUSD="$TOOLS/venv/bin/secantusd-py" node freshness.mjs "$CLICKS" "$STORES") | tee "$out"
+node tests/e2e/freshness-report.mjs "bash scripts/bench-freshness.sh $*" < "$out" | python3 scripts/bench_section.py freshness
+rm -f "$out"
+step "freshness: written to BENCHMARKS.md (section freshness)"
