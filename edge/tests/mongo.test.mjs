@@ -1,7 +1,8 @@
 // The worker under `wrangler dev` (workerd) with the MongoDB store, against
 // SecantusDB (a MongoDB wire-protocol server) started here on a free port
 // with authentication on and a user created first. The documents are read
-// back with pymongo's plain find_one, as a model server would. Run by
+// back with pymongo's plain find_one, as a model server would. Then TLS,
+// with a certificate from a CA the test makes (openssl). Run by
 // scripts/test-mongo.sh after the build; needs EDGE_DIR (edge/) with build/
 // and node_modules/, and PYTHON (a python with pymongo) and SECANTUSD.
 import { test, after } from 'node:test';
@@ -56,9 +57,9 @@ async function connectable(port) {
 }
 
 // ---- SecantusDB, persisted to a folder so a stop and start keeps the data ----
-async function startMongo(port, dir, auth) {
+async function startMongo(port, dir, auth, extra = []) {
   const args = ['--host', '127.0.0.1', '--port', String(port), '--storage-path', dir, '--standalone',
-    '--log-level', 'WARNING'];
+    '--log-level', 'WARNING', ...extra];
   if (auth) args.push('--auth');
   const log = fs.openSync(path.join(TMP, `secantusd-${port}.log`), 'a');
   const child = spawn(SECANTUSD, args, { detached: true, stdio: ['ignore', log, log] });
@@ -78,13 +79,14 @@ async function stopMongo(child) {
 }
 
 /** Runs Python with pymongo: `db` is the test database, `admin` the admin one. */
-function pymongo(port, code, { auth = true } = {}) {
+function pymongo(port, code, { auth = true, tlsCA = null } = {}) {
   const script = `
 import json, sys
 from pymongo import MongoClient
 from bson import json_util
 kw = dict(username="freshet", password=${JSON.stringify(PASSWORD)}, authSource="admin") if ${auth ? 'True' : 'False'} else {}
-client = MongoClient(host="127.0.0.1", port=${port}, directConnection=True, serverSelectionTimeoutMS=5000, **kw)
+if ${tlsCA ? 'True' : 'False'}: kw.update(tls=True, tlsCAFile=${JSON.stringify(tlsCA ?? '')})
+client = MongoClient(host="localhost", port=${port}, directConnection=True, serverSelectionTimeoutMS=5000, **kw)
 db = client[${JSON.stringify(DB)}]
 admin = client["admin"]
 def out(value):
@@ -112,7 +114,7 @@ function testConfig() {
   return file;
 }
 
-async function startWorker(vars) {
+async function startWorker(vars, env = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const args = ['dev', '--config', testConfig(), '--local', '--ip', '127.0.0.1', '--port', String(port),
@@ -122,7 +124,7 @@ async function startWorker(vars) {
   const logFile = path.join(TMP, `wrangler-${port}.log`);
   const log = fs.openSync(logFile, 'w');
   const child = spawn(path.join(EDGE, 'node_modules', '.bin', 'wrangler'), args,
-    { cwd: EDGE, detached: true, stdio: ['ignore', log, log] });
+    { cwd: EDGE, detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
   children.push(child);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 240; i++) {
@@ -293,6 +295,50 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   assert.equal(sum(findOne(mongoPort, 'product_features', 'prod-down')['popularity_7d@1']), 2);
   assert.equal(findOne(mongoPort, 'user_features', 'cid-tracker-1')['clicks_product_card@1'], 2);
   assert.equal((await features(w, 'user', 'cid-down')).clicks_product_card.value, 2);
+  await stopWorker(w);
+  await stopMongo(mongo);
+});
+
+test('mongodb store over TLS: the certificate is verified, then documents land', async (t) => {
+  // A CA and a server certificate for localhost, made here; workerd trusts
+  // the CA through SSL_CERT_FILE (its TLS reads the file named there).
+  const dir = path.join(TMP, 'tls');
+  fs.mkdirSync(dir);
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2',
+    '-subj', '/CN=freshet test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n'
+    + 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
+  const ca = path.join(dir, 'ca.pem');
+
+  const port = await freePort();
+  const mongo = await startMongo(port, ':memory:', false,
+    ['--tls-cert-file', path.join(dir, 'server.pem'), '--tls-key-file', path.join(dir, 'server.key')]);
+  const tlsVars = { FRESHET_WRITE_KEYS: 'dev=*', FRESHET_READ_TOKEN: READ_TOKEN,
+    FRESHET_STORE: `mongodb://localhost:${port}/${DB}?tls=true`, FRESHET_STORE_TIMEOUT_MS: '3000' };
+  const seed = fresh(fixture('seed.json'));
+
+  // A certificate from an unknown CA is refused: 503, and the log says why.
+  let w = await startWorker(tlsVars);
+  let r = await ingest(w, seed);
+  assert.equal(r.status, 503, r.text);
+  await sleep(300);
+  const logged = w.log().split('\n').find((l) => /TLS handshake failed|peer certificate/.test(l));
+  assert.ok(logged, w.log());
+  t.diagnostic(`logged: ${logged.replace(/\x1b\[[0-9;]*m/g, '').trim()}`);
+  await stopWorker(w);
+
+  // With the CA trusted, the same batch lands, and reads back.
+  w = await startWorker(tlsVars, { SSL_CERT_FILE: ca });
+  r = await ingest(w, seed);
+  assert.equal(r.status, 202, r.text);
+  const doc = pymongo(port, 'out(db["user_features"].find_one({"_id": "cid-seed-1"}))', { auth: false, tlsCA: ca });
+  assert.equal(doc['pageviews@1'], 1);
+  assert.equal((await features(w, 'user', 'cid-seed-1')).pageviews.value, 1);
   await stopWorker(w);
   await stopMongo(mongo);
 });
