@@ -120,6 +120,13 @@ for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
   load "workerd-$label ingest" "$U/v1/ingest" 8 "$SECONDS_PER_RUN"
   load "workerd-$label read" "$U/v1/features/user/cid-bench-1?names=pageviews,clicks_product_card,searches,last_interacted_product,viewed_categories" \
     1 "$SECONDS_PER_RUN" get "authorization:Bearer $READ_TOKEN"
+  if [ "$label" = redis ]; then
+    # Where the time goes: the same path cut short at each stage, 8 connections.
+    load "breakdown: /health" "$U/health" 8 "$SECONDS_PER_RUN" get
+    load "breakdown: refused key (body read, not parsed)" "$U/v1/ingest" 8 "$SECONDS_PER_RUN" dup x-freshet-key:nope
+    load "breakdown: all events too old (validated, no store)" "$U/v1/ingest" 8 "$SECONDS_PER_RUN" old
+    load "breakdown: duplicate batch (all but the writes)" "$U/v1/ingest" 8 "$SECONDS_PER_RUN" dup
+  fi
   stop_worker
 done
 

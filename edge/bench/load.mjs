@@ -1,7 +1,10 @@
 // One load run with autocannon: POST /v1/ingest with a fresh 15-event batch
 // per request (new batchId and event ids, current times), or GET a path.
 // Prints one JSON line: {label, rps, p50, p99, errors, non2xx, requests}.
-// Usage: node load.mjs <label> <url> <connections> <seconds> [ingest|get] [header:value ...]
+// `old` posts one fixed batch whose events are all too old (full validation,
+// nothing stored); `dup` posts one fixed batch again and again (everything but
+// the store's writes).
+// Usage: node load.mjs <label> <url> <connections> <seconds> [ingest|get|old|dup] [header:value ...]
 import autocannon from 'autocannon';
 
 const [label, url, connections, seconds, mode = 'ingest', ...headerArgs] = process.argv.slice(2);
@@ -10,13 +13,14 @@ for (const h of headerArgs) { const i = h.indexOf(':'); headers[h.slice(0, i)] =
 
 let n = 0;
 const TYPES = ['page_view', 'product_click', 'product_click', 'viewed_category', 'search'];
-function batch() {
+/** A batch sent now; `age` moves its events back in time (not its sentAt). */
+function batch(age = 0) {
   n += 1;
   const now = Date.now();
   const user = `cid-bench-${n % 100}`;
   const events = Array.from({ length: 15 }, (_, i) => ({
     id: `e-${process.pid}-${n}-${i}`, type: TYPES[i % TYPES.length],
-    timestamp: new Date(now - (15 - i) * 100).toISOString(), clientId: user, sessionId: `s-${n % 100}`,
+    timestamp: new Date(now - age - (15 - i) * 100).toISOString(), clientId: user, sessionId: `s-${n % 100}`,
     payload: { productId: `prod-${(n + i) % 50}`, component: 'ProductCard', category: `cat-${i % 7}` },
   }));
   return JSON.stringify({ batchId: `b-${process.pid}-${n}`, sentAt: new Date(now).toISOString(), events });
@@ -26,6 +30,9 @@ const opts = { url, connections: Number(connections), duration: Number(seconds),
 if (mode === 'ingest') {
   opts.method = 'POST';
   opts.requests = [{ setupRequest: (req) => ({ ...req, body: batch() }) }];
+} else if (mode === 'old' || mode === 'dup') {
+  opts.method = 'POST';
+  opts.body = batch(mode === 'old' ? 30 * 86_400_000 : 0);
 } else {
   opts.method = 'GET';
 }

@@ -3,7 +3,13 @@
 import fs from 'node:fs';
 
 const [resultsFile, benchFile, seconds, load] = process.argv.slice(2);
-const rows = fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const all = fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const rows = all.filter((r) => !r.label.startsWith('breakdown:'));
+const breakdown = all.filter((r) => r.label.startsWith('breakdown:'));
+const fresh8 = all.find((r) => r.label === 'workerd-redis ingest' && r.connections === 8);
+const stages = [...breakdown, ...(fresh8 ? [{ ...fresh8, label: 'breakdown: fresh batch (the whole ingest)' }] : [])];
+const stageLines = ['| stage (workerd alone, Redis, 8 connections) | req/s | ms of the worker per request (1000/req/s) | p50 ms |', '|---|---|---|---|']
+  .concat(stages.map((r) => `| ${r.label.replace('breakdown: ', '')} | ${r.rps} | ${r.rps ? (1000 / r.rps).toFixed(2) : 'n/a'} | ${r.p50} |`));
 const find = (label, c) => rows.find((r) => r.label === label && r.connections === c);
 const fmt = (r) => (r ? `${r.rps} | ${r.p50} | ${r.p99}` : 'n/a | n/a | n/a');
 const ratio = (a, b, f) => (a && b && f(b) > 0 ? (f(a) / f(b)).toFixed(2) : 'n/a');
@@ -46,7 +52,19 @@ alone, the figure DESIGN.md asks for.
 
 ${verdict}
 ${errors.length ? `\nRuns with errors or non-2xx answers: ${errors.map((r) => r.label).join(', ')}.\n` : ''}
-Where the time goes:
+Where the time goes: the same worker and Redis, the ingest path cut short
+at each stage; at saturation, 1000/(req/s) is what one request costs the
+worker (and the machine it shares), so the differences between rows are the
+stages' costs.
+
+${stages.length ? stageLines.join('\n') : '(no breakdown runs)'}
+
+Reading the stages: "refused key" minus "/health" is reading the body;
+"all events too old" minus "refused key" is parsing and validating 15
+events in wasm; "duplicate batch" minus "all events too old" is aggregation,
+connecting to Redis and one pipelined round trip of 7 EVALSHA that find the
+batch marker; "fresh batch" minus "duplicate batch" is the script's writes
+(and the load generator building a fresh body for each request).
 
 - The dev proxy: the same bundle answers several times faster under workerd
   alone than through \`wrangler dev\`; compare the rows pairwise.
@@ -55,19 +73,20 @@ Where the time goes:
   entity in a single pipelined write. The peer reuses one pooled connection
   and runs one MULTI on one key, with no validation of event times, no
   idempotency and no per-product features; the edge's script checks the
-  batch marker and updates buckets, sets and recency for 7 entities.
+  batch marker and updates buckets, sets and recency for 7 entities
+  (Redis's own \`INFO commandstats\`: about 45 µs per EVALSHA).
 - Durable Objects: one object per entity, so a 15-event batch is 7 object
   calls, each a SQLite commit that the output gate holds until it is on disk.
   Locally all objects share one workerd thread and one disk, so the 7
   commits run one after another: 1.5-2 ms each on a quiet machine, 3-20 ms
-  while other builds write to the same disk (Server-Timing: the store is
+  while other builds write to the same disk (Server-Timing put the store at
   90-95 % of the answer). On Cloudflare they are separate objects that write
   in parallel. A read is one object call and no write.
-- Every answer carries \`Server-Timing: store;dur=…, total;dur=…\`; in these
-  runs the store's share of an ingest was 80-95 %, the worker's own code
-  (body, validation, aggregation, JSON) 1-2 ms.
-- \`core\`'s own work is small beside these: decode, validate and aggregate
-  of a 15-event batch is about 60 µs natively (section Core).
+- Every answer carries \`Server-Timing: store;dur=…, total;dur=…\` to see
+  this from a client.
+- \`core\`'s own work is small natively (about 60 µs for a 15-event batch,
+  section Core); in wasm under workerd, on this loaded machine, validation
+  costs more (the "all events too old" stage).
 <!-- edge:end -->`;
 
 let text = fs.existsSync(benchFile) ? fs.readFileSync(benchFile, 'utf8') : '# Benchmarks\n';
