@@ -119,11 +119,15 @@ pub fn server_error(doc: &Document) -> String {
     format!("{code} {name}: {msg}").replace("  ", " ")
 }
 
-// ---- hello ----
+// ---- the handshake ----
 
-pub fn hello(url: &MongoUrl, speculative: Option<Document>) -> Message {
+/// The handshake, sent as OP_QUERY on `admin.$cmd`: `isMaster` with
+/// `helloOk`, which every server knows, where `hello` over OP_MSG would make
+/// a server older than 3.6 hang up without a word.
+pub fn handshake(url: &MongoUrl, speculative: Option<Document>) -> Document {
     let mut body = doc! {
-        "hello": 1_i32,
+        "isMaster": 1_i32,
+        "helloOk": true,
         "client": {
             "driver": {"name": "freshet-edge", "version": env!("CARGO_PKG_VERSION")},
             "os": {"type": "cloudflare-workers"},
@@ -137,11 +141,11 @@ pub fn hello(url: &MongoUrl, speculative: Option<Document>) -> Message {
     if let Some(s) = speculative {
         body.insert("speculativeAuthenticate", s);
     }
-    body.insert("$db", "admin");
-    Message::command(body)
+    body
 }
 
-/// Reads the limits and refuses servers without OP_MSG; gives the
+/// Reads the handshake's answer: the limits; servers without OP_MSG refused;
+/// the
 /// `speculativeAuthenticate` answer when there is one.
 pub fn parse_hello(reply: &Document) -> Result<(ServerLimits, Option<Document>), StoreError> {
     check_ok(reply).map_err(|e| match e {

@@ -28,13 +28,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    fn next_id(&mut self) -> i32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
     /// Writes `messages` in one write; gives their request ids.
     pub async fn send(&mut self, messages: &[Message]) -> Result<Vec<i32>, StoreError> {
-        let mut out = Vec::with_capacity(512 * messages.len());
-        let mut ids = Vec::with_capacity(messages.len());
+        self.send_after_handshake(None, messages).await
+    }
+
+    /// Writes the handshake (as OP_QUERY, which every server answers) and
+    /// then `messages`, in one write; gives the request ids, the
+    /// handshake's first.
+    pub async fn send_with_handshake(
+        &mut self,
+        handshake: &Document,
+        messages: &[Message],
+    ) -> Result<Vec<i32>, StoreError> {
+        self.send_after_handshake(Some(handshake), messages).await
+    }
+
+    async fn send_after_handshake(
+        &mut self,
+        handshake: Option<&Document>,
+        messages: &[Message],
+    ) -> Result<Vec<i32>, StoreError> {
+        let mut out = Vec::with_capacity(512 * (messages.len() + 1));
+        let mut ids = Vec::with_capacity(messages.len() + 1);
+        if let Some(handshake) = handshake {
+            let id = self.next_id();
+            wire::encode_query(handshake, id, &mut out)
+                .map_err(|e| StoreError::Protocol(e.to_string()))?;
+            ids.push(id);
+        }
         for message in messages {
-            let id = self.next_id;
-            self.next_id = self.next_id.wrapping_add(1).max(1);
+            let id = self.next_id();
             message
                 .encode(id, &mut out)
                 .map_err(|e| StoreError::Protocol(e.to_string()))?;
@@ -45,8 +75,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(ids)
     }
 
-    /// Reads the next reply, which must answer `request_id`; gives its body.
+    /// Reads the next OP_MSG reply, which must answer `request_id`; gives its body.
     pub async fn receive(&mut self, request_id: i32) -> Result<Document, StoreError> {
+        let frame = self.read_frame().await?;
+        let reply = wire::decode(&frame).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        if reply.response_to != request_id {
+            return Err(StoreError::Protocol(format!(
+                "reply to request {} where {request_id} was expected",
+                reply.response_to
+            )));
+        }
+        if reply.message.flags & MORE_TO_COME != 0 {
+            return Err(StoreError::Protocol(
+                "a moreToCome reply, which was never asked for".into(),
+            ));
+        }
+        Ok(reply.message.body)
+    }
+
+    /// Reads the handshake's OP_REPLY, which must answer `request_id`.
+    pub async fn receive_handshake(&mut self, request_id: i32) -> Result<Document, StoreError> {
+        let frame = self.read_frame().await?;
+        let (response_to, doc) =
+            wire::decode_op_reply(&frame).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        if response_to != request_id {
+            return Err(StoreError::Protocol(format!(
+                "reply to request {response_to} where {request_id} was expected"
+            )));
+        }
+        Ok(doc)
+    }
+
+    /// Reads one whole frame, its length checked before it is read.
+    async fn read_frame(&mut self) -> Result<Vec<u8>, StoreError> {
         let mut chunk = [0u8; 16 * 1024];
         let len = loop {
             if let Some(len) = wire::frame_len(&self.buf, self.max_reply)
@@ -61,21 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             self.buf.extend_from_slice(&chunk[..n]);
         };
-        let reply = wire::decode(&self.buf[..len]).map_err(|e| StoreError::Protocol(e.to_string()));
-        self.buf.drain(..len);
-        let reply = reply?;
-        if reply.response_to != request_id {
-            return Err(StoreError::Protocol(format!(
-                "reply to request {} where {request_id} was expected",
-                reply.response_to
-            )));
-        }
-        if reply.message.flags & MORE_TO_COME != 0 {
-            return Err(StoreError::Protocol(
-                "a moreToCome reply, which was never asked for".into(),
-            ));
-        }
-        Ok(reply.message.body)
+        Ok(self.buf.drain(..len).collect())
     }
 
     /// Sends `messages` and reads every reply.

@@ -271,3 +271,47 @@ async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
     let e = closed.apply(&deltas_of(TRACKER)).await.unwrap_err();
     assert!(matches!(e, StoreError::Io(_)), "{e}");
 }
+
+#[tokio::test]
+async fn a_server_too_old_for_op_msg_is_refused_by_name() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // What MongoDB 3.4 does: answers the OP_QUERY handshake with OP_REPLY
+    // (wire version 5), and would hang up on OP_MSG.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _old = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut header = [0u8; 16];
+            if s.read_exact(&mut header).await.is_err() {
+                continue;
+            }
+            let len = i32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+            let mut rest = vec![0u8; len - 16];
+            let _ = s.read_exact(&mut rest).await;
+            let body = doc! {"ok": 1.0, "ismaster": true, "maxWireVersion": 5_i32}
+                .to_vec()
+                .unwrap();
+            let mut out = Vec::new();
+            out.extend_from_slice(&((16 + 20 + body.len()) as i32).to_le_bytes());
+            out.extend_from_slice(&1i32.to_le_bytes());
+            out.extend_from_slice(&header[4..8]); // responseTo: the request's id
+            out.extend_from_slice(&1i32.to_le_bytes()); // OP_REPLY
+            out.extend_from_slice(&[0; 16]); // flags, cursor id, startingFrom
+            out.extend_from_slice(&1i32.to_le_bytes()); // numberReturned
+            out.extend_from_slice(&body);
+            let _ = s.write_all(&out).await;
+        }
+    });
+    for url in [
+        format!("mongodb://127.0.0.1:{port}/fs"),
+        format!("mongodb://u:p@127.0.0.1:{port}/fs"),
+    ] {
+        let e = store(&url, 2_000)
+            .apply(&deltas_of(TRACKER))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Protocol(_)), "{e}");
+        assert!(e.to_string().contains("wire version 5"), "{e}");
+        assert!(e.to_string().contains("MongoDB 3.6"), "{e}");
+    }
+}

@@ -1,7 +1,9 @@
 //! MongoDB over a TCP socket (`worker::Socket` in the worker, a tokio stream
 //! in the native tests), speaking the wire protocol itself: no Rust driver
 //! builds for wasm32. Per request: connect (TLS when the URL says
-//! `tls=true`), `hello` with the SCRAM first step folded in, then the SCRAM
+//! `tls=true`), the handshake (`isMaster` with `helloOk`, as the OP_QUERY
+//! every server answers, so one too old for OP_MSG is refused by name) with
+//! the SCRAM first step folded in, then the SCRAM
 //! proof with the request's commands pipelined behind it, so an
 //! authenticated request takes two round trips and an open server one.
 //! Writes are one `update` per collection with one upsert per entity delta
@@ -36,7 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use commands::ServerLimits;
 use commands::{
-    document_id, document_to_json, hello, parse_find_reply, parse_hello, parse_sasl,
+    document_id, document_to_json, handshake, parse_find_reply, parse_hello, parse_sasl,
     parse_update_reply, plan_finds, plan_updates, sasl_continue, sasl_start,
 };
 pub use conn::Connection;
@@ -130,12 +132,15 @@ impl<C: Connector> MongoStore<C> {
         plan: impl FnOnce(&ServerLimits) -> Result<Vec<Message>, StoreError>,
     ) -> Result<Vec<Document>, StoreError> {
         let (Some(user), Some(password)) = (&self.url.username, &self.url.password) else {
-            // No credentials: `hello` goes ahead of the commands in the same
-            // write, which are sized by the limits the last `hello` gave.
-            let mut messages = vec![hello(&self.url, None)];
-            messages.extend(plan(&self.limits.get().unwrap_or_default())?);
-            let ids = conn.send(&messages).await?;
-            let (limits, _) = parse_hello(&conn.receive(ids[0]).await?)?;
+            // No credentials: the handshake goes ahead of the commands in
+            // the same write, which are sized by the limits the last
+            // handshake gave. A server too old for OP_MSG answers the
+            // handshake and is refused before its other answers are read.
+            let messages = plan(&self.limits.get().unwrap_or_default())?;
+            let ids = conn
+                .send_with_handshake(&handshake(&self.url, None), &messages)
+                .await?;
+            let (limits, _) = parse_hello(&conn.receive_handshake(ids[0]).await?)?;
             self.limits.set(Some(limits));
             conn.set_max_reply(limits.max_message_size_bytes);
             let mut replies = Vec::with_capacity(ids.len() - 1);
@@ -147,11 +152,10 @@ impl<C: Connector> MongoStore<C> {
         let source = self.url.auth_source.as_str();
         let first = ClientFirst::new(user, &client_nonce()?);
         let speculative = sasl_start(source, first.message(), true);
-        let reply = conn
-            .round_trip(&[hello(&self.url, Some(speculative))])
-            .await?
-            .remove(0);
-        let (limits, speculative) = parse_hello(&reply)?;
+        let ids = conn
+            .send_with_handshake(&handshake(&self.url, Some(speculative)), &[])
+            .await?;
+        let (limits, speculative) = parse_hello(&conn.receive_handshake(ids[0]).await?)?;
         self.limits.set(Some(limits));
         conn.set_max_reply(limits.max_message_size_bytes);
         // A server that declines speculation (or does not know the user)

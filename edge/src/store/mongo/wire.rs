@@ -1,12 +1,19 @@
 //! OP_MSG framing (the MongoDB wire protocol since 3.6): a 16-byte header,
 //! flag bits, one kind-0 section (the command body) and any kind-1 sections
-//! (document sequences, e.g. the `updates` of an `update` command). Every
-//! length is checked against the bytes at hand before it is trusted.
+//! (document sequences, e.g. the `updates` of an `update` command). Also the
+//! legacy pair every server answers, OP_QUERY out and OP_REPLY back, used for
+//! the handshake only: it is how a server too old for OP_MSG gets told so
+//! instead of hanging up. Every length is checked against the bytes at hand
+//! before it is trusted.
 
 use bson::Document;
 
 /// `OP_MSG`'s opcode.
 pub const OP_MSG: i32 = 2013;
+/// The legacy query, for the handshake only.
+pub const OP_QUERY: i32 = 2004;
+/// The legacy query's answer.
+pub const OP_REPLY: i32 = 1;
 /// The message ends with a CRC-32C of the rest.
 pub const CHECKSUM_PRESENT: u32 = 1;
 /// The sender will send another message without waiting: never a reply we want.
@@ -129,6 +136,55 @@ fn document_at(bytes: &[u8], at: usize, end: usize) -> Result<(Document, usize),
     let doc = Document::from_reader(&bytes[at..at + len])
         .map_err(|e| bad(format!("document does not decode: {e}")))?;
     Ok((doc, at + len))
+}
+
+/// Appends the handshake `command` as an OP_QUERY on `admin.$cmd`.
+pub fn encode_query(
+    command: &Document,
+    request_id: i32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&request_id.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&OP_QUERY.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes()); // flags
+    out.extend_from_slice(b"admin.$cmd\0");
+    out.extend_from_slice(&0i32.to_le_bytes()); // numberToSkip
+    out.extend_from_slice(&(-1i32).to_le_bytes()); // numberToReturn: one, then close
+    command
+        .to_writer(&mut *out)
+        .map_err(|e| bad(format!("query does not encode: {e}")))?;
+    let len = i32::try_from(out.len() - start).map_err(|_| bad("query over 2 GiB"))?;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// Decodes one whole OP_REPLY frame: the request it answers and its one document.
+pub fn decode_op_reply(frame: &[u8]) -> Result<(i32, Document), FrameError> {
+    let len = frame_len(frame, usize::MAX)?.ok_or_else(|| bad("cut off"))?;
+    if len != frame.len() {
+        return Err(bad(format!(
+            "length says {len} bytes, the frame has {}",
+            frame.len()
+        )));
+    }
+    let response_to = read_i32(frame, 8).ok_or_else(|| bad("cut off"))?;
+    let opcode = read_i32(frame, 12).ok_or_else(|| bad("cut off"))?;
+    if opcode != OP_REPLY {
+        return Err(bad(format!("opcode {opcode}, not OP_REPLY")));
+    }
+    // responseFlags (4), cursorID (8), startingFrom (4), numberReturned (4).
+    let returned = read_i32(frame, HEADER_LEN + 16).ok_or_else(|| bad("cut off"))?;
+    if returned != 1 {
+        return Err(bad(format!("{returned} documents where one was expected")));
+    }
+    let (doc, end) = document_at(frame, HEADER_LEN + 20, len)?;
+    if end != len {
+        return Err(bad("bytes after the reply's document"));
+    }
+    Ok((response_to, doc))
 }
 
 /// Decodes one whole frame (exactly `frame_len` bytes).
@@ -276,6 +332,57 @@ mod tests {
         let reply = decode(&bytes).expect("decodes");
         assert_eq!(reply.message.body, doc! {"ok": 1.0});
         assert_eq!(reply.message.flags, CHECKSUM_PRESENT);
+    }
+
+    /// An OP_REPLY as a server builds it.
+    fn op_reply(response_to: i32, docs: &[Document]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0i32.to_le_bytes());
+        out.extend_from_slice(&9i32.to_le_bytes());
+        out.extend_from_slice(&response_to.to_le_bytes());
+        out.extend_from_slice(&OP_REPLY.to_le_bytes());
+        out.extend_from_slice(&0i32.to_le_bytes());
+        out.extend_from_slice(&0i64.to_le_bytes());
+        out.extend_from_slice(&0i32.to_le_bytes());
+        out.extend_from_slice(&(docs.len() as i32).to_le_bytes());
+        for d in docs {
+            d.to_writer(&mut out).expect("bson");
+        }
+        let len = out.len() as i32;
+        out[..4].copy_from_slice(&len.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn the_legacy_handshake_is_framed_both_ways() {
+        let mut q = Vec::new();
+        encode_query(&doc! {"isMaster": 1}, 5, &mut q).expect("query");
+        assert_eq!(read_i32(&q, 0), Some(q.len() as i32));
+        assert_eq!(read_i32(&q, 12), Some(OP_QUERY));
+        assert_eq!(&q[20..31], b"admin.$cmd\0");
+        assert_eq!(read_i32(&q, 35), Some(-1));
+        assert_eq!(
+            Document::from_reader(&q[39..]).expect("doc"),
+            doc! {"isMaster": 1}
+        );
+
+        let reply = op_reply(5, &[doc! {"ok": 1.0, "maxWireVersion": 5}]);
+        assert_eq!(
+            decode_op_reply(&reply),
+            Ok((5, doc! {"ok": 1.0, "maxWireVersion": 5}))
+        );
+        // An OP_MSG where OP_REPLY was due, no document, two, trailing bytes.
+        let msg = encoded(&Message::command(doc! {"ok": 1.0}), 1);
+        assert!(decode_op_reply(&msg).is_err());
+        assert!(decode_op_reply(&op_reply(5, &[])).is_err());
+        assert!(decode_op_reply(&op_reply(5, &[doc! {}, doc! {}])).is_err());
+        let mut trailing = reply.clone();
+        trailing.push(0);
+        let len = trailing.len() as i32;
+        trailing[..4].copy_from_slice(&len.to_le_bytes());
+        assert!(decode_op_reply(&trailing).is_err());
+        // And OP_MSG's decoder refuses an OP_REPLY.
+        assert!(decode(&reply).is_err());
     }
 
     #[test]
