@@ -315,3 +315,113 @@ async fn a_server_too_old_for_op_msg_is_refused_by_name() {
         assert!(e.to_string().contains("MongoDB 3.6"), "{e}");
     }
 }
+
+/// A scripted server that behaves as MongoDB before 4.4 does: no
+/// speculative authentication, no `skipEmptyExchange` (one more empty
+/// `saslContinue` before the login counts), and commands refused with
+/// `Unauthorized` until then. Gives how many `update` commands it refused
+/// and accepted.
+async fn pre_44_server(listener: tokio::net::TcpListener, password: &'static str) -> (u32, u32) {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (mut s, _) = listener.accept().await.unwrap();
+    let (mut refused, mut accepted) = (0, 0);
+    let (mut step, mut authenticated) = (0, false);
+    let (mut bare, mut server_first) = (String::new(), String::new());
+    let salt = b"0123456789abcdef".to_vec();
+    loop {
+        let mut header = [0u8; 16];
+        if s.read_exact(&mut header).await.is_err() {
+            return (refused, accepted);
+        }
+        let len = i32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+        let mut frame = header.to_vec();
+        frame.resize(len, 0);
+        s.read_exact(&mut frame[16..]).await.unwrap();
+        let request_id = i32::from_le_bytes(header[4..8].try_into().unwrap());
+        if i32::from_le_bytes(header[12..16].try_into().unwrap()) == super::wire::OP_QUERY {
+            let body = doc! {"ok": 1.0, "ismaster": true, "maxWireVersion": 8_i32}
+                .to_vec()
+                .unwrap();
+            let mut out = Vec::new();
+            out.extend_from_slice(&((36 + body.len()) as i32).to_le_bytes());
+            out.extend_from_slice(&1i32.to_le_bytes());
+            out.extend_from_slice(&request_id.to_le_bytes());
+            out.extend_from_slice(&1i32.to_le_bytes());
+            out.extend_from_slice(&[0; 16]);
+            out.extend_from_slice(&1i32.to_le_bytes());
+            out.extend_from_slice(&body);
+            s.write_all(&out).await.unwrap();
+            continue;
+        }
+        let body = super::wire::decode(&frame).unwrap().message.body;
+        let payload = |d: &Document| match d.get("payload") {
+            Some(Bson::Binary(b)) => String::from_utf8(b.bytes.clone()).unwrap(),
+            _ => String::new(),
+        };
+        let binary = |text: String| {
+            Bson::Binary(bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: text.into_bytes(),
+            })
+        };
+        let reply = if body.contains_key("saslStart") {
+            bare = payload(&body).trim_start_matches("n,,").to_owned();
+            let nonce = bare.split("r=").nth(1).unwrap().to_owned();
+            server_first = format!("r={nonce}SERVER,s={},i=4096", B64.encode(&salt));
+            step = 1;
+            doc! {"ok": 1.0, "conversationId": 1_i32, "done": false,
+            "payload": binary(server_first.clone())}
+        } else if body.contains_key("saslContinue") && step == 1 {
+            let last = payload(&body);
+            let without_proof = last.split(",p=").next().unwrap();
+            let auth_message = format!("{bare},{server_first},{without_proof}");
+            let salted = super::scram::salted_password(password, &salt, 4096);
+            let mac = |key: &[u8], data: &[u8]| {
+                let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+                m.update(data);
+                m.finalize().into_bytes()
+            };
+            let server_key = mac(&salted, b"Server Key");
+            let signature = B64.encode(mac(&server_key, auth_message.as_bytes()));
+            step = 2;
+            doc! {"ok": 1.0, "conversationId": 1_i32, "done": false,
+            "payload": binary(format!("v={signature}"))}
+        } else if body.contains_key("saslContinue") && step == 2 {
+            authenticated = true;
+            doc! {"ok": 1.0, "conversationId": 1_i32, "done": true, "payload": binary(String::new())}
+        } else if !authenticated {
+            refused += 1;
+            doc! {"ok": 0.0, "code": 13_i32, "codeName": "Unauthorized", "errmsg": "not authorized"}
+        } else {
+            accepted += 1;
+            doc! {"ok": 1.0, "n": 1_i32}
+        };
+        let mut out = Vec::new();
+        Message::command(reply).encode(100, &mut out).unwrap();
+        out[8..12].copy_from_slice(&request_id.to_le_bytes());
+        s.write_all(&out).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_skip_empty_exchange_gets_its_last_step_and_the_commands_again() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(pre_44_server(listener, "pencil"));
+    let mongo = store(&format!("mongodb://user:pencil@127.0.0.1:{port}/fs"), 5_000);
+    // One user delta: one update command.
+    let deltas: Vec<EntityDelta> = deltas_of(TRACKER)
+        .into_iter()
+        .filter(|d| d.entity == "user")
+        .collect();
+    assert_eq!(deltas.len(), 1);
+    assert_eq!(mongo.apply(&deltas).await.unwrap(), vec![Applied::Applied]);
+    drop(mongo);
+    // Refused once before the last step, accepted once after it.
+    assert_eq!(server.await.unwrap(), (1, 1));
+}
