@@ -1,6 +1,6 @@
 // useEventTracker(): the tracker as a composable, for Vue 3 and Nuxt.
 // On the server every call is a no-op. In the browser, calls made before the
-// wasm has loaded are kept (up to 1000) and replayed once it has.
+// tracker has started (or its wasm loaded) are kept, up to 1000, and replayed.
 const inBrowser = typeof window !== 'undefined';
 const EARLY_CALLS_MAX = 1000;
 let tracker;
@@ -29,8 +29,9 @@ export function startTracker(options, wasm) {
 
 function call(method, args) {
   if (tracker) return tracker[method](...args);
-  if (!inBrowser || !starting) return method === 'flush' ? Promise.resolve() : undefined;
-  if (method === 'flush') return new Promise((done) => early.push([method, args, done]));
+  if (!inBrowser) return method === 'flush' ? Promise.resolve() : undefined;
+  // Kept even before startTracker() (a plugin's identify() may run first).
+  if (method === 'flush') return starting ? new Promise((done) => early.push([method, args, done])) : Promise.resolve();
   if (early.length < EARLY_CALLS_MAX) early.push([method, args, () => {}]);
 }
 
