@@ -135,6 +135,16 @@ async function startWorker(vars, env = {}) {
   throw new Error(`wrangler dev did not start:\n${fs.readFileSync(logFile, 'utf8')}`);
 }
 
+/** The first log line matching `re`, waited for (the log is written as it goes). */
+async function logLine(w, re) {
+  for (let i = 0; i < 100; i++) {
+    const line = w.log().split('\n').find((l) => re.test(l));
+    if (line) return line.replace(/\x1b\[[0-9;]*m/g, '').trim();
+    await sleep(50);
+  }
+  assert.fail(`no log line matches ${re}:\n${w.log()}`);
+}
+
 async function stopWorker(w) {
   stop(w.child);
   await waitExit(w.child);
@@ -205,10 +215,7 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
     assert.equal(r.json.error, 'store_unavailable');
     assert.ok(!r.text.includes('freshet'), r.text);
   }
-  await sleep(300);
-  const logged = w.log().split('\n').find((l) => l.includes('MongoDB authentication failed'));
-  assert.match(logged ?? '', /MongoDB authentication failed for user "freshet" \(authSource admin\)/);
-  t.diagnostic(`logged: ${logged.replace(/\x1b\[[0-9;]*m/g, '').trim()}`);
+  t.diagnostic(`logged: ${await logLine(w, /MongoDB authentication failed for user "freshet" \(authSource admin\)/)}`);
   assert.deepEqual(pymongo(mongoPort, 'out(db.list_collection_names())'), []);
   await stopWorker(w);
 
@@ -326,10 +333,7 @@ test('mongodb store over TLS: the certificate is verified, then documents land',
   let w = await startWorker(tlsVars);
   let r = await ingest(w, seed);
   assert.equal(r.status, 503, r.text);
-  await sleep(300);
-  const logged = w.log().split('\n').find((l) => /TLS handshake failed|peer certificate/.test(l));
-  assert.ok(logged, w.log());
-  t.diagnostic(`logged: ${logged.replace(/\x1b\[[0-9;]*m/g, '').trim()}`);
+  t.diagnostic(`logged: ${await logLine(w, /TLS handshake failed|peer certificate/)}`);
   await stopWorker(w);
 
   // With the CA trusted, the same batch lands, and reads back.
