@@ -12,7 +12,7 @@ use worker::{Context, Date, Delay, Env, SecureTransport, Socket, console_error, 
 
 use crate::config::{ALL_VARS, Config, ConfigError, StoreConfig};
 use crate::error::EdgeError;
-use crate::http::{Body, Method, Request, Response};
+use crate::http::{Body, CappedBody, Method, Request, Response};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
@@ -162,23 +162,21 @@ async fn read_body(req: &mut worker::Request, limit: usize) -> worker::Result<Bo
         .headers()
         .get("content-length")?
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Ok(Body::TooLarge);
+    let mut body = CappedBody::new(limit, declared);
+    if body.is_over() {
+        return Ok(body.finish());
     }
     let mut stream = match req.stream() {
         Ok(stream) => stream,
         // No body at all.
         Err(_) => return Ok(Body::Bytes(Vec::new())),
     };
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Ok(Body::TooLarge);
+        if !body.push(&chunk?) {
+            break;
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(Body::Bytes(body))
+    Ok(body.finish())
 }
 
 async fn to_request(mut req: worker::Request, limit: usize) -> worker::Result<Request> {

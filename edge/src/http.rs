@@ -34,6 +34,52 @@ pub enum Body {
     TooLarge,
 }
 
+/// Collects a body chunk by chunk and stops at the cap, so an oversized
+/// body is refused while it is read, never held whole.
+#[derive(Debug)]
+pub struct CappedBody {
+    limit: usize,
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl CappedBody {
+    /// `declared` is the `Content-Length`, if any: a body that says it is too
+    /// large is refused before a byte is read.
+    pub fn new(limit: usize, declared: Option<usize>) -> Self {
+        let over = declared.is_some_and(|n| n > limit);
+        let capacity = if over { 0 } else { declared.unwrap_or(0) };
+        Self {
+            limit,
+            bytes: Vec::with_capacity(capacity),
+            over,
+        }
+    }
+
+    /// Adds a chunk; `false` once the body is over the cap (stop reading).
+    pub fn push(&mut self, chunk: &[u8]) -> bool {
+        if self.over || self.bytes.len() + chunk.len() > self.limit {
+            self.over = true;
+            self.bytes = Vec::new();
+            return false;
+        }
+        self.bytes.extend_from_slice(chunk);
+        true
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+
+    pub fn finish(self) -> Body {
+        if self.over {
+            Body::TooLarge
+        } else {
+            Body::Bytes(self.bytes)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: Method,
@@ -164,6 +210,27 @@ mod tests {
         assert_eq!(req.query_param("names").as_deref(), Some("a,b,c"));
         assert_eq!(req.query_param("x").as_deref(), Some(""));
         assert_eq!(req.query_param("y"), None);
+    }
+
+    #[test]
+    fn the_body_cap_holds_at_the_limit_and_refuses_one_over() {
+        let mut at = CappedBody::new(10, None);
+        assert!(at.push(b"12345") && at.push(b"67890"));
+        assert_eq!(at.finish(), Body::Bytes(b"1234567890".to_vec()));
+
+        let mut over = CappedBody::new(10, None);
+        assert!(over.push(b"12345"));
+        assert!(!over.push(b"678901"));
+        assert!(over.is_over());
+        assert!(!over.push(b"x"), "stays over");
+        assert_eq!(over.finish(), Body::TooLarge);
+
+        assert_eq!(CappedBody::new(10, Some(11)).finish(), Body::TooLarge);
+        assert!(!CappedBody::new(10, Some(10)).is_over());
+        assert_eq!(
+            CappedBody::new(10, Some(0)).finish(),
+            Body::Bytes(Vec::new())
+        );
     }
 
     #[test]

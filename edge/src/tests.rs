@@ -485,3 +485,46 @@ async fn unknown_routes_and_methods() {
     let (status, _, _) = send(&edge, Request::new(Method::Post, "/health")).await;
     assert_eq!(status, 405);
 }
+
+#[tokio::test]
+async fn a_bad_configuration_is_a_500_that_names_the_variable() {
+    let e = Config::from_lookup(|n| (n == "FRESHET_WRITE_KEYS").then(|| "dev".to_owned()))
+        .expect_err("no '='");
+    let res = crate::error::EdgeError::from(e).to_response();
+    assert_eq!(res.status, 500);
+    let body = res.body_json().unwrap();
+    assert_eq!(body["error"], "misconfigured");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("FRESHET_WRITE_KEYS")
+    );
+}
+
+#[tokio::test]
+async fn a_body_exactly_at_the_limit_is_read_and_one_over_is_413() {
+    let edge = edge();
+    let limit = edge.config.limits.max_body_bytes;
+    let body = TRACKER.as_bytes();
+    // Padding after the JSON keeps it valid: whitespace.
+    let mut at = body.to_vec();
+    at.resize(limit, b' ');
+    let mut capped = crate::http::CappedBody::new(limit, Some(at.len()));
+    assert!(capped.push(&at));
+    let mut req = ingest(Vec::new());
+    req.body = capped.finish();
+    let (status, answer, _) = send(&edge, req).await;
+    assert_eq!(status, 202, "{answer}");
+
+    let mut over = crate::http::CappedBody::new(limit, None);
+    over.push(&at);
+    over.push(b" ");
+    let mut req = ingest(Vec::new());
+    req.body = over.finish();
+    let (status, answer, _) = send(&edge, req).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
+}
