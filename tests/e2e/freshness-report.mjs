@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-const command = process.argv[2] || 'bash scripts/bench-freshness.sh';
+const command = (process.argv[2] || 'bash scripts/bench-freshness.sh').trim();
 const runs = fs.readFileSync(0, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const ms = (x) => (x === undefined ? '–' : `${Math.round(x)} ms`);
-const name = { 'durable-object': 'Durable Object (default)', redis: 'Redis 7 (redis-server)', mongo: 'MongoDB wire (SecantusDB)' };
+const name = { 'durable-object': 'Durable Object (default)', redis: 'Redis 7.0 (redis-server)', mongo: 'MongoDB wire (SecantusDB)' };
 const lines = [
   'From a click in the browser to the value visible in the serving API: headless Chromium clicks a',
   'product card in the built example shop (`examples/nuxt`, tracker as shipped: `flushIntervalMs: 250`,',

@@ -48,7 +48,10 @@ async function measure(browser, storeName) {
   await context.addInitScript(() => document.addEventListener('click', (e) => { window.__clickAt = performance.timeOrigin + e.timeStamp; }, true));
   const page = await context.newPage();
   let sentAt = 0;
-  page.on('request', (r) => { if (r.url().endsWith('/api/ingest') && !sentAt) sentAt = Date.now(); });
+  // The batch with the click (a late page view of the way back is not it).
+  page.on('request', (r) => {
+    if (r.url().endsWith('/api/ingest') && !sentAt && (r.postData() ?? '').includes('product_click')) sentAt = Date.now();
+  });
   await page.goto(`${shop.origin}/category/cameras`);
   const cid = await until(async () => (await context.cookies()).find((c) => c.name === 'freshet_cid')?.value, 15_000, 'the tracker');
   await until(async () => (await stack.features(edge, 'user', cid)).pageviews === 1, 10_000, 'the first page view');
