@@ -18,6 +18,9 @@ use crate::store::memory::MemoryStore;
 
 const SEED: &str = include_str!("../tests/fixtures/seed.json");
 const TRACKER: &str = include_str!("../tests/fixtures/tracker.json");
+const MALFORMED: &str = include_str!("../tests/fixtures/malformed.json");
+const NOT_JSON: &str = include_str!("../tests/fixtures/not-json.txt");
+const BAD_EVENTS: &str = include_str!("../tests/fixtures/bad-events.json");
 const READ_TOKEN: &str = "rt-test";
 const SECRET: &[u8] = b"identity-secret";
 
@@ -188,13 +191,8 @@ async fn every_bad_input_gets_its_status_and_leaves_the_store_untouched() {
         .to_string()
     };
     let cases: Vec<(&str, Request, u16, &str)> = vec![
-        (
-            "malformed json",
-            ingest("{\"events\": [}"),
-            400,
-            "malformed_json",
-        ),
-        ("not json", ingest("hello"), 400, "malformed_json"),
+        ("malformed json", ingest(MALFORMED), 400, "malformed_json"),
+        ("not json", ingest(NOT_JSON), 400, "malformed_json"),
         (
             "empty batch",
             ingest(r#"{"events":[]}"#),
@@ -304,6 +302,17 @@ async fn bad_events_are_rejected_one_by_one() {
         json!({"accepted": 0, "rejected": [{"index": 0, "reason": "bad_type"},
                                             {"index": 1, "reason": "bad_timestamp"}]})
     );
+    assert!(edge.store.snapshot().is_empty());
+}
+
+#[tokio::test]
+async fn the_bad_events_fixture_is_rejected_event_by_event() {
+    let edge = edge();
+    let (status, answer, _) = send(&edge, ingest(BAD_EVENTS)).await;
+    assert_eq!(status, 202);
+    assert_eq!(answer["accepted"], 0);
+    assert_eq!(answer["rejected"][0]["reason"], "bad_type");
+    assert_eq!(answer["rejected"][1]["reason"], "bad_timestamp");
     assert!(edge.store.snapshot().is_empty());
 }
 

@@ -184,8 +184,8 @@ async function exercise(w, store) {
   const bigCompressed = Buffer.concat([Buffer.from([0x1f, 0x8b]), randomBytes(513 * 1024)]);
   const withIdentity = (t) => ({ batchId: 'b-ident', identity: t, events: [event(1, 'page_view', { userId: 'user-9' })] });
   const cases = [
-    ['malformed json', '{"events": [}', {}, 400, 'malformed_json'],
-    ['not json', 'hello there', {}, 400, 'malformed_json'],
+    ['malformed json', fs.readFileSync(path.join(EDGE, 'tests', 'fixtures', 'malformed.json'), 'utf8'), {}, 400, 'malformed_json'],
+    ['not json', fs.readFileSync(path.join(EDGE, 'tests', 'fixtures', 'not-json.txt'), 'utf8'), {}, 400, 'malformed_json'],
     ['too big compressed', bigCompressed, {}, 413, 'body_too_large'],
     ['gzip bomb', bomb, {}, 413, 'body_too_large'],
     ['too many events', { batchId: 'b-many', events: Array.from({ length: 501 }, (_, i) => event(i, 'page_view')) }, {}, 400, 'too_many_events'],
