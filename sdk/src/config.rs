@@ -12,6 +12,9 @@ pub const MAX_BATCH_BYTES_LIMIT: u32 = 64_000;
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 const STRINGS: [&str; 2] = ["endpoint", "writeKey"];
+/// Longest endpoint URL and write key. The key rides in every body, so with
+/// an identity token (at most 512) it stays inside the envelope's room.
+const MAX_STRING: [usize; 2] = [2048, 256];
 const BOOLS: [&str; 2] = ["persist", "gzip"];
 /// Numeric options with their ranges; all but the last are integers.
 const NUMBERS: [(&str, u32, u32); 6] = [
@@ -74,14 +77,16 @@ impl Config {
             let s = match value {
                 OptionValue::Unset => return Ok(()),
                 OptionValue::Str(s)
-                    if !s.is_empty() && s.len() <= 2048 && !s.bytes().any(|b| b <= b' ') =>
+                    if !s.is_empty()
+                        && s.len() <= MAX_STRING[i]
+                        && !s.bytes().any(|b| b <= b' ') =>
                 {
                     s
                 }
                 _ => {
                     return Err(TrackerError::BadOption {
                         name,
-                        expected: Expected::Text,
+                        expected: Expected::Text { max: MAX_STRING[i] },
                     });
                 }
             };
@@ -277,7 +282,7 @@ mod tests {
         assert!(bad(&mut c, "sampleRate", Num(f64::NAN)).contains("sampleRate"));
         assert_eq!(
             bad(&mut c, "writeKey", Str("a b".into())),
-            "freshet: option 'writeKey' must be a non-empty string without spaces"
+            "freshet: option 'writeKey' must be a string of 1 to 256 characters without spaces"
         );
         assert_eq!(
             bad(&mut c, "gzip", OptionValue::Other),

@@ -29,7 +29,7 @@ pub enum TrackerError {
 /// What an option must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {
-    Text,
+    Text { max: usize },
     Boolean,
     Range { min: u32, max: u32, integer: bool },
 }
@@ -50,7 +50,11 @@ impl TrackerError {
                 m.push_str(name);
                 m.push_str("' must be ");
                 match *expected {
-                    Expected::Text => m.push_str("a non-empty string without spaces"),
+                    Expected::Text { max } => {
+                        m.push_str("a string of 1 to ");
+                        push_u64(&mut m, max as u64);
+                        m.push_str(" characters without spaces");
+                    }
                     Expected::Boolean => m.push_str("a boolean"),
                     Expected::Range { min, max, integer } => {
                         m.push_str(if integer {
@@ -89,7 +93,7 @@ impl TrackerError {
                 m.push_str("userId must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
             }
             Self::BadIdentityToken => m.push_str(
-                "identityToken must be a non-empty string without spaces (issued by your server)",
+                "identityToken must be 1 to 512 characters without spaces (issued by your server)",
             ),
         }
         m

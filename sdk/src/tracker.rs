@@ -191,7 +191,7 @@ impl<R: Entropy> TrackerCore<R> {
             return Err(TrackerError::BadUserId);
         }
         if identity_token.is_empty()
-            || identity_token.len() > 1024
+            || identity_token.len() > 512
             || identity_token.bytes().any(|b| b <= b' ' || b == 0x7f)
         {
             return Err(TrackerError::BadIdentityToken);
@@ -618,5 +618,240 @@ mod tests {
         assert_eq!(resent_ids[0].as_deref(), Some(on_wire.batch_id.as_str()));
         let events: usize = resent.iter().map(|b| b.events.len()).sum();
         assert_eq!(events, 5);
+    }
+
+    /// What the edge would hold: batches applied once each, by batch id.
+    #[derive(Default)]
+    struct Edge {
+        applied: std::collections::HashSet<String>,
+        events: std::collections::HashSet<String>,
+        /// Every event id ever seen on the wire, with the batch id it came under.
+        batch_of: std::collections::HashMap<String, String>,
+    }
+
+    impl Edge {
+        /// Checks a body against the limits and the one-batch-per-event rule;
+        /// applies it if `apply`.
+        fn receive(&mut self, body: &str, apply: bool, config: &Config) {
+            assert!(
+                body.len() <= config.max_batch_bytes as usize,
+                "{} bytes",
+                body.len()
+            );
+            let wire = parse(body);
+            let batch = wire.batch_id.clone().expect("batch id");
+            assert!(!wire.events.is_empty() && wire.events.len() <= config.batch_size as usize);
+            for e in &wire.events {
+                let id = e.id.clone().expect("event id");
+                let first = self.batch_of.entry(id).or_insert_with(|| batch.clone());
+                assert_eq!(*first, batch, "an event under two batch ids");
+            }
+            if apply && self.applied.insert(batch) {
+                for e in wire.events {
+                    assert!(
+                        self.events.insert(e.id.expect("id")),
+                        "an event applied twice"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The ids of the events waiting in `t`'s queue.
+    fn queued_ids(t: &TrackerCore<Seeded>) -> std::collections::HashSet<String> {
+        t.queue
+            .batches()
+            .flat_map(|b| b.events.iter())
+            .map(|e| {
+                e.get(7..43)
+                    .expect("an event starts with its id")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Random sequences of tracks, flushes, answers (202, 503, 429, 400,
+    /// network errors), beacons that may or may not arrive, reloads that
+    /// adopt the saved queue and evictions: no event is ever sent under two
+    /// batch ids, none is applied twice, and every event that leaves the queue
+    /// was applied, refused (and counted dropped) or evicted (and counted).
+    #[test]
+    fn no_event_is_lost_or_counted_twice_whatever_happens() {
+        use crate::config::OptionValue::{Num, Str};
+        use std::collections::HashSet;
+        for seed in 1..=50u32 {
+            let mut dice = Seeded(seed.wrapping_mul(2_654_435_761) | 1);
+            let mut roll = |n: u32| dice.next_u32() % n;
+            let mut c = Config::default();
+            c.set("endpoint", Str("/e".into())).expect("endpoint");
+            c.set("writeKey", Str("wk".into())).expect("key");
+            c.set("batchSize", Num(f64::from(1 + roll(6))))
+                .expect("size");
+            c.set("maxBatchBytes", Num(f64::from(2_048 + roll(4_000))))
+                .expect("bytes");
+            c.set("maxQueue", Num(f64::from(3 + roll(40))))
+                .expect("queue");
+            c.set("flushIntervalMs", Num(100.0)).expect("interval");
+            let config = c.finish().expect("config");
+            let mut t = TrackerCore::new(config.clone(), Seeded(seed), T0, Stored::default());
+            let mut edge = Edge::default();
+            let (mut now, mut evicted, mut dropped) = (T0, 0u64, 0u64);
+            let (mut tracked, mut gone_evicted, mut gone_dropped) =
+                (HashSet::new(), HashSet::new(), HashSet::new());
+            // An event evicted by its own track() (every older one on the wire) is never seen queued.
+            let mut evicted_at_once = 0u64;
+            let mut on_wire: Option<Outgoing> = None;
+            for _ in 0..400 {
+                now += u64::from(roll(400));
+                let before = queued_ids(&t);
+                let mut settled = None;
+                let mut queued = false;
+                match roll(12) {
+                    0..=4 => {
+                        let payload = format!("{{\"x\":\"{}\"}}", "y".repeat(roll(700) as usize));
+                        queued = matches!(
+                            t.track(now, "e", Some(&payload)),
+                            Ok(Tracked::Queued { .. })
+                        );
+                    }
+                    5 => {
+                        t.flush();
+                    }
+                    6 if on_wire.is_none() => {
+                        t.seal_if_old(now);
+                        on_wire = t.start_send(now);
+                    }
+                    6 | 7 => {
+                        if let Some(out) = on_wire.take() {
+                            let (attempt, apply) = match roll(6) {
+                                0 | 1 => (
+                                    Attempt::Status {
+                                        status: 202,
+                                        retry_after_ms: None,
+                                    },
+                                    true,
+                                ),
+                                2 => (
+                                    Attempt::Status {
+                                        status: 503,
+                                        retry_after_ms: None,
+                                    },
+                                    false,
+                                ),
+                                3 => (
+                                    Attempt::Status {
+                                        status: 429,
+                                        retry_after_ms: Some(u64::from(roll(3_000))),
+                                    },
+                                    false,
+                                ),
+                                4 => (
+                                    Attempt::Status {
+                                        status: 400,
+                                        retry_after_ms: None,
+                                    },
+                                    false,
+                                ),
+                                // Applied, but the answer was lost on the way back.
+                                _ => (Attempt::NetworkError, roll(2) == 0),
+                            };
+                            edge.receive(&out.body, apply, &config);
+                            let d = t.settle(&out.batch_id, attempt, now);
+                            settled = Some((out.body, d == Disposition::Drop));
+                        }
+                    }
+                    8 => {
+                        for body in t.unload(now) {
+                            edge.receive(&body, roll(2) == 0, &config);
+                        }
+                    }
+                    9 => {
+                        // A reload: the request on the wire may have landed;
+                        // the saved queue is adopted by the next page.
+                        if let Some(out) = on_wire.take() {
+                            edge.receive(&out.body, roll(2) == 0, &config);
+                        }
+                        let saved = t.queue.encode(0);
+                        evicted += t.queue.evicted;
+                        dropped += t.queue.dropped;
+                        let stored = Stored {
+                            client_id: Some(t.client_id.clone()),
+                            ..Stored::default()
+                        };
+                        t = TrackerCore::new(
+                            config.clone(),
+                            Seeded(seed ^ now as u32),
+                            now,
+                            stored,
+                        );
+                        t.queue.adopt(&saved, config.max_queue as usize);
+                    }
+                    10 => {
+                        let _ = t.identify("user-1", "user-1.9.sig");
+                    }
+                    _ => t.reset(now),
+                }
+                let after = queued_ids(&t);
+                let fresh: Vec<String> = after.difference(&before).cloned().collect();
+                if queued && fresh.is_empty() {
+                    evicted_at_once += 1;
+                }
+                tracked.extend(fresh);
+                for id in before.difference(&after) {
+                    match &settled {
+                        Some((body, refused)) if body.contains(id.as_str()) => {
+                            if *refused {
+                                gone_dropped.insert(id.clone());
+                            }
+                        }
+                        _ => {
+                            gone_evicted.insert(id.clone());
+                        }
+                    }
+                }
+                assert_eq!(
+                    gone_evicted.len() as u64 + evicted_at_once,
+                    evicted + t.queue.evicted,
+                    "seed {seed}: events gone uncounted"
+                );
+            }
+            // The edge comes back for good: everything still queued goes.
+            if let Some(out) = on_wire.take() {
+                edge.receive(&out.body, false, &config);
+                t.settle(&out.batch_id, Attempt::NetworkError, now);
+            }
+            t.flush();
+            for _ in 0..10_000 {
+                now += 3_600_000;
+                let Some(out) = t.start_send(now) else { break };
+                edge.receive(&out.body, true, &config);
+                t.settle(
+                    &out.batch_id,
+                    Attempt::Status {
+                        status: 202,
+                        retry_after_ms: None,
+                    },
+                    now,
+                );
+            }
+            assert!(t.queue.is_empty(), "seed {seed}: {} left", t.queue.len());
+            evicted += t.queue.evicted;
+            dropped += t.queue.dropped;
+            assert_eq!(
+                gone_evicted.len() as u64 + evicted_at_once,
+                evicted,
+                "seed {seed}: events gone uncounted"
+            );
+            assert_eq!(gone_dropped.len() as u64, dropped, "seed {seed}");
+            for id in &tracked {
+                assert!(
+                    edge.events.contains(id)
+                        || gone_evicted.contains(id)
+                        || gone_dropped.contains(id),
+                    "seed {seed}: event {id} lost"
+                );
+            }
+            assert!(edge.events.is_subset(&tracked), "seed {seed}");
+        }
     }
 }
