@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import * as stack from './stack.mjs';
 
@@ -26,6 +27,10 @@ async function visitor(cookies = []) {
   if (cookies.length) await context.addCookies(cookies);
   const ingest = []; // statuses of /api/ingest answers, in order
   context.on('response', (r) => { if (r.url().endsWith('/api/ingest')) ingest.push(r.status()); });
+  if (process.env.E2E_DEBUG) {
+    context.on('request', (r) => { if (r.url().endsWith('/api/ingest')) console.error(`> ${Date.now() % 100000} ${r.resourceType()} ${(() => { const b = r.postDataBuffer(); return b ? (b[0] === 0x1f ? zlib.gunzipSync(b) : b).toString() : ''; })().replace(/"(timestamp|sessionId|clientId|sentAt|writeKey)":"[^"]*",?/g, '')}`); });
+    context.on('response', (r) => { if (r.url().endsWith('/api/ingest')) console.error(`< ${Date.now() % 100000} ${r.status()}`); });
+  }
   return { context, ingest };
 }
 
