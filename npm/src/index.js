@@ -48,7 +48,8 @@ export async function createTracker(options, wasm) {
 export function startTracker(options) {
   if (options == null || typeof options !== 'object') throw new TypeError('freshet: options must be an object');
   const now0 = Date.now();
-  const cookie = document.cookie.match(/(?:^|; )freshet_cid=([\w-]+)/);
+  let cookie;
+  try { cookie = document.cookie.match(/(?:^|; )freshet_cid=([\w-]+)/); } catch { /* sandboxed frame */ }
   // One `key\ttypeof\tvalue` a line: the core checks names, types and ranges.
   const lines = Object.keys(options).map((key) => `${key}\t${typeof options[key]}\t${options[key]}`).join('\n');
   const core = new Core(lines, now0, get(CLIENT) ?? cookie?.[1], get(SESSION), get(OPT_OUT) === '1');
@@ -65,12 +66,20 @@ export function startTracker(options) {
   // [clientId, sessionId, endpoint, savedSession, gzip, persists, queued, evicted, dropped]
   const info = () => core.info().split('\n');
 
+  // Only a TypeError (the page's misuse) may reach the page; a fault of the
+  // tracker itself is logged once and swallowed.
+  const guard = (f) => (...args) => {
+    try { return f(...args); } catch (e) {
+      if (e instanceof TypeError && String(e.message).startsWith('freshet:')) throw e;
+      warnOnce(4, 'internal error: ' + e);
+    }
+  };
   const warnOnce = (bit, message) => { if (!(warned & bit)) { warned |= bit; console.warn('freshet: ' + message); } };
 
   const saveClient = () => {
     const id = info()[0];
     put(CLIENT, id);
-    document.cookie = `freshet_cid=${id}; Max-Age=63072000; Path=/; SameSite=Lax`;
+    try { document.cookie = `freshet_cid=${id}; Max-Age=63072000; Path=/; SameSite=Lax`; } catch { /* sandboxed frame */ }
   };
 
   const save = (heartbeat) => {
@@ -114,7 +123,7 @@ export function startTracker(options) {
     pump();
   };
 
-  const pump = (flush, tick) => {
+  const pump = guard((flush, tick) => {
     const now = Date.now();
     const body = core.nextBody(now, !!flush); // none while a batch is on the wire
     if (body) dirty = true; // its attempt count changed
@@ -123,17 +132,17 @@ export function startTracker(options) {
     if (tick && dirty) save(now);
     if (body) {
       busy = true;
-      send(body);
+      send(body).catch((e) => warnOnce(4, 'internal error: ' + e));
     } else if (!busy) {
       for (const resolve of waiters.splice(0)) resolve();
     }
     schedule();
-  };
+  });
 
   // pagehide or hidden: every batch to sendBeacon (text/plain, each under
   // 64 KB by maxBatchBytes), fetch(keepalive) if it refuses. The batches stay
   // saved until an answer confirms them; resends reuse their batch ids.
-  const unload = (closing) => {
+  const unload = guard((closing) => {
     const now = Date.now();
     const url = info()[2];
     for (const body of core.unload(now).split('\n')) {
@@ -145,9 +154,9 @@ export function startTracker(options) {
     closed ||= closing; // Chrome fires visibilitychange after pagehide on unload
     save(now);
     schedule();
-  };
+  });
 
-  const track = (type, payload) => {
+  const track = guard((type, payload) => {
     let json;
     try {
       if (typeof type !== 'string' || (payload != null && (typeof payload !== 'object' || Array.isArray(payload)))) throw 0;
@@ -160,7 +169,7 @@ export function startTracker(options) {
     dirty = true;
     if (result & 4) warnOnce(1, 'over maxQueue: oldest events dropped');
     result & 2 ? pump() : schedule();
-  };
+  });
 
   saveClient();
   if (info()[5]) {
@@ -193,12 +202,12 @@ export function startTracker(options) {
       }
       track('page_view', { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer, ...props });
     },
-    identify(userId, identityToken) {
+    identify: guard((userId, identityToken) => {
       if (typeof userId !== 'string' || typeof identityToken !== 'string') {
         throw new TypeError('freshet: identify(userId, identityToken) takes two strings');
       }
       core.identify(userId, identityToken);
-    },
+    }),
     reset() { core.reset(Date.now()); saveClient(); dirty = true; pump(); },
     /** Sends what is queued; resolves when the wire is quiet (delivered, or a retry scheduled). */
     flush: () => new Promise((resolve) => { waiters.push(resolve); pump(true); }),

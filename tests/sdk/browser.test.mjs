@@ -306,3 +306,20 @@ test('two tabs with the collector down: every event arrives once, under one batc
     batchOf.set(e.id, r.body.batchId);
   }
 });
+
+test('with localStorage blocked the cookie keeps the client id and events still go', async () => {
+  const ctx = await context();
+  await ctx.addInitScript(() => {
+    Object.defineProperty(window, 'localStorage', { get() { throw new DOMException('blocked', 'SecurityError'); } });
+  });
+  const page = await tracked({ flushIntervalMs: 60_000 }, ctx);
+  const id = await page.evaluate(() => window.t.clientId);
+  await track(page, 2);
+  await page.evaluate(() => window.t.flush());
+  await until(() => collector.applied().length === 1, 5000, 'the batch');
+  assert.equal(collector.applied()[0].events[0].clientId, id);
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+  const again = await page.evaluate((endpoint) => window.start({ endpoint, writeKey: 'wk' }), collector.endpoint);
+  assert.equal(again, id, 'the same client id, from the freshet_cid cookie');
+});
