@@ -323,3 +323,20 @@ test('with localStorage blocked the cookie keeps the client id and events still 
   const again = await page.evaluate((endpoint) => window.start({ endpoint, writeKey: 'wk' }), collector.endpoint);
   assert.equal(again, id, 'the same client id, from the freshet_cid cookie');
 });
+
+test('freshet/vue: calls before the wasm has loaded are kept and replayed', async () => {
+  const page = await openPage(await context(), collector.origin);
+  const result = await page.evaluate(async (endpoint) => {
+    const { freshet, useEventTracker } = await import('/npm/src/vue.js');
+    const app = { config: { globalProperties: {} } }; // what app.use() hands a plugin
+    const t = useEventTracker();
+    t.trackEvent('early', { n: 1 }); // before the plugin: kept
+    freshet.install(app, { endpoint, writeKey: 'wk_vue', flushIntervalMs: 60_000 });
+    t.trackEvent('product_click', { productId: 'p1' });
+    await t.flush();
+    return app.config.globalProperties.$freshet === t;
+  }, collector.endpoint);
+  assert.equal(result, true);
+  await until(() => events(collector.applied()).length === 2, 5000, 'both events');
+  assert.deepEqual(events(collector.applied()).map((e) => e.type), ['early', 'product_click']);
+});
