@@ -1,7 +1,10 @@
 //! From a batch's JSON text to validated events: the whole-batch checks, then
 //! each event on its own, so one bad event never costs the good ones.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+
+use serde::Deserialize;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -119,6 +122,27 @@ pub fn validate_batch(
     })
 }
 
+/// The fields of an event, borrowed from the body where no escape forces a
+/// copy. Unknown fields are ignored (newer trackers may send more).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventFields<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    client_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    payload: Value,
+}
+
 fn validate_event(
     raw: &RawValue,
     index: usize,
@@ -132,32 +156,28 @@ fn validate_event(
             limit: limits.max_event_bytes,
         });
     }
-    let mut fields: Map<String, Value> = match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(malformed("an event must be an object")),
-        Err(e) => return Err(malformed(&e.to_string())),
+    // The typed parse is the fast path; when it fails, the field-by-field
+    // one says which field is wrong.
+    let fields: EventFields<'_> = match serde_json::from_str(text) {
+        Ok(fields) => fields,
+        Err(e) => return Err(explain_malformed(text, &e)),
     };
-    let event_type = required_string(&mut fields, "type")?;
-    if !is_valid_event_type(&event_type) {
+    if !is_valid_event_type(&fields.event_type) {
         return Err(EventError::BadType);
     }
-    let id = match optional_string(&mut fields, "id")? {
-        Some(id) if is_valid_id(&id) => id,
+    let id = match fields.id {
+        Some(id) if is_valid_id(&id) => id.into_owned(),
         Some(_) => return Err(EventError::BadId),
         None => derive_event_id(text.as_bytes(), index),
     };
-    let client_id = required_string(&mut fields, "clientId")?;
-    check_identifier(&client_id, "clientId")?;
-    let session_id = optional_string(&mut fields, "sessionId")?;
-    if let Some(s) = &session_id {
+    check_identifier(&fields.client_id, "clientId")?;
+    if let Some(s) = &fields.session_id {
         check_identifier(s, "sessionId")?;
     }
-    let user_id = optional_string(&mut fields, "userId")?;
-    if let Some(u) = &user_id {
+    if let Some(u) = &fields.user_id {
         check_identifier(u, "userId")?;
     }
-    let sent_time = parse_rfc3339(&required_string(&mut fields, "timestamp")?)
-        .ok_or(EventError::BadTimestamp)?;
+    let sent_time = parse_rfc3339(&fields.timestamp).ok_or(EventError::BadTimestamp)?;
     let time = sent_time.saturating_add(skew);
     if time > received_at.saturating_add(limits.max_future) {
         return Err(EventError::TooFarAhead);
@@ -165,10 +185,10 @@ fn validate_event(
     if time < received_at.saturating_sub(limits.max_past) {
         return Err(EventError::TooOld);
     }
-    let payload = match fields.remove("payload") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map,
-        Some(_) => return Err(EventError::PayloadNotObject),
+    let payload = match fields.payload {
+        Value::Null => Map::new(),
+        Value::Object(map) => map,
+        _ => return Err(EventError::PayloadNotObject),
     };
     if object_depth(&payload) > limits.max_payload_depth {
         return Err(EventError::PayloadTooDeep {
@@ -177,13 +197,36 @@ fn validate_event(
     }
     Ok(Event {
         id,
-        event_type,
+        event_type: fields.event_type.into_owned(),
         time,
-        client_id,
-        session_id,
-        user_id,
+        client_id: fields.client_id.into_owned(),
+        session_id: fields.session_id.map(Cow::into_owned),
+        user_id: fields.user_id.map(Cow::into_owned),
         payload,
     })
+}
+
+/// Why an event that failed the typed parse is malformed, naming the field.
+fn explain_malformed(text: &str, typed: &serde_json::Error) -> EventError {
+    let mut fields: Map<String, Value> = match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return malformed("an event must be an object"),
+        Err(e) => return malformed(&e.to_string()),
+    };
+    for name in ["type", "timestamp", "clientId"] {
+        if let Err(e) = required_string(&mut fields, name) {
+            return e;
+        }
+    }
+    for name in ["id", "sessionId", "userId"] {
+        if let Err(e) = optional_string(&mut fields, name) {
+            return e;
+        }
+    }
+    match fields.get("payload") {
+        Some(Value::Object(_) | Value::Null) | None => malformed(&typed.to_string()),
+        Some(_) => EventError::PayloadNotObject,
+    }
 }
 
 fn malformed(detail: &str) -> EventError {
@@ -483,5 +526,15 @@ mod tests {
         );
         let missing = only_rejection(json!({"clientId": null}));
         assert_eq!(missing.to_string(), "malformed event: clientId is required");
+        let twice = br#"{"events":[{"type":"a","type":"b","timestamp":"2026-11-22T09:59:58Z","clientId":"c"}]}"#;
+        let b = validate(twice).expect("batch is valid");
+        assert!(
+            b.rejected[0]
+                .error
+                .to_string()
+                .contains("duplicate field `type`"),
+            "{:?}",
+            b.rejected
+        );
     }
 }
