@@ -85,7 +85,7 @@ fn seed_payload_becomes_one_upsert_with_the_seeds_operators() {
     assert_eq!(u["$max"]["last_event_at@1"], 1_795_341_560_000.0);
     assert_eq!(
         u["$push"]["_batches"],
-        json!({"$each": [batch.batch_id], "$slice": -100})
+        json!({"$each": [batch.batch_id], "$slice": -1000})
     );
 
     let stored = first_upsert(&update.filter, &update.update);
