@@ -106,13 +106,25 @@ pub enum Applied {
     Duplicate,
 }
 
-/// Applies one delta to a stored document, at most once per batch id.
+/// Applies one delta to a stored document, at most once per batch id: the
+/// document remembers the batch ids of the last [`BATCH_MARKER_TTL`].
 pub fn apply_delta(spec: &FeatureSpec, doc: &mut FeatureDoc, delta: &EntityDelta) -> Applied {
     if doc.batches.contains_key(&delta.batch_id) {
         return Applied::Duplicate;
     }
+    merge_delta(spec, doc, delta);
+    remember_batch(&mut doc.batches, &delta.batch_id, delta.received_at);
+    Applied::Applied
+}
+
+/// Merges one delta's updates into a document without looking at or
+/// recording its batch id: for a store that keeps batch markers elsewhere
+/// (the Durable Object keeps them in a table of their own, so a hot entity's
+/// write does not rewrite thousands of ids). The store must then make sure
+/// each batch is merged at most once.
+pub fn merge_delta(spec: &FeatureSpec, doc: &mut FeatureDoc, delta: &EntityDelta) {
     for (key, update) in &delta.updates {
-        // A feature the spec no longer has is kept as it was sent: dropping it
+        // A feature the spec no longer has is kept as it was: dropping it
         // would lose data a newer deploy of the old spec may still read.
         let Some(def) = spec.feature(key) else {
             continue;
@@ -126,8 +138,6 @@ pub fn apply_delta(spec: &FeatureSpec, doc: &mut FeatureDoc, delta: &EntityDelta
             }
         }
     }
-    remember_batch(&mut doc.batches, &delta.batch_id, delta.received_at);
-    Applied::Applied
 }
 
 fn remember_batch(batches: &mut BTreeMap<String, Millis>, batch_id: &str, received_at: Millis) {

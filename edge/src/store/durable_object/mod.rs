@@ -1,6 +1,6 @@
 //! The default store: one Durable Object per entity (`id_from_name("user:cid-1")`),
 //! its SQLite storage holding the entity's `FeatureDoc` as JSON, updated with
-//! `core`'s `apply_delta`. A Durable Object runs one event at a time and its
+//! `core`'s `merge_delta`. A Durable Object runs one event at a time and its
 //! output gate holds the answer until the SQLite write is durable, so the
 //! worker's 202 never precedes the data. Needs no server: it is what
 //! `wrangler dev` uses out of the box, persisted with `--persist-to`.
@@ -8,7 +8,7 @@
 use std::cell::{Cell, RefCell};
 
 use freshet_core::spec::FeatureSpec;
-use freshet_core::state::{Applied, BATCH_MARKER_TTL, EntityDelta, FeatureDoc, apply_delta};
+use freshet_core::state::{Applied, BATCH_MARKER_TTL, EntityDelta, FeatureDoc, merge_delta};
 use futures_util::future::try_join_all;
 use serde::Deserialize;
 use worker::{
@@ -105,7 +105,7 @@ impl FeatureStore for DurableObjectStore {
 /// the markers in their own table keeps each write small: a hot entity (a
 /// popular product) sees thousands of batches a day, and rewriting them all
 /// with every delta would make each write grow with the day's traffic.
-/// `apply_delta` still decides every value; the table only answers "was this
+/// `merge_delta` still decides every value; the table only answers "was this
 /// batch applied", as the document's own marker map would.
 #[durable_object]
 pub struct FeatureEntity {
@@ -183,9 +183,8 @@ impl FeatureEntity {
             return Ok(Applied::Duplicate);
         }
         let mut doc = self.take_doc(&sql)?;
-        let applied = apply_delta(spec, &mut doc, delta);
         // The markers live in their table, not in the stored document.
-        doc.batches.clear();
+        merge_delta(spec, &mut doc, delta);
         let text = serde_json::to_string(&doc).map_err(|e| rust_error("document", e))?;
         sql.exec(
             "INSERT OR REPLACE INTO doc (k, v) VALUES ('doc', ?)",
@@ -200,7 +199,7 @@ impl FeatureEntity {
             vec![(delta.received_at - BATCH_MARKER_TTL).into()],
         )?;
         *self.cached.borrow_mut() = Some(doc);
-        Ok(applied)
+        Ok(Applied::Applied)
     }
 
     fn doc_json(&self) -> Result<String> {
