@@ -23,7 +23,7 @@ node tests/sdk/size.mjs 20
 
 step "sdk: package and browser tests (headless Chromium, local collector)"
 cd tests/sdk
-node --test --test-concurrency=1 server.test.mjs browser.test.mjs
+node --test --test-concurrency=1 server.test.mjs types.test.mjs browser.test.mjs
 if [ "${FRESHET_SKIP_NUXT:-0}" != 1 ]; then
   step "sdk: Nuxt module (build a fixture app, SSR HTML, /api/ingest)"
   node --test --test-concurrency=1 nuxt.test.mjs
