@@ -195,8 +195,12 @@ for (const storeName of STORES) {
       await settle(edge, 'user', cid, { pageviews: 1 });
       if (redis) await stack.stopRedis(redis);
       else await stack.stop(edge.child); // the Durable Object store lives in the edge: stop it all
-      await clickAddToCart(page, 3);
-      await page.click('#cat-lenses');
+      // Three adds and a route change in one task: one batch of five events,
+      // so every retry must carry all five under the same batch id.
+      await page.evaluate(() => {
+        for (let i = 0; i < 3; i++) document.querySelector('#add-to-cart').click();
+        document.querySelector('#cat-lenses').click();
+      });
       await page.waitForSelector('h1:has-text("Lenses")');
       await until(() => ingest.some((s) => s === 503), 10_000, 'a 503 from the ingest route');
       await sleep(3000); // a few retries while it is down
