@@ -322,6 +322,8 @@ fn check_content_type(req: &Request) -> Result<(), EdgeError> {
 fn with_cors(res: Response, origin: &str) -> Response {
     res.with_header("access-control-allow-origin", origin)
         .with_header("vary", "Origin")
+        // A tracker calling the edge cross-origin must see how long to back off.
+        .with_header("access-control-expose-headers", "Retry-After")
 }
 
 fn valid_id(id: &str) -> bool {

@@ -481,6 +481,11 @@ async fn cors_follows_the_write_keys() {
         Some("https://shop.example")
     );
     assert_eq!(res.header("vary"), Some("Origin"));
+    assert_eq!(
+        res.header("access-control-expose-headers"),
+        Some("Retry-After"),
+        "a cross-origin tracker must be able to read Retry-After"
+    );
 }
 
 #[tokio::test]
