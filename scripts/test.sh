@@ -4,6 +4,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
+# Everything printed is kept, so the last line can total the test counts of
+# every runner (cargo's "test result:", node's "# pass"/"# fail").
+mkdir -p .state
+LOG=.state/test.log
+exec > >(tee "$LOG") 2>&1
 bash scripts/tools.sh rust redis
 step "format and lints"
 cargo fmt --all -- --check
@@ -26,4 +31,7 @@ for part in "$ROOT"/scripts/test-*.sh; do
   step "$(basename "$part")"
   bash "$part"
 done
-echo "all test suites passed"
+sleep 1 # let tee catch up
+awk '/^test result:/ { p += $4; f += $6 }
+     /^# pass / { p += $3 } /^# fail / { f += $3 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG"
