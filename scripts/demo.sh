@@ -43,6 +43,7 @@ sed -e '/^\[build\]/,/^$/d' -e "s|^main = .*|main = \"$ROOT/edge/build/index.js\
   edge/wrangler.toml > .state/wrangler.toml
 # Say which store without echoing a password from the URL.
 STORE_NAME=$(sed -E 's|//[^@/]*@|//…@|' <<<"${FRESHET_STORE:-durable-object}")
+WHERE=; [ -z "${FRESHET_STORE:-}" ] && WHERE=", its state in .state/edge"
 step "starting the edge on http://127.0.0.1:$PORT (store: $STORE_NAME, log: .state/edge.log)"
 edge/node_modules/.bin/wrangler dev --config .state/wrangler.toml --local --ip 127.0.0.1 \
   --port "$PORT" --inspector-port $((PORT + 1)) --show-interactive-dev-session=false \
@@ -79,7 +80,7 @@ cat <<MSG
 
   Open http://127.0.0.1:$SHOP_PORT/ : the shop, with "what the model sees" beside every page.
 
-  The edge:  http://127.0.0.1:$PORT (store: ${STORE_NAME}, Durable Object state in .state/edge)
+  The edge:  http://127.0.0.1:$PORT (store: ${STORE_NAME}${WHERE})
   Features:  curl -H 'authorization: Bearer $READ_TOKEN' http://127.0.0.1:$PORT/v1/features/user/<clientId>
              (the clientId is the shop's freshet_cid cookie, or user-<name> once signed in)
   Logs:      .state/edge.log, .state/shop.log
