@@ -152,13 +152,20 @@ fn remember_batch(batches: &mut BTreeMap<String, Millis>, batch_id: &str, receiv
         batches.insert(batch_id.to_owned(), received_at);
     }
     batches.retain(|_, at| *at >= horizon);
-    if batches.len() > MAX_BATCH_MARKERS {
-        let mut ranked: Vec<(Millis, String)> =
-            batches.iter().map(|(id, at)| (*at, id.clone())).collect();
-        ranked.sort_unstable_by(|a, b| b.cmp(a));
-        for (_, id) in ranked.drain(MAX_BATCH_MARKERS..) {
-            batches.remove(&id);
-        }
+    keep_latest(batches, MAX_BATCH_MARKERS);
+}
+
+/// Keeps the `max` entries with the latest times, ties broken by key: a
+/// fixed rank per entry, so trimming never depends on arrival order.
+fn keep_latest(entries: &mut BTreeMap<String, Millis>, max: usize) {
+    if entries.len() <= max {
+        return;
+    }
+    let mut ranked: Vec<(Millis, String)> =
+        entries.iter().map(|(key, t)| (*t, key.clone())).collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    for (_, key) in ranked.drain(max..) {
+        entries.remove(&key);
     }
 }
 
@@ -202,16 +209,7 @@ impl FeatureState {
             Agg::Count(c) => c.prune(def.window, updated_at),
             Agg::Sum(c) | Agg::Min(c) | Agg::Max(c) => c.prune(def.window, updated_at),
             Agg::Last(_) | Agg::First(_) => {}
-            Agg::Distinct(seen) => {
-                if seen.len() > def.max {
-                    let mut ranked: Vec<(Millis, String)> =
-                        seen.iter().map(|(v, t)| (*t, v.clone())).collect();
-                    ranked.sort_unstable_by(|a, b| b.cmp(a));
-                    for (_, value) in ranked.drain(def.max..) {
-                        seen.remove(&value);
-                    }
-                }
-            }
+            Agg::Distinct(seen) => keep_latest(seen, def.max),
             Agg::LatestN(items) => {
                 items.sort_unstable_by(|a, b| b.rank().cmp(&a.rank()));
                 items.dedup_by(|a, b| a.id == b.id);
