@@ -20,6 +20,25 @@ export interface TrackerOptions {
   sampleRate?: number;
   /** gzip bodies with CompressionStream where the browser has it. Default true. */
   gzip?: boolean;
+  /**
+   * Called when the edge refuses the identity token given to `identify`
+   * (`code`: `identity_expired`, `identity_bad_signature` or
+   * `identity_malformed`). The tracker has already forgotten the token and
+   * resent the batch without it, so its events count under the clientId;
+   * call `identify` with a fresh token to go back to the user. The same
+   * reason is dispatched on `window` as a `freshet:identityrejected` event.
+   */
+  onIdentityRejected?: (code: IdentityRejectedCode) => void;
+}
+
+/** Why the edge refused an identity token (its 401's `error` code). */
+export type IdentityRejectedCode = 'identity_expired' | 'identity_bad_signature' | 'identity_malformed' | (string & {});
+
+declare global {
+  interface WindowEventMap {
+    /** The edge refused the identity token; see `TrackerOptions.onIdentityRejected`. */
+    'freshet:identityrejected': CustomEvent<{ code: IdentityRejectedCode }>;
+  }
 }
 
 export type Payload = Record<string, unknown>;

@@ -15,6 +15,9 @@ const SLOT = 'freshet:q:';
 const ADOPT_AFTER_MS = 15 * 60e3;
 // A burst of track() calls costs one write to storage.
 const SAVE_DELAY_MS = 250;
+// Dispatched on window when the edge refuses the identity token, for sites
+// (Nuxt) whose options cannot hold a function; `detail.code` is the reason.
+const IDENTITY_REJECTED = 'freshet:identityrejected';
 // Below this a body is sent as it is: gzip would not pay for itself.
 const GZIP_MIN_BYTES = 1024;
 const POST = (body, keepalive) => ({ method: 'POST', body, keepalive, headers: { 'content-type': 'text/plain' } }); // CORS-simple: no preflight
@@ -47,11 +50,16 @@ export async function createTracker(options, wasm) {
 /** Starts a tracker once `load()` has resolved. Throws a TypeError for bad options. */
 export function startTracker(options) {
   if (options == null || typeof options !== 'object') throw new TypeError('freshet: options must be an object');
+  // The one option the core does not see: a function of the page.
+  const { onIdentityRejected, ...coreOptions } = options;
+  if (onIdentityRejected != null && typeof onIdentityRejected !== 'function') {
+    throw new TypeError("freshet: option 'onIdentityRejected' must be a function");
+  }
   const now0 = Date.now();
   let cookie;
   try { cookie = document.cookie.match(/(?:^|; )freshet_cid=([\w-]+)/); } catch { /* sandboxed frame */ }
   // One `key\ttypeof\tvalue` a line: the core checks names, types and ranges.
-  const lines = Object.keys(options).map((key) => `${key}\t${typeof options[key]}\t${options[key]}`).join('\n');
+  const lines = Object.keys(coreOptions).map((key) => `${key}\t${typeof coreOptions[key]}\t${coreOptions[key]}`).join('\n');
   const core = new Core(lines, now0, get(CLIENT) ?? cookie?.[1], get(SESSION), get(OPT_OUT) === '1');
   const slot = SLOT + Math.random().toString(36).slice(2, 10);
   let timer;
@@ -105,6 +113,7 @@ export function startTracker(options) {
     const [, , url, , gzip] = info();
     let status = 0;
     let retryAfter = -1; // ms; the core decides what to do with it
+    let code = ''; // a 401's error code: a refused identity token or write key
     try {
       const data = gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream === 'function'
         ? await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer()
@@ -114,9 +123,17 @@ export function startTracker(options) {
       const header = res.headers.get('retry-after');
       // Retry-After is delta-seconds or an HTTP date.
       if (header) retryAfter = /^\s*\d+\s*$/.test(header) ? header * 1000 : Math.max(0, Date.parse(header) - Date.now());
+      if (status === 401) code = String((await res.json().catch(() => 0)).error);
     } catch { /* offline, DNS, CORS: status 0 is retried */ }
-    if (core.settle(Date.now(), status, retryAfter) === 2) {
-      warnOnce(2, `HTTP ${status}: batch refused, events dropped`);
+    const settled = core.settle(Date.now(), status, retryAfter, code);
+    if (settled === 2) warnOnce(2, `HTTP ${status}: batch refused, events dropped`);
+    if (settled === 3) {
+      // The batch goes again at once without the token; store it so before a
+      // reload could resend the token, and let the site get a fresh one.
+      save(Date.now());
+      warnOnce(8, `identity token refused (${code}): events go without it until identify() is called again`);
+      setTimeout(() => onIdentityRejected?.(code));
+      dispatchEvent(new CustomEvent(IDENTITY_REJECTED, { detail: { code } }));
     }
     busy = false;
     dirty = true;

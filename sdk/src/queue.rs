@@ -233,6 +233,18 @@ impl Queue {
         }
     }
 
+    /// The edge refused the identity token of the batch on the wire and
+    /// applied nothing of it: takes the token off and makes the batch due at
+    /// once, same id and events. Returns the token, or `None` if the batch
+    /// had none (it was refused without one already: no second resend).
+    pub fn strip_identity(&mut self, id: &str) -> Option<String> {
+        let batch = self.batches.iter_mut().find(|b| b.id == id)?;
+        let token = batch.identity.take()?;
+        batch.in_flight = false;
+        batch.next_attempt_ms = 0;
+        Some(token)
+    }
+
     /// For the unload path: seals everything and returns every batch's body.
     /// The batches stay queued (and persisted) until an answer confirms them,
     /// at the earliest `confirm_after_ms` from now: a beacon has no answer.
@@ -452,6 +464,31 @@ mod tests {
         q.settle("b2", 1_100, Settle::Delivered);
         assert_eq!((q.len(), q.dropped), (0, 3));
         assert!(q.start_next(5_000).is_none());
+    }
+
+    #[test]
+    fn a_refused_identity_comes_off_its_batch_once_and_it_goes_again_at_once() {
+        let (mut q, mut next) = (Queue::default(), ids());
+        for identity in [Some("u.1.sig"), Some("u.1.sig"), Some("u.1.sig"), None] {
+            q.push("{}".into(), identity, 0, LIMITS, &mut next);
+        }
+        assert_eq!(q.start_next(50).map(|b| b.id.clone()), Some("b1".into()));
+        assert_eq!(q.strip_identity("b1"), Some("u.1.sig".into()));
+        assert_eq!(q.next_send_ms(), Some(0), "due at once, no backoff");
+        let again = q
+            .start_next(50)
+            .map(|b| (b.id.clone(), b.attempts, b.body(50, "wk")));
+        let (id, attempts, body) = again.expect("due");
+        assert_eq!((id.as_str(), attempts), ("b1", 2));
+        assert!(!body.contains("identity"), "{body}");
+        assert_eq!(q.strip_identity("b1"), None, "at most once per batch");
+        // The storage form no longer carries the token either.
+        assert!(
+            q.encode(1).starts_with("1\nB b1 2 s -\n"),
+            "{}",
+            q.encode(1)
+        );
+        assert_eq!(q.strip_identity("nope"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What to do with a batch after an attempt: the edge's answers mapped to
-//! deliver, retry (exponential backoff with jitter, or `Retry-After`) or drop.
+//! deliver, retry (exponential backoff with jitter, or `Retry-After`), resend
+//! without the identity token the edge refused, or drop.
 
 /// First retry waits about this long; each further one doubles it.
 pub const BASE_DELAY_MS: u64 = 1_000;
@@ -18,6 +19,25 @@ pub enum Attempt {
         status: u16,
         retry_after_ms: Option<u64>,
     },
+    /// `401` with an `identity_…` error code: the write key was fine, the
+    /// identity token was not (malformed, forged or expired), and the edge
+    /// applied nothing of the batch.
+    IdentityRefused,
+}
+
+impl Attempt {
+    /// An HTTP answer: its status, `Retry-After` in ms and the `error` code
+    /// of its JSON body (empty when it had none).
+    pub fn answer(status: u16, retry_after_ms: Option<u64>, error_code: &str) -> Self {
+        if status == 401 && error_code.starts_with("identity_") {
+            Self::IdentityRefused
+        } else {
+            Self::Status {
+                status,
+                retry_after_ms,
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +45,9 @@ pub enum Disposition {
     Delivered,
     /// Try again after this many milliseconds, with the same batch id.
     RetryAfter(u64),
+    /// Send the batch again at once, same batch id and events, without the
+    /// identity token: without one the edge keys its events by clientId.
+    WithoutIdentity,
     /// The edge will never take this batch (400, 401, 413, other 4xx).
     Drop,
 }
@@ -34,6 +57,7 @@ pub enum Disposition {
 pub fn dispose(attempt: Attempt, attempts: u32, random: u32) -> Disposition {
     match attempt {
         Attempt::NetworkError => Disposition::RetryAfter(backoff_ms(attempts, random)),
+        Attempt::IdentityRefused => Disposition::WithoutIdentity,
         Attempt::Status {
             status,
             retry_after_ms,
@@ -44,7 +68,7 @@ pub fn dispose(attempt: Attempt, attempts: u32, random: u32) -> Disposition {
                 Some(ms) => ms.min(MAX_RETRY_AFTER_MS),
                 None => backoff_ms(attempts, random),
             }),
-            // 400 malformed, 401 bad key or identity, 413 too large: retrying
+            // 400 malformed, 401 bad write key, 413 too large: retrying
             // cannot help, and a redirect or 404 means a wrong endpoint.
             _ => Disposition::Drop,
         },
@@ -106,6 +130,29 @@ mod tests {
             }
         }
         assert_eq!(backoff_ms(30, 0), MAX_DELAY_MS / 2);
+    }
+
+    #[test]
+    fn a_refused_identity_is_told_apart_from_a_refused_write_key() {
+        for code in [
+            "identity_malformed",
+            "identity_bad_signature",
+            "identity_expired",
+        ] {
+            let a = Attempt::answer(401, None, code);
+            assert_eq!(a, Attempt::IdentityRefused, "{code}");
+            assert_eq!(dispose(a, 1, 0), Disposition::WithoutIdentity);
+        }
+        for code in ["unknown_write_key", "missing_write_key", "", "scripted"] {
+            let a = Attempt::answer(401, None, code);
+            assert_eq!(a, status(401), "{code}");
+            assert_eq!(dispose(a, 1, 0), Disposition::Drop, "{code}");
+        }
+        assert_eq!(
+            Attempt::answer(400, None, "identity_expired"),
+            status(400),
+            "only a 401 says the token was refused"
+        );
     }
 
     #[test]

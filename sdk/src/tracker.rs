@@ -249,12 +249,28 @@ impl<R: Entropy> TrackerCore<R> {
         })
     }
 
-    /// Settles the batch on the wire with the edge's answer.
+    /// Settles the batch on the wire with the edge's answer. A refused
+    /// identity token comes off the batch, which goes again at once, and is
+    /// forgotten unless `identify` has given a new one meanwhile; a batch
+    /// already without one is dropped.
     pub fn settle(&mut self, batch_id: &str, attempt: Attempt, now: u64) -> Disposition {
         let attempts = self.queue.attempts(batch_id);
         let disposition = dispose(attempt, attempts, self.rng.next_u32());
         let settle = match disposition {
             Disposition::Delivered => Settle::Delivered,
+            Disposition::WithoutIdentity => match self.queue.strip_identity(batch_id) {
+                Some(token) => {
+                    if self.identity.as_deref() == Some(token.as_str()) {
+                        self.user_id = None;
+                        self.identity = None;
+                    }
+                    return disposition;
+                }
+                None => {
+                    self.queue.settle(batch_id, now, Settle::Dropped);
+                    return Disposition::Drop;
+                }
+            },
             Disposition::Drop => Settle::Dropped,
             Disposition::RetryAfter(in_ms) => Settle::Retry { in_ms },
         };
@@ -538,6 +554,75 @@ mod tests {
         );
     }
 
+    fn answer(status: u16, code: &str) -> Attempt {
+        Attempt::answer(status, None, code)
+    }
+
+    #[test]
+    fn a_refused_identity_is_forgotten_and_its_batch_resent_once_without_it() {
+        let mut t = tracker(20.0);
+        t.identify("user-1", "user-1.1795345199.c2ln").expect("ok");
+        t.track(T0, "a", None).expect("ok");
+        t.track(T0, "b", None).expect("ok");
+        t.flush();
+        let first = t.start_send(T0).expect("due");
+        assert_eq!(
+            parse(&first.body).identity.as_deref(),
+            Some("user-1.1795345199.c2ln")
+        );
+        let d = t.settle(&first.batch_id, answer(401, "identity_expired"), T0 + 40);
+        assert_eq!(d, Disposition::WithoutIdentity);
+        assert_eq!(t.next_wake(), Some(0), "at once, no backoff");
+        // The durable copy no longer carries the token: a reload resends without it.
+        let saved = t.queue.encode(T0);
+        assert!(!saved.contains("c2ln"), "{saved}");
+        let mut next = tracker(20.0);
+        next.queue.adopt(&saved, 1_000);
+        let adopted = next.start_send(T0 + 41).expect("adopted");
+        assert_eq!(parse(&adopted.body).identity, None);
+        assert_eq!(adopted.batch_id, first.batch_id);
+
+        let again = t.start_send(T0 + 40).expect("due at once");
+        let (a, b) = (parse(&first.body), parse(&again.body));
+        assert_eq!(again.batch_id, first.batch_id, "same batch id");
+        assert_eq!(b.identity, None);
+        assert_eq!(b.events, a.events, "same events, same ids");
+        // Events tracked from now on carry neither the token nor the user.
+        t.track(T0 + 50, "c", None).expect("ok");
+        // A second refusal of the same batch drops it: no loop.
+        let d = t.settle(&again.batch_id, answer(401, "identity_expired"), T0 + 60);
+        assert_eq!(d, Disposition::Drop);
+        assert_eq!((t.queue.dropped, t.queue.len()), (2, 1));
+        t.flush();
+        let later = parse(&t.start_send(T0 + 60).expect("due").body);
+        assert_eq!(
+            (later.identity, later.events[0].user_id.clone()),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_new_token_given_meanwhile_is_kept_and_a_refused_write_key_drops() {
+        let mut t = tracker(1.0);
+        t.identify("user-1", "user-1.1.old").expect("ok");
+        t.track(T0, "a", None).expect("ok");
+        let out = t.start_send(T0).expect("due");
+        t.identify("user-1", "user-1.2.new").expect("ok");
+        let d = t.settle(&out.batch_id, answer(401, "identity_bad_signature"), T0);
+        assert_eq!(d, Disposition::WithoutIdentity);
+        t.track(T0, "b", None).expect("ok");
+        let kinds: Vec<Option<String>> = t.queue.batches().map(|b| b.identity.clone()).collect();
+        assert_eq!(kinds, [None, Some("user-1.2.new".into())]);
+        for code in ["unknown_write_key", "missing_write_key"] {
+            let out = t.start_send(T0).expect("due");
+            assert_eq!(
+                t.settle(&out.batch_id, answer(401, code), T0),
+                Disposition::Drop
+            );
+        }
+        assert_eq!((t.queue.dropped, t.queue.len()), (2, 0));
+    }
+
     #[test]
     fn opt_out_drops_the_queue_and_ignores_events() {
         let mut t = tracker(20.0);
@@ -670,8 +755,8 @@ mod tests {
             .collect()
     }
 
-    /// Random sequences of tracks, flushes, answers (202, 503, 429, 400,
-    /// network errors), beacons that may or may not arrive, reloads that
+    /// Random sequences of tracks, flushes, answers (202, 503, 429, 400, 401
+    /// for the identity, network errors), beacons that may or may not arrive, reloads that
     /// adopt the saved queue and evictions: no event is ever sent under two
     /// batch ids, none is applied twice, and every event that leaves the queue
     /// was applied, refused (and counted dropped) or evicted (and counted).
@@ -723,7 +808,7 @@ mod tests {
                     }
                     6 | 7 => {
                         if let Some(out) = on_wire.take() {
-                            let (attempt, apply) = match roll(6) {
+                            let (attempt, apply) = match roll(7) {
                                 0 | 1 => (
                                     Attempt::Status {
                                         status: 202,
@@ -752,6 +837,7 @@ mod tests {
                                     },
                                     false,
                                 ),
+                                5 => (answer(401, "identity_expired"), false),
                                 // Applied, but the answer was lost on the way back.
                                 _ => (Attempt::NetworkError, roll(2) == 0),
                             };

@@ -164,23 +164,27 @@ impl Core {
 
     /// Settles the batch on the wire: `status` 0 for a network error;
     /// `retry_after_ms` is the answer's `Retry-After` as milliseconds from
-    /// now (the driver reads seconds or an HTTP date), NaN or below 0 for none.
-    /// 0: delivered, 1: will retry, 2: dropped for good.
-    pub fn settle(&mut self, now: f64, status: u16, retry_after_ms: f64) -> u8 {
+    /// now (the driver reads seconds or an HTTP date), NaN or below 0 for none;
+    /// `error_code` is the `error` of a 401's JSON body, else empty.
+    /// 0: delivered, 1: will retry, 2: dropped for good, 3: the identity
+    /// token was refused and forgotten; the batch goes again without it.
+    pub fn settle(&mut self, now: f64, status: u16, retry_after_ms: f64, error_code: &str) -> u8 {
         let Some(id) = self.on_wire.take() else {
             return 0;
         };
         let attempt = match status {
             0 => Attempt::NetworkError,
-            status => Attempt::Status {
+            status => Attempt::answer(
                 status,
-                retry_after_ms: (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
-            },
+                (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
+                error_code,
+            ),
         };
         match self.core.settle(&id, attempt, now as u64) {
             Disposition::Delivered => 0,
             Disposition::RetryAfter(_) => 1,
             Disposition::Drop => 2,
+            Disposition::WithoutIdentity => 3,
         }
     }
 

@@ -49,6 +49,8 @@ test('bad arguments throw TypeErrors with clear messages', async () => {
   assert.equal(range, "TypeError: freshet: option 'batchSize' must be an integer from 1 to 500");
   const missing = await page.evaluate(() => window.startError({ endpoint: '/x' }));
   assert.equal(missing, "TypeError: freshet: option 'writeKey' is required");
+  const callback = await page.evaluate(() => window.startError({ endpoint: '/x', writeKey: 'k', onIdentityRejected: 'refresh' }));
+  assert.equal(callback, "TypeError: freshet: option 'onIdentityRejected' must be a function");
   await page.evaluate((endpoint) => window.start({ endpoint, writeKey: 'wk' }), collector.endpoint);
   const thrown = await page.evaluate(() => {
     const out = [];
@@ -185,6 +187,98 @@ test('400 is not retried: dropped and counted', async () => {
   await sleep(2500);
   assert.equal(collector.received.length, 1);
   assert.deepEqual(await page.evaluate(() => window.t.stats), { queued: 0, evicted: 0, dropped: 3 });
+});
+
+const TOKEN = 'user-1.1795345199.ZXhwaXJlZA';
+
+/** A tracker whose onIdentityRejected calls and window events are recorded, with warnings collected. */
+async function listening(options = {}, ctx) {
+  const page = await openPage(ctx ?? (await context()), collector.origin);
+  const warnings = [];
+  page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+  await page.evaluate((o) => {
+    window.rejected = [];
+    window.heard = [];
+    addEventListener('freshet:identityrejected', (e) => window.heard.push(e.detail.code));
+    return window.start({ ...o, onIdentityRejected: (code) => window.rejected.push(code) });
+  }, { endpoint: collector.endpoint, writeKey: 'wk_test', flushIntervalMs: 60_000, ...options });
+  return { page, warnings };
+}
+
+test('a refused identity token: the batch goes again at once without it, same batchId, exactly once; the site hears of it', async () => {
+  // As the edge does: a batch with an expired token is refused whole, one without it (or with a fresh one) is taken.
+  collector.state.fallback = (batch) => (batch?.identity === TOKEN ? { status: 401, error: 'identity_expired' } : { status: 202 });
+  const { page, warnings } = await listening();
+  await page.evaluate((token) => { window.t.identify('user-1', token); }, TOKEN);
+  await track(page, 3);
+  await page.evaluate(() => window.t.flush());
+  await until(() => collector.applied().length === 1, 5000, 'the batch without the token');
+  const [refused, resent] = collector.received;
+  assert.deepEqual([refused.status, resent.status], [401, 202]);
+  assert.equal(refused.body.identity, TOKEN);
+  assert.equal(resent.body.identity, undefined);
+  assert.equal(resent.body.batchId, refused.body.batchId, 'the same batch id');
+  assert.deepEqual(resent.body.events, refused.body.events, 'the same events, the same ids');
+  assert.ok(resent.at - refused.at < 450, `resent after ${resent.at - refused.at} ms: at once, not after a backoff`);
+  await until(() => page.evaluate(() => window.rejected.length === 1), 2000, 'the callback');
+  assert.deepEqual(await page.evaluate(() => [window.rejected, window.heard]), [['identity_expired'], ['identity_expired']]);
+  // Later events go without the token and the user, until identify() is called again.
+  await track(page, 2, 'later');
+  await page.evaluate(() => window.t.flush());
+  await until(() => collector.applied().length === 2, 5000, 'the later batch');
+  await sleep(300);
+  assert.equal(collector.received.length, 3, 'no other request');
+  const later = collector.received[2].body;
+  assert.equal(later.identity, undefined);
+  assert.ok(later.events.every((e) => e.type === 'later' && e.userId === undefined));
+  const applied = events(collector.applied());
+  assert.equal(applied.length, 5, 'each event applied once');
+  assert.equal(new Set(applied.map((e) => e.id)).size, 5);
+  assert.deepEqual(await page.evaluate(() => window.t.stats), { queued: 0, evicted: 0, dropped: 0 });
+  const told = warnings.filter((w) => w.includes('identity'));
+  assert.equal(told.length, 1, `one warning: ${warnings}`);
+  assert.match(told[0], /^freshet: identity token refused \(identity_expired\)/);
+  // A new token is sent again.
+  await page.evaluate(() => { window.t.identify('user-1', 'user-1.1895345199.ZnJlc2g'); window.t.track('fresh'); return window.t.flush(); });
+  await until(() => collector.applied().length === 3, 5000, 'the fresh token');
+  assert.equal(collector.received.length, 4);
+  assert.equal(collector.received[3].body.identity, 'user-1.1895345199.ZnJlc2g');
+});
+
+test('a refused identity is taken off the stored batch too, so a reload does not resend it', async () => {
+  collector.script.push({ status: 401, error: 'identity_bad_signature' });
+  collector.state.fallback = 'down';
+  const ctx = await context();
+  const { page } = await listening({}, ctx);
+  await page.evaluate((token) => { window.t.identify('user-1', token); }, TOKEN);
+  await track(page, 3);
+  await page.evaluate(() => { window.t.flush(); });
+  await until(() => page.evaluate(() => window.rejected.length === 1), 5000, 'the refusal');
+  const stored = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('freshet:q:')).map((k) => localStorage.getItem(k)).join('\n'));
+  const saved = await until(async () => { const s = await stored(); return s.includes(collector.received[0].body.batchId) && s; }, 3000, 'the stored batch');
+  assert.ok(!saved.includes(TOKEN), `the stored queue still holds the token:\n${saved}`);
+  await page.reload(); // the saved queue is adopted by the next page
+  await page.waitForFunction(() => window.ready === true);
+  collector.state.fallback = (batch) => (batch?.identity ? { status: 401, error: 'identity_bad_signature' } : { status: 202 });
+  await page.evaluate((endpoint) => window.start({ endpoint, writeKey: 'wk_test', flushIntervalMs: 60_000 }), collector.endpoint);
+  await until(() => collector.applied().length === 1, 5000, 'the adopted batch');
+  await sleep(300);
+  assert.ok(collector.received.slice(1).every((r) => r.body.identity === undefined && r.status === 202), 'never the token again');
+  const [batch] = collector.applied();
+  assert.equal(batch.batchId, collector.received[0].body.batchId);
+  assert.deepEqual(batch.events.map((e) => e.id), collector.received[0].body.events.map((e) => e.id));
+});
+
+test('401 for the write key is not retried: dropped and counted, and no identity callback', async () => {
+  collector.script.push({ status: 401, error: 'unknown_write_key' });
+  const { page } = await listening();
+  await page.evaluate((token) => { window.t.identify('user-1', token); }, TOKEN);
+  await track(page, 2);
+  await page.evaluate(() => window.t.flush());
+  await sleep(1500);
+  assert.equal(collector.received.length, 1);
+  assert.deepEqual(await page.evaluate(() => window.t.stats), { queued: 0, evicted: 0, dropped: 2 });
+  assert.deepEqual(await page.evaluate(() => [window.rejected, window.heard]), [[], []]);
 });
 
 test('over maxQueue the oldest events are evicted and counted', async () => {

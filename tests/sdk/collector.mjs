@@ -1,8 +1,10 @@
 // A local stand-in for the edge, for the browser tests: serves the test page
 // and the npm package on 127.0.0.1, records every POST to /ingest (gunzipping
 // bodies that start with the gzip magic, as the edge does) and answers as the
-// test tells it: 202 by default, or a scripted 503/429/400, or "down" (the
-// connection is dropped, which the browser sees as a network error).
+// test tells it: 202 by default, or a scripted 503/429/400/401 (with an
+// `error` code in the body, as the edge writes it), or "down" (the
+// connection is dropped, which the browser sees as a network error). An
+// answer may also be a function of the decoded batch.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
@@ -25,7 +27,7 @@ export const PAGE = `<!doctype html><html><head><title>freshet test</title></hea
 
 export async function startCollector() {
   const received = []; // { at, headers, gzip, raw, body }
-  const script = []; // responses to use first, one per request: { status, headers } or 'down'
+  const script = []; // responses to use first, one per request: { status, headers, error }, 'down', or (batch) => either
   // Each test gets its own endpoint (?run=N): pages left over from an
   // earlier test (their beacons, their retries) are answered but not recorded.
   const state = { fallback: { status: 202 }, run: 1 };
@@ -57,11 +59,6 @@ export async function startCollector() {
         res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":0,"rejected":[]}');
         return;
       }
-      const answer = script.length ? script.shift() : state.fallback;
-      if (answer === 'down') {
-        req.socket.destroy();
-        return;
-      }
       const gzip = raw[0] === 0x1f && raw[1] === 0x8b;
       let body;
       try {
@@ -69,10 +66,17 @@ export async function startCollector() {
       } catch {
         body = null;
       }
+      let answer = script.length ? script.shift() : state.fallback;
+      if (typeof answer === 'function') answer = answer(body);
+      if (answer === 'down') {
+        req.socket.destroy();
+        return;
+      }
       received.push({ at: Date.now(), headers: req.headers, gzip, raw, body, status: answer.status });
       const accepted = answer.status === 202 ? body?.events?.length ?? 0 : 0;
       res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers || {}) });
-      res.end(answer.status === 202 ? JSON.stringify({ accepted, rejected: [] }) : JSON.stringify({ error: 'scripted' }));
+      res.end(answer.status === 202 ? JSON.stringify({ accepted, rejected: [] })
+        : JSON.stringify({ error: answer.error ?? 'scripted', message: 'scripted by the test' }));
       return;
     }
     res.writeHead(405).end();

@@ -1,6 +1,11 @@
 import type { TrackerOptions } from '../index.js';
 
-export interface ModuleOptions extends Partial<TrackerOptions> {
+/**
+ * The tracker's options as plain data (runtime config cannot hold a function:
+ * listen for the `freshet:identityrejected` window event instead of
+ * `onIdentityRejected`).
+ */
+export interface ModuleOptions extends Partial<Omit<TrackerOptions, 'onIdentityRejected'>> {
   /** Forward the tracker's batches through a route on the site's origin. Default true. */
   proxy?: boolean;
   /** That route. Default `/api/ingest`. */

@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` by types.test.mjs: the package's .d.ts files
 // describe the API a user writes against, and refuse misuse.
-import { createTracker, load, startTracker, type Tracker, type TrackerOptions } from '../../../npm/src/index.js';
+import { createTracker, load, startTracker, type IdentityRejectedCode, type Tracker, type TrackerOptions } from '../../../npm/src/index.js';
 import { freshet, startTracker as startVue, useEventTracker, type EventTracker } from '../../../npm/src/vue.js';
 import { issueIdentityToken, verifyIdentityToken } from '../../../npm/src/server.js';
 
@@ -16,6 +16,11 @@ export async function plain(): Promise<string> {
   await u.flush();
   const { queued, evicted, dropped } = t.stats;
   return `${t.clientId} ${t.sessionId} ${queued + evicted + dropped}`;
+}
+
+export function identityRejected(refresh: (code: IdentityRejectedCode) => void): TrackerOptions {
+  addEventListener('freshet:identityrejected', (e) => refresh(e.detail.code));
+  return { ...options, onIdentityRejected: (code) => { if (code === 'identity_expired') refresh(code); } };
 }
 
 export async function vue(): Promise<void> {
@@ -34,3 +39,5 @@ export function server(): string | null {
 export const missing: TrackerOptions = { endpoint: '/x' };
 // @ts-expect-error: batchSize is a number
 export const wrong: TrackerOptions = { endpoint: '/x', writeKey: 'k', batchSize: '20' };
+// @ts-expect-error: onIdentityRejected is a function of the code
+export const notAFunction: TrackerOptions = { endpoint: '/x', writeKey: 'k', onIdentityRejected: 'refresh' };
