@@ -14,18 +14,25 @@ pub const WRITE_KEYS_VAR: &str = "FRESHET_WRITE_KEYS";
 pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
 pub const IDENTITY_SECRET_VAR: &str = "FRESHET_IDENTITY_SECRET";
 pub const STORE_TIMEOUT_VAR: &str = "FRESHET_STORE_TIMEOUT_MS";
+pub const RATE_LIMIT_PERIOD_VAR: &str = "FRESHET_RATE_LIMIT_PERIOD";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 5] = [
+pub const ALL_VARS: [&str; 6] = [
     STORE_VAR,
     WRITE_KEYS_VAR,
     READ_TOKEN_VAR,
     IDENTITY_SECRET_VAR,
     STORE_TIMEOUT_VAR,
+    RATE_LIMIT_PERIOD_VAR,
 ];
 
 /// Default for `FRESHET_STORE_TIMEOUT_MS`: the whole store round trip
 /// (connect, auth, pipeline) must finish within it, or the answer is 503.
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
+
+/// Default for `FRESHET_RATE_LIMIT_PERIOD`: the period, in seconds, of the
+/// `[[ratelimits]]` bindings, sent as `Retry-After` with a 429. Cloudflare
+/// allows 10 or 60.
+pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -36,6 +43,8 @@ pub struct Config {
     /// `None`: identity tokens are ignored and features are keyed by clientId.
     pub identity_secret: Option<Vec<u8>>,
     pub store_timeout_ms: u64,
+    /// Seconds a rate-limited client is told to wait (`Retry-After`).
+    pub rate_limit_period_s: u32,
     pub limits: Limits,
 }
 
@@ -129,12 +138,28 @@ impl Config {
                 }
             },
         };
+        let rate_limit_period_s = match get(RATE_LIMIT_PERIOD_VAR) {
+            None => DEFAULT_RATE_LIMIT_PERIOD_S,
+            Some(v) => match v.trim() {
+                "10" => 10,
+                "60" => 60,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: RATE_LIMIT_PERIOD_VAR,
+                        why:
+                            "must be 10 or 60 (seconds), the period of the [[ratelimits]] bindings"
+                                .into(),
+                    });
+                }
+            },
+        };
         Ok(Self {
             store,
             write_keys,
             read_token: get(READ_TOKEN_VAR),
             identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
             store_timeout_ms,
+            rate_limit_period_s,
             limits: Limits::default(),
         })
     }
@@ -362,6 +387,21 @@ mod tests {
         );
         for bad in ["0", "-1", "abc", "60001"] {
             assert!(config(&[(STORE_TIMEOUT_VAR, bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_period_is_ten_or_sixty_seconds() {
+        assert_eq!(config(&[]).expect("ok").rate_limit_period_s, 10);
+        assert_eq!(
+            config(&[(RATE_LIMIT_PERIOD_VAR, "60")])
+                .expect("ok")
+                .rate_limit_period_s,
+            60
+        );
+        for bad in ["0", "30", "ten", "600"] {
+            let err = config(&[(RATE_LIMIT_PERIOD_VAR, bad)]).expect_err(bad);
+            assert!(err.to_string().contains(RATE_LIMIT_PERIOD_VAR), "{err}");
         }
     }
 }

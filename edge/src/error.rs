@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::config::ConfigError;
 use crate::http::Response;
+use crate::rate_limit::Scope;
 use crate::store::StoreError;
 
 /// Everything that can refuse or fail a request.
@@ -44,6 +45,8 @@ pub enum EdgeError {
     UnknownFeature(String),
     /// A request other than a batch is malformed (bad id, bad JSON).
     BadRequest(String),
+    /// Over a rate limit; retry after `retry_after_s` seconds.
+    RateLimited { scope: Scope, retry_after_s: u32 },
     /// The store did not answer, or answered with an error.
     StoreUnavailable(StoreError),
     /// The configuration (vars, secrets, compiled-in spec) is invalid.
@@ -73,6 +76,7 @@ impl EdgeError {
             Self::NotFound | Self::UnknownEntity => 404,
             Self::MethodNotAllowed => 405,
             Self::UnknownFeature(_) | Self::BadRequest(_) => 400,
+            Self::RateLimited { .. } => 429,
             Self::StoreUnavailable(_) => 503,
             Self::Misconfigured(_) => 500,
         }
@@ -95,6 +99,7 @@ impl EdgeError {
             Self::UnknownEntity => "unknown_entity",
             Self::UnknownFeature(_) => "unknown_feature",
             Self::BadRequest(_) => "bad_request",
+            Self::RateLimited { .. } => "rate_limited",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::Misconfigured(_) => "misconfigured",
         }
@@ -126,6 +131,12 @@ impl EdgeError {
             Self::UnknownEntity => "no such entity in the feature spec".to_owned(),
             Self::UnknownFeature(name) => format!("no feature {name:?} for this entity"),
             Self::BadRequest(why) => why.clone(),
+            Self::RateLimited {
+                scope,
+                retry_after_s,
+            } => format!(
+                "too many batches from this {scope}; retry after {retry_after_s} s with the same batchId"
+            ),
             Self::StoreUnavailable(_) => {
                 "the feature store is unavailable; retry with the same batchId".to_owned()
             }
@@ -144,6 +155,9 @@ impl EdgeError {
         );
         match self {
             Self::StoreUnavailable(_) => res.with_header("retry-after", "1"),
+            Self::RateLimited { retry_after_s, .. } => {
+                res.with_header("retry-after", retry_after_s.to_string())
+            }
             Self::MethodNotAllowed => res.with_header("allow", "GET, POST, OPTIONS"),
             _ => res,
         }
@@ -248,5 +262,17 @@ mod tests {
             assert_eq!(e.status(), 401, "{e}");
         }
         assert_eq!(EdgeError::OriginNotAllowed.status(), 403);
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after() {
+        let res = EdgeError::RateLimited {
+            scope: Scope::Client,
+            retry_after_s: 60,
+        }
+        .to_response();
+        assert_eq!(res.status, 429);
+        assert_eq!(res.header("retry-after"), Some("60"));
+        assert_eq!(res.body_json().expect("json")["error"], "rate_limited");
     }
 }

@@ -8,11 +8,16 @@ use std::time::Duration;
 
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use futures_util::StreamExt;
-use worker::{Context, Date, Delay, Env, SecureTransport, Socket, console_error, event, js_sys};
+use worker::{
+    Context, Date, Delay, Env, RateLimiter, SecureTransport, Socket, console_error, console_log,
+    event, js_sys,
+    wasm_bindgen::{JsCast, JsValue},
+};
 
 use crate::config::{ALL_VARS, Config, ConfigError, StoreConfig};
 use crate::error::EdgeError;
 use crate::http::{Body, CappedBody, Method, Request, Response};
+use crate::rate_limit::{RateLimit, Scope};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
@@ -92,6 +97,59 @@ impl Connector for SocketConnector {
     }
 }
 
+/// The `[[ratelimits]]` bindings; a missing one is a limit that is off.
+#[derive(Debug)]
+pub struct BindingLimits {
+    client: Option<RateLimiter>,
+    site: Option<RateLimiter>,
+}
+
+/// Binding names in `wrangler.toml`.
+pub const CLIENT_RATE_LIMIT: &str = "FRESHET_CLIENT_RATE_LIMIT";
+pub const SITE_RATE_LIMIT: &str = "FRESHET_SITE_RATE_LIMIT";
+
+impl BindingLimits {
+    fn from_env(env: &Env) -> Self {
+        let limits = Self {
+            client: rate_limiter(env, CLIENT_RATE_LIMIT),
+            site: rate_limiter(env, SITE_RATE_LIMIT),
+        };
+        console_log!(
+            "rate limits: per client {}, per site {}",
+            if limits.client.is_some() { "on" } else { "off" },
+            if limits.site.is_some() { "on" } else { "off" },
+        );
+        limits
+    }
+}
+
+/// The binding `name`, if it has a `limit` method. Not `Env::rate_limiter`:
+/// that checks the class name is `Ratelimit`, which `wrangler dev`'s
+/// simulation of the binding does not have.
+fn rate_limiter(env: &Env, name: &str) -> Option<RateLimiter> {
+    let value = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    let limit = js_sys::Reflect::get(&value, &JsValue::from_str("limit")).ok()?;
+    limit.is_function().then(|| value.unchecked_into())
+}
+
+impl RateLimit for BindingLimits {
+    async fn admit(&self, scope: Scope, key: &str) -> bool {
+        let limiter = match scope {
+            Scope::Client => &self.client,
+            Scope::Site => &self.site,
+        };
+        let Some(limiter) = limiter else { return true };
+        match limiter.limit(key.to_owned()).await {
+            Ok(outcome) => outcome.success,
+            Err(e) => {
+                // Fail open: the limit protects the store, it must not drop events.
+                console_error!("rate limit ({scope}) unavailable, admitting: {e}");
+                true
+            }
+        }
+    }
+}
+
 fn config(env: &Env) -> Result<&'static Config, ConfigError> {
     static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
     CONFIG
@@ -113,10 +171,10 @@ fn config(env: &Env) -> Result<&'static Config, ConfigError> {
 thread_local! {
     /// Built at the first request of the isolate; a worker isolate runs one
     /// thread, and its bindings do not change while it lives.
-    static EDGE: RefCell<Option<Rc<Edge<AnyStore>>>> = const { RefCell::new(None) };
+    static EDGE: RefCell<Option<Rc<Edge<AnyStore, BindingLimits>>>> = const { RefCell::new(None) };
 }
 
-fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
+fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits>>, EdgeError> {
     if let Some(edge) = EDGE.with(|e| e.borrow().clone()) {
         return Ok(edge);
     }
@@ -151,6 +209,7 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
         config,
         spec,
         store,
+        limiter: BindingLimits::from_env(env),
     });
     EDGE.with(|e| *e.borrow_mut() = Some(edge.clone()));
     Ok(edge)

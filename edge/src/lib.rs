@@ -10,6 +10,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod rate_limit;
 pub mod routes;
 pub mod spec;
 pub mod store;

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::error::EdgeError;
 use crate::http::{Body, Method, Request, Response, percent_decode};
+use crate::rate_limit::{RateLimit, Scope, Unlimited, key_of};
 use crate::store::{EntityKey, FeatureStore};
 
 /// Most items in one `POST /v1/features/batch`.
@@ -21,13 +22,14 @@ pub const MAX_BATCH_ITEMS: usize = 200;
 /// Longest entity id in a serving path or batch read.
 pub const MAX_ID_BYTES: usize = 256;
 
-/// Everything a request needs: configuration, spec and store, built once
-/// per isolate by the glue.
+/// Everything a request needs: configuration, spec, store and rate limits,
+/// built once per isolate by the glue.
 #[derive(Debug)]
-pub struct Edge<S> {
+pub struct Edge<S, L = Unlimited> {
     pub config: Config,
     pub spec: &'static FeatureSpec,
     pub store: S,
+    pub limiter: L,
 }
 
 /// A response, and the error behind it when the operator should see it.
@@ -37,7 +39,7 @@ pub struct Handled {
     pub fault: Option<EdgeError>,
 }
 
-impl<S: FeatureStore> Edge<S> {
+impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
     /// Answers one request at time `now`.
     pub async fn handle(&self, req: &Request, now: Millis) -> Handled {
         let origin = req.header("origin");
@@ -112,6 +114,7 @@ impl<S: FeatureStore> Edge<S> {
             .ok_or(EdgeError::MissingWriteKey)?;
         self.authorize_key(key, origin)?;
         let verified_user = self.verify_identity(&batch, now)?;
+        self.rate_limit(key, &batch).await?;
 
         let deltas = aggregate(self.spec, &batch, verified_user.as_deref());
         self.store.apply(&deltas).await?;
@@ -124,6 +127,28 @@ impl<S: FeatureStore> Edge<S> {
             202,
             &json!({ "accepted": batch.events.len(), "rejected": rejected }),
         ))
+    }
+
+    /// Counts the batch against its client's limit, then its site's. Only a
+    /// batch that passed every other check is counted, so bad keys cannot use
+    /// up a site's limit, and a client over its own limit no longer counts
+    /// against its site's, so one flooding browser cannot starve the others.
+    async fn rate_limit(&self, write_key: &str, batch: &ValidBatch) -> Result<(), EdgeError> {
+        // A batch whose events were all rejected counts under an empty client id.
+        let client = batch.events.first().map_or("", |e| e.client_id.as_str());
+        for scope in [Scope::Client, Scope::Site] {
+            if !self
+                .limiter
+                .admit(scope, &key_of(scope, write_key, client))
+                .await
+            {
+                return Err(EdgeError::RateLimited {
+                    scope,
+                    retry_after_s: self.config.rate_limit_period_s,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn authorize_key(&self, key: &str, origin: Option<&str>) -> Result<(), EdgeError> {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::http::{Body, Method, Request, Response};
+use crate::rate_limit::{MemoryLimit, RateLimit, Unlimited};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
@@ -36,6 +37,23 @@ fn edge_with(vars: &[(&str, &str)]) -> Edge<MemoryStore> {
         config,
         spec,
         store: MemoryStore::new(spec),
+        limiter: Unlimited,
+    }
+}
+
+/// The test edge with a client and a site limit per period.
+fn limited_edge(client: u32, site: u32) -> Edge<MemoryStore, MemoryLimit> {
+    let Edge {
+        config,
+        spec,
+        store,
+        ..
+    } = edge();
+    Edge {
+        config,
+        spec,
+        store,
+        limiter: MemoryLimit::new(Some(client), Some(site)),
     }
 }
 
@@ -58,13 +76,18 @@ fn get(path: &str) -> Request {
     Request::new(Method::Get, path).with_header("authorization", &format!("Bearer {READ_TOKEN}"))
 }
 
-async fn send(edge: &Edge<MemoryStore>, req: Request) -> (u16, Value, Response) {
+async fn send<L: RateLimit>(edge: &Edge<MemoryStore, L>, req: Request) -> (u16, Value, Response) {
     let res = edge.handle(&req, now()).await.response;
     let body = res.body_json().unwrap_or(Value::Null);
     (res.status, body, res)
 }
 
-async fn feature(edge: &Edge<MemoryStore>, entity: &str, id: &str, name: &str) -> Value {
+async fn feature<L: RateLimit>(
+    edge: &Edge<MemoryStore, L>,
+    entity: &str,
+    id: &str,
+    name: &str,
+) -> Value {
     let (status, body, _) = send(
         edge,
         get(&format!("/v1/features/{entity}/{id}?names={name}")),
@@ -81,6 +104,15 @@ fn num(v: &Value) -> f64 {
 fn event(i: usize, event_type: &str, timestamp: &str) -> Value {
     json!({"id": format!("e{i}"), "type": event_type, "timestamp": timestamp,
            "clientId": "cid-x", "payload": {"productId": "prod-x"}})
+}
+
+/// A batch of one click from `client`, with its own batch and event ids.
+fn click_from(client: &str, n: usize) -> String {
+    json!({"batchId": format!("b-{client}-{n}"), "sentAt": "2026-11-22T10:00:00.000Z",
+           "events": [{"id": format!("e-{client}-{n}"), "type": "product_click",
+                       "timestamp": "2026-11-22T09:59:59.000Z", "clientId": client,
+                       "payload": {"productId": "prod-x", "component": "ProductCard"}}]})
+    .to_string()
 }
 
 fn batch(events: Vec<Value>) -> String {
@@ -541,4 +573,88 @@ async fn a_body_exactly_at_the_limit_is_read_and_one_over_is_413() {
         (status, answer["error"].as_str()),
         (413, Some("body_too_large"))
     );
+}
+
+#[tokio::test]
+async fn a_client_over_its_limit_gets_429_and_its_retry_counts_once() {
+    let edge = limited_edge(3, 100);
+    for n in 0..3 {
+        let (status, body, _) = send(&edge, ingest(click_from("cid-a", n))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let before = edge.store.snapshot();
+    let (status, body, res) = send(&edge, ingest(click_from("cid-a", 3))).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(res.header("retry-after"), Some("10"));
+    assert_eq!(
+        edge.store.snapshot(),
+        before,
+        "a refused batch stores nothing"
+    );
+    // Another client of the same site is not held back.
+    assert_eq!(send(&edge, ingest(click_from("cid-b", 0))).await.0, 202);
+    // In the next period the refused batch, retried as is, counts once.
+    edge.limiter.next_period();
+    assert_eq!(send(&edge, ingest(click_from("cid-a", 3))).await.0, 202);
+    assert_eq!(send(&edge, ingest(click_from("cid-a", 3))).await.0, 202);
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-a", "clicks_product_card").await),
+        4.0
+    );
+}
+
+#[tokio::test]
+async fn a_site_over_its_limit_gets_429_whatever_the_client_ids() {
+    let edge = limited_edge(100, 5);
+    for n in 0..5 {
+        assert_eq!(
+            send(&edge, ingest(click_from(&format!("cid-{n}"), 0)))
+                .await
+                .0,
+            202
+        );
+    }
+    let (status, body, _) = send(&edge, ingest(click_from("cid-new", 0))).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("site"), "{body}");
+}
+
+#[tokio::test]
+async fn refused_requests_do_not_use_up_the_limit() {
+    let edge = limited_edge(2, 2);
+    // Unknown write key, malformed body, forged identity: refused before counting.
+    let bad_key = Request::new(Method::Post, "/v1/ingest")
+        .with_header("content-type", "application/json")
+        .with_header("x-freshet-key", "nope")
+        .with_body(click_from("cid-a", 0));
+    assert_eq!(send(&edge, bad_key).await.0, 401);
+    assert_eq!(send(&edge, ingest("{not json")).await.0, 400);
+    let forged = json!({"batchId": "b-f", "identity": "u1.9999999999.AAAA",
+                        "events": [{"id": "e-f", "type": "page_view",
+                                    "timestamp": "2026-11-22T09:59:59.000Z",
+                                    "clientId": "cid-a"}]});
+    assert_eq!(send(&edge, ingest(forged.to_string())).await.0, 401);
+    for n in 0..2 {
+        assert_eq!(send(&edge, ingest(click_from("cid-a", n))).await.0, 202);
+    }
+    assert_eq!(send(&edge, ingest(click_from("cid-a", 2))).await.0, 429);
+}
+
+#[tokio::test]
+async fn a_429_reaches_a_cross_origin_tracker_with_retry_after_readable() {
+    let edge = limited_edge(0, 100);
+    let req = Request::new(Method::Post, "/v1/ingest")
+        .with_header("content-type", "application/json")
+        .with_header("x-freshet-key", "site")
+        .with_header("origin", "https://shop.example")
+        .with_body(click_from("cid-a", 0));
+    let (status, _, res) = send(&edge, req).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    let exposed = res.header("access-control-expose-headers").unwrap_or("");
+    assert!(exposed.eq_ignore_ascii_case("retry-after"), "{exposed}");
 }

@@ -61,19 +61,25 @@ async function stopRedis(port, child) {
 }
 
 // ---- wrangler dev, from a config without [build] so restarts are fast ----
-function testConfig() {
-  const text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
+// `limits` replaces the `simple = {...}` of the named [[ratelimits]] bindings.
+function testConfig(limits = {}) {
+  let text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
     .replace(/\[build\][^[]*/, '')
     .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
-  const file = path.join(TMP, 'wrangler.toml');
+  for (const [name, limit] of Object.entries(limits)) {
+    const block = new RegExp(`(name = "${name}"[^[]*?simple = )\\{[^}]*\\}`);
+    assert.match(text, block, `wrangler.toml has no [[ratelimits]] ${name}`);
+    text = text.replace(block, `$1{ limit = ${limit}, period = 10 }`);
+  }
+  const file = path.join(TMP, `wrangler-${Object.values(limits).join('-') || 'default'}.toml`);
   fs.writeFileSync(file, text);
   return file;
 }
 
-async function startWorker(vars, persist) {
+async function startWorker(vars, persist, limits) {
   const port = await freePort();
   const inspector = await freePort();
-  const args = ['dev', '--config', testConfig(), '--local', '--ip', '127.0.0.1', '--port', String(port),
+  const args = ['dev', '--config', testConfig(limits), '--local', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--persist-to', persist];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const log = fs.openSync(path.join(TMP, `wrangler-${port}.log`), 'w');
@@ -310,4 +316,42 @@ test('redis store: every case, the data in Redis, 503 while it is down, exact co
   assert.equal(await value(w, 'user', 'cid-tracker-1', 'clicks_product_card'), 2);
   await stopWorker(w);
   await stopRedis(redisPort, redis);
+});
+
+test('rate limits: 429 with Retry-After per client and per site, then the retried batches count once', async () => {
+  const w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, path.join(TMP, 'state-rl'),
+    { FRESHET_CLIENT_RATE_LIMIT: 3, FRESHET_SITE_RATE_LIMIT: 6 });
+  const click = (client, n) => fresh({ batchId: `b-rl-${client}-${n}`, events: [
+    { id: `rl-${client}-${n}`, type: 'product_click', timestamp: '', clientId: client,
+      payload: { productId: 'prod-rl', component: 'ProductCard' } }] });
+  // The limiter's windows are aligned to the clock: start early in one.
+  if (Date.now() % 10_000 > 4_000) await sleep(10_000 - (Date.now() % 10_000) + 50);
+  for (let n = 0; n < 3; n++) assert.equal((await ingest(w, click('cid-rl-a', n))).status, 202);
+  const refused = click('cid-rl-a', 3);
+  let r = await ingest(w, refused, { origin: 'https://shop.example' });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.json.error, 'rate_limited');
+  assert.equal(r.headers.get('retry-after'), '10');
+  // A cross-origin tracker can read the answer and its Retry-After.
+  assert.equal(r.headers.get('access-control-allow-origin'), 'https://shop.example');
+  assert.match(r.headers.get('access-control-expose-headers') ?? '', /retry-after/i);
+  // Other clients of the site go on until the site's limit (6) is reached.
+  for (const c of ['cid-rl-b', 'cid-rl-c', 'cid-rl-d']) assert.equal((await ingest(w, click(c, 0))).status, 202);
+  const overSite = click('cid-rl-e', 0);
+  r = await ingest(w, overSite);
+  assert.equal(r.status, 429, r.text);
+  assert.match(r.json.message, /site/);
+  // Refused batches stored nothing.
+  assert.equal(await value(w, 'user', 'cid-rl-a', 'clicks_product_card'), 3);
+  assert.equal(await value(w, 'user', 'cid-rl-e', 'clicks_product_card'), 0);
+  // After Retry-After the same batches, sent twice, count exactly once.
+  await sleep(Number(r.headers.get('retry-after')) * 1000);
+  for (const body of [refused, refused, overSite, overSite]) {
+    r = await ingest(w, body);
+    assert.equal(r.status, 202, r.text);
+  }
+  assert.equal(await value(w, 'user', 'cid-rl-a', 'clicks_product_card'), 4);
+  assert.equal(await value(w, 'user', 'cid-rl-e', 'clicks_product_card'), 1);
+  assert.equal(await value(w, 'product', 'prod-rl', 'popularity_7d'), 8);
+  await stopWorker(w);
 });
