@@ -235,7 +235,7 @@ for (const storeName of STORES) {
       await context.close();
     });
 
-    test("a signed-in visitor's features land on the user; a forged sign-in's do not", async () => {
+    test("a signed-in visitor's features land on the user; a forged sign-in's on its own clientId", async () => {
       const name = `Ada ${Math.random().toString(36).slice(2, 8)}`;
       const userId = `user-${name.toLowerCase().replace(/ /g, '-')}`;
       const { context } = await visitor();
@@ -262,18 +262,29 @@ for (const storeName of STORES) {
       await until(async () => (await page.textContent('#features-entity').catch(() => '')) === `user:${userId}`, 5000, 'the panel to follow the user');
       if (redis) assert.equal(stack.redisHash(redis.port, `fs:{user:${userId}}`)['pageviews@1'], '3');
 
-      // Someone else takes the token's form and puts the user's id in it: the signature no longer matches.
+      // Someone else takes the token's form and puts the user's id in it: the
+      // signature no longer matches. The edge refuses the token (401), the
+      // tracker resends the batch without it, and the events count under the
+      // forger's own clientId, exactly once; the user's features are untouched.
       const real = (await context.cookies()).find((c) => c.name === 'shop_identity').value;
       const [, expiry, sig] = real.split('.');
       const forged = [`${userId}.${expiry}.${'A'.repeat(sig.length)}`, stack.identityToken(userId, expiry, 'guessed-secret')];
       for (const token of forged) {
         const mallory = await visitor([{ name: 'shop_identity', value: token, url: shop.origin }]);
         const p = await open(mallory.context, `${shop.origin}/category/cameras`);
-        await clientId(mallory.context);
+        const malloryCid = await clientId(mallory.context);
         await p.click('[data-product="prod-1"]');
         await p.waitForSelector('#add-to-cart');
         await p.click('#add-to-cart');
         await until(() => mallory.ingest.includes(401), 10_000, 'the edge to refuse the forged identity');
+        await settle(edge, 'user', malloryCid, {
+          pageviews: 2, // /category/cameras, /product/prod-1
+          clicks_product_card: 1,
+          cart_value_1h: 899,
+          last_interacted_product: 'prod-1',
+          viewed_categories: ['cameras'],
+        });
+        assert.ok(mallory.ingest.at(-1) === 202, `the refused batch went again without the token: ${mallory.ingest}`);
         // The shop's own route does not believe the cookie either.
         await until(async () => (await p.textContent('#features-panel').catch(() => '')).includes('anonymous'), 5000, 'the panel to stay anonymous');
         await mallory.context.close();
