@@ -12,6 +12,7 @@ pub mod durable_object;
 pub mod memory;
 pub mod mongo;
 pub mod redis;
+pub mod url;
 
 /// One entity instance: `user`/`cid-123`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -69,63 +69,23 @@ impl MongoUrl {
         let rest = url
             .strip_prefix("mongodb://")
             .ok_or_else(|| "a MongoDB URL starts with mongodb://".to_string())?;
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..end];
-        let tail = &rest[end..];
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let (username, password) = match userinfo {
-            None => (None, None),
-            Some(u) => {
-                let (user, pass) = match u.split_once(':') {
-                    Some((user, pass)) => (user, Some(pass)),
-                    None => (u, None),
-                };
-                let decode = |s: &str| {
-                    percent_decode(s).ok_or_else(|| "bad %-escape in the user info".to_string())
-                };
-                let user = decode(user)?;
-                if user.is_empty() {
-                    return Err("the MongoDB URL has a password but no user name".into());
-                }
-                (Some(user), pass.map(decode).transpose()?)
-            }
-        };
-        if hostport.contains(',') {
+        let parts = crate::store::url::split(rest)?;
+        if parts.user.as_deref() == Some("") {
+            return Err("the MongoDB URL has a password but no user name".into());
+        }
+        let (username, password) = (parts.user, parts.password);
+        if parts.host_port.contains(',') {
             return Err(
                 "the MongoDB URL names several hosts; give one (the primary, a mongos \
                         or a load balancer)"
                     .into(),
             );
         }
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| "unclosed [ in the host".to_string())?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
+        let (host, path, query) = (parts.host, parts.path, parts.query);
         if host.is_empty() {
             return Err("the MongoDB URL has no host".into());
         }
-        let port =
-            match port {
-                None | Some("") => 27017,
-                Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                    "the MongoDB port must be a number from 1 to 65535".to_string()
-                })?,
-            };
-        let tail = tail.strip_prefix('/').unwrap_or(tail);
-        let (path, query) = match tail.split_once('?') {
-            Some((p, q)) => (p, q),
-            None => (tail, ""),
-        };
+        let port = crate::store::url::port(parts.port, 27017, "MongoDB")?;
         let db = percent_decode(path).ok_or_else(|| "bad %-escape in the database".to_string())?;
         if !database_name_ok(&db) {
             return Err(

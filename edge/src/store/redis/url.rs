@@ -2,8 +2,6 @@
 
 use freshet_core::encode::redis::DEFAULT_PREFIX;
 
-use crate::http::percent_decode;
-
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisUrl {
     pub tls: bool,
@@ -42,58 +40,17 @@ impl RedisUrl {
         } else {
             return Err("a Redis URL starts with redis:// or rediss://".into());
         };
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = (
-            &rest[..end],
-            rest[end..].strip_prefix('/').unwrap_or(&rest[end..]),
-        );
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let (username, password) = match userinfo {
-            None => (None, None),
-            Some(u) => {
-                let (user, pass) = match u.split_once(':') {
-                    Some((user, pass)) => (user, Some(pass)),
-                    None => (u, None),
-                };
-                let decode = |s: &str| {
-                    percent_decode(s).ok_or_else(|| "bad %-escape in the user info".to_string())
-                };
-                let user = Some(decode(user)?).filter(|u| !u.is_empty());
-                let pass = pass.map(decode).transpose()?.filter(|p| !p.is_empty());
-                (user, pass)
-            }
-        };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| "unclosed [ in the host".to_string())?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
+        let parts = crate::store::url::split(rest)?;
+        // An empty user or password is none (`redis://:pass@host` is AUTH pass).
+        let username = parts.user.filter(|u| !u.is_empty());
+        let password = parts.password.filter(|p| !p.is_empty());
+        let (host, path, query) = (parts.host, parts.path, parts.query);
         if host.is_empty() {
             return Err("the Redis URL has no host".into());
         }
-        let port = match port {
-            None | Some("") => 6379,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| "the Redis port must be a number from 1 to 65535".to_string())?,
-        };
-        let (path, query) = match path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path, None),
-        };
+        let port = crate::store::url::port(parts.port, 6379, "Redis")?;
         let mut prefix = DEFAULT_PREFIX.to_owned();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("prefix", v))
                     if !v.is_empty()
