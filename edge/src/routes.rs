@@ -19,6 +19,14 @@ use crate::store::{EntityKey, FeatureStore};
 
 /// Most items in one `POST /v1/features/batch`.
 pub const MAX_BATCH_ITEMS: usize = 200;
+/// Seconds an identity token is still honoured after its expiry. A batch
+/// first sent while its token was valid (a beacon, an answer lost on the way)
+/// is resent to confirm it; batch markers are per entity, so if the resend
+/// were refused as expired, the tracker's fallback (resend without the token,
+/// under the clientId) would count it a second time, under another entity.
+/// The tracker resends within about 30 s; five minutes covers that and
+/// ordinary clock skew between the site's server and the edge.
+pub const IDENTITY_GRACE_S: i64 = 300;
 /// Longest entity id in a serving path or batch read.
 pub const MAX_ID_BYTES: usize = 256;
 
@@ -163,14 +171,16 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
     }
 
     /// The userId an identity token vouches for; without a configured
-    /// secret, tokens are ignored and features key by clientId.
+    /// secret, tokens are ignored and features key by clientId. A token is
+    /// honoured for [`IDENTITY_GRACE_S`] past its expiry: see there.
     fn verify_identity(
         &self,
         batch: &ValidBatch,
         now: Millis,
     ) -> Result<Option<String>, EdgeError> {
+        let as_of = now.div_euclid(1000) - IDENTITY_GRACE_S;
         match (&self.config.identity_secret, &batch.identity) {
-            (Some(secret), Some(token)) => verify_token(secret, token, now.div_euclid(1000))
+            (Some(secret), Some(token)) => verify_token(secret, token, as_of)
                 .map(Some)
                 .map_err(EdgeError::Identity),
             _ => Ok(None),

@@ -214,7 +214,11 @@ async fn every_bad_input_gets_its_status_and_leaves_the_store_untouched() {
     let too_many: Vec<Value> = (0..=limit.max_events)
         .map(|i| event(i, "page_view", "2026-11-22T09:59:00Z"))
         .collect();
-    let expired = issue_token(SECRET, "user-1", now() / 1000 - 10);
+    let expired = issue_token(
+        SECRET,
+        "user-1",
+        now() / 1000 - crate::routes::IDENTITY_GRACE_S - 1,
+    );
     let forged = issue_token(b"another-secret", "user-1", now() / 1000 + 600);
     let with_identity = |token: &str| {
         json!({"batchId": "b-id", "identity": token,
@@ -657,4 +661,27 @@ async fn a_429_reaches_a_cross_origin_tracker_with_retry_after_readable() {
     );
     let exposed = res.header("access-control-expose-headers").unwrap_or("");
     assert!(exposed.eq_ignore_ascii_case("retry-after"), "{exposed}");
+}
+
+#[tokio::test]
+async fn an_identity_is_honoured_for_the_grace_after_its_expiry() {
+    let edge = edge();
+    let at = |expiry: i64, n: usize| {
+        json!({"batchId": format!("b-grace-{n}"), "identity": issue_token(SECRET, "user-g", expiry),
+               "events": [{"id": format!("e-grace-{n}"), "type": "page_view",
+                           "timestamp": "2026-11-22T09:59:00Z", "clientId": "cid-g", "userId": "user-g"}]})
+        .to_string()
+    };
+    let now_s = now() / 1000;
+    let grace = crate::routes::IDENTITY_GRACE_S;
+    assert_eq!(send(&edge, ingest(at(now_s - grace, 1))).await.0, 202);
+    let (status, body, _) = send(&edge, ingest(at(now_s - grace - 1, 2))).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (401, json!("identity_expired"))
+    );
+    assert_eq!(
+        num(&feature(&edge, "user", "user-g", "pageviews").await),
+        1.0
+    );
 }
