@@ -14,18 +14,24 @@ pub const WRITE_KEYS_VAR: &str = "FRESHET_WRITE_KEYS";
 pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
 pub const IDENTITY_SECRET_VAR: &str = "FRESHET_IDENTITY_SECRET";
 pub const STORE_TIMEOUT_VAR: &str = "FRESHET_STORE_TIMEOUT_MS";
+pub const STORE_GATEWAYS_VAR: &str = "FRESHET_STORE_GATEWAYS";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 5] = [
+pub const ALL_VARS: [&str; 6] = [
     STORE_VAR,
     WRITE_KEYS_VAR,
     READ_TOKEN_VAR,
     IDENTITY_SECRET_VAR,
     STORE_TIMEOUT_VAR,
+    STORE_GATEWAYS_VAR,
 ];
 
 /// Default for `FRESHET_STORE_TIMEOUT_MS`: the whole store round trip
 /// (connect, auth, pipeline) must finish within it, or the answer is 503.
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
+
+/// Default for `FRESHET_STORE_GATEWAYS`: how many `StoreGateway` objects hold
+/// Redis connections open; 0 opens a connection per request instead.
+pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -36,6 +42,7 @@ pub struct Config {
     /// `None`: identity tokens are ignored and features are keyed by clientId.
     pub identity_secret: Option<Vec<u8>>,
     pub store_timeout_ms: u64,
+    pub store_gateways: u32,
     pub limits: Limits,
 }
 
@@ -129,12 +136,26 @@ impl Config {
                 }
             },
         };
+        let store_gateways = match get(STORE_GATEWAYS_VAR) {
+            None => DEFAULT_STORE_GATEWAYS,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n <= 64 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: STORE_GATEWAYS_VAR,
+                        why: "must be a whole number from 0 (a connection per request) to 64"
+                            .into(),
+                    });
+                }
+            },
+        };
         Ok(Self {
             store,
             write_keys,
             read_token: get(READ_TOKEN_VAR),
             identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
             store_timeout_ms,
+            store_gateways,
             limits: Limits::default(),
         })
     }
@@ -362,6 +383,24 @@ mod tests {
         );
         for bad in ["0", "-1", "abc", "60001"] {
             assert!(config(&[(STORE_TIMEOUT_VAR, bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn store_gateways_default_and_bounds() {
+        assert_eq!(
+            config(&[]).expect("ok").store_gateways,
+            DEFAULT_STORE_GATEWAYS
+        );
+        assert_eq!(
+            config(&[(STORE_GATEWAYS_VAR, "0")])
+                .expect("ok")
+                .store_gateways,
+            0
+        );
+        for bad in ["-1", "abc", "65"] {
+            let e = config(&[(STORE_GATEWAYS_VAR, bad)]).expect_err(bad);
+            assert!(e.to_string().starts_with(STORE_GATEWAYS_VAR), "{e}");
         }
     }
 }

@@ -4,11 +4,10 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use futures_util::StreamExt;
-use worker::{Context, Date, Delay, Env, SecureTransport, Socket, console_error, event, js_sys};
+use worker::{Context, Date, Env, console_error, event, js_sys};
 
 use crate::config::{ALL_VARS, Config, ConfigError, StoreConfig};
 use crate::error::EdgeError;
@@ -16,11 +15,13 @@ use crate::http::{Body, CappedBody, Method, Request, Response};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
+use crate::store::gateway::{self, GatewayStore};
 use crate::store::mongo::{MongoStore, WorkerSocket};
-use crate::store::redis::{Connector, RedisStore, RedisUrl};
-use crate::store::{EntityKey, FeatureStore, StoreError};
+use crate::store::redis::{RedisStore, SocketConnector};
+use crate::store::{EntityRead, FeatureStore, StoreError};
 
 pub use crate::store::durable_object::FeatureEntity;
+pub use crate::store::gateway::StoreGateway;
 
 /// The store `FRESHET_STORE` chose.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub enum AnyStore {
     DurableObject(DurableObjectStore),
     Redis(RedisStore<SocketConnector>),
     Mongo(MongoStore<WorkerSocket>),
+    /// Redis through the `StoreGateway` objects' pooled connections.
+    Gateway(GatewayStore),
 }
 
 thread_local! {
@@ -42,6 +45,7 @@ impl FeatureStore for AnyStore {
             Self::DurableObject(s) => s.kind(),
             Self::Redis(s) => s.kind(),
             Self::Mongo(s) => s.kind(),
+            Self::Gateway(s) => s.kind(),
         }
     }
 
@@ -51,48 +55,28 @@ impl FeatureStore for AnyStore {
             Self::DurableObject(s) => s.apply(deltas).await,
             Self::Redis(s) => s.apply(deltas).await,
             Self::Mongo(s) => s.apply(deltas).await,
+            Self::Gateway(s) => s.apply(deltas).await,
         };
         STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
         out
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
         let start = js_sys::Date::now();
         let out = match self {
-            Self::DurableObject(s) => s.load(keys).await,
-            Self::Redis(s) => s.load(keys).await,
-            Self::Mongo(s) => s.load(keys).await,
+            Self::DurableObject(s) => s.load(reads).await,
+            Self::Redis(s) => s.load(reads).await,
+            Self::Mongo(s) => s.load(reads).await,
+            Self::Gateway(s) => s.load(reads).await,
         };
         STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
         out
     }
 }
 
-/// A fresh `worker::Socket` per request: a socket cannot serve a later request.
-#[derive(Debug)]
-pub struct SocketConnector;
-
-impl Connector for SocketConnector {
-    type Conn = Socket;
-
-    async fn connect(&self, url: &RedisUrl) -> std::io::Result<Socket> {
-        let io = |e: worker::Error| std::io::Error::other(e.to_string());
-        let mut builder = Socket::builder();
-        if url.tls {
-            builder = builder.secure_transport(SecureTransport::On);
-        }
-        let socket = builder.connect(url.host.clone(), url.port).map_err(io)?;
-        // Surfaces a refused connection here rather than at the first write.
-        socket.opened().await.map_err(io)?;
-        Ok(socket)
-    }
-
-    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
-        Delay::from(Duration::from_millis(ms))
-    }
-}
-
-fn config(env: &Env) -> Result<&'static Config, ConfigError> {
+/// The configuration, parsed once per isolate (the worker's and the
+/// gateway objects' alike).
+pub(crate) fn config(env: &Env) -> Result<&'static Config, ConfigError> {
     static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -134,12 +118,21 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
             })?;
             AnyStore::DurableObject(DurableObjectStore::new(namespace))
         }
-        StoreConfig::Redis(url) => AnyStore::Redis(RedisStore::new(
-            spec,
-            url.clone(),
-            config.store_timeout_ms,
-            SocketConnector,
-        )),
+        // Pooled connections in the gateway objects when they are bound
+        // (edge/README.md, "Store connections"); else one per request.
+        StoreConfig::Redis(url) => match env.durable_object(gateway::BINDING) {
+            Ok(namespace) if config.store_gateways > 0 => AnyStore::Gateway(GatewayStore::new(
+                namespace,
+                config.store_gateways,
+                config.store.kind(),
+            )),
+            _ => AnyStore::Redis(RedisStore::new(
+                spec,
+                url.clone(),
+                config.store_timeout_ms,
+                SocketConnector,
+            )),
+        },
         StoreConfig::Mongo(url) => AnyStore::Mongo(MongoStore::new(
             spec,
             url.clone(),

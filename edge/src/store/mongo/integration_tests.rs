@@ -23,7 +23,7 @@ use super::wire::Message;
 use super::{Connector, MongoStore, MongoUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
-use crate::store::{EntityKey, FeatureStore, StoreError};
+use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
 const SEED: &str = include_str!("../../../tests/fixtures/seed.json");
@@ -199,8 +199,8 @@ async fn against_a_real_server_with_authentication() {
         EntityKey::new("user", "nobody"),
         EntityKey::new("user", "cid-seed-1"),
     ];
-    let from_mongo = mongo.load(&keys).await.unwrap();
-    let from_memory = memory.load(&keys).await.unwrap();
+    let from_mongo = mongo.load(&EntityRead::all_of(&keys)).await.unwrap();
+    let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
     for ((key, m), mem) in keys.iter().zip(&from_mongo).zip(&from_memory) {
         let m = read_features(spec, &key.entity, m, None, now).unwrap();
         let mem = read_features(spec, &key.entity, mem, None, now).unwrap();
@@ -225,7 +225,7 @@ async fn against_a_real_server_with_authentication() {
         assert_eq!(outcome.unwrap(), vec![Applied::Applied]);
     }
     let raced = mongo
-        .load(&[EntityKey::new("user", "cid-race")])
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "cid-race")]))
         .await
         .unwrap();
     let raced = read_features(spec, "user", &raced[0], None, now).unwrap();
@@ -262,7 +262,7 @@ async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
     });
     let silent = store(&format!("mongodb://u:p@127.0.0.1:{port}/fs"), 150);
     let e = silent
-        .load(&[EntityKey::new("user", "x")])
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "x")]))
         .await
         .unwrap_err();
     assert_eq!(e, StoreError::Timeout { ms: 150 });

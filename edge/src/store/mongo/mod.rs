@@ -48,7 +48,7 @@ pub use socket::WorkerSocket;
 pub use url::{MongoUrl, SRV_REFUSED};
 use wire::Message;
 
-use super::{EntityKey, FeatureStore, StoreError};
+use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 /// How the store reaches a server and waits: the worker's socket and timer,
 /// or tokio's in native tests.
@@ -267,11 +267,13 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         .await
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
-        if keys.is_empty() {
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
+        if reads.is_empty() {
             return Ok(Vec::new());
         }
-        let planned = plan_finds(&self.url.db, keys);
+        // Whole documents: one small document per entity, read by `_id`.
+        let keys: Vec<EntityKey> = reads.iter().map(|r| r.key.clone()).collect();
+        let planned = plan_finds(&self.url.db, &keys);
         let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
         self.exchange(async |conn| {
             let replies = self.session(conn, |_| Ok(messages.clone())).await?;

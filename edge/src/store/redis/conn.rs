@@ -1,5 +1,6 @@
-//! One Redis connection for one request: write a whole pipeline, read its
-//! replies. A worker socket cannot outlive its request, so there is no pool.
+//! One Redis connection: write a whole pipeline, read its replies. It serves
+//! one exchange at a time; the store's pool keeps it between exchanges when
+//! the store lives in the `StoreGateway` Durable Object.
 
 use freshet_core::encode::redis::{RedisCommand, RedisValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -14,6 +15,8 @@ const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 pub struct Connection<S> {
     stream: S,
     buf: Vec<u8>,
+    /// `AUTH`/`SELECT` answered OK: later pipelines on it skip them.
+    set_up: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -21,7 +24,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Self {
             stream,
             buf: Vec::with_capacity(4096),
+            set_up: false,
         }
+    }
+
+    pub fn is_set_up(&self) -> bool {
+        self.set_up
+    }
+
+    pub fn mark_set_up(&mut self) {
+        self.set_up = true;
+    }
+
+    /// No bytes beyond the replies read: a reply nobody asked for would be
+    /// taken for the next exchange's, so such a connection is not reused.
+    pub fn is_clean(&self) -> bool {
+        self.buf.is_empty()
     }
 
     /// Sends every command in one write and reads one reply per command.
