@@ -75,7 +75,7 @@ done
 # absolute embed path against its import path, so the bundle is embedded
 # relative to the config file in $TMP.)
 WORKERD=edge/node_modules/@cloudflare/workerd-linux-64/bin/workerd
-start_workerd() { # store
+start_workerd() { # store [gateways]
   PORT=$(free_port)
   mkdir -p "$TMP/do-disk"
   cat > "$TMP/workerd.capnp" <<CAPNP
@@ -98,9 +98,14 @@ const worker :Workerd.Worker = (
     (name = "FRESHET_STORE", text = "$1"),
     (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
+    (name = "FRESHET_STORE_GATEWAYS", text = "${2:-4}"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
+    (name = "STORE_GATEWAY", durableObjectNamespace = "StoreGateway"),
   ],
-  durableObjectNamespaces = [(className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true)],
+  durableObjectNamespaces = [
+    (className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true),
+    (className = "StoreGateway", uniqueKey = "freshet-store-gateway", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "do-disk"),
   globalOutbound = "internet",
 );
@@ -111,9 +116,15 @@ CAPNP
   wait_http "http://127.0.0.1:$PORT/health" || { cat "$TMP/workerd-$PORT.log" >&2; return 1; }
 }
 
-for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
-  label=${store%%:*}
-  start_workerd "$store"
+# redis: through the StoreGateway objects' pooled connections (the
+# default); redis-direct: FRESHET_STORE_GATEWAYS=0, a connection per request.
+for run in durable-object redis redis-direct; do
+  label=$run
+  case $run in
+    durable-object) start_workerd durable-object ;;
+    redis) start_workerd "redis://127.0.0.1:$REDIS_PORT" ;;
+    redis-direct) start_workerd "redis://127.0.0.1:$REDIS_PORT" 0 ;;
+  esac
   U="http://127.0.0.1:$PORT"
   warm "$U/v1/ingest"
   load "workerd-$label ingest" "$U/v1/ingest" 1 "$SECONDS_PER_RUN"

@@ -62,15 +62,20 @@ ${stages.length ? stageLines.join('\n') : '(no breakdown runs)'}
 Reading the stages: "refused key" minus "/health" is reading the body;
 "all events too old" minus "refused key" is parsing and validating 15
 events in wasm; "duplicate batch" minus "all events too old" is aggregation,
-connecting to Redis and one pipelined round trip of 7 EVALSHA that find the
-batch marker; "fresh batch" minus "duplicate batch" is the script's writes
-(and the load generator building a fresh body for each request).
+the call to a \`StoreGateway\` object and its one pipelined round trip of 7
+EVALSHA, over a pooled connection, that find the batch marker; "fresh
+batch" minus "duplicate batch" is the script's writes (and the load
+generator building a fresh body for each request).
 
 - The dev proxy: the same bundle answers several times faster under workerd
   alone than through \`wrangler dev\`; compare the rows pairwise.
-- Redis: the worker opens one TCP connection per request (a worker socket
-  cannot outlive its request), then sends AUTH/SELECT and one EVALSHA per
-  entity in a single pipelined write. The peer reuses one pooled connection
+- Redis: "redis" runs go through the \`StoreGateway\` Durable Objects (4 by
+  default), which keep their connections open across requests (a socket a
+  worker request opens dies with the request; one an object opens does
+  not), so a request costs one call to an object and one pipelined write of
+  one EVALSHA per entity on an open connection. "redis-direct" runs
+  (\`FRESHET_STORE_GATEWAYS=0\`) open a connection per request and send
+  AUTH/SELECT at the head of the same pipeline. The peer reuses one pooled connection
   and runs one MULTI on one key, with no validation of event times, no
   idempotency and no per-product features; the edge's script checks the
   batch marker and updates buckets, sets and recency for 7 entities

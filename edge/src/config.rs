@@ -30,7 +30,7 @@ pub const ALL_VARS: [&str; 6] = [
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
 
 /// Default for `FRESHET_STORE_GATEWAYS`: how many `StoreGateway` objects hold
-/// Redis connections open; 0 opens a connection per request instead.
+/// Redis or MongoDB connections open; 0 opens a connection per request instead.
 pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

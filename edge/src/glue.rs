@@ -29,7 +29,7 @@ pub enum AnyStore {
     DurableObject(DurableObjectStore),
     Redis(RedisStore<SocketConnector>),
     Mongo(MongoStore<WorkerSocket>),
-    /// Redis through the `StoreGateway` objects' pooled connections.
+    /// Redis or MongoDB through the `StoreGateway` objects' pooled connections.
     Gateway(GatewayStore),
 }
 
@@ -106,8 +106,14 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
     }
     let config = config(env)?.clone();
     let spec = compiled_spec()?;
-    let store = match &config.store {
-        StoreConfig::DurableObject => {
+    // Redis and MongoDB: pooled connections in the gateway objects when they
+    // are bound (edge/README.md, "Store connections"); else one per request.
+    let gateway = match config.store_gateways {
+        0 => None,
+        _ => env.durable_object(gateway::BINDING).ok(),
+    };
+    let store = match (&config.store, gateway) {
+        (StoreConfig::DurableObject, _) => {
             let namespace = env.durable_object(BINDING).map_err(|e| {
                 EdgeError::Misconfigured(ConfigError::Invalid {
                     var: "FRESHET_STORE",
@@ -118,22 +124,16 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore>>, EdgeError> {
             })?;
             AnyStore::DurableObject(DurableObjectStore::new(namespace))
         }
-        // Pooled connections in the gateway objects when they are bound
-        // (edge/README.md, "Store connections"); else one per request.
-        StoreConfig::Redis(url) => match env.durable_object(gateway::BINDING) {
-            Ok(namespace) if config.store_gateways > 0 => AnyStore::Gateway(GatewayStore::new(
-                namespace,
-                config.store_gateways,
-                config.store.kind(),
-            )),
-            _ => AnyStore::Redis(RedisStore::new(
-                spec,
-                url.clone(),
-                config.store_timeout_ms,
-                SocketConnector,
-            )),
-        },
-        StoreConfig::Mongo(url) => AnyStore::Mongo(MongoStore::new(
+        (StoreConfig::Redis(_) | StoreConfig::Mongo(_), Some(namespace)) => AnyStore::Gateway(
+            GatewayStore::new(namespace, config.store_gateways, config.store.kind()),
+        ),
+        (StoreConfig::Redis(url), None) => AnyStore::Redis(RedisStore::new(
+            spec,
+            url.clone(),
+            config.store_timeout_ms,
+            SocketConnector,
+        )),
+        (StoreConfig::Mongo(url), None) => AnyStore::Mongo(MongoStore::new(
             spec,
             url.clone(),
             config.store_timeout_ms,

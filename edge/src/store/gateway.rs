@@ -7,7 +7,8 @@
 //! from `FRESHET_STORE_GATEWAYS`); the object runs them through the same
 //! store code as the direct path, over a pooled, already authenticated
 //! connection (`store::pool`), and answers only once the store did. Nothing
-//! store-specific lives here: the object holds a `RedisStore` with a pool.
+//! store-specific lives here: the object holds the store of `FRESHET_STORE`
+//! (`RedisStore` or `MongoStore`) with a pool.
 
 use std::cell::Cell;
 
@@ -17,6 +18,7 @@ use worker::{
     durable_object, wasm_bindgen::JsValue,
 };
 
+use super::mongo::{MongoStore, WorkerSocket};
 use super::pool::PoolLimits;
 use super::redis::{RedisStore, SocketConnector};
 use super::{EntityRead, FeatureStore, StoreError};
@@ -117,10 +119,33 @@ impl FeatureStore for GatewayStore {
     }
 }
 
+/// A store with a pool, as the gateway holds it.
+#[derive(Debug)]
+enum PooledStore {
+    Redis(RedisStore<SocketConnector>),
+    Mongo(MongoStore<WorkerSocket>),
+}
+
+impl PooledStore {
+    async fn apply(&self, deltas: &[EntityDelta]) -> std::result::Result<Vec<Applied>, StoreError> {
+        match self {
+            Self::Redis(s) => s.apply(deltas).await,
+            Self::Mongo(s) => s.apply(deltas).await,
+        }
+    }
+
+    async fn load(&self, reads: &[EntityRead]) -> std::result::Result<Vec<FeatureDoc>, StoreError> {
+        match self {
+            Self::Redis(s) => s.load(reads).await,
+            Self::Mongo(s) => s.load(reads).await,
+        }
+    }
+}
+
 /// The object's side: a store whose pool outlives each request.
 #[durable_object]
 pub struct StoreGateway {
-    store: std::result::Result<RedisStore<SocketConnector>, String>,
+    store: std::result::Result<PooledStore, String>,
 }
 
 impl std::fmt::Debug for StoreGateway {
@@ -158,13 +183,20 @@ impl DurableObject for StoreGateway {
     fn new(_state: State, env: Env) -> Self {
         let store = match (config(&env), compiled_spec()) {
             (Ok(config), Ok(spec)) => match &config.store {
-                StoreConfig::Redis(url) => Ok(RedisStore::pooled(
+                StoreConfig::Redis(url) => Ok(PooledStore::Redis(RedisStore::pooled(
                     spec,
                     url.clone(),
                     config.store_timeout_ms,
                     SocketConnector,
                     POOL,
-                )),
+                ))),
+                StoreConfig::Mongo(url) => Ok(PooledStore::Mongo(MongoStore::pooled(
+                    spec,
+                    url.clone(),
+                    config.store_timeout_ms,
+                    WorkerSocket,
+                    POOL,
+                ))),
                 other => Err(format!("no gateway for the {} store", other.kind())),
             },
             (Err(e), _) => Err(e.to_string()),

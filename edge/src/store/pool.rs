@@ -8,6 +8,16 @@
 
 use std::cell::RefCell;
 
+use super::StoreError;
+
+/// A connection a pool can keep.
+pub trait Reusable {
+    /// Whether the last exchange left it ready for the next: set up and with
+    /// no bytes beyond the replies read (a reply nobody asked for would be
+    /// taken for the next exchange's).
+    fn reusable(&self) -> bool;
+}
+
 /// How many connections to keep and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolLimits {
@@ -92,6 +102,43 @@ impl<T> Pool<T> {
     }
 }
 
+impl<T: Reusable> Pool<T> {
+    /// Runs `work` on an idle connection, or on a new one from `connect`,
+    /// and keeps the connection after a clean exchange; an error drops it.
+    /// An I/O error on an idle connection (the server restarted or closed it
+    /// while it waited) runs `work` again, once, on a new connection: `work`
+    /// must be safe to repeat, as the stores' writes are by their batch
+    /// markers. The caller bounds the whole in time; a connection in use
+    /// when that bound cuts the future off is dropped with it.
+    pub async fn run<R>(
+        &self,
+        now_ms: impl Fn() -> f64,
+        connect: impl AsyncFnOnce() -> Result<T, StoreError>,
+        work: impl AsyncFn(&mut T) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        if let Some(mut conn) = self.take(now_ms()) {
+            match work(&mut conn).await {
+                Ok(out) => {
+                    self.give_back(conn, now_ms());
+                    return Ok(out);
+                }
+                Err(StoreError::Io(_)) => drop(conn),
+                Err(e) => return Err(e),
+            }
+        }
+        let mut conn = connect().await?;
+        let out = work(&mut conn).await?;
+        self.give_back(conn, now_ms());
+        Ok(out)
+    }
+
+    fn give_back(&self, conn: T, now_ms: f64) {
+        if conn.reusable() {
+            self.put(conn, now_ms);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +178,107 @@ mod tests {
         // `old` went past max_idle_ms and was dropped, not handed out.
         assert_eq!(pool.idle(), 0);
         assert_eq!(pool.take(1_500.0), None);
+    }
+
+    /// A fake connection: its id, and whether its next exchange fails.
+    #[derive(Debug, PartialEq)]
+    struct Fake {
+        id: u32,
+        fail: Option<StoreError>,
+        clean: bool,
+    }
+
+    impl Reusable for Fake {
+        fn reusable(&self) -> bool {
+            self.clean
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        futures_util::FutureExt::now_or_never(f).expect("no real I/O in these tests")
+    }
+
+    /// Runs one exchange that answers the id of the connection it ran on.
+    fn exchange(pool: &Pool<Fake>, opened: &std::cell::Cell<u32>) -> Result<u32, StoreError> {
+        block_on(pool.run(
+            || 0.0,
+            async || {
+                opened.set(opened.get() + 1);
+                Ok(Fake {
+                    id: opened.get(),
+                    fail: None,
+                    clean: true,
+                })
+            },
+            async |conn: &mut Fake| match conn.fail.take() {
+                Some(e) => Err(e),
+                None => Ok(conn.id),
+            },
+        ))
+    }
+
+    #[test]
+    fn run_reuses_a_clean_connection() {
+        let pool = Pool::new(LIMITS);
+        let opened = std::cell::Cell::new(0);
+        assert_eq!(exchange(&pool, &opened), Ok(1));
+        assert_eq!(exchange(&pool, &opened), Ok(1));
+        assert_eq!(opened.get(), 1);
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn run_replaces_an_idle_connection_that_fails_with_io() {
+        let pool = Pool::new(LIMITS);
+        let opened = std::cell::Cell::new(0);
+        pool.put(
+            Fake {
+                id: 100,
+                fail: Some(StoreError::Io("reset".into())),
+                clean: true,
+            },
+            0.0,
+        );
+        // Run again on a new connection, which is kept.
+        assert_eq!(exchange(&pool, &opened), Ok(1));
+        assert_eq!(opened.get(), 1);
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn run_drops_a_connection_after_any_other_error_without_retrying() {
+        let pool = Pool::new(LIMITS);
+        let opened = std::cell::Cell::new(0);
+        let refused = StoreError::Server("ERR script".into());
+        pool.put(
+            Fake {
+                id: 100,
+                fail: Some(refused.clone()),
+                clean: true,
+            },
+            0.0,
+        );
+        assert_eq!(exchange(&pool, &opened), Err(refused));
+        assert_eq!(opened.get(), 0);
+        assert_eq!(pool.idle(), 0);
+    }
+
+    #[test]
+    fn run_keeps_no_connection_that_is_not_clean() {
+        let pool = Pool::new(LIMITS);
+        let out = block_on(pool.run(
+            || 0.0,
+            async || {
+                Ok(Fake {
+                    id: 1,
+                    fail: None,
+                    clean: false,
+                })
+            },
+            async |conn: &mut Fake| Ok(conn.id),
+        ));
+        assert_eq!(out, Ok(1));
+        assert_eq!(pool.idle(), 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::resp::{decode_reply, encode_command};
 use crate::store::StoreError;
+use crate::store::pool::Reusable;
 
 /// Largest reply buffer we accept; a feature document is far smaller.
 const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
@@ -34,12 +35,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub fn mark_set_up(&mut self) {
         self.set_up = true;
-    }
-
-    /// No bytes beyond the replies read: a reply nobody asked for would be
-    /// taken for the next exchange's, so such a connection is not reused.
-    pub fn is_clean(&self) -> bool {
-        self.buf.is_empty()
     }
 
     /// Sends every command in one write and reads one reply per command.
@@ -80,6 +75,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub fn into_inner(self) -> S {
         self.stream
+    }
+}
+
+impl<S> Reusable for Connection<S> {
+    fn reusable(&self) -> bool {
+        self.set_up && self.buf.is_empty()
     }
 }
 

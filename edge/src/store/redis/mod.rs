@@ -94,44 +94,21 @@ impl<C: Connector> RedisStore<C> {
         &self,
         work: impl AsyncFn(&mut Connection<C::Conn>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let run = async {
-            if let Some(mut conn) = self.pool.take(self.connector.now_ms()) {
-                match work(&mut conn).await {
-                    Ok(out) => {
-                        self.give_back(conn);
-                        return Ok(out);
-                    }
-                    // Dead while idle (a restart, a reset): drop it and run
-                    // again on a new connection. The apply script applies a
-                    // batch at most once, so a pipeline that did reach the
-                    // server before the failure changes nothing the second time.
-                    Err(StoreError::Io(_)) => drop(conn),
-                    Err(e) => return Err(e),
-                }
-            }
+        let connect = async || {
             let stream = self
                 .connector
                 .connect(&self.url)
                 .await
                 .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
-            let mut conn = Connection::new(stream);
-            let out = work(&mut conn).await?;
-            self.give_back(conn);
-            Ok(out)
+            Ok(Connection::new(stream))
         };
+        let run = self.pool.run(|| self.connector.now_ms(), connect, work);
         match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
             Either::Left((result, _)) => result,
             // The connection in use is dropped with `run`, never pooled.
             Either::Right(((), _)) => Err(StoreError::Timeout {
                 ms: self.timeout_ms,
             }),
-        }
-    }
-
-    /// Pools a connection after a clean exchange (errors never get here).
-    fn give_back(&self, conn: Connection<C::Conn>) {
-        if conn.is_clean() {
-            self.pool.put(conn, self.connector.now_ms());
         }
     }
 
