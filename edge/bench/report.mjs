@@ -6,9 +6,11 @@ const [resultsFile, benchFile, seconds, load] = process.argv.slice(2);
 const all = fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const rows = all.filter((r) => !r.label.startsWith('breakdown:'));
 const breakdown = all.filter((r) => r.label.startsWith('breakdown:'));
-const fresh8 = all.find((r) => r.label === 'workerd-redis ingest' && r.connections === 8);
+// The breakdown runs on the store run bench-edge.sh names (the default path).
+const breakdownRun = process.env.BREAKDOWN_RUN ?? 'redis-direct';
+const fresh8 = all.find((r) => r.label === `workerd-${breakdownRun} ingest` && r.connections === 8);
 const stages = [...breakdown, ...(fresh8 ? [{ ...fresh8, label: 'breakdown: fresh batch (the whole ingest)' }] : [])];
-const stageLines = ['| stage (workerd alone, Redis, 8 connections) | req/s | ms of the worker per request (1000/req/s) | p50 ms |', '|---|---|---|---|']
+const stageLines = [`| stage (workerd alone, ${breakdownRun}, 8 connections) | req/s | ms of the worker per request (1000/req/s) | p50 ms |`, '|---|---|---|---|']
   .concat(stages.map((r) => `| ${r.label.replace('breakdown: ', '')} | ${r.rps} | ${r.rps ? (1000 / r.rps).toFixed(2) : 'n/a'} | ${r.p50} |`));
 const find = (label, c) => rows.find((r) => r.label === label && r.connections === c);
 const fmt = (r) => (r ? `${r.rps} | ${r.p50} | ${r.p99}` : 'n/a | n/a | n/a');
@@ -24,7 +26,8 @@ for (const r of rows) {
   lines.push(`| ${r.label} | ${r.connections} | ${fmt(r)} | ${isPeer ? '1.00' : ratio(r, peer, (x) => x.rps)} | ${isPeer ? '1.00' : ratio(r, peer, (x) => x.p99)} |`);
 }
 const errors = rows.filter((r) => r.errors || r.non2xx || r.timeouts);
-const best = ['workerd-redis ingest', 'workerd-durable-object ingest']
+const best = ['workerd-redis ingest', 'workerd-redis-direct ingest', 'workerd-redis-tls ingest',
+  'workerd-redis-tls-direct ingest', 'workerd-durable-object ingest']
   .flatMap((l) => [find(l, 1), find(l, 8)]).filter(Boolean)
   .map((r) => ({ r, x: r.rps / (r.connections === 1 ? peer1 : peer8)?.rps }))
   .sort((a, b) => b.x - a.x)[0];
@@ -62,20 +65,22 @@ ${stages.length ? stageLines.join('\n') : '(no breakdown runs)'}
 Reading the stages: "refused key" minus "/health" is reading the body;
 "all events too old" minus "refused key" is parsing and validating 15
 events in wasm; "duplicate batch" minus "all events too old" is aggregation,
-the call to a \`StoreGateway\` object and its one pipelined round trip of 7
-EVALSHA, over a pooled connection, that find the batch marker; "fresh
-batch" minus "duplicate batch" is the script's writes (and the load
-generator building a fresh body for each request).
+connecting to Redis and one pipelined round trip of 7 EVALSHA that find the
+batch marker; "fresh batch" minus "duplicate batch" is the script's writes
+(and the load generator building a fresh body for each request).
 
 - The dev proxy: the same bundle answers several times faster under workerd
   alone than through \`wrangler dev\`; compare the rows pairwise.
-- Redis: "redis" runs go through the \`StoreGateway\` Durable Objects (4 by
-  default), which keep their connections open across requests (a socket a
-  worker request opens dies with the request; one an object opens does
-  not), so a request costs one call to an object and one pipelined write of
-  one EVALSHA per entity on an open connection. "redis-direct" runs
-  (\`FRESHET_STORE_GATEWAYS=0\`) open a connection per request and send
-  AUTH/SELECT at the head of the same pipeline. The peer reuses one pooled connection
+- Redis: "redis-direct" runs (\`FRESHET_STORE_GATEWAYS=0\`, the default for
+  \`redis://\`) open a connection per request (a socket a worker request
+  opens dies with the request) and send AUTH/SELECT at the head of the same
+  pipeline. "redis" runs go through 4 \`StoreGateway\` Durable Objects, which
+  keep their connections open across requests (a socket an object opens
+  serves its later requests), so a request costs one call to an object and
+  one pipelined write on an open connection. "redis-tls" and
+  "redis-tls-direct" are the same over TLS (\`rediss://\`, whose default is
+  the gateways), with a certificate for localhost from a CA the script makes.
+  The peer reuses one pooled connection
   and runs one MULTI on one key, with no validation of event times, no
   idempotency and no per-product features; the edge's script checks the
   batch marker and updates buckets, sets and recency for 7 entities

@@ -29,9 +29,21 @@ pub const ALL_VARS: [&str; 6] = [
 /// (connect, auth, pipeline) must finish within it, or the answer is 503.
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
 
-/// Default for `FRESHET_STORE_GATEWAYS`: how many `StoreGateway` objects hold
-/// Redis or MongoDB connections open; 0 opens a connection per request instead.
+/// How many `StoreGateway` objects hold Redis or MongoDB connections open
+/// when `FRESHET_STORE_GATEWAYS` does not say; 0 opens a connection per
+/// request instead. Measured (edge/README.md, "Store connections"): the call
+/// to an object costs more than a plain TCP connect to Redis, and less than
+/// a TLS handshake or a MongoDB login, so plain `redis://` connects per
+/// request and `rediss://` and `mongodb://` go through the gateways.
 pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
+
+fn default_store_gateways(store: &StoreConfig) -> u32 {
+    match store {
+        StoreConfig::Redis(url) if !url.tls => 0,
+        StoreConfig::DurableObject => 0,
+        StoreConfig::Redis(_) | StoreConfig::Mongo(_) => DEFAULT_STORE_GATEWAYS,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -137,7 +149,7 @@ impl Config {
             },
         };
         let store_gateways = match get(STORE_GATEWAYS_VAR) {
-            None => DEFAULT_STORE_GATEWAYS,
+            None => default_store_gateways(&store),
             Some(v) => match v.trim().parse::<u32>() {
                 Ok(n) if n <= 64 => n,
                 _ => {
@@ -388,9 +400,24 @@ mod tests {
 
     #[test]
     fn store_gateways_default_and_bounds() {
+        let gateways = |store: &str| config(&[(STORE_VAR, store)]).expect("ok").store_gateways;
+        assert_eq!(gateways("redis://127.0.0.1:6379"), 0);
         assert_eq!(
-            config(&[]).expect("ok").store_gateways,
+            gateways("rediss://cache.example:6380"),
             DEFAULT_STORE_GATEWAYS
+        );
+        assert_eq!(
+            gateways("mongodb://u:p@127.0.0.1:27017/fs"),
+            DEFAULT_STORE_GATEWAYS
+        );
+        assert_eq!(
+            config(&[
+                (STORE_VAR, "redis://127.0.0.1:6379"),
+                (STORE_GATEWAYS_VAR, "3")
+            ])
+            .expect("ok")
+            .store_gateways,
+            3
         );
         assert_eq!(
             config(&[(STORE_GATEWAYS_VAR, "0")])
