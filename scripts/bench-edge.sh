@@ -23,6 +23,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   [ -n "${REDIS_PORT:-}" ] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  [ -s "$TMP/redis-tls.pid" ] && kill "$(cat "$TMP/redis-tls.pid")" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -75,7 +76,7 @@ done
 # absolute embed path against its import path, so the bundle is embedded
 # relative to the config file in $TMP.)
 WORKERD=edge/node_modules/@cloudflare/workerd-linux-64/bin/workerd
-start_workerd() { # store
+start_workerd() { # store [gateways]
   PORT=$(free_port)
   mkdir -p "$TMP/do-disk"
   cat > "$TMP/workerd.capnp" <<CAPNP
@@ -83,7 +84,8 @@ using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "internet", network = (allow = ["public", "private", "local"],
+      tlsOptions = (trustBrowserCas = true, trustedCertificates = [embed "tls/ca.pem"]))),
     (name = "do-disk", disk = (path = "$TMP/do-disk", writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:$PORT", http = (), service = "main")],
@@ -98,9 +100,14 @@ const worker :Workerd.Worker = (
     (name = "FRESHET_STORE", text = "$1"),
     (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
+    (name = "FRESHET_STORE_GATEWAYS", text = "${2:-4}"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
+    (name = "STORE_GATEWAY", durableObjectNamespace = "StoreGateway"),
   ],
-  durableObjectNamespaces = [(className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true)],
+  durableObjectNamespaces = [
+    (className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true),
+    (className = "StoreGateway", uniqueKey = "freshet-store-gateway", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "do-disk"),
   globalOutbound = "internet",
 );
@@ -111,16 +118,45 @@ CAPNP
   wait_http "http://127.0.0.1:$PORT/health" || { cat "$TMP/workerd-$PORT.log" >&2; return 1; }
 }
 
-for store in durable-object "redis://127.0.0.1:$REDIS_PORT"; do
-  label=${store%%:*}
-  start_workerd "$store"
+# Redis over TLS (rediss://), as managed Redis services require: a CA and a
+# certificate for localhost made here, which workerd trusts (tlsOptions).
+mkdir -p "$TMP/tls"
+(
+  cd "$TMP/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=freshet bench CA' \
+    -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'
+  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf
+) > /dev/null 2>&1
+TLS_PORT=$(free_port)
+redis-server --port 0 --tls-port "$TLS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+  --tls-cert-file "$TMP/tls/server.pem" --tls-key-file "$TMP/tls/server.key" \
+  --tls-ca-cert-file "$TMP/tls/ca.pem" --tls-auth-clients no \
+  --pidfile "$TMP/redis-tls.pid" --logfile "$TMP/redis-tls.log"
+for _ in $(seq 1 100); do [ -s "$TMP/redis-tls.pid" ] && break; sleep 0.1; done
+
+# redis: through 4 StoreGateway objects' pooled connections; redis-direct:
+# FRESHET_STORE_GATEWAYS=0, a connection per request (the default for
+# redis://); the same two over TLS (rediss://, whose default is the gateways).
+# The breakdown follows the default path of redis://.
+BREAKDOWN_RUN=${BREAKDOWN_RUN:-redis-direct}
+for run in durable-object redis redis-direct redis-tls redis-tls-direct; do
+  label=$run
+  case $run in
+    durable-object) start_workerd durable-object ;;
+    redis) start_workerd "redis://127.0.0.1:$REDIS_PORT" ;;
+    redis-direct) start_workerd "redis://127.0.0.1:$REDIS_PORT" 0 ;;
+    redis-tls) start_workerd "rediss://localhost:$TLS_PORT" ;;
+    redis-tls-direct) start_workerd "rediss://localhost:$TLS_PORT" 0 ;;
+  esac
   U="http://127.0.0.1:$PORT"
   warm "$U/v1/ingest"
   load "workerd-$label ingest" "$U/v1/ingest" 1 "$SECONDS_PER_RUN"
   load "workerd-$label ingest" "$U/v1/ingest" 8 "$SECONDS_PER_RUN"
   load "workerd-$label read" "$U/v1/features/user/cid-bench-1?names=pageviews,clicks_product_card,searches,last_interacted_product,viewed_categories" \
     1 "$SECONDS_PER_RUN" get "authorization:Bearer $READ_TOKEN"
-  if [ "$label" = redis ]; then
+  if [ "$label" = "$BREAKDOWN_RUN" ]; then
     # Where the time goes: the same path cut short at each stage, 8 connections.
     load "breakdown: /health" "$U/health" 8 "$SECONDS_PER_RUN" get
     load "breakdown: refused key (body read, not parsed)" "$U/v1/ingest" 8 "$SECONDS_PER_RUN" dup x-freshet-key:nope
@@ -140,5 +176,5 @@ load "peer-fastify-ioredis ingest" "$P/v1/ingest" 1 "$SECONDS_PER_RUN"
 load "peer-fastify-ioredis ingest" "$P/v1/ingest" 8 "$SECONDS_PER_RUN"
 load "peer-fastify-ioredis read" "$P/v1/features/user/cid-bench-1" 1 "$SECONDS_PER_RUN" get
 
-node edge/bench/report.mjs "$TMP/results.jsonl" BENCHMARKS.md "$SECONDS_PER_RUN" "$LOAD_AVG"
+BREAKDOWN_RUN=$BREAKDOWN_RUN node edge/bench/report.mjs "$TMP/results.jsonl" BENCHMARKS.md "$SECONDS_PER_RUN" "$LOAD_AVG"
 echo "wrote the Edge section of BENCHMARKS.md" >&2

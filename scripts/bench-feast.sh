@@ -88,8 +88,12 @@ const worker :Workerd.Worker = (
     (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
+    (name = "STORE_GATEWAY", durableObjectNamespace = "StoreGateway"),
   ],
-  durableObjectNamespaces = [(className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true)],
+  durableObjectNamespaces = [
+    (className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true),
+    (className = "StoreGateway", uniqueKey = "freshet-store-gateway", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "do-disk"),
   globalOutbound = "internet",
 );

@@ -64,7 +64,7 @@ start_mongo "$OPEN_PORT" "$TMP/mongo-open"
 
 READ_TOKEN=bench-read-token
 WORKERD=edge/node_modules/@cloudflare/workerd-linux-64/bin/workerd
-start_workerd() { # store
+start_workerd() { # store [gateways]
   PORT=$(free_port)
   mkdir -p "$TMP/do-disk"
   cat > "$TMP/workerd.capnp" <<CAPNP
@@ -87,9 +87,14 @@ const worker :Workerd.Worker = (
     (name = "FRESHET_STORE", text = "$1"),
     (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
+    (name = "FRESHET_STORE_GATEWAYS", text = "${2:-4}"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
+    (name = "STORE_GATEWAY", durableObjectNamespace = "StoreGateway"),
   ],
-  durableObjectNamespaces = [(className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true)],
+  durableObjectNamespaces = [
+    (className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true),
+    (className = "StoreGateway", uniqueKey = "freshet-store-gateway", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "do-disk"),
   globalOutbound = "internet",
 );
@@ -106,11 +111,17 @@ load() { node edge/bench/load.mjs "$@" | tee -a "$TMP/results.jsonl"; }
 warm() { node edge/bench/load.mjs warmup "$1" 2 2 "${@:2}" >/dev/null; }
 READ_PATH="/v1/features/user/cid-bench-1?names=pageviews,clicks_product_card,searches,last_interacted_product,viewed_categories"
 
-for entry in "redis=redis://127.0.0.1:$REDIS_PORT" \
-  "mongodb-auth=mongodb://freshet:bench-pw@127.0.0.1:$AUTH_PORT/fs?authSource=admin" \
-  "mongodb-open=mongodb://127.0.0.1:$OPEN_PORT/fs"; do
+# Each store through the StoreGateway objects' pooled connections (the
+# default), and the authenticated one also with a connection per request
+# (FRESHET_STORE_GATEWAYS=0): SCRAM on every request.
+AUTH_URL="mongodb://freshet:bench-pw@127.0.0.1:$AUTH_PORT/fs?authSource=admin"
+for entry in "redis=4=redis://127.0.0.1:$REDIS_PORT" \
+  "mongodb-auth=4=$AUTH_URL" \
+  "mongodb-auth-direct=0=$AUTH_URL" \
+  "mongodb-open=4=mongodb://127.0.0.1:$OPEN_PORT/fs"; do
   label=${entry%%=*}
-  start_workerd "${entry#*=}"
+  rest=${entry#*=}
+  start_workerd "${rest#*=}" "${rest%%=*}"
   U="http://127.0.0.1:$PORT"
   warm "$U/v1/ingest"
   load "$label ingest" "$U/v1/ingest" 1 "$SECONDS_PER_RUN"
@@ -155,9 +166,11 @@ print(f"`scripts/bench-mongo.sh {sys.argv[2]}`: workerd alone (no dev proxy), {s
       "Ingest: a fresh 15-event batch per request (7 entities: one user, six products, so two `update` commands); "
       "read: one user, five features. MongoDB is SecantusDB, a wire-protocol server written in "
       "Python, so its figures bound the store adapter from below, not MongoDB itself. "
-      "`mongodb-auth` runs SCRAM-SHA-256 on every request (a worker socket cannot outlive its "
-      "request: hello with speculative auth, then the proof with the commands pipelined behind it, "
-      "2 round trips); `mongodb-open` pipelines hello and the commands in 1. "
+      "`redis`, `mongodb-auth` and `mongodb-open` go through the `StoreGateway` Durable Objects "
+      "(4), whose connections stay open and authenticated across requests: one round trip of the "
+      "commands. `mongodb-auth-direct` (`FRESHET_STORE_GATEWAYS=0`) connects and runs SCRAM-SHA-256 "
+      "on every request (hello with speculative auth, then the proof with the commands pipelined "
+      "behind it, 2 round trips). "
       "`pymongo-peer` is the same two `update` commands per batch from the official driver on one "
       "pooled connection authenticated once (no HTTP, no worker): the server's own bound.")
 print()
@@ -168,7 +181,7 @@ for r in rows:
     print(f"| {store} | {run} | {r['connections']} | {r['rps']} | {r['p50']} | {r['p99']} | {r['non2xx']} | {r['errors']} |")
 ing = {r["label"].split(" ")[0]: r["rps"] for r in rows if r["label"].endswith("ingest") and r["connections"] == 1}
 if ing.get("redis"):
-    for s in ("mongodb-auth", "mongodb-open"):
+    for s in ("mongodb-auth", "mongodb-auth-direct", "mongodb-open"):
         if s in ing:
             print(f"\n{s} ingest at 1 connection: {ing[s] / ing['redis']:.2f}x the Redis store's requests/s", end="")
             if ing.get("pymongo-peer"):

@@ -6,9 +6,11 @@ const [resultsFile, benchFile, seconds, load] = process.argv.slice(2);
 const all = fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const rows = all.filter((r) => !r.label.startsWith('breakdown:'));
 const breakdown = all.filter((r) => r.label.startsWith('breakdown:'));
-const fresh8 = all.find((r) => r.label === 'workerd-redis ingest' && r.connections === 8);
+// The breakdown runs on the store run bench-edge.sh names (the default path).
+const breakdownRun = process.env.BREAKDOWN_RUN ?? 'redis-direct';
+const fresh8 = all.find((r) => r.label === `workerd-${breakdownRun} ingest` && r.connections === 8);
 const stages = [...breakdown, ...(fresh8 ? [{ ...fresh8, label: 'breakdown: fresh batch (the whole ingest)' }] : [])];
-const stageLines = ['| stage (workerd alone, Redis, 8 connections) | req/s | ms of the worker per request (1000/req/s) | p50 ms |', '|---|---|---|---|']
+const stageLines = [`| stage (workerd alone, ${breakdownRun}, 8 connections) | req/s | ms of the worker per request (1000/req/s) | p50 ms |`, '|---|---|---|---|']
   .concat(stages.map((r) => `| ${r.label.replace('breakdown: ', '')} | ${r.rps} | ${r.rps ? (1000 / r.rps).toFixed(2) : 'n/a'} | ${r.p50} |`));
 const find = (label, c) => rows.find((r) => r.label === label && r.connections === c);
 const fmt = (r) => (r ? `${r.rps} | ${r.p50} | ${r.p99}` : 'n/a | n/a | n/a');
@@ -24,7 +26,8 @@ for (const r of rows) {
   lines.push(`| ${r.label} | ${r.connections} | ${fmt(r)} | ${isPeer ? '1.00' : ratio(r, peer, (x) => x.rps)} | ${isPeer ? '1.00' : ratio(r, peer, (x) => x.p99)} |`);
 }
 const errors = rows.filter((r) => r.errors || r.non2xx || r.timeouts);
-const best = ['workerd-redis ingest', 'workerd-durable-object ingest']
+const best = ['workerd-redis ingest', 'workerd-redis-direct ingest', 'workerd-redis-tls ingest',
+  'workerd-redis-tls-direct ingest', 'workerd-durable-object ingest']
   .flatMap((l) => [find(l, 1), find(l, 8)]).filter(Boolean)
   .map((r) => ({ r, x: r.rps / (r.connections === 1 ? peer1 : peer8)?.rps }))
   .sort((a, b) => b.x - a.x)[0];
@@ -68,9 +71,16 @@ batch marker; "fresh batch" minus "duplicate batch" is the script's writes
 
 - The dev proxy: the same bundle answers several times faster under workerd
   alone than through \`wrangler dev\`; compare the rows pairwise.
-- Redis: the worker opens one TCP connection per request (a worker socket
-  cannot outlive its request), then sends AUTH/SELECT and one EVALSHA per
-  entity in a single pipelined write. The peer reuses one pooled connection
+- Redis: "redis-direct" runs (\`FRESHET_STORE_GATEWAYS=0\`, the default for
+  \`redis://\`) open a connection per request (a socket a worker request
+  opens dies with the request) and send AUTH/SELECT at the head of the same
+  pipeline. "redis" runs go through 4 \`StoreGateway\` Durable Objects, which
+  keep their connections open across requests (a socket an object opens
+  serves its later requests), so a request costs one call to an object and
+  one pipelined write on an open connection. "redis-tls" and
+  "redis-tls-direct" are the same over TLS (\`rediss://\`, whose default is
+  the gateways), with a certificate for localhost from a CA the script makes.
+  The peer reuses one pooled connection
   and runs one MULTI on one key, with no validation of event times, no
   idempotency and no per-product features; the edge's script checks the
   batch marker and updates buckets, sets and recency for 7 entities

@@ -15,14 +15,16 @@ pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
 pub const IDENTITY_SECRET_VAR: &str = "FRESHET_IDENTITY_SECRET";
 pub const STORE_TIMEOUT_VAR: &str = "FRESHET_STORE_TIMEOUT_MS";
 pub const RATE_LIMIT_PERIOD_VAR: &str = "FRESHET_RATE_LIMIT_PERIOD";
+pub const STORE_GATEWAYS_VAR: &str = "FRESHET_STORE_GATEWAYS";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 6] = [
+pub const ALL_VARS: [&str; 7] = [
     STORE_VAR,
     WRITE_KEYS_VAR,
     READ_TOKEN_VAR,
     IDENTITY_SECRET_VAR,
     STORE_TIMEOUT_VAR,
     RATE_LIMIT_PERIOD_VAR,
+    STORE_GATEWAYS_VAR,
 ];
 
 /// Default for `FRESHET_STORE_TIMEOUT_MS`: the whole store round trip
@@ -33,6 +35,21 @@ pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
 /// `[[ratelimits]]` bindings, sent as `Retry-After` with a 429. Cloudflare
 /// allows 10 or 60.
 pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 10;
+/// How many `StoreGateway` objects hold Redis or MongoDB connections open
+/// when `FRESHET_STORE_GATEWAYS` does not say; 0 opens a connection per
+/// request instead. Measured (edge/README.md, "Store connections"): the call
+/// to an object costs more than a plain TCP connect to Redis, and less than
+/// a TLS handshake or a MongoDB login, so plain `redis://` connects per
+/// request and `rediss://` and `mongodb://` go through the gateways.
+pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
+
+fn default_store_gateways(store: &StoreConfig) -> u32 {
+    match store {
+        StoreConfig::Redis(url) if !url.tls => 0,
+        StoreConfig::DurableObject => 0,
+        StoreConfig::Redis(_) | StoreConfig::Mongo(_) => DEFAULT_STORE_GATEWAYS,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -45,6 +62,7 @@ pub struct Config {
     pub store_timeout_ms: u64,
     /// Seconds a rate-limited client is told to wait (`Retry-After`).
     pub rate_limit_period_s: u32,
+    pub store_gateways: u32,
     pub limits: Limits,
 }
 
@@ -153,6 +171,19 @@ impl Config {
                 }
             },
         };
+        let store_gateways = match get(STORE_GATEWAYS_VAR) {
+            None => default_store_gateways(&store),
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n <= 64 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: STORE_GATEWAYS_VAR,
+                        why: "must be a whole number from 0 (a connection per request) to 64"
+                            .into(),
+                    });
+                }
+            },
+        };
         Ok(Self {
             store,
             write_keys,
@@ -160,6 +191,7 @@ impl Config {
             identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
             store_timeout_ms,
             rate_limit_period_s,
+            store_gateways,
             limits: Limits::default(),
         })
     }
@@ -402,6 +434,39 @@ mod tests {
         for bad in ["0", "30", "ten", "600"] {
             let err = config(&[(RATE_LIMIT_PERIOD_VAR, bad)]).expect_err(bad);
             assert!(err.to_string().contains(RATE_LIMIT_PERIOD_VAR), "{err}");
+        }
+    }
+
+    #[test]
+    fn store_gateways_default_and_bounds() {
+        let gateways = |store: &str| config(&[(STORE_VAR, store)]).expect("ok").store_gateways;
+        assert_eq!(gateways("redis://127.0.0.1:6379"), 0);
+        assert_eq!(
+            gateways("rediss://cache.example:6380"),
+            DEFAULT_STORE_GATEWAYS
+        );
+        assert_eq!(
+            gateways("mongodb://u:p@127.0.0.1:27017/fs"),
+            DEFAULT_STORE_GATEWAYS
+        );
+        assert_eq!(
+            config(&[
+                (STORE_VAR, "redis://127.0.0.1:6379"),
+                (STORE_GATEWAYS_VAR, "3")
+            ])
+            .expect("ok")
+            .store_gateways,
+            3
+        );
+        assert_eq!(
+            config(&[(STORE_GATEWAYS_VAR, "0")])
+                .expect("ok")
+                .store_gateways,
+            0
+        );
+        for bad in ["-1", "abc", "65"] {
+            let e = config(&[(STORE_GATEWAYS_VAR, bad)]).expect_err(bad);
+            assert!(e.to_string().starts_with(STORE_GATEWAYS_VAR), "{e}");
         }
     }
 }

@@ -4,13 +4,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use futures_util::StreamExt;
 use worker::{
-    Context, Date, Delay, Env, RateLimiter, SecureTransport, Socket, console_error, console_log,
-    event, js_sys,
+    Context, Date, Env, RateLimiter, console_error, console_log, event, js_sys,
     wasm_bindgen::{JsCast, JsValue},
 };
 
@@ -21,11 +19,13 @@ use crate::rate_limit::{RateLimit, Scope};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
+use crate::store::gateway::{self, GatewayStore};
 use crate::store::mongo::{MongoStore, WorkerSocket};
-use crate::store::redis::{Connector, RedisStore, RedisUrl};
-use crate::store::{EntityKey, FeatureStore, StoreError};
+use crate::store::redis::{RedisStore, SocketConnector};
+use crate::store::{EntityRead, FeatureStore, StoreError};
 
 pub use crate::store::durable_object::FeatureEntity;
+pub use crate::store::gateway::StoreGateway;
 
 /// The store `FRESHET_STORE` chose.
 #[derive(Debug)]
@@ -33,6 +33,8 @@ pub enum AnyStore {
     DurableObject(DurableObjectStore),
     Redis(RedisStore<SocketConnector>),
     Mongo(MongoStore<WorkerSocket>),
+    /// Redis or MongoDB through the `StoreGateway` objects' pooled connections.
+    Gateway(GatewayStore),
 }
 
 thread_local! {
@@ -47,6 +49,7 @@ impl FeatureStore for AnyStore {
             Self::DurableObject(s) => s.kind(),
             Self::Redis(s) => s.kind(),
             Self::Mongo(s) => s.kind(),
+            Self::Gateway(s) => s.kind(),
         }
     }
 
@@ -56,44 +59,22 @@ impl FeatureStore for AnyStore {
             Self::DurableObject(s) => s.apply(deltas).await,
             Self::Redis(s) => s.apply(deltas).await,
             Self::Mongo(s) => s.apply(deltas).await,
+            Self::Gateway(s) => s.apply(deltas).await,
         };
         STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
         out
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
         let start = js_sys::Date::now();
         let out = match self {
-            Self::DurableObject(s) => s.load(keys).await,
-            Self::Redis(s) => s.load(keys).await,
-            Self::Mongo(s) => s.load(keys).await,
+            Self::DurableObject(s) => s.load(reads).await,
+            Self::Redis(s) => s.load(reads).await,
+            Self::Mongo(s) => s.load(reads).await,
+            Self::Gateway(s) => s.load(reads).await,
         };
         STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
         out
-    }
-}
-
-/// A fresh `worker::Socket` per request: a socket cannot serve a later request.
-#[derive(Debug)]
-pub struct SocketConnector;
-
-impl Connector for SocketConnector {
-    type Conn = Socket;
-
-    async fn connect(&self, url: &RedisUrl) -> std::io::Result<Socket> {
-        let io = |e: worker::Error| std::io::Error::other(e.to_string());
-        let mut builder = Socket::builder();
-        if url.tls {
-            builder = builder.secure_transport(SecureTransport::On);
-        }
-        let socket = builder.connect(url.host.clone(), url.port).map_err(io)?;
-        // Surfaces a refused connection here rather than at the first write.
-        socket.opened().await.map_err(io)?;
-        Ok(socket)
-    }
-
-    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
-        Delay::from(Duration::from_millis(ms))
     }
 }
 
@@ -150,7 +131,9 @@ impl RateLimit for BindingLimits {
     }
 }
 
-fn config(env: &Env) -> Result<&'static Config, ConfigError> {
+/// The configuration, parsed once per isolate (the worker's and the
+/// gateway objects' alike).
+pub(crate) fn config(env: &Env) -> Result<&'static Config, ConfigError> {
     static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -180,8 +163,14 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits>>, EdgeError> {
     }
     let config = config(env)?.clone();
     let spec = compiled_spec()?;
-    let store = match &config.store {
-        StoreConfig::DurableObject => {
+    // Redis and MongoDB: pooled connections in the gateway objects when they
+    // are bound (edge/README.md, "Store connections"); else one per request.
+    let gateway = match config.store_gateways {
+        0 => None,
+        _ => env.durable_object(gateway::BINDING).ok(),
+    };
+    let store = match (&config.store, gateway) {
+        (StoreConfig::DurableObject, _) => {
             let namespace = env.durable_object(BINDING).map_err(|e| {
                 EdgeError::Misconfigured(ConfigError::Invalid {
                     var: "FRESHET_STORE",
@@ -192,13 +181,16 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits>>, EdgeError> {
             })?;
             AnyStore::DurableObject(DurableObjectStore::new(namespace))
         }
-        StoreConfig::Redis(url) => AnyStore::Redis(RedisStore::new(
+        (StoreConfig::Redis(_) | StoreConfig::Mongo(_), Some(namespace)) => AnyStore::Gateway(
+            GatewayStore::new(namespace, config.store_gateways, config.store.kind()),
+        ),
+        (StoreConfig::Redis(url), None) => AnyStore::Redis(RedisStore::new(
             spec,
             url.clone(),
             config.store_timeout_ms,
             SocketConnector,
         )),
-        StoreConfig::Mongo(url) => AnyStore::Mongo(MongoStore::new(
+        (StoreConfig::Mongo(url), None) => AnyStore::Mongo(MongoStore::new(
             spec,
             url.clone(),
             config.store_timeout_ms,

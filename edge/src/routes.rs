@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::error::EdgeError;
 use crate::http::{Body, Method, Request, Response, percent_decode};
 use crate::rate_limit::{RateLimit, Scope, Unlimited, key_of};
-use crate::store::{EntityKey, FeatureStore};
+
+use crate::store::{EntityKey, EntityRead, FeatureStore};
 
 /// Most items in one `POST /v1/features/batch`.
 pub const MAX_BATCH_ITEMS: usize = 200;
@@ -232,7 +233,7 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
         let key = EntityKey::new(entity, id);
         let doc = self
             .store
-            .load(std::slice::from_ref(&key))
+            .load(&[EntityRead::new(key.clone(), names.clone())])
             .await?
             .pop()
             .unwrap_or_default();
@@ -289,7 +290,19 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
             )));
         }
         // One store round trip for the user and every item.
-        let docs = self.store.load(&keys).await?;
+        let reads: Vec<EntityRead> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let names = if i == 0 && ask.user_id.is_some() {
+                    &ask.user_features
+                } else {
+                    &ask.item_features
+                };
+                EntityRead::new(key.clone(), names.clone())
+            })
+            .collect();
+        let docs = self.store.load(&reads).await?;
         let mut answers = keys.iter().zip(docs.iter());
         let user = match &ask.user_id {
             Some(_) => match answers.next() {

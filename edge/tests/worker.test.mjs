@@ -356,3 +356,71 @@ test('rate limits: 429 with Retry-After per client and per site, then the retrie
   assert.equal(await value(w, 'product', 'prod-rl', 'popularity_7d'), 8);
   await stopWorker(w);
 });
+
+/** Client connections Redis has open, not counting the redis-cli asking. */
+const redisClients = (port) => redisCli(port, 'CLIENT', 'LIST').split('\n').filter((l) => !l.includes('cmd=client')).length;
+
+test('redis through the store gateways: connections are pooled, and a restart is survived', async () => {
+  const port = await freePort();
+  const dir = path.join(TMP, 'redis-pool');
+  fs.mkdirSync(dir);
+  let redis = await startRedis(port, dir);
+  const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
+    FRESHET_STORE_TIMEOUT_MS: '1500', FRESHET_STORE_GATEWAYS: '2' }, path.join(TMP, 'state-redis-pool'));
+  const click = (batch, user) => fresh({ batchId: batch, events: [
+    { id: `${batch}-1`, type: 'product_click', timestamp: '', clientId: user, payload: { productId: 'prod-pool' } }] });
+
+  // Twenty batches one after another: two gateways, one connection each, kept.
+  for (let i = 0; i < 20; i++) assert.equal((await ingest(w, click(`b-warm-${i}`, 'cid-pool'))).status, 202);
+  assert.equal(redisClients(port), 2);
+  assert.equal(await value(w, 'user', 'cid-pool', 'clicks_product_card'), 20);
+  assert.equal(redisClients(port), 2);
+
+  // Restarted between two requests: the dead pooled connections are
+  // replaced at once, no request fails, nothing counts twice.
+  await stopRedis(port, redis);
+  redis = await startRedis(port, dir);
+  for (let i = 0; i < 4; i++) {
+    const r = await ingest(w, click(`b-after-restart-${i}`, 'cid-pool'));
+    assert.equal(r.status, 202, r.text);
+  }
+  assert.equal(await value(w, 'user', 'cid-pool', 'clicks_product_card'), 24);
+
+  // Down while connections are pooled: 503 from every gateway, then the
+  // same batches retried once it is back count exactly once.
+  await stopRedis(port, redis);
+  const retried = [0, 1, 2, 3].map((i) => click(`b-down-${i}`, 'cid-pool-down'));
+  for (const body of retried) {
+    const r = await ingest(w, body);
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error, 'store_unavailable');
+  }
+  redis = await startRedis(port, dir);
+  for (let round = 0; round < 2; round++) {
+    for (const body of retried) {
+      const r = await ingest(w, body);
+      assert.equal(r.status, 202, r.text);
+    }
+  }
+  assert.equal(await value(w, 'user', 'cid-pool-down', 'clicks_product_card'), 4);
+  assert.equal(await value(w, 'user', 'cid-pool', 'clicks_product_card'), 24);
+  assert.ok(redisClients(port) <= 2, redisCli(port, 'CLIENT', 'LIST'));
+  await stopWorker(w);
+  await stopRedis(port, redis);
+});
+
+test('redis without gateways: a connection per request still works', async () => {
+  const port = await freePort();
+  const dir = path.join(TMP, 'redis-direct');
+  fs.mkdirSync(dir);
+  const redis = await startRedis(port, dir);
+  const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
+    FRESHET_STORE_GATEWAYS: '0' }, path.join(TMP, 'state-redis-direct'));
+  assert.deepEqual(await (await fetch(`${w.base}/health`)).json(), { status: 'ok', store: 'redis' });
+  const seed = fresh(fixture('seed.json'));
+  for (let i = 0; i < 2; i++) assert.equal((await ingest(w, seed)).status, 202);
+  assert.equal(await value(w, 'user', 'cid-seed-1', 'pageviews'), 1);
+  assert.equal(redisClients(port), 0);
+  await stopWorker(w);
+  await stopRedis(port, redis);
+});

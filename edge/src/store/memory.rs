@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc, apply_delta};
 
-use super::{EntityKey, FeatureStore, StoreError};
+use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -63,12 +63,12 @@ impl FeatureStore for MemoryStore {
             .collect())
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
         self.check_up()?;
         let docs = self.docs.borrow();
-        Ok(keys
+        Ok(reads
             .iter()
-            .map(|k| docs.get(k).cloned().unwrap_or_default())
+            .map(|r| docs.get(&r.key).cloned().unwrap_or_default())
             .collect())
     }
 }

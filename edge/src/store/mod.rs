@@ -6,16 +6,22 @@
 use std::fmt;
 
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use serde::{Deserialize, Serialize};
 
 #[cfg(target_arch = "wasm32")]
 pub mod durable_object;
+#[cfg(target_arch = "wasm32")]
+pub mod gateway;
 pub mod memory;
 pub mod mongo;
+pub mod pool;
 pub mod redis;
+#[cfg(target_arch = "wasm32")]
+pub mod socket;
 pub mod url;
 
 /// One entity instance: `user`/`cid-123`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntityKey {
     pub entity: String,
     pub id: String,
@@ -27,6 +33,26 @@ impl EntityKey {
             entity: entity.into(),
             id: id.into(),
         }
+    }
+}
+
+/// One entity to read, and the features the reader wants of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityRead {
+    pub key: EntityKey,
+    /// Feature names as the reader gave them (`pageviews`, `pageviews@1`);
+    /// `None`: every feature. A store may give more than asked, never less.
+    pub names: Option<Vec<String>>,
+}
+
+impl EntityRead {
+    pub fn new(key: EntityKey, names: Option<Vec<String>>) -> Self {
+        Self { key, names }
+    }
+
+    /// Every feature of each of `keys`.
+    pub fn all_of(keys: &[EntityKey]) -> Vec<Self> {
+        keys.iter().map(|k| Self::new(k.clone(), None)).collect()
     }
 }
 
@@ -74,6 +100,7 @@ pub trait FeatureStore {
     /// once per batch id, in one round trip where the store allows it.
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError>;
 
-    /// Loads the documents of `keys`, in order; a missing one is the default.
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError>;
+    /// Loads the documents of `reads`, in order, with at least the features
+    /// each names; a missing one is the default.
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError>;
 }

@@ -17,7 +17,7 @@ use worker::{
 };
 
 use crate::spec::compiled_spec;
-use crate::store::{EntityKey, FeatureStore, StoreError};
+use crate::store::{EntityRead, FeatureStore, StoreError};
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "FEATURES";
@@ -87,8 +87,9 @@ impl FeatureStore for DurableObjectStore {
         .await
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> std::result::Result<Vec<FeatureDoc>, StoreError> {
-        try_join_all(keys.iter().map(|k| async move {
+    async fn load(&self, reads: &[EntityRead]) -> std::result::Result<Vec<FeatureDoc>, StoreError> {
+        try_join_all(reads.iter().map(|r| async move {
+            let k = &r.key;
             let text = self
                 .call(&k.entity, &k.id, Method::Get, "/doc", None)
                 .await?;

@@ -1,13 +1,15 @@
-//! One MongoDB connection for one request: send several OP_MSG commands in
-//! one write, then read their replies in order (a server answers the
-//! commands of one connection one after the other). A worker socket cannot
-//! outlive its request, so there is no pool.
+//! One MongoDB connection: send several OP_MSG commands in one write, then
+//! read their replies in order (a server answers the commands of one
+//! connection one after the other). It serves one exchange at a time; the
+//! store's pool keeps it, authenticated, between exchanges when the store
+//! lives in the `StoreGateway` Durable Object.
 
 use bson::Document;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::wire::{self, MORE_TO_COME, Message};
 use crate::store::StoreError;
+use crate::store::pool::Reusable;
 
 #[derive(Debug)]
 pub struct Connection<S> {
@@ -16,6 +18,8 @@ pub struct Connection<S> {
     next_id: i32,
     /// Replies longer than this are refused (maxMessageSizeBytes).
     max_reply: usize,
+    /// Handshake and authentication done: later exchanges send only commands.
+    set_up: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -25,7 +29,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             buf: Vec::with_capacity(8192),
             next_id: 1,
             max_reply,
+            set_up: false,
         }
+    }
+
+    pub fn is_set_up(&self) -> bool {
+        self.set_up
+    }
+
+    pub fn mark_set_up(&mut self) {
+        self.set_up = true;
     }
 
     fn next_id(&mut self) -> i32 {
@@ -137,6 +150,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub fn set_max_reply(&mut self, max: usize) {
         self.max_reply = max;
+    }
+}
+
+impl<S> Reusable for Connection<S> {
+    fn reusable(&self) -> bool {
+        self.set_up && self.buf.is_empty()
     }
 }
 

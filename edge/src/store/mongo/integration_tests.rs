@@ -23,21 +23,33 @@ use super::wire::Message;
 use super::{Connector, MongoStore, MongoUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
-use crate::store::{EntityKey, FeatureStore, StoreError};
+use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
 const SEED: &str = include_str!("../../../tests/fixtures/seed.json");
 
-#[derive(Debug)]
-struct Tokio;
+/// tokio's TCP stream and timer; counts the connections it opens.
+#[derive(Debug, Default)]
+struct Tokio {
+    connects: std::cell::Cell<usize>,
+}
 
 impl Connector for Tokio {
     type Conn = TcpStream;
     async fn connect(&self, host: &str, port: u16, _tls: bool) -> std::io::Result<TcpStream> {
+        self.connects.set(self.connects.get() + 1);
         TcpStream::connect((host, port)).await
     }
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         tokio::time::sleep(Duration::from_millis(ms))
+    }
+    fn now_ms(&self) -> f64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1e3
     }
 }
 
@@ -108,7 +120,7 @@ fn store(url: &str, timeout_ms: u64) -> MongoStore<Tokio> {
         compiled_spec().unwrap(),
         MongoUrl::parse(url).unwrap(),
         timeout_ms,
-        Tokio,
+        Tokio::default(),
     )
 }
 
@@ -116,7 +128,7 @@ fn store(url: &str, timeout_ms: u64) -> MongoStore<Tokio> {
 async fn run(store: &MongoStore<Tokio>, commands: Vec<Document>) -> Vec<Document> {
     let messages: Vec<Message> = commands.into_iter().map(Message::command).collect();
     store
-        .exchange(async |conn| store.session(conn, |_| Ok(messages)).await)
+        .exchange(async |conn| store.session(conn, |_| Ok(messages.clone())).await)
         .await
         .unwrap()
 }
@@ -199,8 +211,8 @@ async fn against_a_real_server_with_authentication() {
         EntityKey::new("user", "nobody"),
         EntityKey::new("user", "cid-seed-1"),
     ];
-    let from_mongo = mongo.load(&keys).await.unwrap();
-    let from_memory = memory.load(&keys).await.unwrap();
+    let from_mongo = mongo.load(&EntityRead::all_of(&keys)).await.unwrap();
+    let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
     for ((key, m), mem) in keys.iter().zip(&from_mongo).zip(&from_memory) {
         let m = read_features(spec, &key.entity, m, None, now).unwrap();
         let mem = read_features(spec, &key.entity, mem, None, now).unwrap();
@@ -225,7 +237,7 @@ async fn against_a_real_server_with_authentication() {
         assert_eq!(outcome.unwrap(), vec![Applied::Applied]);
     }
     let raced = mongo
-        .load(&[EntityKey::new("user", "cid-race")])
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "cid-race")]))
         .await
         .unwrap();
     let raced = read_features(spec, "user", &raced[0], None, now).unwrap();
@@ -247,6 +259,28 @@ async fn against_a_real_server_with_authentication() {
         .clone();
     assert_eq!(doc.get("pageviews@1"), Some(&Bson::Int64(1)), "{doc}");
     assert_eq!(doc.get_array("_batches").unwrap().len(), 1);
+
+    // Pooled, as in the gateway object: one connection, authenticated once,
+    // serves every later exchange with the commands alone.
+    let pooled = MongoStore::pooled(
+        spec,
+        MongoUrl::parse(&url).unwrap(),
+        10_000,
+        Tokio::default(),
+        crate::store::pool::PoolLimits {
+            max_idle: 4,
+            max_idle_ms: 60_000,
+        },
+    );
+    let tracker = deltas_of(TRACKER);
+    for _ in 0..3 {
+        let again = pooled.apply(&tracker).await.unwrap();
+        assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    }
+    let read = pooled.load(&EntityRead::all_of(&keys)).await.unwrap();
+    assert_eq!(read, from_mongo);
+    assert_eq!(pooled.connector.connects.get(), 1);
+    assert_eq!(pooled.idle_connections(), 1);
 }
 
 #[tokio::test]
@@ -262,7 +296,7 @@ async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
     });
     let silent = store(&format!("mongodb://u:p@127.0.0.1:{port}/fs"), 150);
     let e = silent
-        .load(&[EntityKey::new("user", "x")])
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "x")]))
         .await
         .unwrap_err();
     assert_eq!(e, StoreError::Timeout { ms: 150 });

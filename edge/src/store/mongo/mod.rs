@@ -1,6 +1,6 @@
 //! MongoDB over a TCP socket (`worker::Socket` in the worker, a tokio stream
 //! in the native tests), speaking the wire protocol itself: no Rust driver
-//! builds for wasm32. Per request: connect (TLS when the URL says
+//! builds for wasm32. On a new connection: connect (TLS when the URL says
 //! `tls=true`), the handshake (`isMaster` with `helloOk`, as the OP_QUERY
 //! every server answers, so one too old for OP_MSG is refused by name) with
 //! the SCRAM first step folded in, then the SCRAM
@@ -8,8 +8,10 @@
 //! authenticated request takes two round trips and an open server one.
 //! Writes are one `update` per collection with one upsert per entity delta
 //! (`core`'s encoding); reads one `find` per collection. The server's
-//! signature is checked before any answer is believed. The whole exchange is
-//! bounded by the store timeout.
+//! signature is checked before any answer is believed. A pooled connection
+//! (in the `StoreGateway` Durable Object, `store::pool`) is already
+//! authenticated: an exchange on it is the commands alone, one round trip.
+//! The whole exchange is bounded by the store timeout.
 
 mod commands;
 mod conn;
@@ -48,7 +50,8 @@ pub use socket::WorkerSocket;
 pub use url::{MongoUrl, SRV_REFUSED};
 use wire::Message;
 
-use super::{EntityKey, FeatureStore, StoreError};
+use super::pool::{Pool, PoolLimits};
+use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 /// How the store reaches a server and waits: the worker's socket and timer,
 /// or tokio's in native tests.
@@ -57,10 +60,12 @@ pub trait Connector {
     type Conn: AsyncRead + AsyncWrite + Unpin;
     async fn connect(&self, host: &str, port: u16, tls: bool) -> std::io::Result<Self::Conn>;
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+    /// Milliseconds on any fixed scale, for the pool's idle ages.
+    fn now_ms(&self) -> f64;
 }
 
 #[derive(Debug)]
-pub struct MongoStore<C> {
+pub struct MongoStore<C: Connector> {
     spec: &'static FeatureSpec,
     url: MongoUrl,
     timeout_ms: u64,
@@ -69,6 +74,7 @@ pub struct MongoStore<C> {
     salted: SaltedPasswords,
     /// What the last `hello` said; MongoDB's defaults before the first.
     limits: Cell<Option<ServerLimits>>,
+    pool: Pool<Connection<C::Conn>>,
 }
 
 /// A fresh client nonce: 24 random bytes, base64 (no `,` in it).
@@ -80,7 +86,20 @@ fn client_nonce() -> Result<String, StoreError> {
 }
 
 impl<C: Connector> MongoStore<C> {
+    /// A store that opens a connection per exchange (the worker's own requests).
     pub fn new(spec: &'static FeatureSpec, url: MongoUrl, timeout_ms: u64, connector: C) -> Self {
+        Self::pooled(spec, url, timeout_ms, connector, PoolLimits::NONE)
+    }
+
+    /// A store that keeps up to `limits.max_idle` authenticated connections
+    /// between exchanges.
+    pub fn pooled(
+        spec: &'static FeatureSpec,
+        url: MongoUrl,
+        timeout_ms: u64,
+        connector: C,
+        limits: PoolLimits,
+    ) -> Self {
         Self {
             spec,
             url,
@@ -88,24 +107,31 @@ impl<C: Connector> MongoStore<C> {
             connector,
             salted: SaltedPasswords::default(),
             limits: Cell::new(None),
+            pool: Pool::new(limits),
         }
     }
 
-    /// Runs `work` on a fresh connection, within the timeout.
+    /// Idle pooled connections (for tests and logs).
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle()
+    }
+
+    /// Runs `work` on a pooled connection or a new one, within the timeout
+    /// (a reconnect after a dead pooled connection included).
     async fn exchange<T>(
         &self,
-        work: impl AsyncFnOnce(&mut Connection<C::Conn>) -> Result<T, StoreError>,
+        work: impl AsyncFn(&mut Connection<C::Conn>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let run = async {
+        let connect = async || {
             let stream = self
                 .connector
                 .connect(&self.url.host, self.url.port, self.url.tls)
                 .await
                 .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
             let limits = self.limits.get().unwrap_or_default();
-            let mut conn = Connection::new(stream, limits.max_message_size_bytes);
-            work(&mut conn).await
+            Ok(Connection::new(stream, limits.max_message_size_bytes))
         };
+        let run = self.pool.run(|| self.connector.now_ms(), connect, work);
         match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => Err(StoreError::Timeout {
@@ -125,8 +151,24 @@ impl<C: Connector> MongoStore<C> {
         ))
     }
 
-    /// The handshake, then `plan`'s commands; gives their replies in order.
+    /// The handshake (on a new connection), then `plan`'s commands; gives
+    /// their replies in order.
     async fn session(
+        &self,
+        conn: &mut Connection<C::Conn>,
+        plan: impl FnOnce(&ServerLimits) -> Result<Vec<Message>, StoreError>,
+    ) -> Result<Vec<Document>, StoreError> {
+        if conn.is_set_up() {
+            let messages = plan(&self.limits.get().unwrap_or_default())?;
+            return conn.round_trip(&messages).await;
+        }
+        let replies = self.set_up_and_send(conn, plan).await?;
+        conn.mark_set_up();
+        Ok(replies)
+    }
+
+    /// The handshake with authentication folded in, then `plan`'s commands.
+    async fn set_up_and_send(
         &self,
         conn: &mut Connection<C::Conn>,
         plan: impl FnOnce(&ServerLimits) -> Result<Vec<Message>, StoreError>,
@@ -267,11 +309,13 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         .await
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
-        if keys.is_empty() {
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
+        if reads.is_empty() {
             return Ok(Vec::new());
         }
-        let planned = plan_finds(&self.url.db, keys);
+        // Whole documents: one small document per entity, read by `_id`.
+        let keys: Vec<EntityKey> = reads.iter().map(|r| r.key.clone()).collect();
+        let planned = plan_finds(&self.url.db, &keys);
         let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
         self.exchange(async |conn| {
             let replies = self.session(conn, |_| Ok(messages.clone())).await?;

@@ -1,11 +1,13 @@
-//! One Redis connection for one request: write a whole pipeline, read its
-//! replies. A worker socket cannot outlive its request, so there is no pool.
+//! One Redis connection: write a whole pipeline, read its replies. It serves
+//! one exchange at a time; the store's pool keeps it between exchanges when
+//! the store lives in the `StoreGateway` Durable Object.
 
 use freshet_core::encode::redis::{RedisCommand, RedisValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::resp::{decode_reply, encode_command};
 use crate::store::StoreError;
+use crate::store::pool::Reusable;
 
 /// Largest reply buffer we accept; a feature document is far smaller.
 const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
@@ -14,6 +16,8 @@ const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 pub struct Connection<S> {
     stream: S,
     buf: Vec<u8>,
+    /// `AUTH`/`SELECT` answered OK: later pipelines on it skip them.
+    set_up: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -21,7 +25,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Self {
             stream,
             buf: Vec::with_capacity(4096),
+            set_up: false,
         }
+    }
+
+    pub fn is_set_up(&self) -> bool {
+        self.set_up
+    }
+
+    pub fn mark_set_up(&mut self) {
+        self.set_up = true;
     }
 
     /// Sends every command in one write and reads one reply per command.
@@ -62,6 +75,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub fn into_inner(self) -> S {
         self.stream
+    }
+}
+
+impl<S> Reusable for Connection<S> {
+    fn reusable(&self) -> bool {
+        self.set_up && self.buf.is_empty()
     }
 }
 

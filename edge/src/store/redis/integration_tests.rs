@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::cell::Cell;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use freshet_core::aggregate::aggregate;
 use freshet_core::read::read_features;
@@ -18,21 +20,30 @@ use tokio::net::TcpStream;
 use super::{Connector, RedisStore, RedisUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
-use crate::store::{EntityKey, FeatureStore, StoreError};
+use crate::store::pool::PoolLimits;
+use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
 const SEED: &str = include_str!("../../../tests/fixtures/seed.json");
 
-#[derive(Debug)]
-struct Tokio;
+/// tokio's TCP stream and timer; counts the connections it opens.
+#[derive(Debug, Default)]
+struct Tokio {
+    connects: Cell<usize>,
+}
 
 impl Connector for Tokio {
     type Conn = TcpStream;
     async fn connect(&self, url: &RedisUrl) -> std::io::Result<TcpStream> {
+        self.connects.set(self.connects.get() + 1);
         TcpStream::connect((url.host.as_str(), url.port)).await
     }
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         tokio::time::sleep(Duration::from_millis(ms))
+    }
+    fn now_ms(&self) -> f64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
     }
 }
 
@@ -60,7 +71,10 @@ fn free_port() -> u16 {
 /// `None` (the test is skipped) when redis-server is not installed, unless
 /// `CI` is set: there it must be.
 fn start(extra: &[&str]) -> Option<Server> {
-    let port = free_port();
+    start_on(free_port(), extra)
+}
+
+fn start_on(port: u16, extra: &[&str]) -> Option<Server> {
     let mut cmd = Command::new("redis-server");
     cmd.args([
         "--port",
@@ -104,7 +118,23 @@ fn prefix() -> String {
 
 fn store(url: &str) -> RedisStore<Tokio> {
     let spec = compiled_spec().unwrap();
-    RedisStore::new(spec, RedisUrl::parse(url).unwrap(), 2_000, Tokio)
+    RedisStore::new(spec, RedisUrl::parse(url).unwrap(), 2_000, Tokio::default())
+}
+
+const POOL: PoolLimits = PoolLimits {
+    max_idle: 4,
+    max_idle_ms: 60_000,
+};
+
+fn pooled(url: &str) -> RedisStore<Tokio> {
+    let spec = compiled_spec().unwrap();
+    RedisStore::pooled(
+        spec,
+        RedisUrl::parse(url).unwrap(),
+        2_000,
+        Tokio::default(),
+        POOL,
+    )
 }
 
 async fn redis_cli(port: u16, args: &[&str]) -> String {
@@ -145,8 +175,8 @@ async fn deltas_apply_once_and_read_back_like_the_memory_store() {
         EntityKey::new("product", "prod-7"),
         EntityKey::new("user", "nobody"),
     ];
-    let from_redis = redis.load(&keys).await.unwrap();
-    let from_memory = memory.load(&keys).await.unwrap();
+    let from_redis = redis.load(&EntityRead::all_of(&keys)).await.unwrap();
+    let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
     for ((key, r), m) in keys.iter().zip(&from_redis).zip(&from_memory) {
         let r = read_features(spec, &key.entity, r, None, now).unwrap();
         let m = read_features(spec, &key.entity, m, None, now).unwrap();
@@ -226,18 +256,207 @@ async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
         spec,
         RedisUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap(),
         150,
-        Tokio,
+        Tokio::default(),
     );
     let e = silent
-        .load(&[EntityKey::new("user", "x")])
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "x")]))
         .await
         .unwrap_err();
     assert_eq!(e, StoreError::Timeout { ms: 150 });
 
     let closed = store(&format!("redis://127.0.0.1:{}", free_port()));
     let e = closed
-        .load(&[EntityKey::new("user", "x")])
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "x")]))
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Io(_)), "{e}");
+}
+
+/// The tracker fixture's deltas, received at a fixed time.
+fn tracker_deltas() -> Vec<freshet_core::state::EntityDelta> {
+    let spec = compiled_spec().unwrap();
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let batch = receive(TRACKER.as_bytes(), now, &Default::default()).unwrap();
+    aggregate(spec, &batch, None)
+}
+
+async fn pageviews(store: &RedisStore<Tokio>, id: &str) -> serde_json::Value {
+    let spec = compiled_spec().unwrap();
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let key = EntityKey::new("user", id);
+    let names = vec!["pageviews".to_owned()];
+    let doc = store
+        .load(&[EntityRead::new(key.clone(), Some(names.clone()))])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let values = read_features(spec, "user", &doc, Some(&names), now).unwrap();
+    serde_json::to_value(&values).unwrap()["pageviews"]["value"].clone()
+}
+
+#[tokio::test]
+async fn a_pooled_connection_is_reused_and_stays_authenticated() {
+    let Some(server) = start(&["--requirepass", "s3cret"]) else {
+        return;
+    };
+    let redis = pooled(&format!(
+        "redis://default:s3cret@127.0.0.1:{}/3?prefix={}",
+        server.port,
+        prefix()
+    ));
+    let deltas = tracker_deltas();
+    redis.apply(&deltas).await.unwrap();
+    assert_eq!(redis.idle_connections(), 1);
+    // Later exchanges skip AUTH/SELECT on the same connection and still
+    // reach db 3: the duplicate is recognised there.
+    let again = redis.apply(&deltas).await.unwrap();
+    assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    assert_eq!(
+        pageviews(&redis, "cid-tracker-1").await,
+        serde_json::json!(1)
+    );
+    assert_eq!(redis.connector.connects.get(), 1);
+    assert_eq!(redis.idle_connections(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_never_share_a_connection() {
+    let Some(server) = start(&[]) else { return };
+    let redis = pooled(&format!(
+        "redis://127.0.0.1:{}?prefix={}",
+        server.port,
+        prefix()
+    ));
+    let deltas = tracker_deltas();
+    let (a, b, c) = tokio::join!(
+        redis.apply(&deltas),
+        pageviews(&redis, "cid-tracker-1"),
+        redis.apply(&deltas),
+    );
+    // One of the two applies wins, the other is the duplicate.
+    let mut outcomes = [a.unwrap()[0], c.unwrap()[0]];
+    outcomes.sort_by_key(|o| *o == Applied::Duplicate);
+    assert_eq!(outcomes, [Applied::Applied, Applied::Duplicate]);
+    assert!(
+        b == serde_json::json!(0) || b == serde_json::json!(1),
+        "{b}"
+    );
+    assert_eq!(redis.connector.connects.get(), 3);
+    assert_eq!(redis.idle_connections(), 3);
+    // Taken one at a time afterwards, one connection serves.
+    assert_eq!(
+        pageviews(&redis, "cid-tracker-1").await,
+        serde_json::json!(1)
+    );
+    assert_eq!(redis.connector.connects.get(), 3);
+}
+
+#[tokio::test]
+async fn a_killed_pooled_connection_is_replaced_without_double_counting() {
+    let Some(server) = start(&[]) else { return };
+    let redis = pooled(&format!(
+        "redis://127.0.0.1:{}?prefix={}",
+        server.port,
+        prefix()
+    ));
+    let deltas = tracker_deltas();
+    redis.apply(&deltas).await.unwrap();
+    assert_eq!(redis.idle_connections(), 1);
+    // The server closes every client connection, the pooled one included.
+    redis_cli(server.port, &["CLIENT", "KILL", "TYPE", "normal"]).await;
+    let again = redis.apply(&deltas).await.unwrap();
+    assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    assert_eq!(redis.connector.connects.get(), 2);
+    assert_eq!(
+        pageviews(&redis, "cid-tracker-1").await,
+        serde_json::json!(1)
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_server_fails_once_then_serves_on_a_new_connection() {
+    let port = free_port();
+    let Some(server) = start_on(port, &[]) else {
+        return;
+    };
+    let redis = pooled(&format!("redis://127.0.0.1:{port}?prefix={}", prefix()));
+    let deltas = tracker_deltas();
+    redis.apply(&deltas).await.unwrap();
+    drop(server);
+    // Down: the pooled connection is dead and no new one opens.
+    let e = redis.apply(&deltas).await.unwrap_err();
+    assert!(matches!(e, StoreError::Io(_)), "{e}");
+    assert_eq!(redis.idle_connections(), 0);
+    // Back (empty: it saved nothing): the next exchange connects anew.
+    let _server = start_on(port, &[]).unwrap();
+    let applied = redis.apply(&deltas).await.unwrap();
+    assert!(applied.iter().all(|a| *a == Applied::Applied));
+    assert_eq!(redis.idle_connections(), 1);
+}
+
+#[tokio::test]
+async fn a_timed_out_exchange_drops_its_connection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let spec = compiled_spec().unwrap();
+    let silent = RedisStore::pooled(
+        spec,
+        RedisUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap(),
+        100,
+        Tokio::default(),
+        POOL,
+    );
+    for _ in 0..2 {
+        let e = silent.apply(&tracker_deltas()).await.unwrap_err();
+        assert_eq!(e, StoreError::Timeout { ms: 100 });
+        assert_eq!(silent.idle_connections(), 0);
+    }
+    // Each exchange opened its own: the timed-out one was not reused.
+    assert_eq!(silent.connector.connects.get(), 2);
+}
+
+#[tokio::test]
+async fn a_read_asks_only_for_the_named_features() {
+    let Some(server) = start(&[]) else { return };
+    let spec = compiled_spec().unwrap();
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let redis = store(&format!(
+        "redis://127.0.0.1:{}?prefix={}",
+        server.port,
+        prefix()
+    ));
+    redis.apply(&tracker_deltas()).await.unwrap();
+    let key = EntityKey::new("user", "cid-tracker-1");
+    let all = redis
+        .load(&[EntityRead::new(key.clone(), None)])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let names = vec!["pageviews".to_owned()];
+    let some = redis
+        .load(&[EntityRead::new(key.clone(), Some(names.clone()))])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    // The same values for what was asked, and no set read for the rest.
+    assert_eq!(
+        read_features(spec, "user", &some, Some(&names), now).unwrap(),
+        read_features(spec, "user", &all, Some(&names), now).unwrap()
+    );
+    let set_key = spec
+        .lookup("user", "recent_products")
+        .unwrap()
+        .key()
+        .to_owned();
+    assert!(all.features.contains_key(&set_key), "{all:?}");
+    assert!(!some.features.contains_key(&set_key), "{some:?}");
 }

@@ -1,11 +1,18 @@
 //! Redis over a TCP socket (`worker::Socket` in the worker, a tokio stream in
-//! the native tests). Per request: connect, then one pipelined round trip of
-//! `AUTH`/`SELECT` from the URL and one `EVALSHA` per entity delta of the
-//! batch; `NOSCRIPT` answers are re-sent as `EVAL` (which also loads the
-//! script). The whole exchange is bounded by the store timeout.
+//! the native tests). Per exchange: a pooled connection or a new one, then one
+//! pipelined round trip of one `EVALSHA` per entity delta of the batch, with
+//! `AUTH`/`SELECT` from the URL at its head on a new connection; `NOSCRIPT`
+//! answers are re-sent as `EVAL` (which also loads the script). The whole
+//! exchange is bounded by the store timeout. The pool keeps connections only
+//! where they outlive a request (the `StoreGateway` Durable Object); a pooled
+//! connection that fails with an I/O error (the server restarted while it was
+//! idle) is dropped and the exchange runs again once on a new one, which is
+//! safe because the script applies a batch at most once.
 
 mod conn;
 mod resp;
+#[cfg(target_arch = "wasm32")]
+mod socket;
 mod url;
 
 #[cfg(test)]
@@ -15,63 +22,90 @@ use std::future::Future;
 use std::pin::pin;
 
 use freshet_core::encode::redis::{
-    RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state, read_commands,
+    RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state_for, read_commands_for,
 };
+use freshet_core::read::resolve_names;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use futures_util::future::{Either, select};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use conn::Connection;
+#[cfg(target_arch = "wasm32")]
+pub use socket::SocketConnector;
 pub use url::RedisUrl;
 
-use super::{EntityKey, FeatureStore, StoreError};
+use super::pool::{Pool, PoolLimits};
+use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 
-/// How the store reaches a server and waits: the worker's socket and timer,
-/// or tokio's in native tests.
+/// How the store reaches a server, waits and tells the time: the worker's
+/// socket, timer and clock, or tokio's in native tests.
 #[allow(async_fn_in_trait)]
 pub trait Connector {
     type Conn: AsyncRead + AsyncWrite + Unpin;
     async fn connect(&self, url: &RedisUrl) -> std::io::Result<Self::Conn>;
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+    /// Milliseconds on any fixed scale, for the pool's idle ages.
+    fn now_ms(&self) -> f64;
 }
 
 #[derive(Debug)]
-pub struct RedisStore<C> {
+pub struct RedisStore<C: Connector> {
     spec: &'static FeatureSpec,
     url: RedisUrl,
     script_sha1: String,
     timeout_ms: u64,
     connector: C,
+    pool: Pool<Connection<C::Conn>>,
 }
 
 impl<C: Connector> RedisStore<C> {
+    /// A store that opens a connection per exchange (the worker's own requests).
     pub fn new(spec: &'static FeatureSpec, url: RedisUrl, timeout_ms: u64, connector: C) -> Self {
+        Self::pooled(spec, url, timeout_ms, connector, PoolLimits::NONE)
+    }
+
+    /// A store that keeps up to `limits.max_idle` connections between exchanges.
+    pub fn pooled(
+        spec: &'static FeatureSpec,
+        url: RedisUrl,
+        timeout_ms: u64,
+        connector: C,
+        limits: PoolLimits,
+    ) -> Self {
         Self {
             spec,
             url,
             script_sha1: apply_script_sha1(),
             timeout_ms,
             connector,
+            pool: Pool::new(limits),
         }
     }
 
-    /// Runs `work` on a fresh connection, within the timeout.
+    /// Idle pooled connections (for tests and logs).
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle()
+    }
+
+    /// Runs `work` on a pooled connection, or a new one, within the timeout
+    /// (the reconnect after a dead pooled connection included).
     async fn exchange<T>(
         &self,
-        work: impl AsyncFnOnce(&mut Connection<C::Conn>) -> Result<T, StoreError>,
+        work: impl AsyncFn(&mut Connection<C::Conn>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let run = async {
+        let connect = async || {
             let stream = self
                 .connector
                 .connect(&self.url)
                 .await
                 .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
-            let mut conn = Connection::new(stream);
-            work(&mut conn).await
+            Ok(Connection::new(stream))
         };
+        let run = self.pool.run(|| self.connector.now_ms(), connect, work);
         match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
             Either::Left((result, _)) => result,
+            // The connection in use is dropped with `run`, never pooled.
             Either::Right(((), _)) => Err(StoreError::Timeout {
                 ms: self.timeout_ms,
             }),
@@ -98,14 +132,18 @@ impl<C: Connector> RedisStore<C> {
         out
     }
 
-    /// Sends prelude + `commands`, checks the prelude's answers, and gives
-    /// the commands' replies.
+    /// Sends prelude (on a new connection) + `commands`, checks the
+    /// prelude's answers, and gives the commands' replies.
     async fn run(
         &self,
         conn: &mut Connection<C::Conn>,
         commands: Vec<RedisCommand>,
     ) -> Result<Vec<RedisValue>, StoreError> {
-        let mut all = self.prelude();
+        let mut all = if conn.is_set_up() {
+            Vec::new()
+        } else {
+            self.prelude()
+        };
         let skip = all.len();
         all.extend(commands);
         let mut replies = conn.pipeline(&all).await?;
@@ -118,6 +156,7 @@ impl<C: Connector> RedisStore<C> {
                 )));
             }
         }
+        conn.mark_set_up();
         Ok(replies)
     }
 }
@@ -163,22 +202,41 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
         .await
     }
 
-    async fn load(&self, keys: &[EntityKey]) -> Result<Vec<FeatureDoc>, StoreError> {
-        if keys.is_empty() {
+    async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
+        if reads.is_empty() {
             return Ok(Vec::new());
         }
+        // The storage keys (`name@version`) of the features each read names;
+        // `None` reads them all (also for a name the spec does not know, which
+        // the routes refuse before asking).
+        let wanted: Vec<Option<Vec<&str>>> = reads
+            .iter()
+            .map(|r| {
+                let names = r.names.as_deref()?;
+                let defs = resolve_names(self.spec, &r.key.entity, Some(names)).ok()?;
+                Some(defs.iter().map(|(_, def)| def.key()).collect())
+            })
+            .collect();
         let mut commands = Vec::new();
-        let mut counts = Vec::with_capacity(keys.len());
-        for key in keys {
-            let reads = read_commands(self.spec, &self.url.prefix, &key.entity, &key.id);
-            counts.push(reads.len());
-            commands.extend(reads);
+        let mut counts = Vec::with_capacity(reads.len());
+        for (read, wanted) in reads.iter().zip(&wanted) {
+            let key: &EntityKey = &read.key;
+            let part = read_commands_for(
+                self.spec,
+                &self.url.prefix,
+                &key.entity,
+                &key.id,
+                wanted.as_deref(),
+            );
+            counts.push(part.len());
+            commands.extend(part);
         }
         self.exchange(async |conn| {
             let replies = self.run(conn, commands.clone()).await?;
-            let mut docs = Vec::with_capacity(keys.len());
+            let mut docs = Vec::with_capacity(reads.len());
             let mut at = 0;
-            for (key, n) in keys.iter().zip(counts.iter().copied()) {
+            for ((read, wanted), n) in reads.iter().zip(&wanted).zip(counts.iter().copied()) {
+                let key = &read.key;
                 let part = replies
                     .get(at..at + n)
                     .ok_or_else(|| StoreError::Protocol("too few replies".into()))?;
@@ -187,7 +245,7 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 {
                     return Err(StoreError::Server(e.clone()));
                 }
-                let doc = decode_state(self.spec, &key.entity, part)
+                let doc = decode_state_for(self.spec, &key.entity, wanted.as_deref(), part)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 docs.push(doc);
                 at += n;
