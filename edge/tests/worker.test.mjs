@@ -66,10 +66,13 @@ function testConfig(limits = {}) {
   let text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
     .replace(/\[build\][^[]*/, '')
     .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
+  // A binding that is on is replaced; one that is commented out (off by
+  // default) is added.
   for (const [name, limit] of Object.entries(limits)) {
-    const block = new RegExp(`(name = "${name}"[^[]*?simple = )\\{[^}]*\\}`);
-    assert.match(text, block, `wrangler.toml has no [[ratelimits]] ${name}`);
-    text = text.replace(block, `$1{ limit = ${limit}, period = 10 }`);
+    const block = new RegExp(`^(name = "${name}"[^[]*?simple = )\\{[^}]*\\}`, 'm');
+    text = block.test(text)
+      ? text.replace(block, `$1{ limit = ${limit}, period = 10 }`)
+      : `${text}\n[[ratelimits]]\nname = "${name}"\nnamespace_id = "9${Object.keys(limits).indexOf(name)}"\nsimple = { limit = ${limit}, period = 10 }\n`;
   }
   const file = path.join(TMP, `wrangler-${Object.values(limits).join('-') || 'default'}.toml`);
   fs.writeFileSync(file, text);
