@@ -5,48 +5,21 @@
 // with a certificate from a CA the test makes (openssl). Run by
 // scripts/test-mongo.sh after the build; needs EDGE_DIR (edge/) with build/
 // and node_modules/, and PYTHON (a python with pymongo) and SECANTUSD.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stop, stopWorker, waitExit } from './wrangler.mjs';
 
-const EDGE = process.env.EDGE_DIR ?? path.resolve(import.meta.dirname, '..');
 const ROOT = path.resolve(EDGE, '..');
 const PYTHON = process.env.PYTHON ?? path.join(ROOT, '.tools', 'venv', 'bin', 'python');
 const SECANTUSD = process.env.SECANTUSD ?? path.join(ROOT, '.tools', 'venv', 'bin', 'secantusd-py');
 const READ_TOKEN = 'rt-' + randomBytes(8).toString('hex');
 const PASSWORD = 'pw-' + randomBytes(8).toString('hex');
 const DB = 'fs_' + randomBytes(4).toString('hex');
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-mongo-'));
-const children = [];
-
-after(() => {
-  for (const c of children) stop(c);
-  fs.rmSync(TMP, { recursive: true, force: true });
-});
-
-function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
-}
-
-async function waitExit(child) {
-  for (let i = 0; i < 400 && child.exitCode === null && child.signalCode === null; i++) await sleep(25);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 async function connectable(port) {
   return new Promise((resolve) => {
@@ -62,8 +35,7 @@ async function startMongo(port, dir, auth, extra = []) {
     '--log-level', 'WARNING', ...extra];
   if (auth) args.push('--auth');
   const log = fs.openSync(path.join(TMP, `secantusd-${port}.log`), 'a');
-  const child = spawn(SECANTUSD, args, { detached: true, stdio: ['ignore', log, log] });
-  children.push(child);
+  const child = spawnChild(SECANTUSD, args, { stdio: ['ignore', log, log] });
   for (let i = 0; i < 600; i++) {
     if (await connectable(port)) return child;
     if (child.exitCode !== null) break;
@@ -104,37 +76,6 @@ const findOne = (port, coll, id) => pymongo(port, `out(db[${JSON.stringify(coll)
 const snapshot = (port) => JSON.stringify(pymongo(port,
   'out({c: list(db[c].find({}).sort("_id", 1)) for c in sorted(db.list_collection_names())})'));
 
-// ---- wrangler dev, from a config without [build] so restarts are fast ----
-function testConfig() {
-  const text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
-    .replace(/\[build\][^[]*/, '')
-    .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
-  const file = path.join(TMP, 'wrangler.toml');
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function startWorker(vars, env = {}) {
-  const port = await freePort();
-  const inspector = await freePort();
-  const args = ['dev', '--config', testConfig(), '--local', '--ip', '127.0.0.1', '--port', String(port),
-    '--inspector-port', String(inspector), '--show-interactive-dev-session=false',
-    '--persist-to', path.join(TMP, 'state')];
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  const logFile = path.join(TMP, `wrangler-${port}.log`);
-  const log = fs.openSync(logFile, 'w');
-  const child = spawn(path.join(EDGE, 'node_modules', '.bin', 'wrangler'), args,
-    { cwd: EDGE, detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
-  children.push(child);
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 240; i++) {
-    try { if ((await fetch(`${base}/health`)).ok) return { base, child, log: () => fs.readFileSync(logFile, 'utf8') }; } catch { /* not yet */ }
-    if (child.exitCode !== null) break;
-    await sleep(250);
-  }
-  throw new Error(`wrangler dev did not start:\n${fs.readFileSync(logFile, 'utf8')}`);
-}
-
 /** The first log line matching `re`, waited for (the log is written as it goes). */
 async function logLine(w, re) {
   for (let i = 0; i < 100; i++) {
@@ -145,23 +86,7 @@ async function logLine(w, re) {
   assert.fail(`no log line matches ${re}:\n${w.log()}`);
 }
 
-async function stopWorker(w) {
-  stop(w.child);
-  await waitExit(w.child);
-}
-
 // ---- payloads ----
-const fixture = (name) => JSON.parse(fs.readFileSync(path.join(EDGE, 'tests', 'fixtures', name), 'utf8'));
-
-/** A fixture with its times moved to now (the worker checks them against its clock). */
-function fresh(batch) {
-  const now = Date.now();
-  const out = structuredClone(batch);
-  if ('sentAt' in out) out.sentAt = new Date(now).toISOString();
-  out.events.forEach((e, i) => { e.timestamp = new Date(now - (out.events.length - i) * 1000).toISOString(); });
-  return out;
-}
-
 async function ingest(w, body, headers = {}) {
   const res = await fetch(`${w.base}/v1/ingest`, {
     method: 'POST',
@@ -337,7 +262,7 @@ test('mongodb store over TLS: the certificate is verified, then documents land',
   await stopWorker(w);
 
   // With the CA trusted, the same batch lands, and reads back.
-  w = await startWorker(tlsVars, { SSL_CERT_FILE: ca });
+  w = await startWorker(tlsVars, { env: { SSL_CERT_FILE: ca } });
   r = await ingest(w, seed);
   assert.equal(r.status, 202, r.text);
   const doc = pymongo(port, 'out(db["user_features"].find_one({"_id": "cid-seed-1"}))', { auth: false, tlsCA: ca });

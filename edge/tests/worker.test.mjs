@@ -3,41 +3,17 @@
 // tracker's payloads, duplicates, every bad input, Redis going away and
 // coming back, state surviving a restart. Run by scripts/test-edge.sh after
 // the build; needs EDGE_DIR (edge/) with build/ and node_modules/.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stopWorker } from './wrangler.mjs';
 
-const EDGE = process.env.EDGE_DIR ?? path.resolve(import.meta.dirname, '..');
 const READ_TOKEN = 'rt-' + randomBytes(8).toString('hex');
 const SECRET = 'id-' + randomBytes(8).toString('hex');
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-edge-'));
-const children = [];
-
-after(() => {
-  for (const c of children) stop(c);
-  fs.rmSync(TMP, { recursive: true, force: true });
-});
-
-function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 // ---- redis-server, persisted to an rdb so a stop and start keeps the data ----
 function redisCli(port, ...args) {
@@ -45,9 +21,8 @@ function redisCli(port, ...args) {
 }
 
 async function startRedis(port, dir) {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb'], { detached: true, stdio: 'ignore' });
-  children.push(child);
+  const child = spawnChild('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb'], { stdio: 'ignore' });
   for (let i = 0; i < 200; i++) {
     try { if (redisCli(port, 'PING') === 'PONG') return child; } catch { /* not yet */ }
     await sleep(25);
@@ -60,61 +35,7 @@ async function stopRedis(port, child) {
   for (let i = 0; i < 200 && child.exitCode === null; i++) await sleep(25);
 }
 
-// ---- wrangler dev, from a config without [build] so restarts are fast ----
-// `limits` replaces the `simple = {...}` of the named [[ratelimits]] bindings.
-function testConfig(limits = {}) {
-  let text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
-    .replace(/\[build\][^[]*/, '')
-    .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
-  // A binding that is on is replaced; one that is commented out (off by
-  // default) is added.
-  for (const [name, limit] of Object.entries(limits)) {
-    const block = new RegExp(`^(name = "${name}"[^[]*?simple = )\\{[^}]*\\}`, 'm');
-    text = block.test(text)
-      ? text.replace(block, `$1{ limit = ${limit}, period = 10 }`)
-      : `${text}\n[[ratelimits]]\nname = "${name}"\nnamespace_id = "9${Object.keys(limits).indexOf(name)}"\nsimple = { limit = ${limit}, period = 10 }\n`;
-  }
-  const file = path.join(TMP, `wrangler-${Object.values(limits).join('-') || 'default'}.toml`);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function startWorker(vars, persist, limits) {
-  const port = await freePort();
-  const inspector = await freePort();
-  const args = ['dev', '--config', testConfig(limits), '--local', '--ip', '127.0.0.1', '--port', String(port),
-    '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--persist-to', persist];
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  const log = fs.openSync(path.join(TMP, `wrangler-${port}.log`), 'w');
-  const child = spawn(path.join(EDGE, 'node_modules', '.bin', 'wrangler'), args,
-    { cwd: EDGE, detached: true, stdio: ['ignore', log, log] });
-  children.push(child);
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 240; i++) {
-    try { if ((await fetch(`${base}/health`)).ok) return { base, child }; } catch { /* not yet */ }
-    if (child.exitCode !== null) break;
-    await sleep(250);
-  }
-  throw new Error(`wrangler dev did not start:\n${fs.readFileSync(path.join(TMP, `wrangler-${port}.log`), 'utf8')}`);
-}
-
-async function stopWorker(w) {
-  stop(w.child);
-  for (let i = 0; i < 200 && w.child.exitCode === null && w.child.signalCode === null; i++) await sleep(25);
-}
-
 // ---- payloads ----
-const fixture = (name) => JSON.parse(fs.readFileSync(path.join(EDGE, 'tests', 'fixtures', name), 'utf8'));
-
-/** A fixture with its times moved to now (the worker checks them against its clock). */
-function fresh(batch) {
-  const now = Date.now();
-  const out = structuredClone(batch);
-  if ('sentAt' in out) out.sentAt = new Date(now).toISOString();
-  out.events.forEach((e, i) => { e.timestamp = new Date(now - (out.events.length - i) * 1000).toISOString(); });
-  return out;
-}
-
 function token(user, expiry, secret = SECRET) {
   const sig = createHmac('sha256', secret).update(`${user}.${expiry}`).digest('base64url');
   return `${user}.${expiry}.${sig}`;
@@ -269,11 +190,11 @@ const baseVars = { FRESHET_WRITE_KEYS: 'dev=*,site=https://shop.example', FRESHE
 
 test('durable object store: every case, and the state survives a restart', async () => {
   const persist = path.join(TMP, 'state-do');
-  let w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, persist);
+  let w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, { persist });
   await exercise(w, 'durable-object');
   const before = await features(w, 'user', 'cid-tracker-1');
   await stopWorker(w);
-  w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, persist);
+  w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, { persist });
   assert.deepEqual(await features(w, 'user', 'cid-tracker-1'), before);
   await stopWorker(w);
 });
@@ -284,7 +205,7 @@ test('redis store: every case, the data in Redis, 503 while it is down, exact co
   fs.mkdirSync(dir);
   let redis = await startRedis(redisPort, dir);
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${redisPort}`,
-    FRESHET_STORE_TIMEOUT_MS: '1500' }, path.join(TMP, 'state-redis'));
+    FRESHET_STORE_TIMEOUT_MS: '1500' }, { persist: path.join(TMP, 'state-redis') });
   await exercise(w, 'redis');
   // The layout of DESIGN.md, written by the script.
   assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-seed-1}', 'pageviews@1'), '1');
@@ -323,8 +244,8 @@ test('redis store: every case, the data in Redis, 503 while it is down, exact co
 });
 
 test('rate limits: 429 with Retry-After per client and per site, then the retried batches count once', async () => {
-  const w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, path.join(TMP, 'state-rl'),
-    { FRESHET_CLIENT_RATE_LIMIT: 3, FRESHET_SITE_RATE_LIMIT: 6 });
+  const w = await startWorker({ ...baseVars, FRESHET_STORE: 'durable-object' }, {
+    persist: path.join(TMP, 'state-rl'), limits: { FRESHET_CLIENT_RATE_LIMIT: 3, FRESHET_SITE_RATE_LIMIT: 6 } });
   const click = (client, n) => fresh({ batchId: `b-rl-${client}-${n}`, events: [
     { id: `rl-${client}-${n}`, type: 'product_click', timestamp: '', clientId: client,
       payload: { productId: 'prod-rl', component: 'ProductCard' } }] });
@@ -369,7 +290,7 @@ test('redis through the store gateways: connections are pooled, and a restart is
   fs.mkdirSync(dir);
   let redis = await startRedis(port, dir);
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
-    FRESHET_STORE_TIMEOUT_MS: '1500', FRESHET_STORE_GATEWAYS: '2' }, path.join(TMP, 'state-redis-pool'));
+    FRESHET_STORE_TIMEOUT_MS: '1500', FRESHET_STORE_GATEWAYS: '2' }, { persist: path.join(TMP, 'state-redis-pool') });
   const click = (batch, user) => fresh({ batchId: batch, events: [
     { id: `${batch}-1`, type: 'product_click', timestamp: '', clientId: user, payload: { productId: 'prod-pool' } }] });
 
@@ -418,7 +339,7 @@ test('redis without gateways: a connection per request still works', async () =>
   fs.mkdirSync(dir);
   const redis = await startRedis(port, dir);
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
-    FRESHET_STORE_GATEWAYS: '0' }, path.join(TMP, 'state-redis-direct'));
+    FRESHET_STORE_GATEWAYS: '0' }, { persist: path.join(TMP, 'state-redis-direct') });
   assert.deepEqual(await (await fetch(`${w.base}/health`)).json(), { status: 'ok', store: 'redis' });
   const seed = fresh(fixture('seed.json'));
   for (let i = 0; i < 2; i++) assert.equal((await ingest(w, seed)).status, 202);
