@@ -20,6 +20,9 @@ pub mod redis;
 pub mod socket;
 pub mod url;
 
+#[cfg(test)]
+mod test_support;
+
 /// One entity instance: `user`/`cid-123`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntityKey {

@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use super::wire::Message;
 use super::{Connector, MongoStore, MongoUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
+use crate::store::test_support::{free_port, silent_server};
 use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
@@ -66,14 +66,6 @@ impl Drop for Server {
             .status();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn secantusd() -> Option<PathBuf> {
@@ -285,15 +277,8 @@ async fn against_a_real_server_with_authentication() {
 
 #[tokio::test]
 async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     // Accepts, then never answers.
-    let _hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    let (port, _hold) = silent_server().await;
     let silent = store(&format!("mongodb://u:p@127.0.0.1:{port}/fs"), 150);
     let e = silent
         .load(&EntityRead::all_of(&[EntityKey::new("user", "x")]))

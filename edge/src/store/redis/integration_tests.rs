@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::cell::Cell;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -21,6 +20,7 @@ use super::{Connector, RedisStore, RedisUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
 use crate::store::pool::PoolLimits;
+use crate::store::test_support::{free_port, silent_server};
 use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
@@ -58,14 +58,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `None` (the test is skipped) when redis-server is not installed, unless
@@ -242,15 +234,8 @@ async fn auth_and_select_come_from_the_url() {
 
 #[tokio::test]
 async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     // Accepts, then never answers.
-    let _hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    let (port, _hold) = silent_server().await;
     let spec = compiled_spec().unwrap();
     let silent = RedisStore::new(
         spec,
@@ -397,14 +382,8 @@ async fn a_restarted_server_fails_once_then_serves_on_a_new_connection() {
 
 #[tokio::test]
 async fn a_timed_out_exchange_drops_its_connection() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let _hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    // Accepts, then never answers.
+    let (port, _hold) = silent_server().await;
     let spec = compiled_spec().unwrap();
     let silent = RedisStore::pooled(
         spec,
