@@ -14,11 +14,11 @@ use std::cell::Cell;
 
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use worker::{
-    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result, State,
-    durable_object, wasm_bindgen::JsValue,
+    DurableObject, Env, Method, ObjectNamespace, Request, Response, Result, State, durable_object,
 };
 
 use super::mongo::{MongoStore, WorkerSocket};
+use super::object_call::call_object;
 use super::pool::PoolLimits;
 use super::redis::{RedisStore, SocketConnector};
 use super::{EntityRead, FeatureStore, StoreError};
@@ -58,25 +58,18 @@ impl GatewayStore {
     }
 
     async fn call(&self, path: &str, body: String) -> std::result::Result<String, StoreError> {
-        let fail = |e: worker::Error| StoreError::Io(format!("store gateway: {e}"));
         let n = self.next.get();
         self.next.set((n + 1) % self.count);
-        let stub = self
-            .namespace
-            .id_from_name(&format!("store-gw-{n}"))
-            .and_then(|id| id.get_stub())
-            .map_err(fail)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init(&format!("https://gateway{path}"), &init).map_err(fail)?;
-        let mut res = stub.fetch_with_request(req).await.map_err(fail)?;
-        let text = res.text().await.map_err(fail)?;
-        match res.status_code() {
-            200 => Ok(text),
-            // The store's own error, already logged by the object.
-            _ => Err(StoreError::Server(format!("store gateway: {text}"))),
-        }
+        let name = format!("store-gw-{n}");
+        call_object(
+            &self.namespace,
+            "store gateway",
+            &name,
+            Method::Post,
+            path,
+            Some(body),
+        )
+        .await
     }
 }
 

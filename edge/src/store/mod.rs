@@ -14,6 +14,8 @@ pub mod durable_object;
 pub mod gateway;
 pub mod memory;
 pub mod mongo;
+#[cfg(target_arch = "wasm32")]
+mod object_call;
 pub mod pool;
 pub mod redis;
 #[cfg(target_arch = "wasm32")]

@@ -12,11 +12,12 @@ use freshet_core::state::{Applied, BATCH_MARKER_TTL, EntityDelta, FeatureDoc, me
 use futures_util::future::try_join_all;
 use serde::Deserialize;
 use worker::{
-    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, Result,
-    SqlStorage, State, durable_object, wasm_bindgen::JsValue,
+    DurableObject, Env, Method, ObjectNamespace, Request, Response, Result, SqlStorage, State,
+    durable_object,
 };
 
 use crate::spec::compiled_spec;
+use crate::store::object_call::call_object;
 use crate::store::{EntityRead, FeatureStore, StoreError};
 
 /// The binding name in `wrangler.toml`.
@@ -41,27 +42,8 @@ impl DurableObjectStore {
         path: &str,
         body: Option<String>,
     ) -> std::result::Result<String, StoreError> {
-        let fail = |e: worker::Error| StoreError::Io(format!("durable object: {e}"));
-        let stub = self
-            .namespace
-            .id_from_name(&format!("{entity}:{id}"))
-            .and_then(|oid| oid.get_stub())
-            .map_err(fail)?;
-        let mut init = RequestInit::new();
-        init.with_method(method);
-        if let Some(body) = body {
-            init.with_body(Some(JsValue::from_str(&body)));
-        }
-        let req = Request::new_with_init(&format!("https://entity{path}"), &init).map_err(fail)?;
-        let mut res = stub.fetch_with_request(req).await.map_err(fail)?;
-        let text = res.text().await.map_err(fail)?;
-        if res.status_code() != 200 {
-            return Err(StoreError::Server(format!(
-                "durable object answered {}: {text}",
-                res.status_code()
-            )));
-        }
-        Ok(text)
+        let name = format!("{entity}:{id}");
+        call_object(&self.namespace, "durable object", &name, method, path, body).await
     }
 }
 
