@@ -11,12 +11,9 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 SECONDS_PER_RUN=${1:-10}
 bash scripts/tools.sh rust redis node wasm >&2
-# worker-build prints its bare version, which tools.sh's version check does
-# not match; check it here so an installed 0.8.7 is not rebuilt.
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker >&2
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-(cd edge/bench && { [ -d node_modules/autocannon ] || npm install --no-audit --no-fund >/dev/null; })
-[ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ] || bash edge/build.sh >&2
+source scripts/lib-edge-bench.sh
+edge_bench_prerequisites
+edge_bench_load_generator
 
 TMP=$(mktemp -d)
 PIDS=()
@@ -27,14 +24,11 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { for _ in $(seq 1 240); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done; echo "no answer from $1" >&2; return 1; }
 
 # A copy of the bundle, so a concurrent rebuild cannot change it mid-run, and
 # a config without [build], so each start does not rebuild.
 cp -r edge/build "$TMP/build"
-awk '/^\[build\]/{skip=1; next} /^\[/{skip=0} !skip' edge/wrangler.toml |
-  sed "s|^main = .*|main = \"$TMP/build/index.js\"|" > "$TMP/wrangler.toml"
+wrangler_config "$TMP/build/index.js" > "$TMP/wrangler.toml"
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \

@@ -26,11 +26,8 @@ CONNECTIONS=${CONNECTIONS:-"1 8"}
 BATCHES=${BATCHES:-"1 15 500"}
 
 bash scripts/tools.sh rust redis node wasm feast >&2
-# worker-build prints its bare version, which tools.sh's version check does
-# not match; check it here so an installed 0.8.7 is not rebuilt.
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker >&2
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-[ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ] || bash edge/build.sh >&2
+source scripts/lib-edge-bench.sh
+edge_bench_prerequisites
 FEAST="$TOOLS/feast-venv/bin/feast"
 FEAST_VERSION=$("$TOOLS/feast-venv/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))')
 export FEAST_USAGE=False # Feast's usage telemetry: off, and offline anyway
@@ -43,7 +40,6 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 wait_http() { # url log
   # Up to 2 minutes: Feast's server loads pandas, pyarrow and the registry first.
   for _ in $(seq 1 480); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done

@@ -12,10 +12,9 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 SECONDS_PER_RUN=${1:-10}
 bash scripts/tools.sh rust redis node wasm mongo >&2
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker >&2
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-(cd edge/bench && { [ -d node_modules/autocannon ] || npm install --no-audit --no-fund >/dev/null; })
-[ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ] || bash edge/build.sh >&2
+source scripts/lib-edge-bench.sh
+edge_bench_prerequisites
+edge_bench_load_generator
 
 TMP=$(mktemp -d)
 PIDS=()
@@ -26,8 +25,6 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { for _ in $(seq 1 240); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done; echo "no answer from $1" >&2; return 1; }
 wait_port() { for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing on $1" >&2; return 1; }
 
 # A copy of the bundle, so a concurrent rebuild cannot change it mid-run.

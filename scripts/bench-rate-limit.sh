@@ -12,10 +12,9 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 SECONDS_PER_RUN=${1:-10}
 bash scripts/tools.sh rust redis node wasm >&2
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker >&2
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-(cd edge/bench && { [ -d node_modules/autocannon ] || npm install --no-audit --no-fund >/dev/null; })
-[ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ] || bash edge/build.sh >&2
+source scripts/lib-edge-bench.sh
+edge_bench_prerequisites
+edge_bench_load_generator
 
 TMP=$(mktemp -d)
 WORKER_PID=
@@ -25,11 +24,9 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 cp -r edge/build "$TMP/build"
-awk '/^\[build\]/{skip=1; next} /^\[/{skip=0} !skip' edge/wrangler.toml |
-  sed "s|^main = .*|main = \"$TMP/build/index.js\"|" > "$TMP/with.toml"
+wrangler_config "$TMP/build/index.js" > "$TMP/with.toml"
 awk '/^\[\[ratelimits\]\]/{skip=1; next} /^\[/{skip=0} !skip' "$TMP/with.toml" > "$TMP/without.toml"
 grep -q '^\[\[ratelimits\]\]' "$TMP/with.toml" || { echo "edge/wrangler.toml has no [[ratelimits]] binding" >&2; exit 1; }
 
@@ -47,7 +44,7 @@ run() { # with|without connections round
     --persist-to "$TMP/state-$1" --var "FRESHET_STORE:redis://127.0.0.1:$REDIS_PORT" \
     > "$TMP/wrangler-$port.log" 2>&1 < /dev/null &
   WORKER_PID=$!
-  for _ in $(seq 1 240); do curl -fs -m 2 -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.25; done
+  wait_http "http://127.0.0.1:$port/health"
   node edge/bench/load.mjs warmup "http://127.0.0.1:$port/v1/ingest" 2 2 >/dev/null
   node edge/bench/load.mjs "$1" "http://127.0.0.1:$port/v1/ingest" "$2" "$SECONDS_PER_RUN" | tee -a "$TMP/results.jsonl"
   kill -TERM -- "-$WORKER_PID" 2>/dev/null || true

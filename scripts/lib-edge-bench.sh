@@ -1,0 +1,26 @@
+# Sourced (after env.sh, from $ROOT) by the benchmarks that run the edge
+# worker: bench-edge, bench-mongo, bench-feast, bench-rate-limit.
+
+# The worker's tools and built bundle, each skipped when there.
+edge_bench_prerequisites() {
+  # worker-build prints its bare version, which tools.sh's version check does
+  # not match; check it here so an installed 0.8.7 is not rebuilt.
+  worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker >&2
+  (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+  { [ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ]; } || bash edge/build.sh >&2
+}
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_http() { for _ in $(seq 1 240); do curl -fs -m 2 -o /dev/null "$1" && return 0; sleep 0.25; done; echo "no answer from $1" >&2; return 1; }
+
+# edge/wrangler.toml without [build] (a start must not rebuild), serving the
+# bundle at $1 (a copy, so a concurrent rebuild cannot change it mid-run).
+wrangler_config() {
+  awk '/^\[build\]/{skip=1; next} /^\[/{skip=0} !skip' edge/wrangler.toml |
+    sed "s|^main = .*|main = \"$1\"|"
+}
+
+# autocannon, edge/bench/load.mjs's load generator.
+edge_bench_load_generator() {
+  (cd edge/bench && { [ -d node_modules/autocannon ] || npm install --no-audit --no-fund >/dev/null; })
+}
