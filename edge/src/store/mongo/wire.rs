@@ -161,8 +161,9 @@ pub fn encode_query(
     Ok(())
 }
 
-/// Decodes one whole OP_REPLY frame: the request it answers and its one document.
-pub fn decode_op_reply(frame: &[u8]) -> Result<(i32, Document), FrameError> {
+/// Checks that `frame` is exactly one whole frame of `opcode`; its length and
+/// the request it answers.
+fn whole_frame(frame: &[u8], opcode: i32, name: &str) -> Result<(usize, i32), FrameError> {
     let len = frame_len(frame, usize::MAX)?.ok_or_else(|| bad("cut off"))?;
     if len != frame.len() {
         return Err(bad(format!(
@@ -171,10 +172,16 @@ pub fn decode_op_reply(frame: &[u8]) -> Result<(i32, Document), FrameError> {
         )));
     }
     let response_to = read_i32(frame, 8).ok_or_else(|| bad("cut off"))?;
-    let opcode = read_i32(frame, 12).ok_or_else(|| bad("cut off"))?;
-    if opcode != OP_REPLY {
-        return Err(bad(format!("opcode {opcode}, not OP_REPLY")));
+    let got = read_i32(frame, 12).ok_or_else(|| bad("cut off"))?;
+    if got != opcode {
+        return Err(bad(format!("opcode {got}, not {name}")));
     }
+    Ok((len, response_to))
+}
+
+/// Decodes one whole OP_REPLY frame: the request it answers and its one document.
+pub fn decode_op_reply(frame: &[u8]) -> Result<(i32, Document), FrameError> {
+    let (len, response_to) = whole_frame(frame, OP_REPLY, "OP_REPLY")?;
     // responseFlags (4), cursorID (8), startingFrom (4), numberReturned (4).
     let returned = read_i32(frame, HEADER_LEN + 16).ok_or_else(|| bad("cut off"))?;
     if returned != 1 {
@@ -189,18 +196,7 @@ pub fn decode_op_reply(frame: &[u8]) -> Result<(i32, Document), FrameError> {
 
 /// Decodes one whole frame (exactly `frame_len` bytes).
 pub fn decode(frame: &[u8]) -> Result<Reply, FrameError> {
-    let len = frame_len(frame, usize::MAX)?.ok_or_else(|| bad("cut off"))?;
-    if len != frame.len() {
-        return Err(bad(format!(
-            "length says {len} bytes, the frame has {}",
-            frame.len()
-        )));
-    }
-    let response_to = read_i32(frame, 8).ok_or_else(|| bad("cut off"))?;
-    let opcode = read_i32(frame, 12).ok_or_else(|| bad("cut off"))?;
-    if opcode != OP_MSG {
-        return Err(bad(format!("opcode {opcode}, not OP_MSG")));
-    }
+    let (len, response_to) = whole_frame(frame, OP_MSG, "OP_MSG")?;
     let flags = read_i32(frame, 16).ok_or_else(|| bad("cut off"))? as u32;
     let unknown = flags & 0xffff & !KNOWN_REQUIRED;
     if unknown != 0 {
