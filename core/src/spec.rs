@@ -25,6 +25,7 @@ pub const MAX_WINDOW: Millis = 90 * DAY;
 pub struct FeatureSpec {
     entities: BTreeMap<String, EntityDef>,
     features: Vec<FeatureDef>,
+    hash: String,
 }
 
 /// What a feature describes (`user`, `product`) and how events name it.
@@ -327,7 +328,22 @@ impl FeatureSpec {
                 message: "no [[feature]] is defined".to_owned(),
             });
         }
-        Ok(Self { entities, features })
+        let hash = meaning_hash(text)?;
+        Ok(Self {
+            entities,
+            features,
+            hash,
+        })
+    }
+
+    /// A short hash of what decides values in this spec: the entities and
+    /// every feature's definition, without comments, layout, key order,
+    /// `description` or `expected` (documentation and drift baselines decide
+    /// no value). The edge shows it in `/health`, the Python reader and a
+    /// trained model carry theirs, so a deployment whose parts were built
+    /// from different specs says so.
+    pub fn hash(&self) -> &str {
+        &self.hash
     }
 
     pub fn entities(&self) -> impl Iterator<Item = &EntityDef> {
@@ -398,6 +414,37 @@ impl EntityDef {
                 _ => None,
             })
     }
+}
+
+/// See [`FeatureSpec::hash`]: SHA-256 over a canonical JSON form (tables
+/// are sorted maps; features sorted by `name@version`), first 16 hex digits.
+fn meaning_hash(text: &str) -> Result<String, SpecError> {
+    use sha2::{Digest, Sha256};
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| SpecError {
+        subject: String::new(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    if let Some(toml::Value::Array(features)) = table.get_mut("feature") {
+        for feature in features.iter_mut() {
+            if let toml::Value::Table(t) = feature {
+                t.remove("description");
+                t.remove("expected");
+                t.entry("version").or_insert(toml::Value::Integer(1));
+            }
+        }
+        let rank = |v: &toml::Value| {
+            let name = v.get("name").and_then(toml::Value::as_str).unwrap_or("");
+            let version = v.get("version").and_then(toml::Value::as_integer);
+            (name.to_owned(), version)
+        };
+        features.sort_by_key(rank);
+    }
+    let canonical = serde_json::to_string(&table).map_err(|e| SpecError {
+        subject: String::new(),
+        message: e.to_string(),
+    })?;
+    let digest = Sha256::digest(canonical.as_bytes());
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn feature_subject(table: &toml::Table, index: usize) -> String {
@@ -605,6 +652,22 @@ mod tests {
 
     fn parse_feature(feature: &str) -> Result<FeatureSpec, SpecError> {
         FeatureSpec::parse(&format!("{ENTITIES}[[feature]]\n{feature}"))
+    }
+
+    #[test]
+    fn hash_follows_meaning_not_layout() {
+        let a = parse_feature("name = \"a\"\nentity = \"user\"\non = [\"x\"]\nagg = \"count\"\n")
+            .expect("spec");
+        let same = parse_feature(
+            "# a comment\nagg = \"count\"\non = [\"x\"]\nentity = \"user\"\nversion = 1\nname = \"a\"\ndescription = \"words\"\nexpected = { mean = 1.0 }\n",
+        )
+        .expect("spec");
+        let other =
+            parse_feature("name = \"a\"\nentity = \"user\"\non = [\"y\"]\nagg = \"count\"\n")
+                .expect("spec");
+        assert_eq!(a.hash(), same.hash());
+        assert_ne!(a.hash(), other.hash());
+        assert_eq!(a.hash().len(), 16);
     }
 
     fn error_of(feature: &str) -> String {
