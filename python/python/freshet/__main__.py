@@ -1,0 +1,5 @@
+import sys
+
+from freshet.cli import main
+
+sys.exit(main())

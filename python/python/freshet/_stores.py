@@ -1,0 +1,345 @@
+"""The I/O: one round trip per read to Redis (a pipeline), MongoDB (one
+``find`` with ``$in`` per collection) or the edge's serving API (``POST
+/v1/features/batch``), sync and async. Requests and decoding come from the
+read plan (core, through the extension); here bytes only move, and failures
+become :class:`StoreUnavailable`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from freshet._freshet import FeatureValue, ReadPlan, StoreUnavailable
+
+Row = dict[str, FeatureValue]
+# One part of a read: a plan and the ids it reads. A ranking read has two.
+Part = tuple[ReadPlan, list[str]]
+
+# The edge's most itemIds per batch read (edge/src/routes.rs, MAX_BATCH_ITEMS).
+EDGE_MAX_ITEMS = 200
+
+
+class Store:
+    """One kind of store; ``read`` and ``aread`` return one list of rows per part."""
+
+    kind = ""
+
+    def read(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        raise NotImplementedError
+
+    async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Closes the sync client."""
+
+    async def aclose(self) -> None:
+        """Closes the async client."""
+
+
+def open_store(url: str, *, timeout: float, read_token: str | None, prefix: str | None) -> Store:
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis", "rediss"):
+        return RedisStore(url, timeout=timeout, prefix=prefix)
+    if scheme == "mongodb":
+        return MongoStore(url, timeout=timeout)
+    if scheme in ("http", "https"):
+        return EdgeStore(url, timeout=timeout, read_token=read_token)
+    raise ValueError(f"unsupported store URL scheme {scheme!r}: use redis://, rediss://, mongodb:// or http(s)://")
+
+
+def _unavailable(what: str, e: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"{what}: {type(e).__name__}: {e}")
+
+
+# ---- Redis ----
+
+
+class RedisStore(Store):
+    """A pipeline of ``HGETALL`` (and ``ZRANGE`` per named set feature) per
+    entity, exactly the commands the edge's Redis adapter sends."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, *, timeout: float, prefix: str | None) -> None:
+        # `?prefix=` is Freshet's (the edge's URL takes it too), not redis-py's.
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query)
+        self.prefix = prefix or dict(query).get("prefix") or "fs"
+        self.url = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "prefix"])))
+        self.timeout = timeout
+        self._sync: Any = None
+        self._async: Any = None
+
+    def _options(self, retry_cls: Any) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        # One retry on a refused or reset connection (a pooled connection the
+        # server closed); none on a timeout, so a slow store fails in `timeout`.
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": retry_cls(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        }
+
+    def _commands(self, parts: list[Part]) -> list[tuple[bytes, ...]]:
+        commands: list[tuple[bytes, ...]] = []
+        for plan, ids in parts:
+            commands.extend(plan.redis_commands(self.prefix, ids))
+        return commands
+
+    def _decode(self, parts: list[Part], replies: list[Any], now: int | None) -> list[list[Row]]:
+        out = []
+        at = 0
+        for plan, ids in parts:
+            n = plan.commands_per_entity * len(ids)
+            out.append(plan.decode_redis(self.prefix, ids, replies[at : at + n], now))
+            at += n
+        return out
+
+    def read(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        import redis
+        from redis.retry import Retry
+
+        if self._sync is None:
+            self._sync = redis.Redis.from_url(self.url, **self._options(Retry))
+        pipe = self._sync.pipeline(transaction=False)
+        for command in self._commands(parts):
+            pipe.execute_command(*command)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as e:
+            raise _unavailable("Redis", e) from e
+        return self._decode(parts, replies, now)
+
+    async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        import redis
+        import redis.asyncio
+        from redis.asyncio.retry import Retry
+
+        if self._async is None:
+            self._async = redis.asyncio.Redis.from_url(self.url, **self._options(Retry))
+        pipe = self._async.pipeline(transaction=False)
+        for command in self._commands(parts):
+            pipe.execute_command(*command)
+        try:
+            replies = await asyncio.wait_for(pipe.execute(raise_on_error=False), self.timeout)
+        except (redis.RedisError, asyncio.TimeoutError) as e:
+            raise _unavailable("Redis", e) from e
+        return self._decode(parts, replies, now)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+
+
+# ---- MongoDB ----
+
+
+class MongoStore(Store):
+    """One ``find({"_id": {"$in": ids}})`` per collection, projecting only
+    the named features and their ``_ts`` entries, read as raw BSON."""
+
+    kind = "mongodb"
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._sync: Any = None
+        self._async: Any = None
+
+    def _options(self) -> dict[str, Any]:
+        ms = max(1, int(self.timeout * 1000))
+        # timeoutMS bounds each operation as a whole (connection, selection,
+        # retries included); the others bound their own steps within it.
+        return {
+            "timeoutMS": ms,
+            "serverSelectionTimeoutMS": ms,
+            "connectTimeoutMS": ms,
+            "socketTimeoutMS": ms,
+        }
+
+    @staticmethod
+    def _find_args(plan: ReadPlan, ids: list[str]) -> tuple[dict[str, Any], dict[str, int]]:
+        return {"_id": {"$in": ids}}, dict.fromkeys(plan.projection, 1)
+
+    def _collection(self, client: Any, plan: ReadPlan) -> Any:
+        from bson.codec_options import CodecOptions
+        from bson.raw_bson import RawBSONDocument
+
+        db = client.get_default_database(default="freshet")
+        return db.get_collection(plan.collection, codec_options=CodecOptions(document_class=RawBSONDocument))
+
+    def read(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        import pymongo
+        from pymongo.errors import PyMongoError
+
+        if self._sync is None:
+            self._sync = pymongo.MongoClient(self.url, **self._options())
+        out: list[list[Row]] = []
+        try:
+            for plan, ids in parts:
+                if not ids:
+                    out.append([])
+                    continue
+                filt, projection = self._find_args(plan, ids)
+                docs = list(self._collection(self._sync, plan).find(filt, projection))
+                out.append(plan.decode_mongo(ids, [d.raw for d in docs], now))
+        except PyMongoError as e:
+            raise _unavailable("MongoDB", e) from e
+        return out
+
+    async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        from pymongo import AsyncMongoClient
+        from pymongo.errors import PyMongoError
+
+        if self._async is None:
+            self._async = AsyncMongoClient(self.url, **self._options())
+
+        async def one(plan: ReadPlan, ids: list[str]) -> list[Row]:
+            if not ids:
+                return []
+            filt, projection = self._find_args(plan, ids)
+            docs = await self._collection(self._async, plan).find(filt, projection).to_list()
+            return plan.decode_mongo(ids, [d.raw for d in docs], now)
+
+        try:
+            return list(await asyncio.gather(*(one(plan, ids) for plan, ids in parts)))
+        except PyMongoError as e:
+            raise _unavailable("MongoDB", e) from e
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+            self._async = None
+
+
+# ---- the edge's serving API ----
+
+
+class EdgeStore(Store):
+    """``POST /v1/features/batch``: one user and many items, or many items
+    of one entity (``itemEntity``), at most 200 ids per request."""
+
+    kind = "edge"
+
+    def __init__(self, url: str, *, timeout: float, read_token: str | None) -> None:
+        self.base = url.rstrip("/")
+        self.timeout = timeout
+        self.headers = {"content-type": "application/json"}
+        if read_token:
+            self.headers["authorization"] = f"Bearer {read_token}"
+        self._sync: Any = None
+        self._async: Any = None
+
+    def _requests(self, parts: list[Part]) -> list[tuple[dict[str, Any], list[tuple[ReadPlan, str]]]]:
+        """Bodies to POST, each with the (plan, part of the answer) it holds."""
+        if len(parts) == 2:  # a ranking read: the user and the items together
+            (uplan, uids), (iplan, iids) = parts
+            body: dict[str, Any] = {"userId": uids[0], "userEntity": uplan.entity}
+            if uplan.names is not None:
+                body["userFeatures"] = uplan.names
+            if len(iids) <= EDGE_MAX_ITEMS:
+                body.update(self._items(iplan, iids))
+                return [(body, [(uplan, "user"), (iplan, "items")])]
+            return [(body, [(uplan, "user")]), *self._requests([(iplan, iids)])]
+        (plan, ids) = parts[0]
+        return [
+            (self._items(plan, ids[i : i + EDGE_MAX_ITEMS]), [(plan, "items")])
+            for i in range(0, len(ids), EDGE_MAX_ITEMS)
+        ]
+
+    @staticmethod
+    def _items(plan: ReadPlan, ids: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"itemEntity": plan.entity, "itemIds": ids}
+        if plan.names is not None:
+            body["itemFeatures"] = plan.names
+        return body
+
+    @staticmethod
+    def _check(status: int, text: bytes) -> None:
+        if status == 200:
+            return
+        try:
+            detail = json.loads(text)
+        except ValueError:
+            detail = text[:200].decode("utf-8", "replace")
+        raise StoreUnavailable(f"the edge answered {status}: {detail}")
+
+    def _collect(
+        self, parts: list[Part], answers: list[tuple[bytes, list[tuple[ReadPlan, str]]]], now: int | None
+    ) -> list[list[Row]]:
+        del now  # the edge reads as of its own clock
+        by_plan: dict[int, list[Row]] = {id(plan): [] for plan, _ in parts}
+        for body, holds in answers:
+            for plan, part in holds:
+                by_plan[id(plan)].extend(plan.decode_served(body, part))
+        return [by_plan[id(plan)] for plan, _ in parts]
+
+    def read(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        import httpx
+
+        if self._sync is None:
+            self._sync = httpx.Client(timeout=self.timeout, headers=self.headers)
+        answers = []
+        for body, holds in self._requests(parts):
+            try:
+                r = self._sync.post(f"{self.base}/v1/features/batch", content=json.dumps(body))
+            except httpx.HTTPError as e:
+                raise _unavailable("the edge", e) from e
+            self._check(r.status_code, r.content)
+            answers.append((r.content, holds))
+        return self._collect(parts, answers, now)
+
+    async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
+        import httpx
+
+        if self._async is None:
+            self._async = httpx.AsyncClient(timeout=self.timeout, headers=self.headers)
+        requests = self._requests(parts)
+        try:
+            responses = await asyncio.gather(
+                *(self._async.post(f"{self.base}/v1/features/batch", content=json.dumps(body)) for body, _ in requests)
+            )
+        except httpx.HTTPError as e:
+            raise _unavailable("the edge", e) from e
+        answers = []
+        for r, (_, holds) in zip(responses, requests, strict=True):
+            self._check(r.status_code, r.content)
+            answers.append((r.content, holds))
+        return self._collect(parts, answers, now)
+
+    def health(self) -> dict[str, Any]:
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.base}/health", timeout=self.timeout)
+        except httpx.HTTPError as e:
+            raise _unavailable("the edge", e) from e
+        self._check(r.status_code, r.content)
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None

@@ -1,0 +1,84 @@
+"""``freshet features ENTITY ID``: one entity's features as a table, stale
+values marked, and a warning when the edge's spec differs from this one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from freshet._freshet import FreshetError
+from freshet.store import FeatureStore
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="freshet", description="Freshet's model-side tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    features = sub.add_parser("features", help="print one entity's features")
+    features.add_argument("entity")
+    features.add_argument("id")
+    features.add_argument(
+        "--url",
+        default=os.environ.get("FRESHET_STORE"),
+        help="redis://, mongodb:// or the edge's http(s):// URL (default: $FRESHET_STORE)",
+    )
+    features.add_argument(
+        "--spec",
+        default=os.environ.get("FRESHET_SPEC", "features.toml"),
+        help="features.toml (default: $FRESHET_SPEC or ./features.toml)",
+    )
+    features.add_argument(
+        "--read-token",
+        default=os.environ.get("FRESHET_READ_TOKEN"),
+        help="the edge's read token (default: $FRESHET_READ_TOKEN)",
+    )
+    features.add_argument(
+        "--edge-url",
+        default=os.environ.get("FRESHET_EDGE_URL"),
+        help="the edge whose spec to compare with, for a Redis or MongoDB URL",
+    )
+    features.add_argument("--names", help="comma-separated feature names (default: all)")
+    features.add_argument("--timeout", type=float, default=2.0, help="seconds (default: 2)")
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("give --url (or set FRESHET_STORE)")
+    try:
+        return _features(args)
+    except (FreshetError, OSError, ValueError) as e:
+        print(f"freshet: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+def _features(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
+    with FeatureStore(
+        args.spec, args.url, read_token=args.read_token, timeout=args.timeout, edge_url=args.edge_url
+    ) as store:
+        res = store.get_online_features(args.entity, [args.id], names)
+        if store.edge_url is not None:
+            try:
+                check = store.check_spec()
+            except FreshetError as e:
+                print(f"warning: could not check the edge's spec: {e}", file=sys.stderr)
+            else:
+                if not check.matches:
+                    print(
+                        f"warning: spec mismatch: {args.spec} hashes to {check.local}, "
+                        f"the edge at {check.edge_url} runs {check.edge or 'an unknown spec'}; "
+                        "values may not mean what this spec says",
+                        file=sys.stderr,
+                    )
+    rows = [("feature", "value", "updated at", "")]
+    for name, v in res[0].items():
+        rows.append((name, json.dumps(v.value, ensure_ascii=False), v.updated_at or "-", "STALE" if v.stale else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    print(f"{args.entity} {args.id}")
+    for r in rows:
+        print(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

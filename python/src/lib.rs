@@ -1,0 +1,428 @@
+//! `freshet._freshet`, the one binding module: `freshet-core`'s spec, store
+//! decoding and reads as Python classes, and the one mapping from
+//! [`ReaderError`] to Python exceptions. Everything else lives in
+//! [`reader`], which knows nothing of Python.
+
+pub mod reader;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use freshet_core::encode::redis::RedisValue;
+use freshet_core::read::FeatureValue as CoreValue;
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::FeatureDoc;
+use freshet_core::time::Millis;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::Value;
+
+use crate::reader::{Plan, ReaderError};
+
+create_exception!(
+    freshet,
+    FreshetError,
+    PyException,
+    "Base of every Freshet error."
+);
+create_exception!(
+    freshet,
+    InvalidSpec,
+    FreshetError,
+    "features.toml does not parse or check; the message names the feature."
+);
+create_exception!(
+    freshet,
+    UnknownFeature,
+    FreshetError,
+    "An entity or feature the spec does not know; raised before any I/O."
+);
+create_exception!(
+    freshet,
+    StoreUnavailable,
+    FreshetError,
+    "The store could not be reached or did not answer in time."
+);
+create_exception!(
+    freshet,
+    CorruptState,
+    FreshetError,
+    "The stored state does not have the shape Freshet writes; names the key."
+);
+
+impl From<ReaderError> for PyErr {
+    fn from(e: ReaderError) -> Self {
+        let message = e.to_string();
+        match e {
+            ReaderError::Spec(_) => InvalidSpec::new_err(message),
+            ReaderError::Unknown(_) => UnknownFeature::new_err(message),
+            ReaderError::Corrupt { .. } => CorruptState::new_err(message),
+            ReaderError::Unavailable(_) => StoreUnavailable::new_err(message),
+        }
+    }
+}
+
+fn now_ms(now: Option<Millis>) -> Millis {
+    now.unwrap_or_else(|| {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+        })
+    })
+}
+
+/// A parsed and checked `features.toml`.
+#[pyclass(module = "freshet._freshet", frozen)]
+#[derive(Debug)]
+struct Spec {
+    inner: Arc<FeatureSpec>,
+}
+
+#[pymethods]
+impl Spec {
+    #[new]
+    fn new(text: &str) -> PyResult<Self> {
+        let inner = FeatureSpec::parse(text).map_err(|e| ReaderError::Spec(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The spec's hash, as the edge shows it in `GET /health`.
+    #[getter]
+    fn hash(&self) -> &str {
+        self.inner.hash()
+    }
+
+    /// The entity names, sorted.
+    #[getter]
+    fn entities(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.entities().map(|e| e.name.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// A read of `names` (all of the entity's features when `None`).
+    #[pyo3(signature = (entity, names=None))]
+    fn plan(&self, entity: &str, names: Option<Vec<String>>) -> PyResult<ReadPlan> {
+        Ok(ReadPlan {
+            plan: Plan::new(Arc::clone(&self.inner), entity, names)?,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Spec(hash={:?})", self.inner.hash())
+    }
+}
+
+/// One feature as served: its value, the time of the latest event that
+/// touched it (RFC 3339, `None` if none has) and whether it is past its ttl.
+#[pyclass(module = "freshet._freshet", frozen)]
+#[derive(Debug)]
+struct FeatureValue {
+    #[pyo3(get)]
+    value: Py<PyAny>,
+    #[pyo3(get)]
+    updated_at: Option<String>,
+    #[pyo3(get)]
+    stale: bool,
+}
+
+#[pymethods]
+impl FeatureValue {
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(other) = other.cast::<FeatureValue>() else {
+            return Ok(false);
+        };
+        let other = other.get();
+        Ok(self.stale == other.stale
+            && self.updated_at == other.updated_at
+            && self.value.bind(py).eq(other.value.bind(py))?)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "FeatureValue(value={}, updated_at={:?}, stale={})",
+            self.value.bind(py).repr()?,
+            self.updated_at,
+            if self.stale { "True" } else { "False" }
+        ))
+    }
+}
+
+/// A read of one entity's named features: the store requests, and the
+/// decoding of their answers into rows (`{column: FeatureValue}`).
+#[pyclass(module = "freshet._freshet", frozen)]
+#[derive(Debug)]
+struct ReadPlan {
+    plan: Plan,
+}
+
+#[pymethods]
+impl ReadPlan {
+    #[getter]
+    fn entity(&self) -> &str {
+        &self.plan.entity
+    }
+
+    /// The names as asked (or every feature, by name), in order.
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.plan.columns.clone()
+    }
+
+    /// Storage keys (`name@version`) of the columns.
+    #[getter]
+    fn keys(&self) -> Vec<String> {
+        self.plan.keys.clone()
+    }
+
+    /// The names to send to the serving API (`None`: all).
+    #[getter]
+    fn names(&self) -> Option<Vec<String>> {
+        self.plan.names.clone()
+    }
+
+    #[getter]
+    fn collection(&self) -> String {
+        self.plan.mongo_collection()
+    }
+
+    /// The `find` projection's fields: each feature and its `_ts` entry.
+    #[getter]
+    fn projection(&self) -> Vec<String> {
+        self.plan.mongo_projection()
+    }
+
+    #[getter]
+    fn commands_per_entity(&self) -> usize {
+        self.plan.redis_commands_per_entity()
+    }
+
+    /// Every id's commands, in order, for one pipeline.
+    fn redis_commands<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: &str,
+        ids: Vec<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let commands = ids
+            .iter()
+            .flat_map(|id| self.plan.redis_commands(prefix, id))
+            .map(|c| PyTuple::new(py, c.0.iter().map(|part| PyBytes::new(py, part))))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, commands)
+    }
+
+    /// Decodes a pipeline's replies (`commands_per_entity` per id; an
+    /// exception object in place of a failed command) into rows.
+    #[pyo3(signature = (prefix, ids, replies, now=None))]
+    fn decode_redis<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: &str,
+        ids: Vec<String>,
+        replies: Vec<Bound<'py, PyAny>>,
+        now: Option<Millis>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let per = self.plan.redis_commands_per_entity();
+        if replies.len() != per * ids.len() {
+            return Err(ReaderError::Unavailable(format!(
+                "expected {} Redis replies, got {}",
+                per * ids.len(),
+                replies.len()
+            ))
+            .into());
+        }
+        let now = now_ms(now);
+        let rows = ids
+            .iter()
+            .zip(replies.chunks(per.max(1)))
+            .map(|(id, part)| {
+                let part = part.iter().map(redis_value).collect::<PyResult<Vec<_>>>()?;
+                let doc = self.plan.decode_redis(prefix, id, &part)?;
+                self.row(py, &doc, now)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, rows)
+    }
+
+    /// Decodes the raw BSON documents a `find` returned into one row per id
+    /// (an id without a document reads as defaults).
+    #[pyo3(signature = (ids, documents, now=None))]
+    fn decode_mongo<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<String>,
+        documents: Vec<Vec<u8>>,
+        now: Option<Millis>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let now = now_ms(now);
+        let mut found: Vec<(String, FeatureDoc)> = Vec::with_capacity(documents.len());
+        for raw in &documents {
+            if let (Some(id), doc) = self.plan.decode_mongo(raw)? {
+                found.push((id, doc));
+            }
+        }
+        let empty = FeatureDoc::default();
+        let rows = ids
+            .iter()
+            .map(|id| {
+                let doc = found
+                    .iter()
+                    .find(|(f, _)| f == id)
+                    .map_or(&empty, |(_, d)| d);
+                self.row(py, doc, now)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, rows)
+    }
+
+    /// Decodes the serving API's JSON answer: a `GET /v1/features/…` body
+    /// (`part=None`), or the `user` or `items` of a `POST /v1/features/batch`.
+    #[pyo3(signature = (body, part=None))]
+    fn decode_served<'py>(
+        &self,
+        py: Python<'py>,
+        body: &[u8],
+        part: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let answer: Value = serde_json::from_slice(body)
+            .map_err(|e| ReaderError::Unavailable(format!("the edge's answer is not JSON: {e}")))?;
+        let answers: Vec<&Value> = match part {
+            None => vec![&answer],
+            Some("user") => vec![&answer["user"]],
+            Some(_) => answer["items"]
+                .as_array()
+                .map(|items| items.iter().collect())
+                .ok_or_else(|| {
+                    ReaderError::Unavailable("the edge's answer has no `items`".into())
+                })?,
+        };
+        let rows = answers
+            .into_iter()
+            .map(|a| {
+                let values = self.plan.decode_served(a)?;
+                self.values_row(py, values)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, rows)
+    }
+}
+
+impl ReadPlan {
+    fn row<'py>(
+        &self,
+        py: Python<'py>,
+        doc: &FeatureDoc,
+        now: Millis,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let values = self.plan.values(doc, now)?;
+        self.values_row(py, values)
+    }
+
+    fn values_row<'py>(
+        &self,
+        py: Python<'py>,
+        values: Vec<CoreValue>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let row = PyDict::new(py);
+        for (column, v) in self.plan.columns.iter().zip(values) {
+            let value = FeatureValue {
+                value: to_python(py, &v.value)?.unbind(),
+                updated_at: v.updated_at,
+                stale: v.stale,
+            };
+            row.set_item(column, Py::new(py, value)?)?;
+        }
+        Ok(row)
+    }
+}
+
+/// A JSON value as the Python object `json.loads` would give.
+fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => PyList::new(
+            py,
+            items
+                .iter()
+                .map(|v| to_python(py, v))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Value::Object(fields) => {
+            let d = PyDict::new(py);
+            for (k, v) in fields {
+                d.set_item(k, to_python(py, v)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// A redis-py reply (bytes, str, int, float, None, list, dict, or the
+/// exception a pipeline puts in place of a failed command) as a [`RedisValue`].
+fn redis_value(obj: &Bound<'_, PyAny>) -> PyResult<RedisValue> {
+    if obj.is_none() {
+        return Ok(RedisValue::Nil);
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(RedisValue::Bulk(b.as_bytes().to_vec()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(RedisValue::Bulk(s.to_str()?.as_bytes().to_vec()));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return Ok(RedisValue::Array(
+            l.iter().map(|i| redis_value(&i)).collect::<PyResult<_>>()?,
+        ));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(RedisValue::Map(
+            d.iter()
+                .map(|(k, v)| Ok((redis_value(&k)?, redis_value(&v)?)))
+                .collect::<PyResult<_>>()?,
+        ));
+    }
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyInt>() {
+        return Ok(RedisValue::Int(obj.extract()?));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(RedisValue::Double(f.value()));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return Ok(RedisValue::Array(
+            t.iter().map(|i| redis_value(&i)).collect::<PyResult<_>>()?,
+        ));
+    }
+    if obj.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        return Ok(RedisValue::Error(obj.str()?.to_string()));
+    }
+    Ok(RedisValue::Error(format!(
+        "unexpected reply type {}",
+        obj.get_type().name()?
+    )))
+}
+
+#[pymodule]
+fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Spec>()?;
+    m.add_class::<ReadPlan>()?;
+    m.add_class::<FeatureValue>()?;
+    m.add("FreshetError", py.get_type::<FreshetError>())?;
+    m.add("InvalidSpec", py.get_type::<InvalidSpec>())?;
+    m.add("UnknownFeature", py.get_type::<UnknownFeature>())?;
+    m.add("StoreUnavailable", py.get_type::<StoreUnavailable>())?;
+    m.add("CorruptState", py.get_type::<CorruptState>())?;
+    Ok(())
+}

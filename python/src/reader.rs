@@ -1,0 +1,268 @@
+//! The reader, free of Python: a read plan for one entity and a list of
+//! feature names, the store requests it needs, and the decoding of each
+//! store's answer into served values, all through `freshet-core`. The
+//! binding (`lib.rs`) only converts these types to and from Python objects.
+
+use std::fmt;
+use std::sync::Arc;
+
+use freshet_core::encode::mongo::{collection, decode_document};
+use freshet_core::encode::redis::{
+    EntityKeys, RedisCommand, RedisValue, decode_state_for, read_commands_for,
+};
+use freshet_core::read::{FeatureValue, ReadError, read_features, resolve_names};
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::FeatureDoc;
+use freshet_core::time::Millis;
+use serde_json::{Map, Number, Value};
+
+/// Why a read failed; the binding maps each to one Python exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderError {
+    /// The spec does not parse or check.
+    Spec(String),
+    /// An entity or feature the spec does not know, found before any I/O.
+    Unknown(ReadError),
+    /// The store's state for `key` does not have the shape Freshet writes.
+    Corrupt { key: String, detail: String },
+    /// The store answered with something other than what was asked.
+    Unavailable(String),
+}
+
+impl fmt::Display for ReaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Spec(e) | Self::Unavailable(e) => f.write_str(e),
+            Self::Unknown(e) => write!(f, "{e}"),
+            Self::Corrupt { key, detail } => write!(f, "{key}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ReaderError {}
+
+impl From<ReadError> for ReaderError {
+    fn from(e: ReadError) -> Self {
+        Self::Unknown(e)
+    }
+}
+
+/// One read: which entity, the names as the caller gave them, and the
+/// storage keys (`name@version`) they resolve to.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    spec: Arc<FeatureSpec>,
+    pub entity: String,
+    /// `None`: every feature of the entity, each at its highest version.
+    pub names: Option<Vec<String>>,
+    /// The resolved names, in the order the caller gave them (or by name).
+    pub columns: Vec<String>,
+    /// Storage keys of the named features.
+    pub keys: Vec<String>,
+}
+
+impl Plan {
+    /// Resolves `names` for `entity`; an unknown one fails here, before I/O.
+    pub fn new(
+        spec: Arc<FeatureSpec>,
+        entity: &str,
+        names: Option<Vec<String>>,
+    ) -> Result<Self, ReaderError> {
+        let resolved = resolve_names(&spec, entity, names.as_deref())?;
+        let columns = resolved.iter().map(|(n, _)| n.clone()).collect();
+        let keys = resolved.iter().map(|(_, d)| d.key().to_owned()).collect();
+        Ok(Self {
+            entity: entity.to_owned(),
+            names,
+            columns,
+            keys,
+            spec,
+        })
+    }
+
+    fn wanted(&self) -> Vec<&str> {
+        self.keys.iter().map(String::as_str).collect()
+    }
+
+    /// The served values from a decoded document, in `columns` order.
+    pub fn values(&self, doc: &FeatureDoc, now: Millis) -> Result<Vec<FeatureValue>, ReaderError> {
+        let mut by_name = read_features(&self.spec, &self.entity, doc, self.names.as_deref(), now)?;
+        Ok(self
+            .columns
+            .iter()
+            .filter_map(|c| by_name.remove(c))
+            .collect())
+    }
+
+    // ---- Redis ----
+
+    /// The commands that read one entity, as the edge sends them: `HGETALL`
+    /// of its hash, then `ZRANGE … WITHSCORES` of each named set feature.
+    pub fn redis_commands(&self, prefix: &str, id: &str) -> Vec<RedisCommand> {
+        read_commands_for(&self.spec, prefix, &self.entity, id, Some(&self.wanted()))
+    }
+
+    /// Commands per entity: the same for every id of the plan.
+    pub fn redis_commands_per_entity(&self) -> usize {
+        self.redis_commands(freshet_core::encode::redis::DEFAULT_PREFIX, "-")
+            .len()
+    }
+
+    /// Decodes one entity's replies (`redis_commands_per_entity` of them).
+    pub fn decode_redis(
+        &self,
+        prefix: &str,
+        id: &str,
+        replies: &[RedisValue],
+    ) -> Result<FeatureDoc, ReaderError> {
+        let key = || {
+            EntityKeys {
+                prefix,
+                entity: &self.entity,
+                id,
+            }
+            .hash()
+        };
+        if let Some(RedisValue::Error(e)) =
+            replies.iter().find(|r| matches!(r, RedisValue::Error(_)))
+        {
+            return Err(ReaderError::Unavailable(format!(
+                "Redis answered an error reading {}: {e}",
+                key()
+            )));
+        }
+        decode_state_for(&self.spec, &self.entity, Some(&self.wanted()), replies).map_err(|e| {
+            ReaderError::Corrupt {
+                key: key(),
+                detail: e.to_string(),
+            }
+        })
+    }
+
+    // ---- MongoDB ----
+
+    /// The collection the entity's documents live in.
+    pub fn mongo_collection(&self) -> String {
+        collection(&self.entity)
+    }
+
+    /// The fields a `find` needs: each named feature and its `_ts` entry.
+    pub fn mongo_projection(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .flat_map(|k| [k.clone(), format!("_ts.{k}")])
+            .collect()
+    }
+
+    /// Decodes one raw BSON document; returns its `_id` (a string, or `None`
+    /// when it is not one) and its feature document.
+    pub fn decode_mongo(&self, raw: &[u8]) -> Result<(Option<String>, FeatureDoc), ReaderError> {
+        let document = bson::Document::from_reader(raw).map_err(|e| ReaderError::Corrupt {
+            key: format!("{} document", self.mongo_collection()),
+            detail: format!("not BSON: {e}"),
+        })?;
+        let id = document.get_str("_id").ok().map(str::to_owned);
+        let json = document_to_json(&document);
+        Ok((id, decode_document(&self.spec, &self.entity, &json)))
+    }
+
+    // ---- the edge's serving API ----
+
+    /// Decodes one entity of the serving API's answer
+    /// (`{"entity","id","features":{name:{value,updatedAt,stale}}}`).
+    pub fn decode_served(&self, answer: &Value) -> Result<Vec<FeatureValue>, ReaderError> {
+        let bad = |what: &str| ReaderError::Unavailable(format!("the edge's answer {what}"));
+        let features = answer
+            .get("features")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("has no `features` object"))?;
+        self.columns
+            .iter()
+            .map(|name| {
+                let f = features
+                    .get(name)
+                    .ok_or_else(|| bad(&format!("lacks `{name}`")))?;
+                Ok(FeatureValue {
+                    value: f.get("value").cloned().unwrap_or(Value::Null),
+                    updated_at: f
+                        .get("updatedAt")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    stale: f.get("stale").and_then(Value::as_bool).unwrap_or(false),
+                })
+            })
+            .collect()
+    }
+}
+
+/// BSON as core's relaxed JSON, as the edge's MongoDB adapter converts it:
+/// Int32/Int64 integers, Double floats; types Freshet never writes (dates,
+/// ids, binary) become null, which `core` skips.
+fn to_json(value: &bson::Bson) -> Value {
+    use bson::Bson;
+    match value {
+        Bson::Boolean(b) => Value::Bool(*b),
+        Bson::Int32(i) => Value::from(*i),
+        Bson::Int64(i) => Value::from(*i),
+        Bson::Double(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Bson::String(s) => Value::String(s.clone()),
+        Bson::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Bson::Document(d) => document_to_json(d),
+        _ => Value::Null,
+    }
+}
+
+fn document_to_json(doc: &bson::Document) -> Value {
+    Value::Object(
+        doc.iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Arc<FeatureSpec> {
+        Arc::new(FeatureSpec::parse(include_str!("../../features.toml")).expect("example spec"))
+    }
+
+    #[test]
+    fn unknown_names_fail_before_io() {
+        let err = Plan::new(spec(), "user", Some(vec!["nope".into()])).expect_err("unknown");
+        assert_eq!(err.to_string(), "entity `user` has no feature `nope`");
+        assert!(Plan::new(spec(), "shop", None).is_err());
+    }
+
+    #[test]
+    fn redis_commands_read_only_named_sets() {
+        let plan = Plan::new(
+            spec(),
+            "user",
+            Some(vec!["pageviews".into(), "viewed_categories".into()]),
+        )
+        .expect("plan");
+        assert_eq!(plan.redis_commands_per_entity(), 2);
+        let cmds = plan.redis_commands("fs", "cid-1");
+        assert_eq!(
+            cmds[1].0[1],
+            b"fs:{user:cid-1}:viewed_categories@1".to_vec()
+        );
+    }
+
+    #[test]
+    fn a_corrupt_hash_names_its_key() {
+        let plan = Plan::new(spec(), "user", Some(vec!["pageviews".into()])).expect("plan");
+        let replies = [RedisValue::Array(vec![
+            RedisValue::Bulk(b"_ts:pageviews@1".to_vec()),
+            RedisValue::Bulk(b"1".to_vec()),
+            RedisValue::Bulk(b"pageviews@1".to_vec()),
+            RedisValue::Bulk(b"many".to_vec()),
+        ])];
+        let err = plan
+            .decode_redis("fs", "cid-1", &replies)
+            .expect_err("corrupt");
+        assert!(err.to_string().starts_with("fs:{user:cid-1}: "), "{err}");
+    }
+}
