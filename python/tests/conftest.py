@@ -1,0 +1,260 @@
+"""Real servers for the tests, each on a free 127.0.0.1 port and stopped at
+the end: redis-server, SecantusDB (a MongoDB wire server, with auth on) and
+the edge worker under `wrangler dev` (edge/build/index.js, built by
+scripts/test-python.sh). Events go in through the edge, as in production."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(os.environ.get("FRESHET_ROOT", Path(__file__).resolve().parents[2]))
+SPEC = ROOT / "features.toml"
+EDGE = Path(os.environ.get("EDGE_DIR", ROOT / "edge"))
+BIN = Path(sys.executable).parent
+SECANTUSD = Path(os.environ.get("SECANTUSD", BIN / "secantusd-py"))
+READ_TOKEN = "rt-" + secrets.token_hex(8)
+WRITE_KEY = "wk_test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def spawn(args: list[str], log: Path, **kw: Any) -> subprocess.Popen[bytes]:
+    """A child in its own process group, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group, then SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="freshet-py-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- Redis ----
+
+
+@dataclass
+class RedisServer:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def url(self, prefix: str | None = None) -> str:
+        return f"redis://127.0.0.1:{self.port}/0" + (f"?prefix={prefix}" if prefix else "")
+
+
+def start_redis(tmp: Path, port: int | None = None) -> RedisServer:
+    port = port or free_port()
+    log = tmp / f"redis-{port}.log"
+    proc = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                  "--dir", str(tmp)], log)  # fmt: skip
+    wait_port(port, proc, "redis-server", log)
+    return RedisServer(port, proc, log)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_root: Path) -> Iterator[RedisServer]:
+    server = start_redis(tmp_root)
+    yield server
+    stop(server.proc)
+
+
+# ---- MongoDB (SecantusDB) ----
+
+
+@dataclass
+class MongoServer:
+    port: int
+    proc: subprocess.Popen[bytes]
+    password: str
+    db: str
+
+    def url(self, password: str | None = None) -> str:
+        return (
+            f"mongodb://freshet:{password or self.password}@127.0.0.1:{self.port}/{self.db}"
+            "?authSource=admin&directConnection=true"
+        )
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_root: Path) -> Iterator[MongoServer]:
+    import pymongo
+
+    port = free_port()
+    data = tmp_root / f"mongo-{port}"
+    data.mkdir()
+    log = tmp_root / f"secantusd-{port}.log"
+    args = [str(SECANTUSD), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(data),
+            "--standalone", "--log-level", "WARNING"]  # fmt: skip
+    password = "pw-" + secrets.token_hex(8)
+    db = "fs_" + secrets.token_hex(4)
+    # A user first (the server has no localhost exception), then --auth.
+    proc = spawn(args, log)
+    wait_port(port, proc, "SecantusDB", log)
+    with pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000) as c:
+        c.admin.command("createUser", "freshet", pwd=password, roles=[{"role": "readWrite", "db": db}])
+    stop(proc)
+    proc = spawn([*args, "--auth"], log)
+    wait_port(port, proc, "SecantusDB", log)
+    yield MongoServer(port, proc, password, db)
+    stop(proc)
+
+
+# ---- the edge under wrangler dev ----
+
+
+@dataclass
+class Edge:
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def post_events(self, events: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, Any]:
+        body = {"batchId": batch_id or secrets.token_hex(12), "sentAt": iso(now_ms()), "events": events}
+        req = urllib.request.Request(
+            f"{self.base}/v1/ingest", data=json.dumps(body).encode(),
+            headers={"content-type": "application/json", "x-freshet-key": WRITE_KEY},
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=30) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+        assert answer["rejected"] == [], answer
+        return answer
+
+    def get(self, path: str) -> Any:
+        req = urllib.request.Request(f"{self.base}{path}", headers={"authorization": f"Bearer {READ_TOKEN}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        req = urllib.request.Request(
+            f"{self.base}{path}", data=json.dumps(body).encode(),
+            headers={"authorization": f"Bearer {READ_TOKEN}", "content-type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+
+def wrangler_config(tmp: Path) -> Path:
+    """edge/wrangler.toml without [build], serving edge/build/index.js."""
+    import re
+
+    text = (EDGE / "wrangler.toml").read_text()
+    text = re.sub(r"\[build\][^\[]*", "", text)
+    text = re.sub(r"^main = .*$", f'main = "{EDGE / "build" / "index.js"}"', text, flags=re.M)
+    path = tmp / "wrangler.toml"
+    path.write_text(text)
+    return path
+
+
+def start_edge(tmp: Path, store: str) -> Edge:
+    if not (EDGE / "build" / "index.js").exists():
+        raise RuntimeError(f"{EDGE}/build/index.js is missing: run edge/build.sh")
+    port, inspector = free_port(), free_port()
+    persist = tmp / f"state-{port}"
+    log = tmp / f"wrangler-{port}.log"
+    args = [str(EDGE / "node_modules" / ".bin" / "wrangler"), "dev", "--config", str(wrangler_config(tmp)), "--local",
+            "--ip", "127.0.0.1", "--port", str(port), "--inspector-port", str(inspector),
+            "--show-interactive-dev-session=false", "--persist-to", str(persist),
+            "--var", f"FRESHET_WRITE_KEYS:{WRITE_KEY}=*", "--var", f"FRESHET_READ_TOKEN:{READ_TOKEN}",
+            "--var", f"FRESHET_STORE:{store}", "--var", "FRESHET_STORE_TIMEOUT_MS:5000"]  # fmt: skip
+    proc = spawn(args, log, cwd=EDGE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                if r.status == 200:
+                    return Edge(base, proc, log)
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.25)
+    stop(proc)
+    raise RuntimeError(f"wrangler dev did not start:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def redis_edge(tmp_root: Path, redis_server: RedisServer) -> Iterator[tuple[Edge, str]]:
+    """The edge writing to redis_server under a random key prefix; yields it and the store URL."""
+    url = redis_server.url("t_" + secrets.token_hex(4))
+    edge = start_edge(tmp_root, url)
+    yield edge, url
+    stop(edge.proc)
+
+
+@pytest.fixture(scope="session")
+def mongo_edge(tmp_root: Path, mongo_server: MongoServer) -> Iterator[tuple[Edge, str]]:
+    url = mongo_server.url()
+    edge = start_edge(tmp_root, url)
+    yield edge, url
+    stop(edge.proc)
+
+
+# ---- time ----
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def silent_server() -> tuple[socket.socket, int]:
+    """A server that accepts connections and never answers: a hung store."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s, int(s.getsockname()[1])
