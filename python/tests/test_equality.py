@@ -18,7 +18,7 @@ def loaded(request: pytest.FixtureRequest) -> tuple[Edge, str, list[str], list[s
     edge, url = request.getfixturevalue(f"{request.param}_edge")
     events, users, products = traffic(seed=12 if request.param == "redis" else 13)
     send(edge, events)
-    return edge, url, users + ["cid-nobody"], products + ["prod-nobody"]
+    return edge, url, [*users, "cid-nobody"], [*products, "prod-nobody"]
 
 
 def served(edge: Edge, entity: str, ident: str, names: list[str] | None = None) -> dict[str, Any]:
