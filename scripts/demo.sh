@@ -35,7 +35,8 @@ step "installing and building the shop (examples/nuxt; skipped when current)"
 bash examples/nuxt/build.sh
 shop=examples/nuxt
 
-vars=(--var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
+# The `dev` write key is local only: edge/wrangler.toml, which is deployed, has none.
+vars=(--var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
 [ -n "${FRESHET_STORE:-}" ] && vars+=(--var "FRESHET_STORE:$FRESHET_STORE")
 # The build above is current: run wrangler from a copy of the config without
 # its [build] step, so it starts in seconds.
