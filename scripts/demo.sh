@@ -20,9 +20,7 @@ PORT=${PORT:-8787}
 SHOP_PORT=${SHOP_PORT:-3000}
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
 IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
-bash scripts/tools.sh rust node wasm
-# worker-build prints its bare version, which tools.sh's check does not match.
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+bash scripts/tools.sh rust node worker
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 mkdir -p .state
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
 # Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [all]
+# (worker brings wasm: wasm-bindgen and wasm-opt)
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
 #
 # Every check looks for the binary itself (`type -P`, or a file test), never
