@@ -42,7 +42,7 @@ start_worker() { # store
   # setsid: the wrangler and workerd processes form one group, stopped together.
   setsid edge/node_modules/.bin/wrangler dev --config "$TMP/wrangler.toml" --local --ip 127.0.0.1 \
     --port "$PORT" --inspector-port "$INSPECT" --show-interactive-dev-session=false \
-    --persist-to "$TMP/state" --var "FRESHET_STORE:$1" --var "FRESHET_READ_TOKEN:$READ_TOKEN" \
+    --persist-to "$TMP/state" --var "FRESHET_STORE:$1" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_WRITE_KEYS:dev=*" \
     > "$TMP/wrangler-$PORT.log" 2>&1 < /dev/null &
   WORKER_PID=$!
   PIDS+=("$WORKER_PID")

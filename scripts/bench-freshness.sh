@@ -10,8 +10,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 CLICKS=${1:-200}
 STORES=${FRESHNESS_STORES:-durable-object,redis,mongo}
-bash scripts/tools.sh rust redis chromium node wasm mongo
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+bash scripts/tools.sh rust redis chromium node worker mongo
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 step "freshness: build the edge, the package and the shop"
 bash edge/build.sh

@@ -41,7 +41,7 @@ run() { # with|without connections round
   port=$(free_port); inspect=$(free_port)
   setsid edge/node_modules/.bin/wrangler dev --config "$TMP/$1.toml" --local --ip 127.0.0.1 \
     --port "$port" --inspector-port "$inspect" --show-interactive-dev-session=false \
-    --persist-to "$TMP/state-$1" --var "FRESHET_STORE:redis://127.0.0.1:$REDIS_PORT" \
+    --persist-to "$TMP/state-$1" --var "FRESHET_STORE:redis://127.0.0.1:$REDIS_PORT" --var "FRESHET_WRITE_KEYS:dev=*" \
     > "$TMP/wrangler-$port.log" 2>&1 < /dev/null &
   WORKER_PID=$!
   wait_http "http://127.0.0.1:$port/health"

@@ -20,9 +20,7 @@ PORT=${PORT:-8787}
 SHOP_PORT=${SHOP_PORT:-3000}
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
 IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
-bash scripts/tools.sh rust node wasm
-# worker-build prints its bare version, which tools.sh's check does not match.
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+bash scripts/tools.sh rust node worker
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 mkdir -p .state
 
@@ -35,7 +33,8 @@ step "installing and building the shop (examples/nuxt; skipped when current)"
 bash examples/nuxt/build.sh
 shop=examples/nuxt
 
-vars=(--var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
+# The `dev` write key is local only: edge/wrangler.toml, which is deployed, has none.
+vars=(--var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
 [ -n "${FRESHET_STORE:-}" ] && vars+=(--var "FRESHET_STORE:$FRESHET_STORE")
 # The build above is current: run wrangler from a copy of the config without
 # its [build] step, so it starts in seconds.

@@ -3,9 +3,7 @@
 
 # The worker's tools and built bundle, each skipped when there.
 edge_bench_prerequisites() {
-  # worker-build prints its bare version, which tools.sh's version check does
-  # not match; check it here so an installed 0.8.7 is not rebuilt.
-  worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker >&2
+  bash scripts/tools.sh worker >&2
   (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
   { [ -f edge/build/index.js ] && [ -z "${REBUILD:-}" ]; } || bash edge/build.sh >&2
 }

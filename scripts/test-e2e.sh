@@ -10,9 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/tools.sh rust redis chromium node wasm
-# worker-build prints its bare version, which tools.sh's check does not match.
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+bash scripts/tools.sh rust redis chromium node worker
 step "e2e: npm tools of the edge (wrangler, workerd)"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 step "e2e: build the edge worker"

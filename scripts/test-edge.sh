@@ -7,10 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/tools.sh rust redis node wasm
-# worker-build prints its bare version, which tools.sh's version check does
-# not match; check it here so an installed 0.8.7 is not rebuilt.
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+bash scripts/tools.sh rust redis node worker
 step "edge: npm tools (wrangler, esbuild, workerd)"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 step "edge: build the worker"

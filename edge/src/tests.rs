@@ -123,7 +123,34 @@ fn batch(events: Vec<Value>) -> String {
 async fn health_names_the_store() {
     let (status, body, _) = send(&edge(), Request::new(Method::Get, "/health")).await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"status": "ok", "store": "memory"}));
+    assert_eq!(
+        body,
+        json!({"status": "ok", "store": "memory", "spec": compiled_spec().unwrap().hash(), "ingest": "ok"})
+    );
+}
+
+#[tokio::test]
+async fn no_write_keys_refuses_ingest_as_misconfigured_and_says_so_in_health() {
+    let edge = edge_with(&[("FRESHET_READ_TOKEN", READ_TOKEN)]);
+    for req in [
+        ingest(SEED),
+        Request::new(Method::Options, "/v1/ingest").with_header("origin", "https://a.example"),
+    ] {
+        let (status, body, _) = send(&edge, req).await;
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(body["error"], "misconfigured");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("FRESHET_WRITE_KEYS: no write key"),
+            "{message}"
+        );
+    }
+    let (_, body, _) = send(&edge, Request::new(Method::Get, "/health")).await;
+    assert_eq!(body["ingest"], "misconfigured");
+    // Nothing was stored, and reads still work.
+    let (status, body, _) = send(&edge, get("/v1/features/user/cid-seed-1?names=pageviews")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["features"]["pageviews"]["updatedAt"], Value::Null);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stopWorker } from './wrangler.mjs';
+import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stopWorker, testConfig } from './wrangler.mjs';
 
 const READ_TOKEN = 'rt-' + randomBytes(8).toString('hex');
 const SECRET = 'id-' + randomBytes(8).toString('hex');
@@ -72,7 +72,8 @@ function event(i, type, extra = {}) {
 // ---- the cases, run once per store ----
 async function exercise(w, store) {
   const health = await (await fetch(`${w.base}/health`)).json();
-  assert.deepEqual(health, { status: 'ok', store });
+  assert.deepEqual(health, { status: 'ok', store, spec: health.spec, ingest: 'ok' });
+  assert.match(health.spec, /^[0-9a-f]{16}$/, 'the hash of the compiled-in features.toml');
 
   const seed = fresh(fixture('seed.json'));
   let r = await ingest(w, seed);
@@ -340,11 +341,35 @@ test('redis without gateways: a connection per request still works', async () =>
   const redis = await startRedis(port, dir);
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
     FRESHET_STORE_GATEWAYS: '0' }, { persist: path.join(TMP, 'state-redis-direct') });
-  assert.deepEqual(await (await fetch(`${w.base}/health`)).json(), { status: 'ok', store: 'redis' });
+  const health = await (await fetch(`${w.base}/health`)).json();
+  assert.deepEqual(health, { status: 'ok', store: 'redis', spec: health.spec, ingest: 'ok' });
   const seed = fresh(fixture('seed.json'));
   for (let i = 0; i < 2; i++) assert.equal((await ingest(w, seed)).status, 202);
   assert.equal(await value(w, 'user', 'cid-seed-1', 'pageviews'), 1);
   assert.equal(redisClients(port), 0);
   await stopWorker(w);
   await stopRedis(port, redis);
+});
+
+test('no write keys: ingest is a 500 misconfigured that names the variable, and deploy ships none', async () => {
+  const { FRESHET_WRITE_KEYS: _, ...vars } = baseVars;
+  const w = await startWorker({ ...vars, FRESHET_STORE: 'durable-object' }, { persist: path.join(TMP, 'state-no-keys') });
+  const health = await (await fetch(`${w.base}/health`)).json();
+  assert.equal(health.ingest, 'misconfigured');
+  for (const key of ['dev', 'anything']) {
+    const r = await ingest(w, fresh(fixture('seed.json')), { 'x-freshet-key': key });
+    assert.equal(r.status, 500, r.text);
+    assert.equal(r.json.error, 'misconfigured');
+    assert.match(r.json.message, /^FRESHET_WRITE_KEYS: no write key is configured/);
+  }
+  // Nothing of the refused batches was stored.
+  assert.equal((await features(w, 'user', 'cid-seed-1', 'pageviews')).pageviews.updatedAt, null);
+  await stopWorker(w);
+
+  // What `wrangler deploy` would publish: the real config's bindings.
+  const out = execFileSync(path.join(EDGE, 'node_modules', '.bin', 'wrangler'),
+    ['deploy', '--dry-run', '--config', testConfig(), '--outdir', path.join(TMP, 'dry-run')],
+    { cwd: TMP, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(out, /FRESHET_STORE/, out);
+  assert.doesNotMatch(out, /FRESHET_WRITE_KEYS|dev=\*/, out);
 });

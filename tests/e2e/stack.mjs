@@ -109,7 +109,7 @@ function config() {
 export async function startEdge({ store, persist = path.join(TMP, 'edge-state'), port } = {}) {
   port ??= await freePort();
   const inspector = await freePort();
-  const vars = { FRESHET_READ_TOKEN: READ_TOKEN, FRESHET_IDENTITY_SECRET: SECRET, ...(store ? { FRESHET_STORE: store } : {}) };
+  const vars = { FRESHET_WRITE_KEYS: 'dev=*', FRESHET_READ_TOKEN: READ_TOKEN, FRESHET_IDENTITY_SECRET: SECRET, ...(store ? { FRESHET_STORE: store } : {}) };
   const args = ['dev', '--config', config(), '--local', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--persist-to', persist];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
