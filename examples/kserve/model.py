@@ -81,9 +81,7 @@ class FreshetUserModel(kserve.Model):
 
 def main() -> None:
     # KServe's own flags (--http_port, --grpc_port, --model_name, …).
-    args, _ = argparse.ArgumentParser(
-        parents=[model_server.parser], add_help=False
-    ).parse_known_args()
+    args, _ = argparse.ArgumentParser(parents=[model_server.parser], add_help=False).parse_known_args()
     store = freshet.FeatureStore(
         spec=os.environ.get("FRESHET_SPEC", "features.toml"),
         url=os.environ["FRESHET_STORE"],

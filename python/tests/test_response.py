@@ -18,8 +18,18 @@ from conftest import BIN, DAY, HOUR, READ_TOKEN, SPEC, Edge, iso, now_ms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-USER_FEATURES = ["pageviews", "clicks_product_card", "clicks_product_card_7d", "searches", "last_interacted_product",
-                 "viewed_categories", "recent_products", "last_event_at", "watch_count_7d", "cart_value_1h"]  # fmt: skip
+USER_FEATURES = [
+    "pageviews",
+    "clicks_product_card",
+    "clicks_product_card_7d",
+    "searches",
+    "last_interacted_product",
+    "viewed_categories",
+    "recent_products",
+    "last_event_at",
+    "watch_count_7d",
+    "cart_value_1h",
+]
 
 
 @pytest.fixture(scope="module")
