@@ -22,9 +22,10 @@ import math
 import os
 from typing import Any
 
-import freshet
 import kserve
 from kserve import model_server
+
+import freshet
 
 FEATURES = [
     "pageviews",

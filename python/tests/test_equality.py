@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import freshet
 import pytest
+
+import freshet
+
 from conftest import READ_TOKEN, SPEC, Edge
 from shop import send, traffic
 

@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import freshet
 import pytest
 import redis
+
+import freshet
+
 from conftest import READ_TOKEN, SPEC, Edge, MongoServer, RedisServer, silent_server, start_redis, stop
 
 

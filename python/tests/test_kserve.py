@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import ROOT, SPEC, Edge, free_port, iso, now_ms, spawn, stop
 
 MODEL = ROOT / "examples" / "kserve" / "model.py"

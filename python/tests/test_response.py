@@ -11,12 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import freshet
 import numpy as np
 import pytest
-from conftest import BIN, DAY, HOUR, READ_TOKEN, SPEC, Edge, iso, now_ms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import freshet
+
+from conftest import BIN, DAY, HOUR, READ_TOKEN, SPEC, Edge, iso, now_ms
 
 USER_FEATURES = [
     "pageviews",

@@ -39,13 +39,24 @@ class Store:
         """Closes the async client."""
 
 
+def need(module: str, extra: str) -> None:
+    """Fails clearly when a store's client library is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"reading from {extra} needs {module}: pip install 'freshet[{extra}]'")
+
+
 def open_store(url: str, *, timeout: float, read_token: str | None, prefix: str | None) -> Store:
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss"):
+        need("redis", "redis")
         return RedisStore(url, timeout=timeout, prefix=prefix)
     if scheme == "mongodb":
+        need("pymongo", "mongodb")
         return MongoStore(url, timeout=timeout)
     if scheme in ("http", "https"):
+        need("httpx", "edge")
         return EdgeStore(url, timeout=timeout, read_token=read_token)
     raise ValueError(f"unsupported store URL scheme {scheme!r}: use redis://, rediss://, mongodb:// or http(s)://")
 

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --url (or set FRESHET_STORE)")
     try:
         return _features(args)
-    except (FreshetError, OSError, ValueError) as e:
+    except (FreshetError, OSError, ValueError, ImportError) as e:
         print(f"freshet: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
 
