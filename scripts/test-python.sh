@@ -18,8 +18,8 @@ step "python: build the wheel (maturin, abi3, profile wheel) and install it into
 "$VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/freshet-*.whl
 
 step "python: ruff, mypy, stubtest"
-"$VENV/bin/ruff" check --config python/pyproject.toml python/python python/tests examples/kserve
-"$VENV/bin/ruff" format --check --config python/pyproject.toml python/python python/tests examples/kserve
+"$VENV/bin/ruff" check --config python/pyproject.toml python/python python/tests python/bench examples/kserve
+"$VENV/bin/ruff" format --check --config python/pyproject.toml python/python python/tests python/bench examples/kserve
 (cd python && "$VENV/bin/mypy" --no-incremental)
 "$VENV/bin/python" -m mypy.stubtest freshet._freshet
 
