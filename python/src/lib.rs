@@ -105,10 +105,14 @@ impl Spec {
 
     /// A read of `names` (all of the entity's features when `None`).
     #[pyo3(signature = (entity, names=None))]
-    fn plan(&self, entity: &str, names: Option<Vec<String>>) -> PyResult<ReadPlan> {
-        Ok(ReadPlan {
-            plan: Plan::new(Arc::clone(&self.inner), entity, names)?,
-        })
+    fn plan(&self, py: Python<'_>, entity: &str, names: Option<Vec<String>>) -> PyResult<ReadPlan> {
+        let plan = Plan::new(Arc::clone(&self.inner), entity, names)?;
+        let column_names = plan
+            .columns
+            .iter()
+            .map(|c| PyString::intern(py, c).unbind())
+            .collect();
+        Ok(ReadPlan { plan, column_names })
     }
 
     fn __repr__(&self) -> String {
@@ -157,6 +161,8 @@ impl FeatureValue {
 #[derive(Debug)]
 struct ReadPlan {
     plan: Plan,
+    /// The column names as Python strings, made once for every row.
+    column_names: Vec<Py<PyString>>,
 }
 
 #[pymethods]
@@ -318,8 +324,7 @@ impl ReadPlan {
         doc: &FeatureDoc,
         now: Millis,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let values = self.plan.values(doc, now)?;
-        self.values_row(py, values)
+        self.values_row(py, self.plan.values(doc, now))
     }
 
     fn values_row<'py>(
@@ -328,13 +333,13 @@ impl ReadPlan {
         values: Vec<CoreValue>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let row = PyDict::new(py);
-        for (column, v) in self.plan.columns.iter().zip(values) {
+        for (column, v) in self.column_names.iter().zip(values) {
             let value = FeatureValue {
                 value: to_python(py, &v.value)?.unbind(),
                 updated_at: v.updated_at,
                 stale: v.stale,
             };
-            row.set_item(column, Py::new(py, value)?)?;
+            row.set_item(column.bind(py), Py::new(py, value)?)?;
         }
         Ok(row)
     }

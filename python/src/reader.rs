@@ -10,7 +10,7 @@ use freshet_core::encode::mongo::{collection, decode_document};
 use freshet_core::encode::redis::{
     EntityKeys, RedisCommand, RedisValue, decode_state_for, read_commands_for,
 };
-use freshet_core::read::{FeatureValue, ReadError, read_features, resolve_names};
+use freshet_core::read::{FeatureValue, ReadError, read_one, resolve_names};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::FeatureDoc;
 use freshet_core::time::Millis;
@@ -59,6 +59,9 @@ pub struct Plan {
     pub columns: Vec<String>,
     /// Storage keys of the named features.
     pub keys: Vec<String>,
+    /// Where each column's definition is in `spec.features()`: resolved
+    /// once here rather than for every entity read.
+    defs: Vec<usize>,
 }
 
 impl Plan {
@@ -70,12 +73,17 @@ impl Plan {
     ) -> Result<Self, ReaderError> {
         let resolved = resolve_names(&spec, entity, names.as_deref())?;
         let columns = resolved.iter().map(|(n, _)| n.clone()).collect();
-        let keys = resolved.iter().map(|(_, d)| d.key().to_owned()).collect();
+        let keys: Vec<String> = resolved.iter().map(|(_, d)| d.key().to_owned()).collect();
+        let defs = keys
+            .iter()
+            .filter_map(|k| spec.features().iter().position(|f| f.key() == k))
+            .collect();
         Ok(Self {
             entity: entity.to_owned(),
             names,
             columns,
             keys,
+            defs,
             spec,
         })
     }
@@ -84,14 +92,18 @@ impl Plan {
         self.keys.iter().map(String::as_str).collect()
     }
 
-    /// The served values from a decoded document, in `columns` order.
-    pub fn values(&self, doc: &FeatureDoc, now: Millis) -> Result<Vec<FeatureValue>, ReaderError> {
-        let mut by_name = read_features(&self.spec, &self.entity, doc, self.names.as_deref(), now)?;
-        Ok(self
-            .columns
+    /// The served values from a decoded document, in `columns` order: each
+    /// [`read_one`] of the definition the name resolved to, as
+    /// [`freshet_core::read::read_features`] computes it.
+    pub fn values(&self, doc: &FeatureDoc, now: Millis) -> Vec<FeatureValue> {
+        let features = self.spec.features();
+        self.defs
             .iter()
-            .filter_map(|c| by_name.remove(c))
-            .collect())
+            .map(|&i| {
+                let def = &features[i];
+                read_one(def, doc.features.get(def.key()), now)
+            })
+            .collect()
     }
 
     // ---- Redis ----
@@ -249,6 +261,19 @@ mod tests {
             cmds[1].0[1],
             b"fs:{user:cid-1}:viewed_categories@1".to_vec()
         );
+    }
+
+    #[test]
+    fn values_are_read_features_in_column_order() {
+        use freshet_core::read::read_features;
+        let names = vec!["viewed_categories".to_owned(), "pageviews@1".to_owned()];
+        let plan = Plan::new(spec(), "user", Some(names.clone())).expect("plan");
+        let doc = FeatureDoc::default();
+        let mut expected = read_features(&spec(), "user", &doc, Some(&names), 5).expect("read");
+        let expected: Vec<_> = names.iter().filter_map(|n| expected.remove(n)).collect();
+        assert_eq!(plan.values(&doc, 5), expected);
+        let all = Plan::new(spec(), "user", None).expect("all");
+        assert_eq!(all.values(&doc, 5).len(), all.columns.len());
     }
 
     #[test]

@@ -68,6 +68,16 @@ def _unavailable(what: str, e: BaseException) -> StoreUnavailable:
 # ---- Redis ----
 
 
+def _or_error(call: Any) -> Any:
+    """The reply, or the server's error reply in its place (as a pipeline gives it)."""
+    import redis
+
+    try:
+        return call()
+    except redis.ResponseError as e:
+        return e
+
+
 class RedisStore(Store):
     """A pipeline of ``HGETALL`` (and ``ZRANGE`` per named set feature) per
     entity, exactly the commands the edge's Redis adapter sends."""
@@ -117,11 +127,16 @@ class RedisStore(Store):
 
         if self._sync is None:
             self._sync = redis.Redis.from_url(self.url, **self._options(Retry))
-        pipe = self._sync.pipeline(transaction=False)
-        for command in self._commands(parts):
-            pipe.execute_command(*command)
+        commands = self._commands(parts)
         try:
-            replies = pipe.execute(raise_on_error=False)
+            if len(commands) == 1:
+                # One command (one entity, no set feature): a pipeline would only add its own cost.
+                replies = [_or_error(lambda: self._sync.execute_command(*commands[0]))]
+            else:
+                pipe = self._sync.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = pipe.execute(raise_on_error=False)
         except redis.RedisError as e:
             raise _unavailable("Redis", e) from e
         return self._decode(parts, replies, now)
@@ -133,11 +148,20 @@ class RedisStore(Store):
 
         if self._async is None:
             self._async = redis.asyncio.Redis.from_url(self.url, **self._options(Retry))
-        pipe = self._async.pipeline(transaction=False)
-        for command in self._commands(parts):
-            pipe.execute_command(*command)
+        commands = self._commands(parts)
         try:
-            replies = await asyncio.wait_for(pipe.execute(raise_on_error=False), self.timeout)
+            # The client's socket timeouts bound the read (no wait_for: its task costs more than the read).
+            if len(commands) == 1:
+                try:
+                    reply = await self._async.execute_command(*commands[0])
+                except redis.ResponseError as e:
+                    reply = e
+                replies = [reply]
+            else:
+                pipe = self._async.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = await pipe.execute(raise_on_error=False)
         except (redis.RedisError, asyncio.TimeoutError) as e:
             raise _unavailable("Redis", e) from e
         return self._decode(parts, replies, now)

@@ -63,6 +63,7 @@ class FeatureStore:
         self._store: Store = open_store(url, timeout=timeout, read_token=read_token, prefix=prefix)
         self.edge_url = edge_url or (url if urlsplit(url).scheme in ("http", "https") else None)
         self._read_token = read_token
+        self._plans: dict[tuple[str, tuple[str, ...] | None], ReadPlan] = {}
 
     def __repr__(self) -> str:
         return f"FeatureStore(store={self._store.kind!r}, spec={self.spec.hash!r})"
@@ -72,7 +73,14 @@ class FeatureStore:
     def _plan(self, entity: str, features: list[str] | None) -> ReadPlan:
         if isinstance(features, str):
             raise TypeError("features is a list of names, not one string")
-        return self.spec.plan(entity, None if features is None else list(features))
+        key = (entity, None if features is None else tuple(features))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self.spec.plan(entity, None if features is None else list(features))
+            if len(self._plans) >= 1024:  # a model asks for a few lists; bound a caller that varies them
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     def get_online_features(
         self, entity: str, ids: list[str], features: list[str] | None = None, *, now: int | None = None
