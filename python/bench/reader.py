@@ -75,6 +75,22 @@ def raw_ranking() -> list[Any]:
 
 
 emit("redis-ranking", summary("redis-py pipeline of 101 hgetall (floor)", timed(raw_ranking, n // 4)))
+# Where the reader's time over the floor goes: building the commands and
+# decoding the replies into values (core, through the extension), no I/O.
+uplan, iplan = store.spec.plan("user", USER_FEATURES), store.spec.plan("product", ITEM_FEATURES)
+replies = raw_ranking()
+
+
+def commands() -> Any:
+    return uplan.redis_commands("fs", [uid]), iplan.redis_commands("fs", item_ids)
+
+
+def decode() -> Any:
+    return uplan.decode_redis("fs", [uid], replies[:1]), iplan.decode_redis("fs", item_ids, replies[1:])
+
+
+emit("cpu", summary("commands for 1 user + 100 items", timed(commands, n // 4)))
+emit("cpu", summary("decode 1 user + 100 items into values", timed(decode, n // 4)))
 emit("redis-ranking", summary("freshet sync", timed(
     lambda: store.get_ranking_features(uid, item_ids, USER_FEATURES, ITEM_FEATURES), n // 4)))  # fmt: skip
 
