@@ -98,3 +98,13 @@ def test_reading_through_the_edge_gives_the_same_rows(loaded: Any) -> None:
         b = api.get_online_features("user", users)
     assert [as_served(r) for r in a] == [as_served(r) for r in b]
     assert a.to_dict() == b.to_dict()
+
+
+async def test_more_ids_than_one_edge_request_holds(loaded: Any) -> None:
+    edge, url, users, _ = loaded
+    ids = users + [f"cid-absent-{i}" for i in range(430)]  # three requests of at most 200
+    with freshet.FeatureStore(SPEC, url) as direct, freshet.FeatureStore(SPEC, edge.base, read_token=READ_TOKEN) as api:
+        expected = direct.get_online_features("user", ids).to_dict()
+        assert api.get_online_features("user", ids).to_dict() == expected
+        async with api:
+            assert (await api.get_online_features_async("user", ids)).to_dict() == expected
