@@ -4,7 +4,8 @@
 # Freshet's layout (python/bench/seed.py); freshet sync and async beside raw
 # redis-py / pymongo reading the same keys (the floor), then Feast's SDK
 # (`get_online_features`, .tools/feast-venv) on the same values in the same
-# redis-server. One user x five features, and one user + 100 items. Writes
+# redis-server, side by side with freshet (the same wheel, installed into the
+# Feast venv too). One user x five features, and one user + 100 items. Writes
 # the "Python reader" section of BENCHMARKS.md.
 # Usage: scripts/bench-python.sh [calls per row, default $N or 3000]
 #        NO_REPORT=1 prints the section instead of writing it.
@@ -57,7 +58,10 @@ cp python/bench/feast_items.py "$TMP/feast-repo/"
 ).to_parquet(sys.argv[1])' "$TMP/feast-repo/data/product_features.parquet"
 (cd "$TMP/feast-repo" && "$TOOLS/feast-venv/bin/feast" apply > "$TMP/feast-apply.log" 2>&1) ||
   { cat "$TMP/feast-apply.log" >&2; exit 1; }
-(cd python/bench && "$FEAST_PY" feast_reader.py "$TMP/feast-repo" "$N") | tee -a "$RESULTS"
+# The same wheel in Feast's venv, so freshet is measured beside Feast in one process.
+"$TOOLS/feast-venv/bin/pip" install -q --force-reinstall --no-deps "$TMP"/wheels/freshet-*.whl
+(cd python/bench && "$FEAST_PY" feast_reader.py "$TMP/feast-repo" "$REDIS_PORT" "$ROOT/features.toml" "$N") |
+  tee -a "$RESULTS"
 
 step "python bench: report"
 REPORT=("$VENV/bin/python" python/bench/report.py "$RESULTS" "$N" "$FEAST_VERSION")

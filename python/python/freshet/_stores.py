@@ -191,6 +191,7 @@ class MongoStore(Store):
         self.timeout = timeout
         self._sync: Any = None
         self._async: Any = None
+        self._collections: dict[tuple[int, str], Any] = {}
 
     def _options(self) -> dict[str, Any]:
         ms = max(1, int(self.timeout * 1000))
@@ -208,11 +209,17 @@ class MongoStore(Store):
         return {"_id": {"$in": ids}}, dict.fromkeys(plan.projection, 1)
 
     def _collection(self, client: Any, plan: ReadPlan) -> Any:
-        from bson.codec_options import CodecOptions
-        from bson.raw_bson import RawBSONDocument
+        # Made once per client and collection: building them is a cost every read would pay.
+        key = (id(client), plan.collection)
+        coll = self._collections.get(key)
+        if coll is None:
+            from bson.codec_options import CodecOptions
+            from bson.raw_bson import RawBSONDocument
 
-        db = client.get_default_database(default="freshet")
-        return db.get_collection(plan.collection, codec_options=CodecOptions(document_class=RawBSONDocument))
+            db = client.get_default_database(default="freshet")
+            coll = db.get_collection(plan.collection, codec_options=CodecOptions(document_class=RawBSONDocument))
+            self._collections[key] = coll
+        return coll
 
     def read(self, parts: list[Part], now: int | None) -> list[list[Row]]:
         import pymongo
@@ -255,11 +262,13 @@ class MongoStore(Store):
     def close(self) -> None:
         if self._sync is not None:
             self._sync.close()
+            self._collections = {k: c for k, c in self._collections.items() if k[0] != id(self._sync)}
             self._sync = None
 
     async def aclose(self) -> None:
         if self._async is not None:
             await self._async.close()
+            self._collections = {k: c for k, c in self._collections.items() if k[0] != id(self._async)}
             self._async = None
 
 
