@@ -45,9 +45,12 @@ def write_redis(r: Any, prefix: str, v: dict[str, Any]) -> None:
     pipe.execute()
 
 
-def write_mongo(db: Any, v: dict[str, Any]) -> None:
+def write_mongo(db: Any, v: dict[str, Any], batches: int = 100) -> None:
+    """Documents as the edge leaves them, with the ids of the last batches
+    that touched them (`_batches`, up to 1,000 kept; `batches` here)."""
     u, t = v["user"], v["now"] - 5_000
-    doc: dict[str, Any] = {"_id": u["id"], "_ts": {}}
+    markers = [f"b{i:023d}" for i in range(batches)]
+    doc: dict[str, Any] = {"_id": u["id"], "_ts": {}, "_batches": markers}
     for name in ["pageviews", "clicks_product_card", "searches", "last_event_at"]:
         doc[f"{name}@1"] = u[name]
         doc["_ts"][f"{name}@1"] = t
@@ -58,6 +61,11 @@ def write_mongo(db: Any, v: dict[str, Any]) -> None:
     for item in v["items"]:
         db.product_features.replace_one(
             {"_id": item["id"]},
-            {"_id": item["id"], "popularity_7d@1": {bucket: item["popularity_7d"]}, "_ts": {"popularity_7d@1": t}},
+            {
+                "_id": item["id"],
+                "popularity_7d@1": {bucket: item["popularity_7d"]},
+                "_ts": {"popularity_7d@1": t},
+                "_batches": markers,
+            },
             upsert=True,
         )

@@ -205,8 +205,12 @@ class MongoStore(Store):
         }
 
     @staticmethod
-    def _find_args(plan: ReadPlan, ids: list[str]) -> tuple[dict[str, Any], dict[str, int]]:
-        return {"_id": {"$in": ids}}, dict.fromkeys(plan.projection, 1)
+    def _find_args(plan: ReadPlan, ids: list[str]) -> tuple[dict[str, Any], dict[str, int], int]:
+        """The filter, the projection (only the named features and their `_ts`:
+        never the document's `_batches` markers, up to 1,000 ids) and the limit."""
+        unique = list(dict.fromkeys(ids))
+        filt: dict[str, Any] = {"_id": unique[0]} if len(unique) == 1 else {"_id": {"$in": unique}}
+        return filt, dict.fromkeys(plan.projection, 1), len(unique)
 
     def _collection(self, client: Any, plan: ReadPlan) -> Any:
         # Made once per client and collection: building them is a cost every read would pay.
@@ -233,8 +237,13 @@ class MongoStore(Store):
                 if not ids:
                     out.append([])
                     continue
-                filt, projection = self._find_args(plan, ids)
-                docs = list(self._collection(self._sync, plan).find(filt, projection))
+                coll = self._collection(self._sync, plan)
+                filt, projection, limit = self._find_args(plan, ids)
+                if limit == 1:  # find_one asks for a single batch: the server closes the cursor at once
+                    one = coll.find_one(filt, projection)
+                    docs = [] if one is None else [one]
+                else:
+                    docs = list(coll.find(filt, projection, limit=limit))
                 out.append(plan.decode_mongo(ids, [d.raw for d in docs], now))
         except PyMongoError as e:
             raise _unavailable("MongoDB", e) from e
@@ -250,8 +259,13 @@ class MongoStore(Store):
         async def one(plan: ReadPlan, ids: list[str]) -> list[Row]:
             if not ids:
                 return []
-            filt, projection = self._find_args(plan, ids)
-            docs = await self._collection(self._async, plan).find(filt, projection).to_list()
+            coll = self._collection(self._async, plan)
+            filt, projection, limit = self._find_args(plan, ids)
+            if limit == 1:
+                one = await coll.find_one(filt, projection)
+                docs = [] if one is None else [one]
+            else:
+                docs = await coll.find(filt, projection, limit=limit).to_list()
             return plan.decode_mongo(ids, [d.raw for d in docs], now)
 
         try:
