@@ -93,6 +93,8 @@ const worker :Workerd.Worker = (
   bindings = [
     (name = "FRESHET_STORE", text = "$1"),
     (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
+    # workerd alone has no R2 simulation: these figures are without the log.
+    (name = "FRESHET_EVENT_LOG", text = "off"),
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
     (name = "FRESHET_STORE_GATEWAYS", text = "${2:-4}"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),

@@ -82,6 +82,8 @@ const worker :Workerd.Worker = (
   bindings = [
     (name = "FRESHET_STORE", text = "redis://127.0.0.1:$REDIS_PORT"),
     (name = "FRESHET_WRITE_KEYS", text = "dev=*"),
+    # workerd alone has no R2 simulation: these figures are without the log.
+    (name = "FRESHET_EVENT_LOG", text = "off"),
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
     (name = "STORE_GATEWAY", durableObjectNamespace = "StoreGateway"),

@@ -28,7 +28,11 @@ pub mod aggregate;
 #[cfg(feature = "spec")]
 pub mod encode;
 #[cfg(feature = "spec")]
+pub mod log;
+#[cfg(feature = "spec")]
 pub mod read;
+#[cfg(feature = "spec")]
+pub mod replay;
 #[cfg(feature = "spec")]
 pub mod spec;
 #[cfg(feature = "spec")]

@@ -16,8 +16,12 @@ pub const IDENTITY_SECRET_VAR: &str = "FRESHET_IDENTITY_SECRET";
 pub const STORE_TIMEOUT_VAR: &str = "FRESHET_STORE_TIMEOUT_MS";
 pub const RATE_LIMIT_PERIOD_VAR: &str = "FRESHET_RATE_LIMIT_PERIOD";
 pub const STORE_GATEWAYS_VAR: &str = "FRESHET_STORE_GATEWAYS";
+/// `on` (the default: every accepted batch is logged to the `EVENT_LOG`
+/// bucket) or `off`.
+pub const EVENT_LOG_VAR: &str = "FRESHET_EVENT_LOG";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 7] = [
+pub const ALL_VARS: [&str; 8] = [
+    EVENT_LOG_VAR,
     STORE_VAR,
     WRITE_KEYS_VAR,
     READ_TOKEN_VAR,
@@ -55,6 +59,8 @@ fn default_store_gateways(store: &StoreConfig) -> u32 {
 pub struct Config {
     pub store: StoreConfig,
     pub write_keys: Vec<WriteKey>,
+    /// Whether accepted batches go to the event log (`FRESHET_EVENT_LOG`).
+    pub event_log: bool,
     /// `None`: serving refuses every request.
     pub read_token: Option<String>,
     /// `None`: identity tokens are ignored and features are keyed by clientId.
@@ -184,9 +190,21 @@ impl Config {
                 }
             },
         };
+        let event_log = match get(EVENT_LOG_VAR).as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    var: EVENT_LOG_VAR,
+                    why: "must be on (log every accepted batch to the EVENT_LOG bucket) or off"
+                        .into(),
+                });
+            }
+        };
         Ok(Self {
             store,
             write_keys,
+            event_log,
             read_token: get(READ_TOKEN_VAR),
             identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
             store_timeout_ms,

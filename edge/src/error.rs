@@ -10,6 +10,7 @@ use freshet_core::identity::IdentityError;
 use serde_json::json;
 
 use crate::config::ConfigError;
+use crate::event_log::LogError;
 use crate::http::Response;
 use crate::rate_limit::Scope;
 use crate::store::StoreError;
@@ -49,6 +50,8 @@ pub enum EdgeError {
     RateLimited { scope: Scope, retry_after_s: u32 },
     /// The store did not answer, or answered with an error.
     StoreUnavailable(StoreError),
+    /// The event log could not be written or read.
+    LogUnavailable(LogError),
     /// The configuration (vars, secrets, compiled-in spec) is invalid.
     Misconfigured(ConfigError),
 }
@@ -77,7 +80,7 @@ impl EdgeError {
             Self::MethodNotAllowed => 405,
             Self::UnknownFeature(_) | Self::BadRequest(_) => 400,
             Self::RateLimited { .. } => 429,
-            Self::StoreUnavailable(_) => 503,
+            Self::StoreUnavailable(_) | Self::LogUnavailable(_) => 503,
             Self::Misconfigured(_) => 500,
         }
     }
@@ -101,6 +104,7 @@ impl EdgeError {
             Self::BadRequest(_) => "bad_request",
             Self::RateLimited { .. } => "rate_limited",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::LogUnavailable(_) => "log_unavailable",
             Self::Misconfigured(_) => "misconfigured",
         }
     }
@@ -140,6 +144,9 @@ impl EdgeError {
             Self::StoreUnavailable(_) => {
                 "the feature store is unavailable; retry with the same batchId".to_owned()
             }
+            Self::LogUnavailable(_) => {
+                "the event log is unavailable; retry with the same batchId".to_owned()
+            }
             // The operator reads this in the answer of their own worker; it
             // names the variable and the rule, never a secret's value.
             Self::Misconfigured(e) => e.to_string(),
@@ -154,7 +161,9 @@ impl EdgeError {
             &json!({ "error": self.code(), "message": self.public_message() }),
         );
         match self {
-            Self::StoreUnavailable(_) => res.with_header("retry-after", "1"),
+            Self::StoreUnavailable(_) | Self::LogUnavailable(_) => {
+                res.with_header("retry-after", "1")
+            }
             Self::RateLimited { retry_after_s, .. } => {
                 res.with_header("retry-after", retry_after_s.to_string())
             }
@@ -165,7 +174,10 @@ impl EdgeError {
 
     /// Whether the detail belongs in the operator's log (server-side faults).
     pub fn is_server_fault(&self) -> bool {
-        matches!(self, Self::StoreUnavailable(_) | Self::Misconfigured(_))
+        matches!(
+            self,
+            Self::StoreUnavailable(_) | Self::LogUnavailable(_) | Self::Misconfigured(_)
+        )
     }
 }
 
@@ -175,6 +187,7 @@ impl fmt::Display for EdgeError {
         match self {
             Self::Batch(e) => write!(f, "{}: {e}", e.code()),
             Self::StoreUnavailable(e) => write!(f, "store_unavailable: {e}"),
+            Self::LogUnavailable(e) => write!(f, "log_unavailable: {e}"),
             Self::Misconfigured(e) => write!(f, "misconfigured: {e}"),
             other => write!(f, "{}: {}", other.code(), other.public_message()),
         }

@@ -12,8 +12,9 @@ use worker::{
     wasm_bindgen::{JsCast, JsValue},
 };
 
-use crate::config::{ALL_VARS, Config, ConfigError, StoreConfig};
+use crate::config::{ALL_VARS, Config, ConfigError, EVENT_LOG_VAR, StoreConfig};
 use crate::error::EdgeError;
+use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
 use crate::rate_limit::{RateLimit, Scope};
 use crate::routes::Edge;
@@ -154,10 +155,10 @@ pub(crate) fn config(env: &Env) -> Result<&'static Config, ConfigError> {
 thread_local! {
     /// Built at the first request of the isolate; a worker isolate runs one
     /// thread, and its bindings do not change while it lives.
-    static EDGE: RefCell<Option<Rc<Edge<AnyStore, BindingLimits>>>> = const { RefCell::new(None) };
+    static EDGE: RefCell<Option<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>>> = const { RefCell::new(None) };
 }
 
-fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits>>, EdgeError> {
+fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>, EdgeError> {
     if let Some(edge) = EDGE.with(|e| e.borrow().clone()) {
         return Ok(edge);
     }
@@ -197,11 +198,26 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits>>, EdgeError> {
             WorkerSocket,
         )),
     };
+    let log = if config.event_log {
+        let bucket = env.bucket(event_log::r2::BINDING).map_err(|e| {
+            EdgeError::Misconfigured(ConfigError::Invalid {
+                var: EVENT_LOG_VAR,
+                why: format!(
+                    "on, but the {} R2 binding is missing in wrangler.toml ({e}); bind a bucket or set it to off",
+                    event_log::r2::BINDING
+                ),
+            })
+        })?;
+        EventLog::On(R2Bucket(bucket))
+    } else {
+        EventLog::Off
+    };
     let edge = Rc::new(Edge {
         config,
         spec,
         store,
         limiter: BindingLimits::from_env(env),
+        log,
     });
     EDGE.with(|e| *e.borrow_mut() = Some(edge.clone()));
     Ok(edge)

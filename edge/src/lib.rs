@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod error;
+pub mod event_log;
 pub mod http;
 pub mod rate_limit;
 pub mod routes;

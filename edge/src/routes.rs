@@ -3,9 +3,10 @@
 
 use freshet_core::aggregate::aggregate;
 use freshet_core::identity::verify_token;
+use freshet_core::log::LoggedBatch;
 use freshet_core::read::{FeatureValues, ReadError, read_features};
 use freshet_core::spec::FeatureSpec;
-use freshet_core::time::Millis;
+use freshet_core::time::{DAY, Millis, parse_rfc3339};
 use freshet_core::validate::{ValidBatch, receive};
 use freshet_core::wire::WRITE_KEY_HEADER;
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use crate::config::{Config, ConfigError, WRITE_KEYS_VAR};
 use crate::error::EdgeError;
+use crate::event_log::{Bucket, EventLog, MAX_EXPORT_BATCHES, MemoryBucket};
 use crate::http::{Body, Method, Request, Response, percent_decode};
 use crate::rate_limit::{RateLimit, Scope, Unlimited, key_of};
 
@@ -30,15 +32,19 @@ pub const MAX_BATCH_ITEMS: usize = 200;
 pub const IDENTITY_GRACE_S: i64 = 300;
 /// Longest entity id in a serving path or batch read.
 pub const MAX_ID_BYTES: usize = 256;
+/// Longest receive-time span of one `GET /v1/events`: each day of it (and 9
+/// around it) is one listing of the bucket.
+pub const MAX_EXPORT_SPAN: Millis = 31 * DAY;
 
 /// Everything a request needs: configuration, spec, store and rate limits,
 /// built once per isolate by the glue.
 #[derive(Debug)]
-pub struct Edge<S, L = Unlimited> {
+pub struct Edge<S, L = Unlimited, B = MemoryBucket> {
     pub config: Config,
     pub spec: &'static FeatureSpec,
     pub store: S,
     pub limiter: L,
+    pub log: EventLog<B>,
 }
 
 /// A response, and the error behind it when the operator should see it.
@@ -48,7 +54,7 @@ pub struct Handled {
     pub fault: Option<EdgeError>,
 }
 
-impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     /// Answers one request at time `now`.
     pub async fn handle(&self, req: &Request, now: Millis) -> Handled {
         let origin = req.header("origin");
@@ -58,10 +64,11 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
             (Method::Post, "/v1/ingest") => self.ingest(req, now).await,
             (Method::Get | Method::Head, "/health") => Ok(Response::json(200, &self.health())),
             (Method::Post, "/v1/features/batch") => self.read_batch(req, now).await,
+            (Method::Get, "/v1/events") => self.export_events(req, now).await,
             (Method::Get, path) if path.starts_with("/v1/features/") => {
                 self.read_one(req, path, now).await
             }
-            (_, "/v1/ingest" | "/health" | "/v1/features/batch") => {
+            (_, "/v1/ingest" | "/health" | "/v1/features/batch" | "/v1/events") => {
                 Err(EdgeError::MethodNotAllowed)
             }
             (_, path) if path.starts_with("/v1/features/") => Err(EdgeError::MethodNotAllowed),
@@ -95,6 +102,7 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
             "store": self.store.kind(),
             "spec": self.spec.hash(),
             "ingest": ingest,
+            "log": self.log.kind(),
         })
     }
 
@@ -155,7 +163,15 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
         self.rate_limit(key, &batch).await?;
 
         let deltas = aggregate(self.spec, &batch, verified_user.as_deref());
-        self.store.apply(&deltas).await?;
+        // The store and the log in parallel; 202 only once both hold the
+        // batch. A retry after a failure of either finds the store's batch
+        // marker (nothing applied twice) and the log's object (nothing
+        // logged twice), and completes whichever was missing.
+        let logged = LoggedBatch::of(&batch, key, verified_user.as_deref());
+        let (stored, logged) =
+            futures_util::future::join(self.store.apply(&deltas), self.log.append(&logged)).await;
+        stored?;
+        logged.map_err(EdgeError::LogUnavailable)?;
         let rejected: Vec<_> = batch
             .rejected
             .iter()
@@ -235,6 +251,70 @@ impl<S: FeatureStore, L: RateLimit> Edge<S, L> {
         } else {
             Err(EdgeError::Unauthorized)
         }
+    }
+
+    /// `GET /v1/events?from=…[&to=…][&limit=N]`: the logged batches received
+    /// in `[from, to]` (RFC 3339 or milliseconds; `to` defaults to now, and
+    /// one request spans at most [`MAX_EXPORT_SPAN`]), as NDJSON in receive
+    /// order; a cut page names where to go on in `Freshet-Next-From`.
+    async fn export_events(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+        self.authorize_read(req)?;
+        if matches!(self.log, EventLog::Off) {
+            return Err(EdgeError::NotFound);
+        }
+        let time = |name: &str| -> Result<Option<Millis>, EdgeError> {
+            req.query_param(name)
+                .map(|v| {
+                    v.parse::<Millis>()
+                        .ok()
+                        .or_else(|| parse_rfc3339(&v))
+                        .ok_or_else(|| {
+                            EdgeError::BadRequest(format!(
+                                "`{name}` must be an RFC 3339 time or milliseconds since the epoch"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let from =
+            time("from")?.ok_or_else(|| EdgeError::BadRequest("`from` is required".into()))?;
+        // Nothing is received in the future.
+        let to = time("to")?.unwrap_or(now).min(now);
+        if from > to {
+            return Err(EdgeError::BadRequest("`from` is after `to`".into()));
+        }
+        if to - from > MAX_EXPORT_SPAN {
+            return Err(EdgeError::BadRequest(format!(
+                "one export spans at most {} days; page by `from`",
+                MAX_EXPORT_SPAN / DAY
+            )));
+        }
+        let limit = match req.query_param("limit") {
+            None => MAX_EXPORT_BATCHES,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_EXPORT_BATCHES).contains(&n) => n,
+                _ => {
+                    return Err(EdgeError::BadRequest(format!(
+                        "`limit` must be 1 to {MAX_EXPORT_BATCHES} batches"
+                    )));
+                }
+            },
+        };
+        let export = self
+            .log
+            .export(from, to, limit)
+            .await
+            .map_err(EdgeError::LogUnavailable)?;
+        let mut res = Response {
+            status: 200,
+            headers: vec![("content-type", "application/x-ndjson".to_owned())],
+            body: export.ndjson,
+        }
+        .with_header("freshet-batches", export.batches.to_string());
+        if let Some(next) = export.next_from {
+            res = res.with_header("freshet-next-from", next.to_string());
+        }
+        Ok(res)
     }
 
     async fn read_one(

@@ -373,3 +373,54 @@ test('no write keys: ingest is a 500 misconfigured that names the variable, and 
   assert.match(out, /FRESHET_STORE/, out);
   assert.doesNotMatch(out, /FRESHET_WRITE_KEYS|dev=\*/, out);
 });
+
+test('event log in R2: each accepted batch once, the store down and back loses none, export in receive order', async () => {
+  const port = await freePort();
+  const dir = path.join(TMP, 'redis-log');
+  fs.mkdirSync(dir);
+  let redis = await startRedis(port, dir);
+  const persist = path.join(TMP, 'state-log');
+  let w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`, FRESHET_STORE_TIMEOUT_MS: '1500' },
+    { persist });
+  assert.equal((await (await fetch(`${w.base}/health`)).json()).log, 'r2');
+  const from = new Date(Date.now() - 60_000).toISOString();
+  const seed = fresh(fixture('seed.json'));
+  const tracker = fresh(fixture('tracker.json'));
+  for (const body of [seed, tracker, seed, tracker]) assert.equal((await ingest(w, body)).status, 202);
+
+  // The store goes away: 503, and the retry after it is back is logged once.
+  await stopRedis(port, redis);
+  const down = fresh({ batchId: 'b-log-down', events: [
+    { id: 'ld1', type: 'product_click', timestamp: '', clientId: 'cid-log', payload: { productId: 'prod-log' } }] });
+  assert.equal((await ingest(w, down)).status, 503);
+  redis = await startRedis(port, dir);
+  for (let i = 0; i < 2; i++) assert.equal((await ingest(w, down)).status, 202);
+
+  const exportAll = async (base) => {
+    const res = await fetch(`${base}/v1/events?from=${encodeURIComponent(from)}`,
+      { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+    return (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+  };
+  const lines = await exportAll(w.base);
+  const perBatch = {};
+  for (const l of lines) perBatch[l.batchId] = (perBatch[l.batchId] ?? 0) + 1;
+  assert.deepEqual(Object.values(perBatch), [3, tracker.events.length, 1], JSON.stringify(perBatch));
+  assert.deepEqual(Object.keys(perBatch).slice(2), ['b-log-down']);
+  const received = lines.map((l) => Date.parse(l.receivedAt));
+  assert.deepEqual(received, [...received].sort((a, b) => a - b), 'receive order');
+  assert.equal(lines[0].writeKey, 'dev');
+  assert.match(lines[0].timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(await value(w, 'user', 'cid-log', 'clicks_product_card'), 1);
+
+  // The log is kept across a restart (--persist-to), as the store is.
+  await stopWorker(w);
+  w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}` }, { persist });
+  assert.equal((await exportAll(w.base)).length, lines.length);
+  const bad = await fetch(`${w.base}/v1/events?from=soon`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  assert.equal(bad.status, 400);
+  assert.equal((await fetch(`${w.base}/v1/events?from=${encodeURIComponent(from)}`)).status, 401);
+  await stopWorker(w);
+  await stopRedis(port, redis);
+});
