@@ -151,3 +151,15 @@ def test_cli_warns_on_a_spec_mismatch_and_fails_clearly(shop: Any, tmp_path: Pat
 def test_module_runs_as_python_m() -> None:
     out = subprocess.run([sys.executable, "-m", "freshet", "--help"], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "features" in out.stdout
+
+
+def test_reads_as_of_another_time(shop: Any) -> None:
+    _, url, ids = shop
+    names = ["clicks_product_card", "clicks_product_card_7d", "last_interacted_product"]
+    with freshet.FeatureStore(SPEC, url) as store:
+        today = store.get_online_features("user", ids[:1], names)[0]
+        later = store.get_online_features("user", ids[:1], names, now=now_ms() + 8 * DAY)[0]
+    assert [today[n].value for n in names] == [1, 1, "prod-1"]
+    # A week on, the click left the 7-day window; the total stays; the last product is past its 1-day ttl.
+    assert [later[n].value for n in names] == [1, 0, "prod-1"]
+    assert [later[n].stale for n in names] == [False, False, True]
