@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use freshet_core::encode::mongo::{collection, decode_document};
+use freshet_core::encode::mongo::{collection, decode_document, document_to_json};
 use freshet_core::encode::redis::{
     EntityKeys, RedisCommand, RedisValue, decode_state_for, read_commands_for,
 };
@@ -14,7 +14,7 @@ use freshet_core::read::{FeatureValue, ReadError, read_one, resolve_names};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::FeatureDoc;
 use freshet_core::time::Millis;
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 /// Why a read failed; the binding maps each to one Python exception.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,31 +205,6 @@ impl Plan {
             })
             .collect()
     }
-}
-
-/// BSON as core's relaxed JSON, as the edge's MongoDB adapter converts it:
-/// Int32/Int64 integers, Double floats; types Freshet never writes (dates,
-/// ids, binary) become null, which `core` skips.
-fn to_json(value: &bson::Bson) -> Value {
-    use bson::Bson;
-    match value {
-        Bson::Boolean(b) => Value::Bool(*b),
-        Bson::Int32(i) => Value::from(*i),
-        Bson::Int64(i) => Value::from(*i),
-        Bson::Double(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        Bson::String(s) => Value::String(s.clone()),
-        Bson::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Bson::Document(d) => document_to_json(d),
-        _ => Value::Null,
-    }
-}
-
-fn document_to_json(doc: &bson::Document) -> Value {
-    Value::Object(
-        doc.iter()
-            .map(|(k, v)| (k.clone(), to_json(v)))
-            .collect::<Map<String, Value>>(),
-    )
 }
 
 #[cfg(test)]

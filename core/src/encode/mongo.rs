@@ -203,6 +203,34 @@ fn decode_stamped(raw: &Value) -> Option<Stamped> {
     })
 }
 
+/// BSON as the relaxed JSON [`decode_document`] reads: Int32/Int64
+/// integers, Double floats; types Freshet never writes (dates, ids, binary)
+/// become null, which decoding skips.
+#[cfg(feature = "bson")]
+pub fn bson_to_json(value: &bson::Bson) -> Value {
+    use bson::Bson;
+    match value {
+        Bson::Boolean(b) => Value::Bool(*b),
+        Bson::Int32(i) => Value::from(*i),
+        Bson::Int64(i) => Value::from(*i),
+        Bson::Double(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Bson::String(s) => Value::String(s.clone()),
+        Bson::Array(items) => Value::Array(items.iter().map(bson_to_json).collect()),
+        Bson::Document(d) => document_to_json(d),
+        _ => Value::Null,
+    }
+}
+
+/// A BSON document as JSON, field by field ([`bson_to_json`]).
+#[cfg(feature = "bson")]
+pub fn document_to_json(doc: &bson::Document) -> Value {
+    Value::Object(
+        doc.iter()
+            .map(|(k, v)| (k.clone(), bson_to_json(v)))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

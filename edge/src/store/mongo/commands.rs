@@ -7,10 +7,11 @@
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, doc};
+pub use freshet_core::encode::mongo::document_to_json;
 use freshet_core::encode::mongo::{collection, update_one};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use super::scram::MECHANISM;
 use super::url::MongoUrl;
@@ -69,26 +70,6 @@ pub fn to_document(fields: &Map<String, Value>) -> Document {
         .iter()
         .map(|(k, v)| (k.clone(), to_bson(v)))
         .collect()
-}
-
-/// BSON as relaxed JSON: Int32/Int64 integers, Double floats; types Freshet
-/// never writes (dates, ids, binary) become null, which `core` skips.
-pub fn to_json(value: &Bson) -> Value {
-    match value {
-        Bson::Null => Value::Null,
-        Bson::Boolean(b) => Value::Bool(*b),
-        Bson::Int32(i) => Value::from(*i),
-        Bson::Int64(i) => Value::from(*i),
-        Bson::Double(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        Bson::String(s) => Value::String(s.clone()),
-        Bson::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Bson::Document(d) => document_to_json(d),
-        _ => Value::Null,
-    }
-}
-
-pub fn document_to_json(doc: &Document) -> Value {
-    Value::Object(doc.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
 }
 
 // ---- replies ----
@@ -431,6 +412,7 @@ pub fn document_id(doc: &Document) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use freshet_core::aggregate::aggregate;
+    use freshet_core::encode::mongo::bson_to_json as to_json;
     use freshet_core::time::parse_rfc3339;
     use freshet_core::validate::receive;
     use serde_json::json;
