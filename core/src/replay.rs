@@ -220,11 +220,21 @@ impl<'s> PointInTime<'s> {
                 self.replay.apply(&batch);
             }
             AsOf::EventTime => {
+                // Only the kept entities' events are held until the end, so
+                // memory follows the rows' entities, not the log's length.
+                let mut batch = batch;
+                let user = batch.verified_user.clone();
+                let events = std::mem::take(&mut batch.events);
+                batch.events = events
+                    .into_iter()
+                    .filter(|e| self.touches_kept(e, user.as_deref()))
+                    .collect();
+                if batch.events.is_empty() {
+                    return Ok(());
+                }
                 let b = self.batches.len();
                 for (i, e) in batch.events.iter().enumerate() {
-                    if self.touches_kept(e, batch.verified_user.as_deref()) {
-                        self.pending.push((e.time, e.id.clone(), b, i));
-                    }
+                    self.pending.push((e.time, e.id.clone(), b, i));
                 }
                 self.batches.push(batch);
             }
