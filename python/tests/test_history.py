@@ -30,7 +30,22 @@ import pytest
 import freshet
 from freshet._log import EdgeLog, open_log
 
-from conftest import DAY, HOUR, READ_TOKEN, SPEC, WRITE_KEY, Edge, RedisServer, free_port, iso, start_edge, stop
+from conftest import (
+    BIN,
+    DAY,
+    HOUR,
+    READ_TOKEN,
+    SPEC,
+    WRITE_KEY,
+    Edge,
+    RedisServer,
+    free_port,
+    iso,
+    spawn,
+    start_edge,
+    stop,
+    wait_port,
+)
 
 # The module's traffic is made once; its setup counts toward the first test.
 pytestmark = pytest.mark.timeout(600)
@@ -379,14 +394,59 @@ def test_a_corrupt_object_is_named_with_its_line(traffic: Traffic, tmp_path: Pat
         freshet.get_historical_features(df, ["user:pageviews"], tmp_path, spec=SPEC)
 
 
-def test_s3_needs_boto3_or_names_the_bucket() -> None:
-    try:
-        import boto3  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match=r"pip install 'freshet\[s3\]'"):
-            open_log("s3://freshet-events/events/")
-    else:  # pragma: no cover - boto3 is not among the test tools
-        assert open_log("s3://freshet-events/events/").kind == "s3"
+# ---- an S3-compatible bucket (moto's S3 server) ----
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_root: Path) -> Iterator[str]:
+    """moto's S3 server on a free port: an S3 API over HTTP, as R2's is."""
+    port = free_port()
+    log = tmp_root / f"moto-{port}.log"
+    proc = spawn([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    wait_port(port, proc, "moto_server", log)
+    yield f"http://127.0.0.1:{port}"
+    stop(proc)
+
+
+def test_an_s3_bucket_gives_the_same_frame(
+    traffic: Traffic,
+    from_edge: tuple[pd.DataFrame, pd.DataFrame],
+    s3_server: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "auto"),
+    ):
+        monkeypatch.setenv(name, value)
+    bucket = "freshet-events-" + RUN
+    write_folder(traffic.export, tmp_path)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    for path in tmp_path.rglob("*.ndjson.gz"):
+        client.put_object(Bucket=bucket, Key=path.relative_to(tmp_path).as_posix(), Body=path.read_bytes(),
+                          ContentType="application/gzip")  # fmt: skip
+    client.put_object(Bucket=bucket, Key="README.txt", Body=b"not a log object")
+    df, out = from_edge
+    got = freshet.get_historical_features(df, FEATURES, f"s3://{bucket}/events/", spec=SPEC, s3_endpoint=s3_server)
+    pd.testing.assert_frame_equal(got, out)
+    monkeypatch.setenv("FRESHET_S3_ENDPOINT", s3_server)
+    by_time = freshet.get_historical_features(df, FEATURES, f"s3://{bucket}", spec=SPEC, as_of="event_time")
+    pd.testing.assert_frame_equal(
+        by_time, freshet.get_historical_features(df, FEATURES, tmp_path, spec=SPEC, as_of="event_time")
+    )
+    with pytest.raises(freshet.LogUnavailable, match=r"s3://no-such-bucket/events/: NoSuchBucket: .*does not exist"):
+        freshet.get_historical_features(df, FEATURES, "s3://no-such-bucket/events/", spec=SPEC)
+
+
+def test_s3_without_boto3_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(ImportError, match=r"pip install 'freshet\[s3\]'"):
+        open_log("s3://freshet-events/events/")
 
 
 # ---- consistency ----
