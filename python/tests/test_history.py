@@ -492,3 +492,46 @@ def test_consistency_finds_a_tampered_value(traffic: Traffic) -> None:
     finally:
         client.hset(key, "pageviews@1", before)
         client.close()
+
+
+# ---- the GIL ----
+
+
+def test_the_replay_releases_the_gil() -> None:
+    """Another thread runs while core parses and folds a piece of the log."""
+    import threading
+
+    lines = []
+    for b in range(2000):
+        received = iso(1_795_000_000_000 + b * 1000)
+        for e in range(25):
+            line: dict[str, Any] = {"batchId": f"b{b}", "receivedAt": received, "writeKey": "dev", "verifiedUser": None}
+            line.update(id=f"e{b}-{e}", type="product_click", timestamp=received, clientId=f"cid-{e}", sessionId=None)
+            line.update(userId=None, payload={"productId": f"p-{b % 7}"})
+            lines.append(json.dumps(line))
+    log = ("\n".join(lines) + "\n").encode()
+    ticks = [0]
+    stop_ = threading.Event()
+
+    def count() -> None:
+        while not stop_.is_set():
+            ticks[0] += 1
+
+    during: list[int] = []
+
+    def pieces() -> Iterator[tuple[str, bytes, bool]]:
+        before = ticks[0]
+        yield "big", log, False
+        during.append(ticks[0] - before)  # resumed only once the piece is folded
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        rows = ([("user", "clicks_product_card")], {"user": ["cid-1"]}, [1_796_000_000_000])
+        (answer,), batches, events = freshet._freshet.replay_log(SPEC_, [rows], pieces())
+    finally:
+        stop_.set()
+        counter.join()
+    assert (batches, events) == (2000, 50_000)
+    assert answer[0] == [[2000]]
+    assert during[0] > 1000, f"the other thread ran {during[0]} times while the log was folded"
