@@ -24,7 +24,7 @@ use crate::read::{FeatureValue, ReadError, read_one, resolve_names};
 use crate::spec::{FeatureDef, FeatureSpec};
 use crate::state::{FeatureDoc, merge_delta};
 use crate::time::Millis;
-use crate::validate::Event;
+use crate::validate::{Event, ValidBatch};
 
 /// Which view of the past a row sees; see the module's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,12 +111,50 @@ impl<'s> Replay<'s> {
     /// Folds one logged batch in, as the edge folded it into the store. The
     /// log holds each batch once, so no batch marker is needed.
     pub fn apply(&mut self, batch: &LoggedBatch) {
-        self.apply_events(batch, &batch.events);
+        if self.keep.is_none() {
+            self.apply_events(batch, &batch.events);
+            return;
+        }
+        // Only the events of kept entities: the others would be folded for
+        // nothing (an event adds to its own entities only).
+        let user = batch.verified_user.as_deref();
+        let kept: Vec<Event> = batch
+            .events
+            .iter()
+            .filter(|e| self.touches_kept(e, user))
+            .cloned()
+            .collect();
+        if !kept.is_empty() {
+            self.apply_events(batch, &kept);
+        }
+    }
+
+    /// Whether `event` adds to an entity whose document is kept.
+    fn touches_kept(&self, event: &Event, verified_user: Option<&str>) -> bool {
+        let Some(keep) = &self.keep else {
+            return true;
+        };
+        let user = event
+            .user_id
+            .as_deref()
+            .filter(|u| Some(*u) == verified_user);
+        self.spec.entities().any(|entity| {
+            entity
+                .id_of(event, user)
+                .is_some_and(|id| keep.contains(&(entity.name.clone(), id)))
+        })
     }
 
     fn apply_events(&mut self, batch: &LoggedBatch, events: &[Event]) {
-        let mut valid = batch.to_valid_batch();
-        valid.events = events.to_vec();
+        let valid = ValidBatch {
+            batch_id: batch.batch_id.clone(),
+            received_at: batch.received_at,
+            skew: 0,
+            write_key: Some(batch.write_key.clone()),
+            identity: None,
+            events: events.to_vec(),
+            rejected: Vec::new(),
+        };
         for delta in aggregate(self.spec, &valid, batch.verified_user.as_deref()) {
             let key = (delta.entity.clone(), delta.id.clone());
             if self.keep.as_ref().is_some_and(|k| !k.contains(&key)) {
@@ -227,7 +265,7 @@ impl<'s> PointInTime<'s> {
                 let events = std::mem::take(&mut batch.events);
                 batch.events = events
                     .into_iter()
-                    .filter(|e| self.touches_kept(e, user.as_deref()))
+                    .filter(|e| self.replay.touches_kept(e, user.as_deref()))
                     .collect();
                 if batch.events.is_empty() {
                     return Ok(());
@@ -240,21 +278,6 @@ impl<'s> PointInTime<'s> {
             }
         }
         Ok(())
-    }
-
-    fn touches_kept(&self, event: &Event, verified_user: Option<&str>) -> bool {
-        let user = event
-            .user_id
-            .as_deref()
-            .filter(|u| Some(*u) == verified_user);
-        let Some(keep) = &self.replay.keep else {
-            return true;
-        };
-        self.replay.spec.entities().any(|entity| {
-            entity
-                .id_of(event, user)
-                .is_some_and(|id| keep.contains(&(entity.name.clone(), id)))
-        })
     }
 
     /// Answers every row still open whose time is before `t`.
