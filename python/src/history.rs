@@ -127,20 +127,29 @@ pub struct Replays<'s> {
 
 impl<'s> Replays<'s> {
     /// Checks every feature name and row id before any of the log is read.
+    /// `lateness`: see [`PointInTime::lateness`] (the event-time view).
     pub fn new(
         spec: &'s FeatureSpec,
         queries: Vec<Query>,
         as_of: AsOf,
+        lateness: Option<Millis>,
     ) -> Result<Self, HistoryError> {
         let pits = queries
             .into_iter()
             .map(|q| {
-                PointInTime::new(spec, &q.features, q.rows, as_of).map_err(|e| match e {
-                    ReplayError::Read(e) => HistoryError::Unknown(e),
-                    ReplayError::MissingId { row, entity } => {
-                        HistoryError::MissingId { row, entity }
-                    }
-                    ReplayError::OutOfOrder { .. } => log_error("replay", e),
+                let pit =
+                    PointInTime::new(spec, &q.features, q.rows, as_of).map_err(|e| match e {
+                        ReplayError::Read(e) => HistoryError::Unknown(e),
+                        ReplayError::MissingId { row, entity } => {
+                            HistoryError::MissingId { row, entity }
+                        }
+                        ReplayError::OutOfOrder { .. } | ReplayError::TooLate { .. } => {
+                            log_error("replay", e)
+                        }
+                    })?;
+                Ok(match lateness {
+                    Some(bound) => pit.lateness(bound),
+                    None => pit,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -338,6 +347,7 @@ mod tests {
                 rows: rows(&at),
             }],
             AsOf::Served,
+            None,
         )
         .expect("replay");
         whole.feed("whole", &text, false).expect("feed");
@@ -351,6 +361,7 @@ mod tests {
                     rows: rows(&at),
                 }],
                 AsOf::Served,
+                None,
             )
             .expect("replay");
             for chunk in text.chunks(step) {
@@ -365,7 +376,7 @@ mod tests {
         let spec = spec();
         let mut text = log();
         text.extend_from_slice(b"{\"batchId\":1}\n");
-        let mut r = Replays::new(&spec, vec![], AsOf::Served).expect("replay");
+        let mut r = Replays::new(&spec, vec![], AsOf::Served, None).expect("replay");
         let err = text
             .chunks(10)
             .try_for_each(|c| r.feed("http://edge/v1/events", c, true))
@@ -381,7 +392,7 @@ mod tests {
     fn a_stream_that_stops_mid_line_is_an_error() {
         let spec = spec();
         let text = log();
-        let mut r = Replays::new(&spec, vec![], AsOf::Served).expect("replay");
+        let mut r = Replays::new(&spec, vec![], AsOf::Served, None).expect("replay");
         r.feed("s", &text[..text.len() - 5], true).expect("feed");
         let err = r.finish().expect_err("cut off");
         assert_eq!(
@@ -397,10 +408,16 @@ mod tests {
             features: vec![(entity.to_owned(), f.to_owned())],
             rows: rows(&["2026-11-22T09:00:00.000Z"]),
         };
-        let err = Replays::new(&spec, vec![q("nope", "user")], AsOf::Served).expect_err("unknown");
+        let err =
+            Replays::new(&spec, vec![q("nope", "user")], AsOf::Served, None).expect_err("unknown");
         assert!(matches!(err, HistoryError::Unknown(_)), "{err}");
-        let err = Replays::new(&spec, vec![q("popularity_7d", "product")], AsOf::Served)
-            .expect_err("no id");
+        let err = Replays::new(
+            &spec,
+            vec![q("popularity_7d", "product")],
+            AsOf::Served,
+            None,
+        )
+        .expect_err("no id");
         assert_eq!(err.to_string(), "row 0 has no `product` id");
     }
 

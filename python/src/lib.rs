@@ -513,16 +513,19 @@ fn for_each_piece(
 /// per feature. `pieces` yields `(source, bytes, more)`: a whole log object
 /// (gzipped or not) with `more=False`, or a chunk of a streamed NDJSON
 /// export with `more=True` (its last line may go on in the next chunk of
-/// the same source). Served view: pieces in receive order. Also returns
-/// the batches and events read.
+/// the same source). Served view: pieces in receive order. Event-time
+/// view with `lateness` (ms): pieces in receive order too, and no event
+/// later than that after its time, so only that much of the log is held.
+/// Also returns the batches and events read.
 #[pyfunction]
-#[pyo3(signature = (spec, queries, pieces, as_of="served"))]
+#[pyo3(signature = (spec, queries, pieces, as_of="served", lateness=None))]
 fn replay_log<'py>(
     py: Python<'py>,
     spec: PyRef<'_, Spec>,
     queries: Vec<PyQuery>,
     pieces: &Bound<'py, PyAny>,
     as_of: &str,
+    lateness: Option<Millis>,
 ) -> PyResult<(Bound<'py, PyList>, u64, u64)> {
     let view = self::as_of(as_of)?;
     let spec = Arc::clone(&spec.inner);
@@ -531,7 +534,7 @@ fn replay_log<'py>(
         .map(query)
         .collect::<PyResult<Vec<_>>>()?;
     let widths: Vec<usize> = queries.iter().map(|q| q.features.len()).collect();
-    let mut replays = Replays::new(&spec, queries, view)?;
+    let mut replays = Replays::new(&spec, queries, view, lateness)?;
     for_each_piece(py, pieces, |source, data, more| {
         replays.feed(source, data, more)
     })?;

@@ -76,7 +76,11 @@ _Query = tuple[list[tuple[str, str]], dict[str, list[str]], list[int]]
 _Columns = tuple[list[list[Any]], list[list[bool]], list[list[str | None]]]
 
 def replay_log(
-    spec: Spec, queries: list[_Query], pieces: Iterable[tuple[str, bytes, bool]], as_of: str = "served"
+    spec: Spec,
+    queries: list[_Query],
+    pieces: Iterable[tuple[str, bytes, bool]],
+    as_of: str = "served",
+    lateness: int | None = None,
 ) -> tuple[list[_Columns], int, int]: ...
 def log_entities(spec: Spec, pieces: Iterable[tuple[str, bytes, bool]]) -> list[tuple[str, str]]: ...
 def log_received_at(source: str, head: bytes) -> int | None: ...

@@ -156,7 +156,10 @@ def get_historical_features(
     # Served: what was received by the last row's time. Event time: an event
     # at or before it may arrive up to the edge's lateness limit later.
     end = last if as_of == "served" else last + MAX_LATENESS
-    results, _, _ = replay_log(parsed, [(pairs, ids, at)], source.pieces(start, end), as_of)
+    # Event time: no event reaches the edge later than MAX_LATENESS after it
+    # happened, so rows are answered as the log goes by.
+    lateness = MAX_LATENESS if as_of == "event_time" else None
+    results, _, _ = replay_log(parsed, [(pairs, ids, at)], source.pieces(start, end), as_of, lateness)
     values = results[0][0]
     for name, column in zip(names, values, strict=True):
         out[name] = pd.Series(column, index=out.index)
