@@ -9,7 +9,7 @@ use std::io::Read;
 
 use freshet_core::aggregate::aggregate;
 use freshet_core::log::{LoggedBatch, parse_ndjson, parse_ndjson_lines};
-use freshet_core::read::{FeatureValue, ReadError};
+use freshet_core::read::{FeatureValue, ReadError, resolve_names};
 use freshet_core::replay::{AsOf, PointInTime, ReplayError, Row};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::time::Millis;
@@ -114,6 +114,20 @@ impl LogPieces {
 pub struct Query {
     pub features: Vec<(String, String)>,
     pub rows: Vec<Row>,
+}
+
+/// The spec with only the features the queries read: the replay then
+/// aggregates and keeps those alone. Unknown names fail here, before I/O.
+pub fn needed_spec(spec: &FeatureSpec, queries: &[Query]) -> Result<FeatureSpec, HistoryError> {
+    let mut keys = BTreeSet::new();
+    for (entity, name) in queries.iter().flat_map(|q| &q.features) {
+        for (_, def) in resolve_names(spec, entity, Some(std::slice::from_ref(name)))
+            .map_err(HistoryError::Unknown)?
+        {
+            keys.insert(def.key().to_owned());
+        }
+    }
+    Ok(spec.retain(|f| keys.contains(f.key())))
 }
 
 /// Point-in-time replays of several queries over one pass of the log.
@@ -369,6 +383,46 @@ mod tests {
             }
             assert_eq!(cut.finish().expect("finish"), whole, "chunks of {step}");
         }
+    }
+
+    #[test]
+    fn the_needed_spec_gives_the_whole_spec_s_values() {
+        let spec = spec();
+        let names = [
+            "clicks_product_card_7d",
+            "pageviews@1",
+            "last_interacted_product",
+            "recent_products",
+        ];
+        let features: Vec<(String, String)> = names
+            .iter()
+            .map(|n| ("user".to_owned(), (*n).to_owned()))
+            .collect();
+        let at = ["2026-11-22T10:00:00.000Z", "2026-11-22T12:00:00.000Z"];
+        let query = || {
+            vec![Query {
+                features: features.clone(),
+                rows: rows(&at),
+            }]
+        };
+        let needed = needed_spec(&spec, &query()).expect("known");
+        assert_eq!(needed.features().len(), 4);
+        let run = |spec: &FeatureSpec, view| {
+            let mut r = Replays::new(spec, query(), view, None).expect("replay");
+            r.feed("log", &log(), false).expect("feed");
+            r.finish().expect("finish")
+        };
+        for view in [AsOf::Served, AsOf::EventTime] {
+            assert_eq!(run(&needed, view), run(&spec, view));
+        }
+        let unknown = vec![Query {
+            features: vec![("user".into(), "nope".into())],
+            rows: rows(&at),
+        }];
+        assert!(matches!(
+            needed_spec(&spec, &unknown),
+            Err(HistoryError::Unknown(_))
+        ));
     }
 
     #[test]

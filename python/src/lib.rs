@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
-use crate::history::{HistoryError, LogEntities, Query, Replays, first_received_at};
+use crate::history::{HistoryError, LogEntities, Query, Replays, first_received_at, needed_spec};
 use crate::reader::{Plan, ReaderError};
 
 create_exception!(
@@ -534,6 +534,8 @@ fn replay_log<'py>(
         .map(query)
         .collect::<PyResult<Vec<_>>>()?;
     let widths: Vec<usize> = queries.iter().map(|q| q.features.len()).collect();
+    // Only the features asked for are folded.
+    let spec = needed_spec(&spec, &queries)?;
     let mut replays = Replays::new(&spec, queries, view, lateness)?;
     for_each_piece(py, pieces, |source, data, more| {
         replays.feed(source, data, more)
