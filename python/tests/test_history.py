@@ -334,6 +334,12 @@ def test_the_default_start_reads_a_year_back(traffic: Traffic, from_edge: tuple[
     began = time.monotonic()
     again = freshet.get_historical_features(df, FEATURES, traffic.edge.base, read_token=READ_TOKEN, spec=SPEC)
     pd.testing.assert_frame_equal(again, out)
+    # Event time reads a week past the last row, which is now: the spans stop at the clock.
+    kw: dict[str, Any] = {"read_token": READ_TOKEN, "spec": SPEC, "as_of": "event_time"}
+    by_time = freshet.get_historical_features(df, FEATURES, traffic.edge.base, **kw)
+    pd.testing.assert_frame_equal(
+        by_time, freshet.get_historical_features(df, FEATURES, traffic.edge.base, start=traffic.start, **kw)
+    )
     print(f"12 spans of 31 days read in {time.monotonic() - began:.2f} s")
 
 
