@@ -374,6 +374,10 @@ def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match="the `user` id is None"):
         freshet.get_historical_features(pd.DataFrame({"user": [None], "event_timestamp": [t]}), ["user:pageviews"],
                                         "http://127.0.0.1:9", spec=SPEC)  # fmt: skip
+    with pytest.raises(ValueError, match="`event_timestamp` holds numbers, not times"):
+        freshet.get_historical_features(
+            pd.DataFrame({"user": ["u"], "event_timestamp": [1_795_000_000_000]}), ["user:pageviews"], "x", spec=SPEC
+        )
     with pytest.raises(ValueError, match="`event_timestamp` is missing in row"):
         freshet.get_historical_features(pd.DataFrame({"user": ["u"], "event_timestamp": [pd.NaT]}), ["user:pageviews"],
                                         "http://127.0.0.1:9", spec=SPEC)  # fmt: skip

@@ -46,6 +46,9 @@ def to_ms(timestamps: Any) -> list[int]:
     edge's clock counts whole milliseconds."""
     import pandas as pd
 
+    if pd.api.types.is_numeric_dtype(timestamps):
+        # pandas would read numbers as nanoseconds: say which unit instead.
+        raise ValueError(f"`{TIMESTAMP}` holds numbers, not times: convert it, e.g. pd.to_datetime(ms, unit='ms')")
     try:
         ts = pd.to_datetime(timestamps, utc=True)
     except (ValueError, TypeError) as e:
