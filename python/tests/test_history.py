@@ -545,3 +545,19 @@ def test_the_replay_releases_the_gil() -> None:
     assert (batches, events) == (2000, 50_000)
     assert answer[0] == [[2000]]
     assert during[0] > 1000, f"the other thread ran {during[0]} times while the log was folded"
+
+
+def test_consistency_with_the_durable_object_store(tmp_root: Path) -> None:
+    """The default store (a Durable Object per entity), read through the serving API."""
+    from shop import send
+    from shop import traffic as shop_traffic
+
+    edge = start_edge(tmp_root, "durable-object")
+    try:
+        start = now_ms() - 1000
+        events, _, _ = shop_traffic(seed=21)
+        send(edge, events)
+        report = freshet.consistency(100_000, log=edge.base, read_token=READ_TOKEN, spec=SPEC, start=start)
+        assert report.mismatches == [] and report.pairs > 100, report.lines()
+    finally:
+        stop(edge.proc)
