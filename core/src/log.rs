@@ -182,24 +182,30 @@ pub fn day_prefix(t: Millis) -> String {
 /// of one batch id making one batch. A bad line is an error naming its line
 /// number: a log that does not read must not turn into silent gaps.
 pub fn parse_ndjson(bytes: &[u8]) -> Result<Vec<LoggedBatch>, LogError> {
-    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut out)
             .map_err(|e| LogError(format!("gzip: {e}")))?;
-        out
+        parse_ndjson_lines(&out, 1)
     } else {
-        bytes.to_vec()
-    };
+        parse_ndjson_lines(bytes, 1)
+    }
+}
+
+/// Reads plain NDJSON lines whose first is line `first_line` of a longer
+/// stream (an export read in pieces), so an error names the stream's line.
+pub fn parse_ndjson_lines(text: &[u8], first_line: usize) -> Result<Vec<LoggedBatch>, LogError> {
     let mut batches: Vec<LoggedBatch> = Vec::new();
-    for (n, raw) in text.split(|b| *b == b'\n').enumerate() {
+    for (i, raw) in text.split(|b| *b == b'\n').enumerate() {
+        let n = first_line + i;
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let line: Line =
-            serde_json::from_slice(raw).map_err(|e| LogError(format!("line {}: {e}", n + 1)))?;
+            serde_json::from_slice(raw).map_err(|e| LogError(format!("line {n}: {e}")))?;
         let time = |s: &str, what: &str| {
-            parse_rfc3339(s).ok_or_else(|| LogError(format!("line {}: bad {what} `{s}`", n + 1)))
+            parse_rfc3339(s).ok_or_else(|| LogError(format!("line {n}: bad {what} `{s}`")))
         };
         let received_at = time(&line.received_at, "receivedAt")?;
         let event = Event {

@@ -12,10 +12,14 @@
 //!   at or before `T`, late arrivals included, read as of `T`.
 //!
 //! Memory is bounded by the entities the rows name, not by the log: only
-//! their documents are kept (and, for the event-time view, only their events
-//! until the end).
+//! their documents are kept. The event-time view also holds their events
+//! until the rows they precede are answered: all of them until the end, or,
+//! given a lateness bound ([`PointInTime::lateness`]: no event arrives more
+//! than that after its time, as the edge's ingest limit guarantees) and
+//! batches in receive order, only those of the last bound's worth of log.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 
 use crate::aggregate::aggregate;
@@ -24,7 +28,7 @@ use crate::read::{FeatureValue, ReadError, read_one, resolve_names};
 use crate::spec::{FeatureDef, FeatureSpec};
 use crate::state::{FeatureDoc, merge_delta};
 use crate::time::Millis;
-use crate::validate::Event;
+use crate::validate::{Event, ValidBatch};
 
 /// Which view of the past a row sees; see the module's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +53,15 @@ pub enum ReplayError {
         row: usize,
         entity: String,
     },
-    /// Served view: a batch older than one already fed.
+    /// Served view, or a lateness bound: a batch older than one already fed.
     OutOfOrder {
         batch_id: String,
+    },
+    /// Event-time view with a lateness bound: an event that arrived later
+    /// than the bound allows, after rows it precedes were answered.
+    TooLate {
+        batch_id: String,
+        event_id: String,
     },
 }
 
@@ -65,6 +75,11 @@ impl fmt::Display for ReplayError {
             Self::OutOfOrder { batch_id } => write!(
                 f,
                 "batch `{batch_id}` was received before one already replayed: feed batches in receive order"
+            ),
+            Self::TooLate { batch_id, event_id } => write!(
+                f,
+                "event `{event_id}` of batch `{batch_id}` arrived later after its time than the lateness bound: \
+                 rows it precedes were already answered (raise the bound to the edge's limit)"
             ),
         }
     }
@@ -111,12 +126,50 @@ impl<'s> Replay<'s> {
     /// Folds one logged batch in, as the edge folded it into the store. The
     /// log holds each batch once, so no batch marker is needed.
     pub fn apply(&mut self, batch: &LoggedBatch) {
-        self.apply_events(batch, &batch.events);
+        if self.keep.is_none() {
+            self.apply_events(batch, &batch.events);
+            return;
+        }
+        // Only the events of kept entities: the others would be folded for
+        // nothing (an event adds to its own entities only).
+        let user = batch.verified_user.as_deref();
+        let kept: Vec<Event> = batch
+            .events
+            .iter()
+            .filter(|e| self.touches_kept(e, user))
+            .cloned()
+            .collect();
+        if !kept.is_empty() {
+            self.apply_events(batch, &kept);
+        }
+    }
+
+    /// Whether `event` adds to an entity whose document is kept.
+    fn touches_kept(&self, event: &Event, verified_user: Option<&str>) -> bool {
+        let Some(keep) = &self.keep else {
+            return true;
+        };
+        let user = event
+            .user_id
+            .as_deref()
+            .filter(|u| Some(*u) == verified_user);
+        self.spec.entities().any(|entity| {
+            entity
+                .id_of(event, user)
+                .is_some_and(|id| keep.contains(&(entity.name.clone(), id)))
+        })
     }
 
     fn apply_events(&mut self, batch: &LoggedBatch, events: &[Event]) {
-        let mut valid = batch.to_valid_batch();
-        valid.events = events.to_vec();
+        let valid = ValidBatch {
+            batch_id: batch.batch_id.clone(),
+            received_at: batch.received_at,
+            skew: 0,
+            write_key: Some(batch.write_key.clone()),
+            identity: None,
+            events: events.to_vec(),
+            rejected: Vec::new(),
+        };
         for delta in aggregate(self.spec, &valid, batch.verified_user.as_deref()) {
             let key = (delta.entity.clone(), delta.id.clone());
             if self.keep.as_ref().is_some_and(|k| !k.contains(&key)) {
@@ -160,9 +213,41 @@ pub struct PointInTime<'s> {
     answered: usize,
     answers: Vec<Option<Vec<FeatureValue>>>,
     last_received: Option<Millis>,
-    /// Event-time view: the kept entities' events with their batch, until the end.
-    pending: Vec<(Millis, String, usize, usize)>,
-    batches: Vec<LoggedBatch>,
+    /// Event-time view: the kept entities' events not yet folded, earliest
+    /// first, each as a batch of one (its batch's fields with it).
+    pending: BinaryHeap<Reverse<Pending>>,
+    lateness: Option<Millis>,
+    /// Event-time view: the time of the latest row answered.
+    answered_through: Option<Millis>,
+    seq: u64,
+}
+
+/// One event waiting to be folded, ordered by its time (then arrival).
+#[derive(Debug)]
+struct Pending {
+    time: Millis,
+    seq: u64,
+    batch: LoggedBatch,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
 }
 
 impl<'s> PointInTime<'s> {
@@ -200,9 +285,22 @@ impl<'s> PointInTime<'s> {
             order,
             answered: 0,
             last_received: None,
-            pending: Vec::new(),
-            batches: Vec::new(),
+            pending: BinaryHeap::new(),
+            lateness: None,
+            answered_through: None,
+            seq: 0,
         })
+    }
+
+    /// Event-time view: no event arrives more than `bound` after its time
+    /// (the edge refuses older ones), and batches come in receive order. Rows
+    /// are then answered as the log goes by, and only the events of the last
+    /// `bound` of it are held. An event later than that is an error, never
+    /// a silently wrong row.
+    #[must_use]
+    pub fn lateness(mut self, bound: Millis) -> Self {
+        self.lateness = Some(bound);
+        self
     }
 
     /// Feeds the next logged batch. Served view: batches in receive order.
@@ -220,31 +318,73 @@ impl<'s> PointInTime<'s> {
                 self.replay.apply(&batch);
             }
             AsOf::EventTime => {
-                let b = self.batches.len();
-                for (i, e) in batch.events.iter().enumerate() {
-                    if self.touches_kept(e, batch.verified_user.as_deref()) {
-                        self.pending.push((e.time, e.id.clone(), b, i));
-                    }
+                let Some(bound) = self.lateness else {
+                    self.hold(batch)?;
+                    return Ok(());
+                };
+                if self.last_received.is_some_and(|t| batch.received_at < t) {
+                    return Err(ReplayError::OutOfOrder {
+                        batch_id: batch.batch_id,
+                    });
                 }
-                self.batches.push(batch);
+                self.last_received = Some(batch.received_at);
+                let watermark = batch.received_at.saturating_sub(bound);
+                self.hold(batch)?;
+                // Every event still to come is at or after the watermark.
+                self.answer_events_before(watermark);
             }
         }
         Ok(())
     }
 
-    fn touches_kept(&self, event: &Event, verified_user: Option<&str>) -> bool {
-        let user = event
-            .user_id
-            .as_deref()
-            .filter(|u| Some(*u) == verified_user);
-        let Some(keep) = &self.replay.keep else {
-            return true;
-        };
-        self.replay.spec.entities().any(|entity| {
-            entity
-                .id_of(event, user)
-                .is_some_and(|id| keep.contains(&(entity.name.clone(), id)))
-        })
+    /// Event-time view: holds the kept entities' events of `batch` (only
+    /// those, so memory follows the rows' entities) until they are folded.
+    fn hold(&mut self, mut batch: LoggedBatch) -> Result<(), ReplayError> {
+        let events = std::mem::take(&mut batch.events);
+        let user = batch.verified_user.clone();
+        for event in events {
+            if !self.replay.touches_kept(&event, user.as_deref()) {
+                continue;
+            }
+            if self.answered_through.is_some_and(|t| event.time <= t) {
+                return Err(ReplayError::TooLate {
+                    batch_id: batch.batch_id,
+                    event_id: event.id,
+                });
+            }
+            self.seq += 1;
+            self.pending.push(Reverse(Pending {
+                time: event.time,
+                seq: self.seq,
+                batch: LoggedBatch {
+                    batch_id: batch.batch_id.clone(),
+                    received_at: batch.received_at,
+                    write_key: batch.write_key.clone(),
+                    verified_user: batch.verified_user.clone(),
+                    events: vec![event],
+                },
+            }));
+        }
+        Ok(())
+    }
+
+    /// Event-time view: answers every open row whose time is before `t`,
+    /// each after folding the held events at or before it.
+    fn answer_events_before(&mut self, t: Millis) {
+        while let Some(&row) = self.order.get(self.answered) {
+            let at = self.rows[row].at;
+            if at >= t {
+                break;
+            }
+            while self.pending.peek().is_some_and(|p| p.0.time <= at) {
+                if let Some(Reverse(p)) = self.pending.pop() {
+                    self.replay.apply_events(&p.batch, &p.batch.events);
+                }
+            }
+            self.answer(row);
+            self.answered += 1;
+            self.answered_through = Some(at);
+        }
     }
 
     /// Answers every row still open whose time is before `t`.
@@ -274,26 +414,8 @@ impl<'s> PointInTime<'s> {
     /// The values of every row, in the rows' order, one per feature.
     pub fn finish(mut self) -> Vec<Vec<FeatureValue>> {
         if self.as_of == AsOf::EventTime {
-            // Events in time order (ties by id, as aggregation breaks them);
-            // a row at T sees the events at or before T.
-            let mut pending = std::mem::take(&mut self.pending);
-            pending.sort();
-            let batches = std::mem::take(&mut self.batches);
-            let mut next = 0;
-            while let Some(&row) = self.order.get(self.answered) {
-                let at = self.rows[row].at;
-                while let Some((t, _, b, i)) = pending.get(next) {
-                    if *t > at {
-                        break;
-                    }
-                    let batch = &batches[*b];
-                    self.replay
-                        .apply_events(batch, std::slice::from_ref(&batch.events[*i]));
-                    next += 1;
-                }
-                self.answer(row);
-                self.answered += 1;
-            }
+            // A row at T sees the events at or before T (folding is order-free).
+            self.answer_events_before(Millis::MAX);
         }
         self.answer_before(Millis::MAX);
         self.answers

@@ -358,6 +358,18 @@ impl FeatureSpec {
         &self.features
     }
 
+    /// The spec with only the features `keep` accepts, every entity kept,
+    /// its hash still the whole spec's: a replay that reads a few features
+    /// folds only those (each feature is folded on its own, so the values
+    /// are the same).
+    pub fn retain(&self, keep: impl Fn(&FeatureDef) -> bool) -> Self {
+        Self {
+            entities: self.entities.clone(),
+            features: self.features.iter().filter(|f| keep(f)).cloned().collect(),
+            hash: self.hash.clone(),
+        }
+    }
+
     /// The features of one entity, in file order.
     pub fn features_of<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a FeatureDef> {
         self.features.iter().filter(move |f| f.entity == entity)

@@ -231,3 +231,95 @@ fn unknown_features_and_out_of_order_batches_are_errors() {
     let e = pit.feed(received("b1", T - 1, vec![])).expect_err("older");
     assert!(e.to_string().contains("receive order"), "{e}");
 }
+
+// ---- event time with a lateness bound: rows answered as the log goes by ----
+
+fn event_time(
+    log: &[LoggedBatch],
+    rows: Vec<Row>,
+    names: &[&str],
+    bound: Option<Millis>,
+) -> Vec<Vec<FeatureValue>> {
+    let spec = spec();
+    let features: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            let (entity, name) = n.split_once(':').expect("entity:name");
+            (entity.to_owned(), name.to_owned())
+        })
+        .collect();
+    let mut pit =
+        PointInTime::new(&spec, &features, rows, AsOf::EventTime).expect("features resolve");
+    if let Some(bound) = bound {
+        pit = pit.lateness(bound);
+    }
+    for b in log {
+        pit.feed(b.clone()).expect("within the bound");
+    }
+    pit.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// With every event within the bound of its receipt, answering rows as
+    /// the log goes by (holding only the last bound's events) gives the rows
+    /// that holding every event until the end gives.
+    #[test]
+    fn a_lateness_bound_changes_no_row(
+        batches in prop::collection::vec(
+            (0..3 * HOUR, prop::collection::vec((0..3usize, -HOUR..6 * HOUR, any::<bool>()), 1..5)),
+            1..25,
+        ),
+        rows in prop::collection::vec((0..3usize, -6 * HOUR..40 * HOUR), 1..30),
+    ) {
+        let bound = 6 * HOUR;
+        let mut at = T;
+        let mut log = Vec::new();
+        for (i, (gap, events)) in batches.iter().enumerate() {
+            at += gap;
+            let events = events.iter().enumerate().map(|(j, (client, late, clicked))| {
+                let mut e = click(&format!("e{i}-{j}"), &format!("cid-{client}"), at - late);
+                if !clicked {
+                    e.event_type = "page_view".to_owned();
+                }
+                e
+            }).collect();
+            log.push(received(&format!("b{i}"), at, events));
+        }
+        let rows = || rows.iter().map(|(client, t)| row(T + t, &format!("cid-{client}"))).collect::<Vec<_>>();
+        let names = ["user:clicks_product_card", "user:clicks_product_card_7d", "user:pageviews",
+                     "product:popularity_7d", "user:last_interacted_product", "user:recent_products"];
+        prop_assert_eq!(event_time(&log, rows(), &names, Some(bound)), event_time(&log, rows(), &names, None));
+    }
+}
+
+#[test]
+fn an_event_later_than_the_bound_is_an_error_not_a_wrong_row() {
+    let spec = spec();
+    let features = [("user".to_owned(), "clicks_product_card".to_owned())];
+    let mut pit = PointInTime::new(&spec, &features, vec![row(T, "cid-a")], AsOf::EventTime)
+        .expect("known")
+        .lateness(HOUR);
+    // Received 3 h after T: the row at T is answered (nothing later than 1 h can precede it).
+    pit.feed(received(
+        "b1",
+        T + 3 * HOUR,
+        vec![click("e1", "cid-a", T - HOUR)],
+    ))
+    .expect("in time");
+    let e = pit
+        .feed(received(
+            "b2",
+            T + 3 * HOUR,
+            vec![click("e2", "cid-a", T - 1)],
+        ))
+        .expect_err("too late");
+    assert!(
+        e.to_string()
+            .starts_with("event `e2` of batch `b2` arrived later"),
+        "{e}"
+    );
+    let e = pit.feed(received("b0", T, vec![])).expect_err("older");
+    assert!(e.to_string().contains("receive order"), "{e}");
+}

@@ -1,29 +1,39 @@
 """Freshet's model side: read the features the edge computes, from Redis,
-MongoDB or the edge's serving API, with the same values the edge serves.
+MongoDB or the edge's serving API, with the same values the edge serves;
+make training data from the event log with the values that were served
+(``get_historical_features``), and check that they agree (``consistency``).
 
 Every value is decided by ``freshet-core`` (Rust, through the ``_freshet``
 extension); this package opens connections and shapes results.
 """
 
 from freshet._freshet import (
+    CorruptLog,
     CorruptState,
     FeatureValue,
     FreshetError,
     InvalidSpec,
+    LogUnavailable,
     ReadPlan,
     Spec,
     StoreUnavailable,
     UnknownFeature,
 )
+from freshet.consistency import ConsistencyReport, Mismatch, consistency
+from freshet.history import get_historical_features
 from freshet.response import OnlineResponse, RankingResponse
 from freshet.store import FeatureStore, SpecCheck
 
 __all__ = [
+    "ConsistencyReport",
+    "CorruptLog",
     "CorruptState",
     "FeatureStore",
     "FeatureValue",
     "FreshetError",
     "InvalidSpec",
+    "LogUnavailable",
+    "Mismatch",
     "OnlineResponse",
     "RankingResponse",
     "ReadPlan",
@@ -31,4 +41,6 @@ __all__ = [
     "SpecCheck",
     "StoreUnavailable",
     "UnknownFeature",
+    "consistency",
+    "get_historical_features",
 ]

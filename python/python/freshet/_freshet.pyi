@@ -1,16 +1,22 @@
 """The extension over freshet-core: the spec, read plans and served values."""
 
+from collections.abc import Iterable
 from typing import Any, final
 
 __all__ = [
+    "CorruptLog",
     "CorruptState",
     "FeatureValue",
     "FreshetError",
     "InvalidSpec",
+    "LogUnavailable",
     "ReadPlan",
     "Spec",
     "StoreUnavailable",
     "UnknownFeature",
+    "log_entities",
+    "log_received_at",
+    "replay_log",
 ]
 
 class FreshetError(Exception): ...
@@ -18,6 +24,8 @@ class InvalidSpec(FreshetError): ...
 class UnknownFeature(FreshetError): ...
 class StoreUnavailable(FreshetError): ...
 class CorruptState(FreshetError): ...
+class LogUnavailable(FreshetError): ...
+class CorruptLog(FreshetError): ...
 
 @final
 class FeatureValue:
@@ -61,3 +69,18 @@ class Spec:
     @property
     def entities(self) -> list[str]: ...
     def plan(self, entity: str, names: list[str] | None = None) -> ReadPlan: ...
+
+# One query: (features as (entity, name) pairs, ids per entity, row times in ms).
+_Query = tuple[list[tuple[str, str]], dict[str, list[str]], list[int]]
+# One query's answer, each one list per feature: (values, stale, updated_at).
+_Columns = tuple[list[list[Any]], list[list[bool]], list[list[str | None]]]
+
+def replay_log(
+    spec: Spec,
+    queries: list[_Query],
+    pieces: Iterable[tuple[str, bytes, bool]],
+    as_of: str = "served",
+    lateness: int | None = None,
+) -> tuple[list[_Columns], int, int]: ...
+def log_entities(spec: Spec, pieces: Iterable[tuple[str, bytes, bool]]) -> list[tuple[str, str]]: ...
+def log_received_at(source: str, head: bytes) -> int | None: ...
