@@ -128,12 +128,15 @@ PY_REQUIREMENTS="$ROOT/python/requirements-dev.txt"
 install_python() {
   install_venv
   [ -f "$PY_REQUIREMENTS" ] || return 0
-  local stamp="$VENV/.requirements-dev.sha256"
-  if [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null; then return 0; fi
+  # The stamp is the list's content hash, not its path: a venv shared by
+  # several checkouts (FRESHET_TOOLS) must follow the list of this one.
+  local stamp="$VENV/.requirements-dev.sha256" want
+  want=$(sha256sum <"$PY_REQUIREMENTS" | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   step "python dev requirements (python/requirements-dev.txt) into .tools/venv"
   "$VENV/bin/pip" install -q -r "$PY_REQUIREMENTS"
   require maturin test -x "$VENV/bin/maturin"
-  sha256sum "$PY_REQUIREMENTS" >"$stamp"
+  echo "$want" >"$stamp"
 }
 
 # Feast, the peer of scripts/bench-feast.sh, pinned so its figures stay comparable
