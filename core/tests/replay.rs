@@ -101,6 +101,17 @@ fn row(at: Millis, user: &str) -> Row {
     }
 }
 
+/// `entity:name` pairs as `PointInTime` takes them.
+fn entity_features(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| {
+            let (entity, name) = n.split_once(':').expect("entity:name");
+            (entity.to_owned(), name.to_owned())
+        })
+        .collect()
+}
+
 fn point_in_time(
     log: &[LoggedBatch],
     rows: Vec<Row>,
@@ -108,13 +119,7 @@ fn point_in_time(
     as_of: AsOf,
 ) -> Vec<Vec<FeatureValue>> {
     let spec = spec();
-    let features: Vec<(String, String)> = names
-        .iter()
-        .map(|n| {
-            let (entity, name) = n.split_once(':').expect("entity:name");
-            (entity.to_owned(), name.to_owned())
-        })
-        .collect();
+    let features = entity_features(names);
     let mut pit = PointInTime::new(&spec, &features, rows, as_of).expect("features resolve");
     for b in log {
         pit.feed(b.clone()).expect("receive order");
@@ -241,13 +246,7 @@ fn event_time(
     bound: Option<Millis>,
 ) -> Vec<Vec<FeatureValue>> {
     let spec = spec();
-    let features: Vec<(String, String)> = names
-        .iter()
-        .map(|n| {
-            let (entity, name) = n.split_once(':').expect("entity:name");
-            (entity.to_owned(), name.to_owned())
-        })
-        .collect();
+    let features = entity_features(names);
     let mut pit =
         PointInTime::new(&spec, &features, rows, AsOf::EventTime).expect("features resolve");
     if let Some(bound) = bound {
