@@ -32,11 +32,22 @@ class Store:
     async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
         raise NotImplementedError
 
+    # The clients, opened on first use; Redis's and httpx's close as below,
+    # MongoDB's differently (it overrides both).
+    _sync: Any = None
+    _async: Any = None
+
     def close(self) -> None:
         """Closes the sync client."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
 
     async def aclose(self) -> None:
         """Closes the async client."""
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
 
 
 def need(module: str, extra: str) -> None:
@@ -165,16 +176,6 @@ class RedisStore(Store):
         except (redis.RedisError, asyncio.TimeoutError) as e:
             raise _unavailable("Redis", e) from e
         return self._decode(parts, replies, now)
-
-    def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = None
 
 
 # ---- MongoDB ----
@@ -391,13 +392,3 @@ class EdgeStore(Store):
         self._check(r.status_code, r.content)
         answer: dict[str, Any] = r.json()
         return answer
-
-    def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = None
