@@ -110,15 +110,10 @@ async def test_more_ids_than_one_edge_request_holds(loaded: Any) -> None:
             assert (await api.get_online_features_async("user", ids)).to_dict() == expected
 
 
-def test_consistency_with_the_log_is_100_percent(loaded: Any, request: pytest.FixtureRequest) -> None:
+def test_consistency_with_the_log_is_100_percent(loaded: Any) -> None:
     """Every (entity, feature) pair the log has, read from the store (Redis
     or MongoDB) and replayed from the edge's event log, agrees."""
     edge, url, users, _ = loaded
-    if url.startswith("mongodb://"):
-        # Found by this test: core::encode::mongo builds `last`/`first` values as {"t","id","v"} and the
-        # `latest_n` sort as {"t": -1, "id": -1} with serde_json's sorted keys, so MongoDB's $max, $min
-        # and $sort compare the event id before the time. Event ids here are random, not time-ordered.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="MongoDB orders last/first/latest_n by event id"))
     report = freshet.consistency(100_000, url=url, log=edge.base, read_token=READ_TOKEN, spec=SPEC,
                                  start=freshet._log.now_ms() - 3_600_000)  # fmt: skip
     assert report.mismatches == [] and report.match_rate == 1.0

@@ -221,6 +221,51 @@ pub fn bson_to_json(value: &bson::Bson) -> Value {
     }
 }
 
+/// `core`'s JSON as BSON: integers Int64, other numbers Double, and the
+/// fields of every document in [`field_order`].
+#[cfg(feature = "bson")]
+pub fn json_to_bson(value: &Value) -> bson::Bson {
+    use bson::Bson;
+    match value {
+        Value::Null => Bson::Null,
+        Value::Bool(b) => Bson::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Bson::Int64(i),
+            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Bson::String(s.clone()),
+        Value::Array(items) => Bson::Array(items.iter().map(json_to_bson).collect()),
+        Value::Object(fields) => Bson::Document(json_to_document(fields)),
+    }
+}
+
+/// A JSON object as a BSON document ([`json_to_bson`]).
+#[cfg(feature = "bson")]
+pub fn json_to_document(fields: &Map<String, Value>) -> bson::Document {
+    let mut ordered: Vec<_> = fields.iter().collect();
+    ordered.sort_by(|(a, _), (b, _)| field_order(a, b));
+    ordered
+        .into_iter()
+        .map(|(k, v)| (k.clone(), json_to_bson(v)))
+        .collect()
+}
+
+/// The order a document's fields are written in: `t`, then `id`, then the
+/// rest by name. MongoDB compares embedded documents field by field in the
+/// order they were written, so `$max`/`$min` on a stamped value `{t, id, v}`
+/// and the `latest_n` sort `{t: -1, id: -1}` must see the time first and the
+/// event id second. serde_json's objects sort their keys (`id` before `t`),
+/// which made them compare by event id: the order is decided here, where
+/// JSON becomes BSON, for every writer.
+pub fn field_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let rank = |k: &str| match k {
+        "t" => 0,
+        "id" => 1,
+        _ => 2,
+    };
+    rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+}
+
 /// A BSON document as JSON, field by field ([`bson_to_json`]).
 #[cfg(feature = "bson")]
 pub fn document_to_json(doc: &bson::Document) -> Value {
@@ -234,6 +279,25 @@ pub fn document_to_json(doc: &bson::Document) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "bson")]
+    #[test]
+    fn stamped_values_and_sorts_compare_time_first() {
+        let keys = |v: &Value| -> Vec<String> {
+            let bson::Bson::Document(d) = json_to_bson(v) else {
+                panic!("document")
+            };
+            d.keys().cloned().collect()
+        };
+        let s = stamped(&Stamped {
+            t: 5,
+            id: "a".into(),
+            v: json!(1),
+        });
+        assert_eq!(keys(&s), ["t", "id", "v"]);
+        assert_eq!(keys(&json!({"id": -1, "t": -1})), ["t", "id"]);
+        assert_eq!(keys(&json!({"b": 1, "a": 2})), ["a", "b"]);
+    }
 
     #[test]
     fn keys_escape_and_unescape() {

@@ -7,11 +7,11 @@
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, doc};
-pub use freshet_core::encode::mongo::document_to_json;
 use freshet_core::encode::mongo::{collection, update_one};
+pub use freshet_core::encode::mongo::{document_to_json, json_to_document as to_document};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::scram::MECHANISM;
 use super::url::MongoUrl;
@@ -49,28 +49,6 @@ impl Default for ServerLimits {
 }
 
 // ---- JSON <-> BSON ----
-
-/// `core`'s JSON as BSON: integers Int64, other numbers Double.
-pub fn to_bson(value: &Value) -> Bson {
-    match value {
-        Value::Null => Bson::Null,
-        Value::Bool(b) => Bson::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Bson::Int64(i),
-            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => Bson::String(s.clone()),
-        Value::Array(items) => Bson::Array(items.iter().map(to_bson).collect()),
-        Value::Object(fields) => Bson::Document(to_document(fields)),
-    }
-}
-
-pub fn to_document(fields: &Map<String, Value>) -> Document {
-    fields
-        .iter()
-        .map(|(k, v)| (k.clone(), to_bson(v)))
-        .collect()
-}
 
 // ---- replies ----
 
@@ -412,7 +390,7 @@ pub fn document_id(doc: &Document) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use freshet_core::aggregate::aggregate;
-    use freshet_core::encode::mongo::bson_to_json as to_json;
+    use freshet_core::encode::mongo::{bson_to_json as to_json, json_to_bson as to_bson};
     use freshet_core::time::parse_rfc3339;
     use freshet_core::validate::receive;
     use serde_json::json;

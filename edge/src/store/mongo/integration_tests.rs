@@ -235,6 +235,33 @@ async fn against_a_real_server_with_authentication() {
     let raced = read_features(spec, "user", &raced[0], None, now).unwrap();
     assert_eq!(raced["pageviews"].value, serde_json::json!(8));
 
+    // `last` and `latest_n` order by time, then event id: here the later
+    // click has the smaller id, so an order by id first (BSON fields written
+    // in serde_json's sorted order, `id` before `t`) would keep the earlier.
+    let click = |id: &str, minute: u32, product: &str| {
+        deltas_of(&format!(
+            r#"{{"batchId":"order-{id}","events":[{{"id":"{id}","type":"product_click",
+            "timestamp":"2026-11-22T09:{minute}:00Z","clientId":"cid-order",
+            "payload":{{"productId":"{product}"}}}}]}}"#
+        ))
+    };
+    mongo.apply(&click("z-early", 50, "early")).await.unwrap();
+    mongo.apply(&click("a-late", 55, "late")).await.unwrap();
+    mongo.apply(&click("m-middle", 52, "middle")).await.unwrap();
+    let ordered = mongo
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "cid-order")]))
+        .await
+        .unwrap();
+    let ordered = read_features(spec, "user", &ordered[0], None, now).unwrap();
+    assert_eq!(
+        ordered["last_interacted_product"].value,
+        serde_json::json!("late")
+    );
+    assert_eq!(
+        ordered["recent_products"].value,
+        serde_json::json!(["late", "middle", "early"])
+    );
+
     // The document is plain: counts are Int64 at `<name>@<version>`.
     let found = run(
         &mongo,
