@@ -48,16 +48,46 @@ pub fn aggregate(
             }
         }
     }
-    deltas
-        .into_iter()
-        .map(|((entity, id), updates)| EntityDelta {
-            entity,
-            id,
-            batch_id: batch.batch_id.clone(),
-            received_at: batch.received_at,
-            updates,
-        })
-        .collect()
+    let mut out = Vec::with_capacity(deltas.len());
+    for ((entity, id), mut updates) in deltas {
+        // A version being backfilled is applied under a marker of its own.
+        let own: Vec<String> = updates
+            .keys()
+            .filter(|key| spec.feature(key).is_some_and(|def| def.backfill))
+            .cloned()
+            .collect();
+        for key in own {
+            if let Some(state) = updates.remove(&key) {
+                out.push(EntityDelta {
+                    entity: entity.clone(),
+                    id: id.clone(),
+                    batch_id: backfill_marker(&batch.batch_id, &key),
+                    received_at: batch.received_at,
+                    updates: BTreeMap::from([(key, state)]),
+                });
+            }
+        }
+        if !updates.is_empty() {
+            out.push(EntityDelta {
+                entity,
+                id,
+                batch_id: batch.batch_id.clone(),
+                received_at: batch.received_at,
+                updates,
+            });
+        }
+    }
+    out
+}
+
+/// The batch marker a feature version with `backfill = true` is applied
+/// under: `<batchId>|<name@version>`, which no sent batch id can be (those
+/// are letters, digits, `_` and `-`). Live writes and `freshet backfill` both
+/// use it, so whichever comes second for a batch finds it applied: a batch
+/// retried across the deploy that added the version, or logged by the old
+/// spec and applied by the new one, counts once.
+pub fn backfill_marker(batch_id: &str, feature_key: &str) -> String {
+    format!("{batch_id}|{feature_key}")
 }
 
 /// One event's state for one feature, or `None` when the event does not
@@ -169,6 +199,31 @@ mod tests {
             ],
             "bob is not vouched for: his event stays with the client"
         );
+    }
+
+    #[test]
+    fn a_version_being_backfilled_is_applied_under_its_own_marker() {
+        let spec = spec(&format!(
+            "{CLICKS}[[feature]]\nname = \"clicks\"\nversion = 2\nentity = \"user\"\n\
+             on = [\"product_click\"]\nagg = \"count\"\nbackfill = true\n"
+        ));
+        let deltas = aggregate(&spec, &batch(vec![event("e1", None, json!({}))]), None);
+        let marked: Vec<(&str, Vec<&str>)> = deltas
+            .iter()
+            .map(|d| {
+                let keys = d.updates.keys().map(String::as_str).collect();
+                (d.batch_id.as_str(), keys)
+            })
+            .collect();
+        assert_eq!(
+            marked,
+            [("b|clicks@2", vec!["clicks@2"]), ("b", vec!["clicks@1"])]
+        );
+        // Only the version being backfilled: no empty delta under the batch's marker.
+        let only = spec.retain(|f| f.backfill);
+        let deltas = aggregate(&only, &batch(vec![event("e1", None, json!({}))]), None);
+        assert_eq!(deltas.len(), 1);
+        assert_eq!(deltas[0].batch_id, "b|clicks@2");
     }
 
     #[test]

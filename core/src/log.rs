@@ -39,6 +39,11 @@ pub struct LoggedBatch {
     pub write_key: String,
     /// The userId an identity token vouched for, if any.
     pub verified_user: Option<String>,
+    /// The hash of the feature spec the receiving edge ran
+    /// ([`crate::spec::FeatureSpec::hash`]); `None` in logs written before
+    /// edges logged it. `freshet backfill` skips batches logged by the spec
+    /// it backfills for: their live writes covered them.
+    pub spec: Option<String>,
     /// The valid events, their times corrected for client clock skew.
     pub events: Vec<Event>,
 }
@@ -51,6 +56,8 @@ struct Line {
     received_at: String,
     write_key: String,
     verified_user: Option<String>,
+    #[serde(default)]
+    spec: Option<String>,
     id: String,
     #[serde(rename = "type")]
     event_type: String,
@@ -75,12 +82,18 @@ impl std::error::Error for LogError {}
 
 impl LoggedBatch {
     /// What the edge logs of a batch it accepted.
-    pub fn of(batch: &ValidBatch, write_key: &str, verified_user: Option<&str>) -> Self {
+    pub fn of(
+        batch: &ValidBatch,
+        write_key: &str,
+        verified_user: Option<&str>,
+        spec_hash: &str,
+    ) -> Self {
         Self {
             batch_id: batch.batch_id.clone(),
             received_at: batch.received_at,
             write_key: write_key.to_owned(),
             verified_user: verified_user.map(str::to_owned),
+            spec: Some(spec_hash.to_owned()),
             events: batch.events.clone(),
         }
     }
@@ -133,6 +146,7 @@ impl LoggedBatch {
                 received_at: received_at.clone(),
                 write_key: self.write_key.clone(),
                 verified_user: self.verified_user.clone(),
+                spec: self.spec.clone(),
                 id: e.id.clone(),
                 event_type: e.event_type.clone(),
                 timestamp: format_rfc3339(e.time),
@@ -226,6 +240,7 @@ pub fn parse_ndjson_lines(text: &[u8], first_line: usize) -> Result<Vec<LoggedBa
                 received_at,
                 write_key: line.write_key,
                 verified_user: line.verified_user,
+                spec: line.spec,
                 events: vec![event],
             }),
         }
@@ -268,6 +283,7 @@ mod tests {
             received_at: parse_rfc3339("2026-11-22T10:30:00.000Z").expect("time"),
             write_key: "dev".into(),
             verified_user: Some("u-1".into()),
+            spec: Some("0123456789abcdef".into()),
             events,
         }
     }
@@ -283,7 +299,11 @@ mod tests {
         assert_eq!(parse_ndjson(&object), Ok(vec![b.clone()]));
         let text = String::from_utf8(b.to_ndjson()).expect("utf-8");
         assert_eq!(text.lines().count(), 2);
-        assert!(text.starts_with(r#"{"batchId":"b-1","receivedAt":"2026-11-22T10:30:00.000Z","writeKey":"dev","verifiedUser":"u-1","id":"e1","type":"product_click""#), "{text}");
+        assert!(text.starts_with(r#"{"batchId":"b-1","receivedAt":"2026-11-22T10:30:00.000Z","writeKey":"dev","verifiedUser":"u-1","spec":"0123456789abcdef","id":"e1","type":"product_click""#), "{text}");
+        // A log written before edges logged their spec reads with none.
+        let old = text.replace(r#""spec":"0123456789abcdef","#, "");
+        let read = parse_ndjson(old.as_bytes()).expect("old log");
+        assert_eq!(read[0].spec, None);
     }
 
     #[test]

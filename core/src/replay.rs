@@ -361,6 +361,7 @@ impl<'s> PointInTime<'s> {
                     received_at: batch.received_at,
                     write_key: batch.write_key.clone(),
                     verified_user: batch.verified_user.clone(),
+                    spec: batch.spec.clone(),
                     events: vec![event],
                 },
             }));

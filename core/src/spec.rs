@@ -54,6 +54,11 @@ pub struct FeatureDef {
     pub max: usize,
     pub expected: Option<Expected>,
     pub description: Option<String>,
+    /// `backfill = true`: the version is new and `freshet backfill` gives it
+    /// its history. Its live writes then carry a batch marker of their own
+    /// ([`crate::aggregate::backfill_marker`]), so live and backfill apply
+    /// each batch to it once between them (README, "Backfill").
+    pub backfill: bool,
     key: String,
 }
 
@@ -285,6 +290,8 @@ struct RawFeature {
     max: Option<usize>,
     expected: Option<Expected>,
     description: Option<String>,
+    #[serde(default)]
+    backfill: bool,
 }
 
 fn one() -> u32 {
@@ -441,6 +448,8 @@ fn meaning_hash(text: &str) -> Result<String, SpecError> {
             if let toml::Value::Table(t) = feature {
                 t.remove("description");
                 t.remove("expected");
+                // How a version's writes are marked, not what it computes.
+                t.remove("backfill");
                 t.entry("version").or_insert(toml::Value::Integer(1));
             }
         }
@@ -601,6 +610,7 @@ fn check_feature(
         max,
         expected: raw.expected,
         description: raw.description,
+        backfill: raw.backfill,
         key,
     })
 }
@@ -671,7 +681,7 @@ mod tests {
         let a = parse_feature("name = \"a\"\nentity = \"user\"\non = [\"x\"]\nagg = \"count\"\n")
             .expect("spec");
         let same = parse_feature(
-            "# a comment\nagg = \"count\"\non = [\"x\"]\nentity = \"user\"\nversion = 1\nname = \"a\"\ndescription = \"words\"\nexpected = { mean = 1.0 }\n",
+            "# a comment\nagg = \"count\"\non = [\"x\"]\nentity = \"user\"\nversion = 1\nname = \"a\"\ndescription = \"words\"\nexpected = { mean = 1.0 }\nbackfill = true\n",
         )
         .expect("spec");
         let other =

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn logged(b: &ValidBatch) -> LoggedBatch {
-    LoggedBatch::of(b, "dev", None)
+    LoggedBatch::of(b, "dev", None, "0123456789abcdef")
 }
 
 fn replayed(log: &[LoggedBatch]) -> Docs {

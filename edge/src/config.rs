@@ -12,6 +12,9 @@ use crate::store::redis::RedisUrl;
 pub const STORE_VAR: &str = "FRESHET_STORE";
 pub const WRITE_KEYS_VAR: &str = "FRESHET_WRITE_KEYS";
 pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
+/// A secret: the bearer token of `POST /v1/backfill`, which writes to the
+/// store. Unset: backfill through the edge is off.
+pub const ADMIN_TOKEN_VAR: &str = "FRESHET_ADMIN_TOKEN";
 pub const IDENTITY_SECRET_VAR: &str = "FRESHET_IDENTITY_SECRET";
 pub const STORE_TIMEOUT_VAR: &str = "FRESHET_STORE_TIMEOUT_MS";
 pub const RATE_LIMIT_PERIOD_VAR: &str = "FRESHET_RATE_LIMIT_PERIOD";
@@ -20,7 +23,8 @@ pub const STORE_GATEWAYS_VAR: &str = "FRESHET_STORE_GATEWAYS";
 /// bucket) or `off`.
 pub const EVENT_LOG_VAR: &str = "FRESHET_EVENT_LOG";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 8] = [
+pub const ALL_VARS: [&str; 9] = [
+    ADMIN_TOKEN_VAR,
     EVENT_LOG_VAR,
     STORE_VAR,
     WRITE_KEYS_VAR,
@@ -63,6 +67,8 @@ pub struct Config {
     pub event_log: bool,
     /// `None`: serving refuses every request.
     pub read_token: Option<String>,
+    /// `None`: `POST /v1/backfill` refuses every request.
+    pub admin_token: Option<String>,
     /// `None`: identity tokens are ignored and features are keyed by clientId.
     pub identity_secret: Option<Vec<u8>>,
     pub store_timeout_ms: u64,
@@ -206,6 +212,7 @@ impl Config {
             write_keys,
             event_log,
             read_token: get(READ_TOKEN_VAR),
+            admin_token: get(ADMIN_TOKEN_VAR),
             identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
             store_timeout_ms,
             rate_limit_period_s,

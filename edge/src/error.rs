@@ -36,6 +36,10 @@ pub enum EdgeError {
     Unauthorized,
     /// No `FRESHET_READ_TOKEN` is configured, so serving refuses everyone.
     ServingDisabled,
+    /// Backfill needs `Authorization: Bearer <admin token>`.
+    AdminUnauthorized,
+    /// No `FRESHET_ADMIN_TOKEN` is configured, so backfill refuses everyone.
+    BackfillDisabled,
     /// No route for this path.
     NotFound,
     /// The route exists but not for this method.
@@ -74,7 +78,9 @@ impl EdgeError {
             | Self::UnknownWriteKey
             | Self::Identity(_)
             | Self::Unauthorized
-            | Self::ServingDisabled => 401,
+            | Self::ServingDisabled
+            | Self::AdminUnauthorized
+            | Self::BackfillDisabled => 401,
             Self::OriginNotAllowed => 403,
             Self::NotFound | Self::UnknownEntity => 404,
             Self::MethodNotAllowed => 405,
@@ -97,6 +103,8 @@ impl EdgeError {
             Self::Identity(e) => e.code(),
             Self::Unauthorized => "unauthorized",
             Self::ServingDisabled => "serving_disabled",
+            Self::AdminUnauthorized => "unauthorized",
+            Self::BackfillDisabled => "backfill_disabled",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnknownEntity => "unknown_entity",
@@ -130,6 +138,13 @@ impl EdgeError {
                 "a valid read token is required (Authorization: Bearer)".to_owned()
             }
             Self::ServingDisabled => "serving is disabled: no read token is configured".to_owned(),
+            Self::AdminUnauthorized => {
+                "a valid admin token is required (Authorization: Bearer)".to_owned()
+            }
+            Self::BackfillDisabled => {
+                "backfill is disabled: no admin token (FRESHET_ADMIN_TOKEN) is configured"
+                    .to_owned()
+            }
             Self::NotFound => "no such route".to_owned(),
             Self::MethodNotAllowed => "method not allowed on this route".to_owned(),
             Self::UnknownEntity => "no such entity in the feature spec".to_owned(),

@@ -3,9 +3,10 @@
 
 use freshet_core::aggregate::aggregate;
 use freshet_core::identity::verify_token;
-use freshet_core::log::LoggedBatch;
+use freshet_core::log::{LoggedBatch, parse_ndjson};
 use freshet_core::read::{FeatureValues, ReadError, read_features};
 use freshet_core::spec::FeatureSpec;
+use freshet_core::state::Applied;
 use freshet_core::time::{DAY, Millis, parse_rfc3339};
 use freshet_core::validate::{ValidBatch, receive};
 use freshet_core::wire::WRITE_KEY_HEADER;
@@ -65,12 +66,14 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             (Method::Get | Method::Head, "/health") => Ok(Response::json(200, &self.health())),
             (Method::Post, "/v1/features/batch") => self.read_batch(req, now).await,
             (Method::Get, "/v1/events") => self.export_events(req, now).await,
+            (Method::Post, "/v1/backfill") => self.backfill(req).await,
             (Method::Get, path) if path.starts_with("/v1/features/") => {
                 self.read_one(req, path, now).await
             }
-            (_, "/v1/ingest" | "/health" | "/v1/features/batch" | "/v1/events") => {
-                Err(EdgeError::MethodNotAllowed)
-            }
+            (
+                _,
+                "/v1/ingest" | "/health" | "/v1/features/batch" | "/v1/events" | "/v1/backfill",
+            ) => Err(EdgeError::MethodNotAllowed),
             (_, path) if path.starts_with("/v1/features/") => Err(EdgeError::MethodNotAllowed),
             _ => Err(EdgeError::NotFound),
         };
@@ -167,7 +170,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         // batch. A retry after a failure of either finds the store's batch
         // marker (nothing applied twice) and the log's object (nothing
         // logged twice), and completes whichever was missing.
-        let logged = LoggedBatch::of(&batch, key, verified_user.as_deref());
+        let logged = LoggedBatch::of(&batch, key, verified_user.as_deref(), self.spec.hash());
         let (stored, logged) =
             futures_util::future::join(self.store.apply(&deltas), self.log.append(&logged)).await;
         stored?;
@@ -234,23 +237,79 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     }
 
     fn authorize_read(&self, req: &Request) -> Result<(), EdgeError> {
-        let expected = self
-            .config
-            .read_token
-            .as_deref()
-            .ok_or(EdgeError::ServingDisabled)?;
-        let given = req
-            .header("authorization")
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .ok_or(EdgeError::Unauthorized)?;
-        if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
-            Ok(())
-        } else {
-            Err(EdgeError::Unauthorized)
+        let expected = self.config.read_token.as_deref();
+        bearer(
+            req,
+            expected,
+            EdgeError::ServingDisabled,
+            EdgeError::Unauthorized,
+        )
+    }
+
+    /// `POST /v1/backfill?feature=<name@version>`, admin token: NDJSON log
+    /// lines (as `GET /v1/events` or a log object has them, whole batches)
+    /// folded into that one feature version and applied to the store under
+    /// the version's own batch marker
+    /// ([`freshet_core::aggregate::backfill_marker`]). Batches logged
+    /// by this edge's spec are skipped: its live writes applied them. So
+    /// live writes and any number of backfill runs count each batch once.
+    async fn backfill(&self, req: &Request) -> Result<Response, EdgeError> {
+        let expected = self.config.admin_token.as_deref();
+        bearer(
+            req,
+            expected,
+            EdgeError::BackfillDisabled,
+            EdgeError::AdminUnauthorized,
+        )?;
+        let key = req
+            .query_param("feature")
+            .ok_or_else(|| EdgeError::BadRequest("`feature` (name@version) is required".into()))?;
+        let Some(def) = self.spec.feature(&key) else {
+            return Err(EdgeError::BadRequest(format!(
+                "`{key}` is not a feature version of this edge's spec (name@version)"
+            )));
+        };
+        if !def.backfill {
+            return Err(EdgeError::BadRequest(format!(
+                "`{key}` is not marked `backfill = true`: its live writes share each batch's \
+                 marker with the other features, so a backfill could count a batch twice"
+            )));
         }
+        let body = match &req.body {
+            Body::Bytes(bytes) => bytes,
+            Body::TooLarge => {
+                return Err(EdgeError::BodyTooLarge {
+                    limit: self.config.limits.max_body_bytes,
+                });
+            }
+        };
+        let batches = parse_ndjson(body).map_err(|e| EdgeError::BadRequest(e.to_string()))?;
+        let only = self.spec.retain(|f| f.key() == key);
+        let mut live = 0;
+        let mut deltas = Vec::new();
+        for b in &batches {
+            if b.spec.as_deref() == Some(self.spec.hash()) {
+                live += 1;
+                continue;
+            }
+            deltas.extend(aggregate(
+                &only,
+                &b.to_valid_batch(),
+                b.verified_user.as_deref(),
+            ));
+        }
+        let outcomes = self.store.apply(&deltas).await?;
+        let applied = outcomes.iter().filter(|a| **a == Applied::Applied).count();
+        Ok(Response::json(
+            200,
+            &json!({
+                "feature": key,
+                "batches": batches.len(),
+                "live": live,
+                "applied": applied,
+                "duplicates": outcomes.len() - applied,
+            }),
+        ))
     }
 
     /// `GET /v1/events?from=…[&to=…][&limit=N]`: the logged batches received
@@ -523,6 +582,27 @@ fn entity_json(key: &EntityKey, features: &FeatureValues) -> serde_json::Value {
 }
 
 /// Compares secrets without an early exit, so timing tells nothing.
+/// Checks `Authorization: Bearer <expected>`: `disabled` when no token is
+/// configured, `refused` when the given one is missing or wrong.
+fn bearer(
+    req: &Request,
+    expected: Option<&str>,
+    disabled: EdgeError,
+    refused: EdgeError,
+) -> Result<(), EdgeError> {
+    let Some(expected) = expected else {
+        return Err(disabled);
+    };
+    let given = req.header("authorization").and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
+    match given {
+        Some(given) if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(refused),
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

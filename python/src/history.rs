@@ -291,6 +291,7 @@ mod tests {
             received_at: parse_rfc3339(received).expect("time"),
             write_key: "dev".into(),
             verified_user: None,
+            spec: None,
             events: clicks
                 .iter()
                 .enumerate()
