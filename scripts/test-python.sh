@@ -32,6 +32,19 @@ if [ ! -f edge/build/index.js ] ||
   bash edge/build.sh
 fi
 
+step "python: the worker of the next deploy for the backfill tests (edge/build-backfill)"
+# The example spec plus a new version marked for backfill, compiled into a
+# second worker; rebuilt on the same rule.
+mkdir -p .state
+cat features.toml python/tests/fixtures/backfill-version.toml > .state/features-backfill.toml.new
+cmp -s .state/features-backfill.toml.new .state/features-backfill.toml ||
+  mv .state/features-backfill.toml.new .state/features-backfill.toml
+rm -f .state/features-backfill.toml.new
+if [ ! -f edge/build-backfill/index.js ] ||
+  [ -n "$(find edge/src edge/Cargo.toml core/src .state/features-backfill.toml -newer edge/build-backfill/index.js -print -quit)" ]; then
+  FRESHET_FEATURES="$ROOT/.state/features-backfill.toml" FRESHET_BUILD_DIR=build-backfill bash edge/build.sh
+fi
+
 step "python: pytest (warnings are errors, a timeout per test)"
 FRESHET_ROOT="$ROOT" FRESHET_WHEEL_DIR="$WHEELS" EDGE_DIR="$ROOT/edge" SECANTUSD="$VENV/bin/secantusd-py" \
   "$VENV/bin/python" -m pytest -p no:cacheprovider -c python/pyproject.toml --rootdir python python/tests

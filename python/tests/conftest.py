@@ -184,29 +184,37 @@ class Edge:
             return json.loads(r.read())
 
 
-def wrangler_config(tmp: Path) -> Path:
-    """edge/wrangler.toml without [build], serving edge/build/index.js."""
+def wrangler_config(tmp: Path, build: str = "build") -> Path:
+    """edge/wrangler.toml without [build], serving edge/<build>/index.js."""
     import re
 
     text = (EDGE / "wrangler.toml").read_text()
     text = re.sub(r"\[build\][^\[]*", "", text)
-    text = re.sub(r"^main = .*$", f'main = "{EDGE / "build" / "index.js"}"', text, flags=re.M)
-    path = tmp / "wrangler.toml"
+    text = re.sub(r"^main = .*$", f'main = "{EDGE / build / "index.js"}"', text, flags=re.M)
+    path = tmp / f"wrangler-{build}.toml"
     path.write_text(text)
     return path
 
 
-def start_edge(tmp: Path, store: str) -> Edge:
-    if not (EDGE / "build" / "index.js").exists():
-        raise RuntimeError(f"{EDGE}/build/index.js is missing: run edge/build.sh")
+def start_edge(
+    tmp: Path, store: str, *, build: str = "build", persist: Path | None = None, admin_token: str | None = None
+) -> Edge:
+    """`wrangler dev` of edge/<build> (edge/build-backfill: the next deploy's
+    spec) on `store`, its local state (Durable Objects, the R2 log) under
+    `persist`, which a later deploy may share."""
+    if not (EDGE / build / "index.js").exists():
+        raise RuntimeError(f"{EDGE}/{build}/index.js is missing: run edge/build.sh")
     port, inspector = free_port(), free_port()
-    persist = tmp / f"state-{port}"
+    persist = persist or tmp / f"state-{port}"
     log = tmp / f"wrangler-{port}.log"
-    args = [str(EDGE / "node_modules" / ".bin" / "wrangler"), "dev", "--config", str(wrangler_config(tmp)), "--local",
+    config = wrangler_config(tmp, build)
+    args = [str(EDGE / "node_modules" / ".bin" / "wrangler"), "dev", "--config", str(config), "--local",
             "--ip", "127.0.0.1", "--port", str(port), "--inspector-port", str(inspector),
             "--show-interactive-dev-session=false", "--persist-to", str(persist),
             "--var", f"FRESHET_WRITE_KEYS:{WRITE_KEY}=*", "--var", f"FRESHET_READ_TOKEN:{READ_TOKEN}",
             "--var", f"FRESHET_STORE:{store}", "--var", "FRESHET_STORE_TIMEOUT_MS:5000"]  # fmt: skip
+    if admin_token:
+        args += ["--var", f"FRESHET_ADMIN_TOKEN:{admin_token}"]
     proc = spawn(args, log, cwd=EDGE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -1,7 +1,8 @@
 """Freshet's model side: read the features the edge computes, from Redis,
 MongoDB or the edge's serving API, with the same values the edge serves;
 make training data from the event log with the values that were served
-(``get_historical_features``), and check that they agree (``consistency``).
+(``get_historical_features``), check that they agree (``consistency``), and
+give a new feature version its history (``backfill``).
 
 Every value is decided by ``freshet-core`` (Rust, through the ``_freshet``
 extension); this package opens connections and shapes results.
@@ -19,12 +20,14 @@ from freshet._freshet import (
     StoreUnavailable,
     UnknownFeature,
 )
+from freshet.backfill import BackfillReport, backfill
 from freshet.consistency import ConsistencyReport, Mismatch, consistency
 from freshet.history import get_historical_features
 from freshet.response import OnlineResponse, RankingResponse
 from freshet.store import FeatureStore, SpecCheck
 
 __all__ = [
+    "BackfillReport",
     "ConsistencyReport",
     "CorruptLog",
     "CorruptState",
@@ -41,6 +44,7 @@ __all__ = [
     "SpecCheck",
     "StoreUnavailable",
     "UnknownFeature",
+    "backfill",
     "consistency",
     "get_historical_features",
 ]

@@ -1,7 +1,8 @@
 """``freshet features ENTITY ID``: one entity's features as a table, stale
 values marked, and a warning when the edge's spec differs from this one.
 ``freshet consistency --sample N``: online values against the event log's
-replay, the match rate per feature and every mismatch; exit 1 on any."""
+replay, the match rate per feature and every mismatch; exit 1 on any.
+``freshet backfill name@version``: a new version's history from the log."""
 
 from __future__ import annotations
 
@@ -77,10 +78,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--seed", type=int, help="makes the sample repeatable")
     check.add_argument("--start", type=int, help="read the log from this receive time (ms; the edge: a year back)")
     check.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: 30)")
+    fill = sub.add_parser(
+        "backfill",
+        help="give a new feature version its history from the event log",
+        description="Sends the event log's batches to the edge's POST /v1/backfill, which applies them to "
+        "FEATURE (name@version, marked `backfill = true` in the spec the edge runs) under the version's own "
+        "batch marker: live writes and any number of runs count each batch once.",
+    )
+    fill.add_argument("feature", help="name@version")
+    fill.add_argument(
+        "--edge",
+        default=os.environ.get("FRESHET_EDGE_URL"),
+        help="the edge's http(s):// URL (default: $FRESHET_EDGE_URL)",
+    )
+    fill.add_argument("--admin-token", help="the edge's admin token (default: $FRESHET_ADMIN_TOKEN)")
+    fill.add_argument(
+        "--log",
+        default=os.environ.get("FRESHET_LOG"),
+        help="the event log: s3://bucket/prefix or a folder (default: $FRESHET_LOG, else the edge)",
+    )
+    fill.add_argument(
+        "--read-token",
+        default=os.environ.get("FRESHET_READ_TOKEN"),
+        help="the edge's read token, to read its log (default: $FRESHET_READ_TOKEN)",
+    )
+    fill.add_argument("--start", type=int, help="receive time to start from (ms; default: the whole log)")
+    fill.add_argument("--end", type=int, help="receive time to stop at (ms; default: now)")
+    fill.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: 60)")
     args = parser.parse_args(argv)
     try:
         if args.command == "consistency":
             return _consistency(args)
+        if args.command == "backfill":
+            if not args.edge:
+                parser.error("give --edge (or set FRESHET_EDGE_URL)")
+            return _backfill(args)
         if not args.url:
             parser.error("give --url (or set FRESHET_STORE)")
         return _features(args)
@@ -100,6 +132,18 @@ def _consistency(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from freshet.backfill import backfill
+
+    report = backfill(
+        args.feature, edge=args.edge, admin_token=args.admin_token, log=args.log, read_token=args.read_token,
+        start=args.start, end=args.end, timeout=args.timeout,
+    )  # fmt: skip
+    for line in report.lines():
+        print(line)
+    return 0
 
 
 def _features(args: argparse.Namespace) -> int:

@@ -1,0 +1,164 @@
+"""``freshet backfill name@version``: a new feature version's history, from
+the event log into the online store, while the edge keeps writing live.
+
+The rule (README, "Backfill"): a version marked ``backfill = true`` in
+``features.toml`` is written by the edge under a batch marker of its own,
+``<batchId>|<name@version>``, and the edge's ``POST /v1/backfill`` applies
+logged batches under that same marker. Whichever comes second for a batch
+finds it applied, so every batch counts once: one the old spec logged, one
+retried across the deploy, one a backfill already applied. The edge folds
+and applies (with ``core``, into whichever store it runs: Redis, MongoDB or
+the Durable Object); here the log's lines only move, whole batches per
+request.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from freshet._freshet import CorruptLog, StoreUnavailable
+from freshet._log import EDGE_DEFAULT_LOOKBACK, Piece, now_ms, open_log
+
+# One request's NDJSON at most: well under the edge's 512 KiB body limit.
+CHUNK_BYTES = 256 * 1024
+
+
+@dataclass
+class BackfillReport:
+    """What one run did: ``batches`` read from the log, of which ``live``
+    were logged by the edge's current spec (its live writes covered them);
+    per (batch, entity), ``applied`` now and ``duplicates`` found applied
+    (live, or by an earlier run)."""
+
+    feature: str
+    batches: int = 0
+    live: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    requests: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"backfill {self.feature}: {self.batches} logged batches in {self.requests} requests",
+            f"  {self.live} logged by the live spec (already written live)",
+            f"  {self.applied} entity updates applied, {self.duplicates} found applied before",
+        ]
+
+
+def backfill(
+    feature: str,
+    *,
+    edge: str,
+    admin_token: str | None = None,
+    log: str | os.PathLike[str] | None = None,
+    read_token: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    timeout: float = 60.0,
+    s3_endpoint: str | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> BackfillReport:
+    """Gives ``feature`` (``name@version``, marked ``backfill = true`` in the
+    spec the edge runs) its history: the log's batches received in
+    ``[start, end]`` (ms; by default the whole log, for the edge a year
+    back) are sent to ``edge``'s ``POST /v1/backfill`` with ``admin_token``
+    (or ``$FRESHET_ADMIN_TOKEN``). ``log`` is where the log is read from: the
+    edge itself by default (with ``read_token``), a folder or
+    ``s3://bucket/prefix``. Safe to run again, and to stop and rerun: what
+    was applied is found applied.
+
+    Raises :class:`StoreUnavailable` when the edge refuses (the message is
+    the edge's: a feature not marked for backfill, a bad token) or cannot
+    write, :class:`LogUnavailable` or :class:`CorruptLog` for the log."""
+    import httpx
+
+    token = admin_token or os.environ.get("FRESHET_ADMIN_TOKEN")
+    if not token:
+        raise ValueError("backfill needs the edge's admin token (admin_token= or $FRESHET_ADMIN_TOKEN)")
+    source = open_log(log if log is not None else edge, read_token=read_token, timeout=timeout,
+                      s3_endpoint=s3_endpoint)  # fmt: skip
+    if start is None and source.needs_start:
+        start = now_ms() - EDGE_DEFAULT_LOOKBACK
+    url = f"{edge.rstrip('/')}/v1/backfill"
+    report = BackfillReport(feature)
+    with httpx.Client(timeout=timeout, headers={"authorization": f"Bearer {token}"}) as client:
+        for body in _requests(_lines(source.pieces(start, end)), chunk_bytes):
+            try:
+                # Gzipped: the edge reads gzip or plain, and its body limit counts what is sent.
+                r = client.post(url, params={"feature": feature}, content=gzip.compress(body, 6),
+                                headers={"content-type": "application/x-ndjson"})  # fmt: skip
+            except httpx.HTTPError as e:
+                raise StoreUnavailable(f"{url}: {type(e).__name__}: {e}") from e
+            if r.status_code != 200:
+                raise StoreUnavailable(f"{url}: {r.status_code} {_message(r.content)}")
+            done = r.json()
+            report.requests += 1
+            report.batches += int(done["batches"])
+            report.live += int(done["live"])
+            report.applied += int(done["applied"])
+            report.duplicates += int(done["duplicates"])
+    return report
+
+
+def _message(body: bytes) -> str:
+    try:
+        answer = json.loads(body)
+        return f"{answer.get('error')}: {answer.get('message')}"
+    except ValueError:
+        return body[:200].decode(errors="replace")
+
+
+def _lines(pieces: Iterator[Piece]) -> Iterator[tuple[str, bytes]]:
+    """Every line of the log with where it came from: whole objects
+    (gunzipped when gzipped) and streamed chunks cut at line ends."""
+    pending = b""
+    for source, data, more in pieces:
+        if not more and data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as e:
+                raise CorruptLog(f"{source}: gzip: {e}") from e
+        data = pending + data
+        if more:
+            data, _, pending = data.rpartition(b"\n")
+        else:
+            pending = b""
+        for line in data.split(b"\n"):
+            if line.strip():
+                yield source, line
+
+
+def _batches(lines: Iterator[tuple[str, bytes]]) -> Iterator[bytes]:
+    """Each logged batch's lines, newline-terminated, in log order."""
+    batch = bytearray()
+    batch_id = None
+    for source, line in lines:
+        try:
+            this = json.loads(line)["batchId"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptLog(f"{source}: a line without a batchId: {line[:120]!r}") from e
+        if this != batch_id and batch:
+            yield bytes(batch)
+            batch.clear()
+        batch_id = this
+        batch += line + b"\n"
+    if batch:
+        yield bytes(batch)
+
+
+def _requests(lines: Iterator[tuple[str, bytes]], chunk_bytes: int) -> Iterator[bytes]:
+    """Request bodies of whole batches, each at most ``chunk_bytes`` unless
+    one batch is larger: a batch is never split across two requests (the
+    second half would find the batch applied)."""
+    body = bytearray()
+    for batch in _batches(lines):
+        if body and len(body) + len(batch) > chunk_bytes:
+            yield bytes(body)
+            body.clear()
+        body += batch
+    if body:
+        yield bytes(body)
