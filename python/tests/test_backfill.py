@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 import freshet
+from freshet.cli import main
 
 from conftest import READ_TOKEN, ROOT, Edge, MongoServer, RedisServer, iso, now_ms, start_edge, stop
 
@@ -45,7 +46,11 @@ def served(edge: Edge, users: list[str], names: list[str]) -> dict[str, list[Any
 
 @pytest.mark.parametrize("store", ["durable-object", "redis", "mongo"])
 def test_backfill_counts_each_batch_once_while_live_writes_go_on(
-    store: str, tmp_root: Path, redis_server: RedisServer, mongo_server: MongoServer
+    store: str,
+    tmp_root: Path,
+    redis_server: RedisServer,
+    mongo_server: MongoServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = {"durable-object": "durable-object", "redis": redis_server.url("bf_" + secrets.token_hex(4)),
            "mongo": mongo_server.url()}[store]  # fmt: skip
@@ -99,10 +104,16 @@ def test_backfill_counts_each_batch_once_while_live_writes_go_on(
                                                    spec=SPEC_V2, start=t0 - 60_000)  # fmt: skip
         assert list(replayed["pageviews@2"]) == [2 * visits[u] for u in users]
 
-        again = freshet.backfill("pageviews@2", edge=new.base, admin_token=ADMIN, read_token=READ_TOKEN,
-                                 start=t0 - 60_000)  # fmt: skip
-        # Everything found applied; the 30 batches the new deploy logged are its live writes'.
-        assert (again.applied, again.duplicates, again.live, again.batches) == (0, 25, 30, 55), again
+        # Again, through the CLI: everything found applied; the 30 batches the
+        # new deploy logged were its live writes'.
+        code = main(["backfill", "pageviews@2", "--edge", new.base, "--admin-token", ADMIN,
+                     "--read-token", READ_TOKEN, "--start", str(t0 - 60_000)])  # fmt: skip
+        assert code == 0
+        assert capsys.readouterr().out.splitlines() == [
+            "backfill pageviews@2: 55 logged batches in 1 request(s)",
+            "  30 logged by the live spec (already written live)",
+            "  0 entity updates applied, 25 found applied before",
+        ]
         assert served(new, users, both) == after
 
         # Refusals say why and change nothing.

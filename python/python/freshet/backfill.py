@@ -43,7 +43,7 @@ class BackfillReport:
 
     def lines(self) -> list[str]:
         return [
-            f"backfill {self.feature}: {self.batches} logged batches in {self.requests} requests",
+            f"backfill {self.feature}: {self.batches} logged batches in {self.requests} request(s)",
             f"  {self.live} logged by the live spec (already written live)",
             f"  {self.applied} entity updates applied, {self.duplicates} found applied before",
         ]
