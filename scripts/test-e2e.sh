@@ -4,13 +4,14 @@
 # tracker sends through the shop's /api/ingest to the edge under `wrangler
 # dev`, with the Durable Object store and with a real redis-server on a free
 # port; features are read back through the serving API, from Redis and from
-# the shop's panel. Takes docs/shop.png on the way. Builds what it needs
+# the shop's panel; then the Python package's `freshet consistency` replays
+# the event log and compares it with what the store serves (100%). Builds what it needs
 # first (skipping what is current). Everything listens on 127.0.0.1.
 # E2E_STORES=redis runs one store only.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/tools.sh rust redis chromium node worker
+bash scripts/tools.sh rust redis chromium node worker python
 step "e2e: npm tools of the edge (wrangler, workerd)"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 step "e2e: build the edge worker"
@@ -19,6 +20,8 @@ step "e2e: build the tracker package (npm/)"
 bash npm/build.sh >/dev/null
 step "e2e: install and build the example shop (examples/nuxt)"
 bash examples/nuxt/build.sh
+# `freshet consistency` checks the log's replay against what was served.
+bash scripts/install-python.sh
 step "e2e: test dependencies (playwright-core) into tests/e2e/node_modules"
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 step "e2e: the shop in headless Chromium, the edge under wrangler dev, Durable Object store and Redis"

@@ -13,9 +13,7 @@ VENV="$TOOLS/venv"
 WHEELS=$(mktemp -d)
 trap 'rm -rf "$WHEELS"' EXIT
 
-step "python: build the wheel (maturin, abi3, profile wheel) and install it into .tools/venv"
-(cd python && "$VENV/bin/maturin" build --quiet --out "$WHEELS")
-"$VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/freshet-*.whl
+bash scripts/install-python.sh "$WHEELS"
 
 step "python: ruff, mypy, stubtest"
 "$VENV/bin/ruff" check --config python/pyproject.toml python/python python/tests python/bench examples/kserve

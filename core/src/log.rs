@@ -12,9 +12,10 @@
 //! being that of the batch's earliest (skew-corrected) event time: a property
 //! of the batch's contents rather than of the request that carried it, so a
 //! retry lands on the same key and a create-only write keeps the batch in the
-//! log exactly once. Corrected times move between retries only by network
-//! jitter; near an hour boundary ([`BOUNDARY_MARGIN`]) the writer also looks
-//! in the neighbouring hour.
+//! log exactly once. Corrected times move between retries only when a
+//! wrong client clock's correction crosses a half second
+//! ([`crate::validate::clock_skew`]); near an hour boundary
+//! ([`BOUNDARY_MARGIN`]) the writer also looks in the neighbouring hour.
 
 use std::io::{Read, Write};
 

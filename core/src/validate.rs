@@ -13,7 +13,7 @@ use crate::decode::decode_body;
 use crate::error::{BatchError, EventError};
 use crate::ids::{derive_batch_id, derive_event_id};
 use crate::limits::Limits;
-use crate::time::{Millis, parse_rfc3339};
+use crate::time::{Millis, SECOND, parse_rfc3339};
 use crate::wire::{WireBatch, is_valid_event_type, is_valid_id};
 
 /// Longest `clientId`, `sessionId` or `userId`, in bytes.
@@ -27,7 +27,8 @@ pub struct ValidBatch {
     pub batch_id: String,
     /// When the edge received it, by the edge's clock.
     pub received_at: Millis,
-    /// `receivedAt - sentAt`: added to every event time to undo client clock skew.
+    /// The client's clock error, added to every event time: `receivedAt -
+    /// sentAt` as [`clock_skew`] takes it.
     pub skew: Millis,
     pub write_key: Option<String>,
     pub identity: Option<String>,
@@ -91,7 +92,7 @@ pub fn validate_batch(
         None => derive_batch_id(json),
     };
     let skew = match wire.sent_at.as_deref() {
-        Some(sent) => received_at - parse_rfc3339(sent).ok_or(BatchError::BadSentAt)?,
+        Some(sent) => clock_skew(received_at - parse_rfc3339(sent).ok_or(BatchError::BadSentAt)?),
         None => 0,
     };
 
@@ -141,6 +142,28 @@ struct EventFields<'a> {
     user_id: Option<Cow<'a, str>>,
     #[serde(default)]
     payload: Value,
+}
+
+/// Below this, `receivedAt - sentAt` is the request's time in flight, not a
+/// wrong clock: no correction.
+pub const SKEW_TOLERANCE: Millis = 5 * SECOND;
+
+/// The correction for a client clock from `receivedAt - sentAt`: none within
+/// [`SKEW_TOLERANCE`], else that difference to the whole second. What a
+/// request spent in flight differs from one attempt of a batch to the next,
+/// and the store and the event log may each keep a different attempt (the
+/// store's write failed in the first, say, and the log's in the second): a
+/// correction that followed it to the millisecond would give the two
+/// different event times for the same event, and the log would no longer
+/// replay to what was served. A clock within 5 s is trusted as it is; a
+/// wrong one is corrected to the second, which a retry's jitter changes
+/// only when it crosses a half second.
+pub fn clock_skew(received_minus_sent: Millis) -> Millis {
+    if received_minus_sent.abs() < SKEW_TOLERANCE {
+        0
+    } else {
+        (received_minus_sent as f64 / SECOND as f64).round() as Millis * SECOND
+    }
 }
 
 fn validate_event(
@@ -344,6 +367,13 @@ mod tests {
         let b = validate(&body).expect("valid");
         assert_eq!(b.skew, HOUR);
         assert_eq!(b.events[0].time, NOW - 1_880);
+        // Time in flight is no clock error; a wrong clock is corrected to the
+        // second, the same for two attempts a few milliseconds apart.
+        assert_eq!(clock_skew(120), 0);
+        assert_eq!(clock_skew(-4_999), 0);
+        assert_eq!(clock_skew(HOUR + 37), HOUR);
+        assert_eq!(clock_skew(HOUR + 12), HOUR);
+        assert_eq!(clock_skew(-7_400), -7_000);
         let bad = serde_json::to_vec(&json!({"sentAt": "yesterday", "events": [event(json!({}))]}))
             .expect("serialize");
         assert_eq!(validate(&bad), Err(BatchError::BadSentAt));

@@ -106,8 +106,9 @@ fn tracker_payload() {
     );
     assert_eq!(user["cart_value_1h"]["value"], 129);
     assert_eq!(user["watch_count_7d"]["value"], 1);
-    // sentAt 09:59:59 received at 10:00:00: times move one second later.
-    let t = parse_rfc3339("2026-11-22T09:59:55.000Z").expect("time");
+    // sentAt 09:59:59 received at 10:00:00: one second in flight is no
+    // clock error (validate::SKEW_TOLERANCE), so times stay as sent.
+    let t = parse_rfc3339("2026-11-22T09:59:54.000Z").expect("time");
     assert_eq!(user["last_event_at"]["value"], t);
 }
 

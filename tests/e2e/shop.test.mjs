@@ -4,8 +4,12 @@
 // `wrangler dev`, which writes them to the store: once with the Durable
 // Object store, once with a real redis-server. Features are read back
 // through the serving API, from Redis itself, and from the shop's panel,
-// with exact values expected. Run by scripts/test-e2e.sh, which builds
-// everything first. Everything listens on 127.0.0.1.
+// with exact values expected. At the end of each store's run, the Python
+// package's `freshet consistency` replays the edge's event log and compares
+// every (entity, feature) pair with what the store serves: 100% expected.
+// Run by scripts/test-e2e.sh, which builds everything first. Everything
+// listens on 127.0.0.1.
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -77,6 +81,7 @@ for (const storeName of STORES) {
     let edge;
     let shop;
     const persist = path.join(stack.TMP, `state-${storeName}`);
+    const startedAt = Date.now();
 
     before(async () => {
       if (storeName === 'redis') redis = await stack.startRedis(await stack.freePort());
@@ -294,6 +299,25 @@ for (const storeName of STORES) {
       await sleep(1000);
       await settle(edge, 'user', userId, user);
       await context.close();
+    });
+
+    test('the event log replays to what the store served: freshet consistency, 100%', async () => {
+      await sleep(1000); // the last batches of closed pages are in
+      const python = path.join(process.env.TOOLS ?? path.join(stack.ROOT, '.tools'), 'venv', 'bin', 'python');
+      // Every (entity, feature) pair the log has: read online (Redis itself, or the serving API), replayed from the log.
+      let out;
+      try {
+        out = execFileSync(python, ['-m', 'freshet', 'consistency', '--sample', '100000', '--url', redis?.url ?? edge.base,
+          '--log', edge.base, '--read-token', stack.READ_TOKEN, '--spec', path.join(stack.ROOT, 'features.toml'),
+          '--start', String(startedAt - 60_000)], { encoding: 'utf8' });
+      } catch (e) {
+        assert.fail(`freshet consistency exited ${e.status}:\n${e.stdout}${e.stderr}`);
+      }
+      const all = out.match(/^\s*all\s+(\d+)\/(\d+)\s+([\d.]+)%$/m);
+      assert.ok(all, out);
+      console.log(`# ${storeName}: freshet consistency ${all[1]}/${all[2]} pairs, ${all[3]}%`);
+      assert.equal(all[1], all[2], out);
+      assert.ok(Number(all[2]) >= 50, `pairs compared: ${all[2]}\n${out}`);
     });
   });
 }
