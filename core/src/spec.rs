@@ -19,6 +19,10 @@ pub const MAX_BOUND: usize = 1_000;
 /// at ingest, so a longer window would still be right, but buckets beyond a
 /// quarter make reads slow for no model we know of.
 pub const MAX_WINDOW: Millis = 90 * DAY;
+/// Most buckets a window's `precision` may ask for: 7 days of 5 minutes.
+/// Each is a field of the entity's record, and a write that moves the window
+/// deletes the buckets that left it, one by one.
+pub const MAX_WINDOW_BUCKETS: Millis = 2_016;
 
 /// Every entity and feature of a `features.toml`, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,22 +129,34 @@ impl Aggregation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub span: Millis,
-    /// Bucket width: minutes up to 1 h, hours up to 2 days, days beyond, so a
-    /// window never needs more than ~60 buckets and its leading edge is off by
-    /// at most one bucket.
+    /// Bucket width: by default minutes up to 1 h, hours up to 2 days, days
+    /// beyond, so a window needs at most ~60 buckets; a feature's `precision`
+    /// chooses it (at most [`MAX_WINDOW_BUCKETS`] buckets). A read counts the
+    /// buckets that start at or after the bucket holding `now - span`, so the
+    /// window reaches back by up to one bucket more than its span: the
+    /// leading edge is off by less than one bucket.
     pub granule: Millis,
 }
 
 impl Window {
+    /// The window with its default bucket width ([`Window::default_granule`]).
     pub fn new(span: Millis) -> Self {
-        let granule = if span <= HOUR {
+        Self {
+            span,
+            granule: Self::default_granule(span),
+        }
+    }
+
+    /// Minutes up to 1 h, hours up to 2 days, days beyond: at most 60
+    /// buckets. A feature's `precision` sets another width.
+    pub fn default_granule(span: Millis) -> Millis {
+        if span <= HOUR {
             MINUTE
         } else if span <= 2 * DAY {
             HOUR
         } else {
             DAY
-        };
-        Self { span, granule }
+        }
     }
 
     /// Start of the bucket holding `t`, in milliseconds.
@@ -285,6 +301,7 @@ struct RawFeature {
     #[serde(rename = "where", default)]
     filter: toml::Table,
     window: Option<String>,
+    precision: Option<String>,
     ttl: Option<String>,
     default: Option<toml::Value>,
     max: Option<usize>,
@@ -566,6 +583,36 @@ fn check_feature(
             );
         }
     }
+    let precision = raw
+        .precision
+        .as_deref()
+        .map(|p| parse_duration(p).map_err(|e| format!("precision: {e}")))
+        .transpose()?;
+    let window = match (window, precision) {
+        (None, Some(_)) => {
+            return Err("precision applies to a window: add `window = \"…\"`".to_owned());
+        }
+        (None, None) => None,
+        (Some(span), None) => Some(Window::new(span)),
+        (Some(span), Some(granule)) => {
+            if granule > span {
+                return Err(format!(
+                    "precision {} is coarser than the window {}",
+                    raw.precision.as_deref().unwrap_or_default(),
+                    raw.window.as_deref().unwrap_or_default()
+                ));
+            }
+            let buckets = (span + granule - 1) / granule;
+            if buckets > MAX_WINDOW_BUCKETS {
+                return Err(format!(
+                    "precision {} makes {buckets} buckets of the window {}; at most {MAX_WINDOW_BUCKETS}",
+                    raw.precision.as_deref().unwrap_or_default(),
+                    raw.window.as_deref().unwrap_or_default()
+                ));
+            }
+            Some(Window { span, granule })
+        }
+    };
     let ttl = raw
         .ttl
         .as_deref()
@@ -604,7 +651,7 @@ fn check_feature(
         agg,
         field,
         filter,
-        window: window.map(Window::new),
+        window,
         ttl,
         default,
         max,
@@ -797,6 +844,36 @@ mod tests {
         let w = Window::new(7 * DAY);
         assert_eq!(w.bucket_of(DAY + 5), DAY);
         assert_eq!(w.cutoff(10 * DAY + 5), 3 * DAY);
+    }
+
+    #[test]
+    fn precision_sets_the_bucket_width_within_bounds() {
+        let w = "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\n";
+        let spec = parse_feature(&format!("{w}window = \"7d\"\nprecision = \"1h\"")).expect("spec");
+        let window = spec.features()[0].window.expect("window");
+        assert_eq!((window.span, window.granule), (7 * DAY, HOUR));
+        assert!(parse_feature(&format!("{w}window = \"7d\"\nprecision = \"5m\"")).is_ok());
+        for (bad, why) in [
+            (
+                "window = \"7d\"\nprecision = \"4m\"",
+                "makes 2520 buckets of the window 7d; at most 2016",
+            ),
+            (
+                "window = \"1h\"\nprecision = \"2h\"",
+                "precision 2h is coarser than the window 1h",
+            ),
+            ("precision = \"1h\"", "precision applies to a window"),
+            (
+                "window = \"7d\"\nprecision = \"soon\"",
+                "precision: `soon` is not a duration",
+            ),
+        ] {
+            let e = error_of(&format!("{w}{bad}"));
+            assert!(e.contains(why), "{e}");
+        }
+        // A different precision computes different values: a different spec.
+        let default = parse_feature(&format!("{w}window = \"7d\"")).expect("spec");
+        assert_ne!(spec.hash(), default.hash());
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! What a window's `precision` costs per entity, measured: one 7-day count
+//! window with every bucket filled (a click every 5 minutes for 7 days),
+//! at the default precision and finer ones, stored three ways: the Redis
+//! hash through the apply script (`MEMORY USAGE`, on a redis-server this
+//! starts), the MongoDB document (BSON bytes of the fields the update
+//! writes) and the Durable Object's document (its JSON text). Prints the
+//! BENCHMARKS.md section. Run: `scripts/bench-window.sh`.
+
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+
+use freshet_core::aggregate::aggregate;
+use freshet_core::encode::mongo::{json_to_bson, update_one};
+use freshet_core::encode::redis::{apply_call, apply_script_sha1};
+use freshet_core::read::read_features;
+use freshet_core::spec::FeatureSpec;
+use freshet_core::state::{FeatureDoc, apply_delta};
+use freshet_core::time::{DAY, MINUTE, Millis, parse_rfc3339};
+use freshet_core::validate::{Event, ValidBatch};
+use redis_server::RedisServer;
+use serde_json::{Map, Value};
+
+const NOW: &str = "2026-11-22T10:00:00Z";
+
+fn spec(precision: Option<&str>) -> FeatureSpec {
+    let precision = precision.map_or(String::new(), |p| format!("precision = \"{p}\"\n"));
+    FeatureSpec::parse(&format!(
+        "[entities.user]\nkey = [\"clientId\"]\n[[feature]]\nname = \"clicks_7d\"\nentity = \"user\"\n\
+         on = [\"product_click\"]\nagg = \"count\"\nwindow = \"7d\"\n{precision}"
+    ))
+    .expect("spec")
+}
+
+fn clicks(now: Millis) -> Vec<ValidBatch> {
+    let every = 5 * MINUTE;
+    (0..(7 * DAY / every))
+        .map(|i| {
+            let time = now - 7 * DAY + i * every + MINUTE;
+            ValidBatch {
+                batch_id: format!("b{i}"),
+                received_at: time,
+                skew: 0,
+                write_key: None,
+                identity: None,
+                events: vec![Event {
+                    id: format!("e{i}"),
+                    event_type: "product_click".into(),
+                    time,
+                    client_id: "cid-1".into(),
+                    session_id: None,
+                    user_id: None,
+                    payload: Map::new(),
+                }],
+                rejected: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+fn redis_cmd(con: &mut redis::Connection, parts: &[Vec<u8>]) -> redis::RedisResult<redis::Value> {
+    let mut cmd = redis::cmd(std::str::from_utf8(&parts[0]).expect("verb"));
+    for p in &parts[1..] {
+        cmd.arg(p.as_slice());
+    }
+    cmd.query(con)
+}
+
+fn main() {
+    let now = parse_rfc3339(NOW).expect("time");
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("redis");
+    let sha = apply_script_sha1();
+    let batches = clicks(now);
+    println!(
+        "`scripts/bench-window.sh` (core/examples/window_memory.rs): one entity's 7-day count window with every \
+         bucket filled ({} clicks, one every 5 minutes), per precision: the buckets kept, the window's \
+         worst-case error at its leading edge (events up to one bucket older than 7 days still count), and \
+         the bytes per entity in each store: Redis `MEMORY USAGE` of the entity's hash after the apply script \
+         (the batch markers are keys of their own, not counted), the MongoDB document's fields as BSON, and \
+         the Durable Object's document as the JSON it keeps. Markers excluded everywhere.\n",
+        batches.len()
+    );
+    println!(
+        "| precision | buckets | worst-case error | Redis hash | MongoDB fields | Durable Object JSON |"
+    );
+    println!("|---|---:|---|---:|---:|---:|");
+    for precision in [None, Some("1h"), Some("15m"), Some("5m")] {
+        let spec = spec(precision);
+        let prefix = format!("w{}", precision.unwrap_or("default"));
+        let mut doc = FeatureDoc::default();
+        let mut mongo = Map::new();
+        for b in &batches {
+            for delta in aggregate(&spec, b, None) {
+                apply_delta(&spec, &mut doc, &delta);
+                let call = apply_call(&spec, &prefix, &delta);
+                if redis_cmd(&mut con, &call.evalsha(&sha).0).is_err() {
+                    redis_cmd(&mut con, &call.eval().0).expect("apply script");
+                }
+                // The fields the update writes ($inc per bucket, $max of _ts),
+                // accumulated as MongoDB would (old buckets stay: see encode::mongo).
+                let update = update_one(&spec, &delta).update;
+                for (_, fields) in update.as_object().expect("update").iter() {
+                    for (path, v) in fields.as_object().expect("fields") {
+                        if path == "_batches" {
+                            continue;
+                        }
+                        mongo.insert(path.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        doc.batches.clear();
+        let key = format!("{prefix}:{{user:cid-1}}");
+        let usage = [b"MEMORY".to_vec(), b"USAGE".to_vec(), key.into_bytes()];
+        let redis_bytes = match redis_cmd(&mut con, &usage).expect("MEMORY USAGE") {
+            redis::Value::Int(n) => n,
+            other => panic!("MEMORY USAGE: {other:?}"),
+        };
+        let bson = match json_to_bson(&Value::Object(mongo)) {
+            bson::Bson::Document(d) => d.to_vec().expect("bson").len(),
+            other => panic!("not a document: {other}"),
+        };
+        let json = serde_json::to_string(&doc).expect("json").len();
+        let window = spec.features()[0].window.expect("window");
+        let value = read_features(&spec, "user", &doc, None, now).expect("read")["clicks_7d"]
+            .value
+            .clone();
+        assert!(
+            value.as_i64().unwrap_or(0) >= batches.len() as i64 - 1,
+            "{value}"
+        );
+        let buckets = match &doc.features["clicks_7d@1"].value {
+            freshet_core::state::Agg::Count(freshet_core::state::Cells::Buckets(b)) => b.len(),
+            other => panic!("not buckets: {other:?}"),
+        };
+        let label = precision.map_or("default (1 day)".to_owned(), |p| format!("`{p}`"));
+        let error = human(window.granule);
+        println!("| {label} | {buckets} | < {error} | {redis_bytes} B | {bson} B | {json} B |");
+    }
+}
+
+fn human(ms: Millis) -> String {
+    if ms % DAY == 0 {
+        format!("{} d", ms / DAY)
+    } else if ms % (60 * MINUTE) == 0 {
+        format!("{} h", ms / (60 * MINUTE))
+    } else {
+        format!("{} min", ms / MINUTE)
+    }
+}
