@@ -16,6 +16,23 @@ local function precedes(t1, id1, t2, id2)
   end
   return #id1 < #id2
 end
+-- Deletes the buckets that left a window as `now` passed `old`: every
+-- bucket lies in [old cutoff, old], so the loop is bounded by the window's
+-- bucket count. A bucket of several parts has fields `<bucket>#<k>`.
+local function prune(field, span, g, old, now, cutoff, parts)
+  if span == 0 or old < 0 or now <= old then return end
+  local s = math.floor((old - span) / g) * g
+  local stop = math.min(cutoff, math.floor(old / g) * g + g)
+  while s < stop do
+    local f = field .. '|' .. string.format('%d', s / 1000)
+    if parts == 0 then
+      redis.call('HDEL', hash, f)
+    else
+      for k = 0, parts - 1 do redis.call('HDEL', hash, f .. '#' .. k) end
+    end
+    s = s + g
+  end
+end
 local i, z = 2, 3
 while i <= #ARGV do
   local op, field, ts = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
@@ -51,38 +68,38 @@ while i <= #ARGV do
         end
       end
     end
-    -- Buckets that left the window: every bucket lies in [old cutoff, old],
-    -- so this loop is bounded by the window's bucket count.
-    if span > 0 and old >= 0 and now > old then
-      local s = math.floor((old - span) / g) * g
-      local stop = math.min(cutoff, math.floor(old / g) * g + g)
-      while s < stop do
-        redis.call('HDEL', hash, field .. '|' .. string.format('%d', s / 1000))
-        s = s + g
+    prune(field, span, g, old, now, cutoff, 0)
+  elseif op == 'parts' then
+    -- avg and vector_avg: cells of m numbers, each part its own field.
+    local span, g, m, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]),
+      tonumber(ARGV[i + 3])
+    i = i + 4
+    local cutoff = 0
+    if span > 0 then cutoff = math.floor((now - span) / g) * g end
+    for _ = 1, n do
+      local start = ARGV[i]
+      i = i + 1
+      local f = field
+      if span > 0 then f = field .. '|' .. start end
+      local live = span == 0 or tonumber(start) * 1000 >= cutoff
+      for k = 0, m - 1 do
+        if live then redis.call('HINCRBYFLOAT', hash, f .. '#' .. k, ARGV[i + k]) end
       end
+      i = i + m
     end
-  elseif op == 'last' or op == 'first' then
-    local t, id, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    i = i + 3
-    local ofield = '_o:' .. field
-    local cur = redis.call('HGET', hash, ofield)
-    local take = true
-    if cur then
-      local bar = string.find(cur, '|', 1, true)
-      local ct, cid = tonumber(string.sub(cur, 1, bar - 1)), string.sub(cur, bar + 1)
-      if op == 'last' then
-        take = precedes(ct, cid, tonumber(t), id)
-      else
-        take = precedes(tonumber(t), id, ct, cid)
-      end
-    end
-    if take then redis.call('HSET', hash, field, v, ofield, t .. '|' .. id) end
-  elseif op == 'distinct' or op == 'latest' then
+    prune(field, span, g, old, now, cutoff, m)
+  elseif op == 'distinct' or op == 'latest' or op == 'mode' then
+    -- A zset trimmed to the max highest scores: latest times, or for mode
+    -- the counts of each value.
     local key, max, n = KEYS[z], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
     z = z + 1
     i = i + 2
     for _ = 1, n do
-      redis.call('ZADD', key, 'GT', ARGV[i], ARGV[i + 1])
+      if op == 'mode' then
+        redis.call('ZINCRBY', key, ARGV[i], ARGV[i + 1])
+      else
+        redis.call('ZADD', key, 'GT', ARGV[i], ARGV[i + 1])
+      end
       i = i + 2
     end
     redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))

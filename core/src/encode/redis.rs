@@ -8,6 +8,12 @@
 //! - `fs:{user:cid-1}:viewed_categories@1`: a zset per `distinct` feature
 //!   (member the value, score the latest time seen) and per `latest_n` feature
 //!   (member `<event id> <JSON value>`, score the event time), trimmed to `max`.
+//! - `avg` and `vector_avg` keep each cell's numbers (`[count, sum]`,
+//!   `[weight, weighted sums…]`) as fields `<feature>#<k>` or, windowed,
+//!   `<feature>|<bucket start>#<k>`, added with `HINCRBYFLOAT`; `decay` keeps
+//!   its fixed-point bucket sums as a windowed `count` does, with `HINCRBY`.
+//! - `fs:{user:cid-1}:preferred_hour@1`: a zset per `mode` feature, member
+//!   the value as JSON, score its count (`ZINCRBY`), trimmed to `max`.
 //! - `fs:{user:cid-1}:b:<batchId>`: the applied-batch marker, `SET NX EX 86400`.
 //!
 //! The hash tag `{user:cid-1}` keeps an entity's keys in one cluster slot, so
@@ -183,6 +189,47 @@ fn encode_update(
                 call.args.extend([s.t.to_string(), latest_member(s)]);
             }
         }
+        Agg::Mode(counts) => {
+            head(call, "mode");
+            call.keys.push(keys.set(def.key()));
+            call.args
+                .extend([def.max.to_string(), counts.len().to_string()]);
+            for (value, n) in counts {
+                call.args.extend([n.to_string(), value.clone()]);
+            }
+        }
+        Agg::Decay(cells) => encode_cells(call, def, head, "count", cells, i64::to_string),
+        Agg::Avg(cells) | Agg::VectorAvg(cells) => {
+            head(call, "parts");
+            let (span, granule) = def.window.map_or((0, 0), |w| (w.span, w.granule));
+            call.args.extend([
+                span.to_string(),
+                granule.to_string(),
+                parts_of(def).to_string(),
+            ]);
+            let cells: Vec<(String, &Vec<f64>)> = match cells {
+                Cells::Total(parts) => vec![("-".to_owned(), parts)],
+                Cells::Buckets(buckets) => buckets
+                    .iter()
+                    .map(|(start, parts)| ((start / SECOND).to_string(), parts))
+                    .collect(),
+            };
+            call.args.push(cells.len().to_string());
+            for (start, parts) in cells {
+                call.args.push(start);
+                call.args.extend(parts.iter().map(f64::to_string));
+            }
+        }
+    }
+}
+
+/// How many numbers a cell of `avg` (count, sum) or `vector_avg` (weight,
+/// then one weighted sum per element) keeps.
+pub fn parts_of(def: &FeatureDef) -> usize {
+    match def.agg {
+        Aggregation::Avg => 2,
+        Aggregation::VectorAvg => def.dim + 1,
+        _ => 0,
     }
 }
 
@@ -254,10 +301,16 @@ fn set_features<'a>(
     entity: &'a str,
     wanted: Option<&'a [&'a str]>,
 ) -> impl Iterator<Item = &'a FeatureDef> {
-    spec.features_of(entity).filter(move |def| {
-        matches!(def.agg, Aggregation::Distinct | Aggregation::LatestN)
-            && wanted.is_none_or(|w| w.contains(&def.key()))
-    })
+    spec.features_of(entity)
+        .filter(move |def| is_set_feature(def) && wanted.is_none_or(|w| w.contains(&def.key())))
+}
+
+/// Whether a feature lives in a zset of its own rather than in the hash.
+fn is_set_feature(def: &FeatureDef) -> bool {
+    matches!(
+        def.agg,
+        Aggregation::Distinct | Aggregation::LatestN | Aggregation::Mode
+    )
 }
 
 /// A reply that does not have the shape Freshet writes.
@@ -303,18 +356,16 @@ pub fn decode_state_for(
     let mut sets = set_replies.iter();
     let mut doc = FeatureDoc::default();
     for def in spec.features_of(entity) {
-        let set = match def.agg {
-            Aggregation::Distinct | Aggregation::LatestN
-                if wanted.is_none_or(|w| w.contains(&def.key())) =>
-            {
-                Some(
-                    sets.next()
-                        .ok_or_else(|| bad("fewer set replies than set features"))?,
-                )
-            }
+        let set = if !is_set_feature(def) {
+            None
+        } else if wanted.is_none_or(|w| w.contains(&def.key())) {
+            Some(
+                sets.next()
+                    .ok_or_else(|| bad("fewer set replies than set features"))?,
+            )
+        } else {
             // A set feature not read: left out rather than read as empty.
-            Aggregation::Distinct | Aggregation::LatestN => continue,
-            _ => None,
+            continue;
         };
         let key = def.key();
         let Some(ts) = fields.get(format!("_ts:{key}").as_str()) else {
@@ -367,6 +418,13 @@ pub fn decode_state_for(
                 items.sort_unstable_by(|a, b| (b.t, &b.id).cmp(&(a.t, &a.id)));
                 Agg::LatestN(items)
             }
+            Aggregation::Mode => {
+                let members = scored(set.ok_or_else(|| bad("missing set"))?)?;
+                Agg::Mode(members.into_iter().collect())
+            }
+            Aggregation::Decay => Agg::Decay(cells(def, &fields, |s| parse(s, key))?),
+            Aggregation::Avg => Agg::Avg(part_cells(def, &fields)?),
+            Aggregation::VectorAvg => Agg::VectorAvg(part_cells(def, &fields)?),
         };
         doc.features
             .insert(key.to_owned(), FeatureState { updated_at, value });
@@ -396,6 +454,47 @@ fn cells<T>(
         buckets.insert(start * SECOND, parse_value(v)?);
     }
     Ok(Cells::Buckets(buckets))
+}
+
+/// The cells of an `avg` or `vector_avg`: fields `<key>#<k>`, or windowed
+/// `<key>|<bucket start>#<k>`. A part never written reads as 0 (a field
+/// `HINCRBYFLOAT` left at zero is still written, so this is for safety).
+fn part_cells(
+    def: &FeatureDef,
+    fields: &BTreeMap<&str, &str>,
+) -> Result<Cells<Vec<f64>>, DecodeError> {
+    let key = def.key();
+    let parts = parts_of(def);
+    let windowed = def.window.is_some();
+    let prefix = format!("{key}{}", if windowed { '|' } else { '#' });
+    let mut by_start: BTreeMap<Millis, Vec<f64>> = BTreeMap::new();
+    for (field, v) in fields.range(prefix.as_str()..) {
+        let Some(rest) = field.strip_prefix(&prefix) else {
+            break;
+        };
+        let (start, k) = if windowed {
+            let (start, k) = rest
+                .split_once('#')
+                .ok_or_else(|| bad(format!("{key}: field `{field}`")))?;
+            (parse::<Millis>(start, key)? * SECOND, k)
+        } else {
+            (0, rest)
+        };
+        let k: usize = parse(k, key)?;
+        let cell = by_start.entry(start).or_insert_with(|| vec![0.0; parts]);
+        *cell
+            .get_mut(k)
+            .ok_or_else(|| bad(format!("{key}: part {k} of {parts}")))? = parse(v, key)?;
+    }
+    Ok(if windowed {
+        Cells::Buckets(by_start)
+    } else {
+        Cells::Total(
+            by_start
+                .remove(&0)
+                .ok_or_else(|| bad(format!("{key} has no value")))?,
+        )
+    })
 }
 
 fn parse<T: std::str::FromStr>(text: &str, key: &str) -> Result<T, DecodeError> {
