@@ -81,13 +81,28 @@ while i <= #ARGV do
       i = i + 1
       local f = field
       if span > 0 then f = field .. '|' .. start end
-      local live = span == 0 or tonumber(start) * 1000 >= cutoff
-      for k = 0, m - 1 do
-        if live then redis.call('HINCRBYFLOAT', hash, f .. '#' .. k, ARGV[i + k]) end
+      if span == 0 or tonumber(start) * 1000 >= cutoff then
+        for k = 0, m - 1 do redis.call('HINCRBYFLOAT', hash, f .. '#' .. k, ARGV[i + k]) end
       end
       i = i + m
     end
     prune(field, span, g, old, now, cutoff, m)
+  elseif op == 'last' or op == 'first' then
+    local t, id, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    local ofield = '_o:' .. field
+    local cur = redis.call('HGET', hash, ofield)
+    local take = true
+    if cur then
+      local bar = string.find(cur, '|', 1, true)
+      local ct, cid = tonumber(string.sub(cur, 1, bar - 1)), string.sub(cur, bar + 1)
+      if op == 'last' then
+        take = precedes(ct, cid, tonumber(t), id)
+      else
+        take = precedes(tonumber(t), id, ct, cid)
+      end
+    end
+    if take then redis.call('HSET', hash, field, v, ofield, t .. '|' .. id) end
   elseif op == 'distinct' or op == 'latest' or op == 'mode' then
     -- A zset trimmed to the max highest scores: latest times, or for mode
     -- the counts of each value.
