@@ -7,7 +7,11 @@
 //! windows start exactly `span` before it, as the SQL's `watched_at > NOW() -
 //! INTERVAL` does (no event sits exactly on an edge).
 
+mod common;
+
 use std::collections::BTreeMap;
+
+use common::batch;
 
 use freshet_core::aggregate::{Skipped, aggregate_checked};
 use freshet_core::read::read_features;
@@ -86,18 +90,6 @@ fn events() -> Vec<Event> {
             .unwrap_or_default(),
         })
         .collect()
-}
-
-fn batch(id: &str, events: Vec<Event>) -> ValidBatch {
-    ValidBatch {
-        batch_id: id.into(),
-        received_at: NOW,
-        skew: 0,
-        write_key: None,
-        identity: None,
-        events,
-        rejected: Vec::new(),
-    }
 }
 
 type Docs = BTreeMap<(String, String), FeatureDoc>;

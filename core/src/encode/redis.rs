@@ -172,31 +172,18 @@ fn encode_update(
                 .extend([s.t.to_string(), s.id.clone(), s.v.to_string()]);
         }
         Agg::Distinct(seen) => {
-            head(call, "distinct");
-            call.keys.push(keys.set(def.key()));
-            call.args
-                .extend([def.max.to_string(), seen.len().to_string()]);
-            for (value, t) in seen {
-                call.args.extend([t.to_string(), value.clone()]);
-            }
+            let members = seen.iter().map(|(value, t)| (t.to_string(), value.clone()));
+            encode_set(call, keys, def, head, "distinct", seen.len(), members);
         }
         Agg::LatestN(items) => {
-            head(call, "latest");
-            call.keys.push(keys.set(def.key()));
-            call.args
-                .extend([def.max.to_string(), items.len().to_string()]);
-            for s in items {
-                call.args.extend([s.t.to_string(), latest_member(s)]);
-            }
+            let members = items.iter().map(|s| (s.t.to_string(), latest_member(s)));
+            encode_set(call, keys, def, head, "latest", items.len(), members);
         }
         Agg::Mode(counts) => {
-            head(call, "mode");
-            call.keys.push(keys.set(def.key()));
-            call.args
-                .extend([def.max.to_string(), counts.len().to_string()]);
-            for (value, n) in counts {
-                call.args.extend([n.to_string(), value.clone()]);
-            }
+            let members = counts
+                .iter()
+                .map(|(value, n)| (n.to_string(), value.clone()));
+            encode_set(call, keys, def, head, "mode", counts.len(), members);
         }
         Agg::Decay(cells) => encode_cells(call, def, head, "count", cells, i64::to_string),
         Agg::Avg(cells) | Agg::VectorAvg(cells) => {
@@ -230,6 +217,24 @@ pub fn parts_of(def: &FeatureDef) -> usize {
         Aggregation::Avg => 2,
         Aggregation::VectorAvg => def.dim + 1,
         _ => 0,
+    }
+}
+
+/// A zset feature's args: its key, `max`, then (score, member) pairs.
+fn encode_set(
+    call: &mut ApplyCall,
+    keys: &EntityKeys<'_>,
+    def: &FeatureDef,
+    head: impl Fn(&mut ApplyCall, &str),
+    op: &str,
+    len: usize,
+    members: impl Iterator<Item = (String, String)>,
+) {
+    head(call, op);
+    call.keys.push(keys.set(def.key()));
+    call.args.extend([def.max.to_string(), len.to_string()]);
+    for (score, member) in members {
+        call.args.extend([score, member]);
     }
 }
 

@@ -85,6 +85,13 @@ fn secantusd() -> Option<PathBuf> {
     None
 }
 
+/// A fresh folder for one server's storage.
+fn storage_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn start(bin: &Path, dir: &Path, port: u16, auth: bool) -> Server {
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -135,12 +142,7 @@ fn deltas_of(body: &str) -> Vec<EntityDelta> {
 #[tokio::test]
 async fn against_a_real_server_with_authentication() {
     let Some(bin) = secantusd() else { return };
-    let dir = std::env::temp_dir().join(format!(
-        "freshet-mongo-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = storage_dir("freshet-mongo");
     let port = free_port();
     let db = format!("t{}", std::process::id());
 
@@ -489,12 +491,7 @@ half_life = "2h"
         ))
         .unwrap(),
     ));
-    let dir = std::env::temp_dir().join(format!(
-        "freshet-mongo-aggs-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = storage_dir("freshet-mongo-aggs");
     let port = free_port();
     let _server = start(&bin, &dir, port, false);
     let mongo = MongoStore::new(
