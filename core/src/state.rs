@@ -373,6 +373,24 @@ mod tests {
     }
 
     #[test]
+    fn a_document_survives_json_text_exactly() {
+        // The Durable Object stores the document as JSON text.
+        let mut x: f64 = 0.123_456_789;
+        let mut sums = Vec::new();
+        for i in 0..2_000 {
+            x = (x * 3.7 + f64::from(i).sin()).fract() * 10f64.powi(i % 40 - 20);
+            sums.push(x);
+        }
+        let state = FeatureState {
+            updated_at: 1,
+            value: Agg::VectorAvg(Cells::Total(sums)),
+        };
+        let text = serde_json::to_string(&state).expect("json");
+        let back: FeatureState = serde_json::from_str(&text).expect("json");
+        assert_eq!(back, state);
+    }
+
+    #[test]
     fn windows_prune_buckets_that_left() {
         let spec = spec();
         let def = spec.feature("clicks_product_card_7d@1").expect("feature");
