@@ -3,7 +3,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::{Docs, batch, deliver, events, features, spec};
+use freshet_core::aggregate::aggregate;
+use freshet_core::state::{FeatureDoc, apply_delta};
 use freshet_core::validate::ValidBatch;
 use proptest::prelude::*;
 
@@ -51,6 +55,35 @@ proptest! {
         schedule.reverse();
         let shuffled = deliver(&spec, schedule);
         prop_assert_eq!(shuffled, in_order);
+    }
+
+    /// The Durable Object keeps its document as JSON text between writes:
+    /// that changes no value, floats included.
+    #[test]
+    fn a_document_kept_as_json_text_between_writes_is_the_same(
+        events in events(60),
+        groups in prop::collection::vec(0..6usize, 1..60),
+    ) {
+        let spec = spec();
+        let parts = split(&events, &groups);
+        let mut texts: BTreeMap<(String, String), String> = BTreeMap::new();
+        for b in &parts {
+            for delta in aggregate(&spec, b, None) {
+                let text = texts.entry((delta.entity.clone(), delta.id.clone())).or_default();
+                let mut doc: FeatureDoc = if text.is_empty() {
+                    FeatureDoc::default()
+                } else {
+                    serde_json::from_str(text).expect("stored document")
+                };
+                apply_delta(&spec, &mut doc, &delta);
+                *text = serde_json::to_string(&doc).expect("document");
+            }
+        }
+        let stored: Docs = texts
+            .into_iter()
+            .map(|(k, text)| (k, serde_json::from_str(&text).expect("document")))
+            .collect();
+        prop_assert_eq!(stored, deliver(&spec, &parts));
     }
 }
 
