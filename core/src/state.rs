@@ -214,7 +214,9 @@ impl FeatureState {
             (Agg::Avg(a), Agg::Avg(b)) | (Agg::VectorAvg(a), Agg::VectorAvg(b)) => {
                 a.merge(b, add_parts);
             }
-            (Agg::Decay(a), Agg::Decay(b)) => a.merge(b, |x, y| *x += y),
+            // Saturating: past 2^30 events in one bucket the value stops
+            // growing instead of wrapping (Redis and MongoDB refuse the write).
+            (Agg::Decay(a), Agg::Decay(b)) => a.merge(b, |x, y| *x = x.saturating_add(y)),
             (Agg::Mode(a), Agg::Mode(b)) => {
                 for (value, n) in b {
                     *a.entry(value).or_insert(0) += n;
