@@ -522,6 +522,16 @@ impl FeatureDef {
         }
     }
 
+    /// How many numbers a cell of `avg` (count, sum) or `vector_avg` (total
+    /// weight, then one weighted sum per element) keeps; 0 for the others.
+    pub fn cell_parts(&self) -> usize {
+        match self.agg {
+            Aggregation::Avg => 2,
+            Aggregation::VectorAvg => self.dim + 1,
+            _ => 0,
+        }
+    }
+
     /// Whether `event` passes the feature's `where` filter.
     pub fn accepts(&self, event: &Event, user_id: Option<&str>) -> bool {
         self.filter

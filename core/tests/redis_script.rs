@@ -121,6 +121,14 @@ fn script_sha1_is_what_redis_computes() {
     assert_eq!(sha, apply_script_sha1());
 }
 
+/// A spec of `features` over a `user` keyed by the client id.
+fn client_spec(features: &str) -> FeatureSpec {
+    FeatureSpec::parse(&format!(
+        "[entities.user]\nkey = [\"clientId\"]\n{features}"
+    ))
+    .expect("spec")
+}
+
 /// Random batches of `events`, split, applied newest first, then retried.
 fn script_equals_core(spec: &FeatureSpec, cases: u32) {
     let server = RedisServer::start();
@@ -167,11 +175,8 @@ fn script_state_equals_apply_delta_for_random_batches_and_retries() {
 /// even past `max` the script and core agree for the same deliveries.
 #[test]
 fn tight_bounds_trim_the_same_in_the_script_and_in_core() {
-    let tight = FeatureSpec::parse(
+    let tight = client_spec(
         r#"
-[entities.user]
-key = ["clientId"]
-
 [[feature]]
 name = "favourite_video"
 entity = "user"
@@ -188,8 +193,7 @@ agg = "distinct"
 field = "payload.category"
 max = 2
 "#,
-    )
-    .expect("spec");
+    );
     script_equals_core(&tight, 64);
 }
 
@@ -234,4 +238,58 @@ fn a_read_of_some_features_reads_only_their_sets() {
     );
     assert!(!stored.features.contains_key("recent_products@1"));
     assert!(doc.features.contains_key("recent_products@1"));
+}
+
+/// Fractional numbers: the script adds `avg` and `vector_avg` cells in
+/// doubles, in the order core adds them, and keeps them as exact text, so
+/// even the last bit agrees (`HINCRBYFLOAT`'s long double would not).
+#[test]
+fn fractional_averages_agree_to_the_last_bit() {
+    use freshet_core::time::DAY;
+    use freshet_core::validate::Event;
+    let floats = client_spec(
+        r#"
+[[feature]]
+name = "minutes"
+entity = "user"
+on = ["watch"]
+agg = "avg"
+field = "payload.minutes"
+window = "7d"
+
+[[feature]]
+name = "taste"
+entity = "user"
+on = ["watch"]
+agg = "vector_avg"
+field = "payload.v"
+dim = 3
+weight = "payload.minutes"
+"#,
+    );
+    let event = |i: i32| Event {
+        id: format!("e{i:03}"),
+        event_type: "watch".into(),
+        time: NOW - i64::from(i) * DAY / 5,
+        client_id: format!("c{}", i % 2),
+        session_id: None,
+        user_id: None,
+        payload: serde_json::json!({
+            "minutes": (f64::from(i) * 1.37).sin().abs() * 100.0,
+            "v": [0.1 * f64::from(i), (f64::from(i)).cos(), 1.0 / 3.0],
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    };
+    let batches: Vec<ValidBatch> = (0..6)
+        .map(|b| batch(&format!("f{b}"), (0..7).map(|k| event(b * 7 + k)).collect()))
+        .collect();
+    let mut schedule: Vec<&ValidBatch> = batches.iter().rev().collect();
+    schedule.extend(batches.iter().step_by(2));
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    check(&mut con, &floats, &schedule).expect("Redis and apply_delta agree");
 }

@@ -16,22 +16,21 @@ local function precedes(t1, id1, t2, id2)
   end
   return #id1 < #id2
 end
--- Deletes the buckets that left a window as `now` passed `old`: every
--- bucket lies in [old cutoff, old], so the loop is bounded by the window's
--- bucket count. A bucket of several parts has fields `<bucket>#<k>`.
-local function prune(field, span, g, old, now, cutoff, parts)
-  if span == 0 or old < 0 or now <= old then return end
-  local s = math.floor((old - span) / g) * g
-  local stop = math.min(cutoff, math.floor(old / g) * g + g)
-  while s < stop do
-    local f = field .. '|' .. string.format('%d', s / 1000)
-    if parts == 0 then
-      redis.call('HDEL', hash, f)
-    else
-      for k = 0, parts - 1 do redis.call('HDEL', hash, f .. '#' .. k) end
+-- The numbers of an avg or vector_avg cell, kept as '%.17g' text joined by
+-- ',' (exact for every double), added one by one in doubles as core adds.
+local function add_parts(cur, delta)
+  local sum = {}
+  for x in string.gmatch(delta, '[^,]+') do sum[#sum + 1] = tonumber(x) end
+  if cur then
+    local old = {}
+    for x in string.gmatch(cur, '[^,]+') do old[#old + 1] = tonumber(x) end
+    -- Another length: the spec changed dim without a new version; the delta wins.
+    if #old == #sum then
+      for k = 1, #sum do sum[k] = old[k] + sum[k] end
     end
-    s = s + g
   end
+  for k = 1, #sum do sum[k] = string.format('%.17g', sum[k]) end
+  return table.concat(sum, ',')
 end
 local i, z = 2, 3
 while i <= #ARGV do
@@ -44,7 +43,7 @@ while i <= #ARGV do
     now = ts
     redis.call('HSET', hash, tsfield, ARGV[i - 1])
   end
-  if op == 'count' or op == 'sum' or op == 'min' or op == 'max' then
+  if op == 'count' or op == 'sum' or op == 'min' or op == 'max' or op == 'parts' then
     local span, g, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     i = i + 3
     local cutoff = 0
@@ -59,6 +58,8 @@ while i <= #ARGV do
           redis.call('HINCRBY', hash, f, v)
         elseif op == 'sum' then
           redis.call('HINCRBYFLOAT', hash, f, v)
+        elseif op == 'parts' then
+          redis.call('HSET', hash, f, add_parts(redis.call('HGET', hash, f), v))
         else
           local cur = redis.call('HGET', hash, f)
           if not cur or (op == 'min' and tonumber(v) < tonumber(cur))
@@ -68,25 +69,16 @@ while i <= #ARGV do
         end
       end
     end
-    prune(field, span, g, old, now, cutoff, 0)
-  elseif op == 'parts' then
-    -- avg and vector_avg: cells of m numbers, each part its own field.
-    local span, g, m, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]),
-      tonumber(ARGV[i + 3])
-    i = i + 4
-    local cutoff = 0
-    if span > 0 then cutoff = math.floor((now - span) / g) * g end
-    for _ = 1, n do
-      local start = ARGV[i]
-      i = i + 1
-      local f = field
-      if span > 0 then f = field .. '|' .. start end
-      if span == 0 or tonumber(start) * 1000 >= cutoff then
-        for k = 0, m - 1 do redis.call('HINCRBYFLOAT', hash, f .. '#' .. k, ARGV[i + k]) end
+    -- Buckets that left the window: every bucket lies in [old cutoff, old],
+    -- so this loop is bounded by the window's bucket count.
+    if span > 0 and old >= 0 and now > old then
+      local s = math.floor((old - span) / g) * g
+      local stop = math.min(cutoff, math.floor(old / g) * g + g)
+      while s < stop do
+        redis.call('HDEL', hash, field .. '|' .. string.format('%d', s / 1000))
+        s = s + g
       end
-      i = i + m
     end
-    prune(field, span, g, old, now, cutoff, m)
   elseif op == 'last' or op == 'first' then
     local t, id, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     i = i + 3

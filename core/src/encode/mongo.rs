@@ -133,7 +133,7 @@ fn decode_increments(def: &FeatureDef, raw: &Value) -> Option<Agg> {
     let windowed = def.window.is_some();
     let parts = |v: &Value| -> Option<Vec<f64>> {
         let parts = v.as_object()?;
-        let n = crate::encode::redis::parts_of(def);
+        let n = def.cell_parts();
         (0..n)
             .map(|k| parts.get(&k.to_string()).map_or(Some(0.0), Value::as_f64))
             .collect()

@@ -9,9 +9,10 @@
 //!   (member the value, score the latest time seen) and per `latest_n` feature
 //!   (member `<event id> <JSON value>`, score the event time), trimmed to `max`.
 //! - `avg` and `vector_avg` keep each cell's numbers (`[count, sum]`,
-//!   `[weight, weighted sums…]`) as fields `<feature>#<k>` or, windowed,
-//!   `<feature>|<bucket start>#<k>`, added with `HINCRBYFLOAT`; `decay` keeps
-//!   its fixed-point bucket sums as a windowed `count` does, with `HINCRBY`.
+//!   `[weight, weighted sums…]`) in one field, as a `sum` keeps its number,
+//!   written `1,42.5` (each number's exact text, joined by `,`) and added
+//!   in doubles by the script, as core adds them; `decay` keeps its
+//!   fixed-point bucket sums as a windowed `count` does, with `HINCRBY`.
 //! - `fs:{user:cid-1}:preferred_hour@1`: a zset per `mode` feature, member
 //!   the value as JSON, score its count (`ZINCRBY`), trimmed to `max`.
 //! - `fs:{user:cid-1}:b:<batchId>`: the applied-batch marker, `SET NX EX 86400`.
@@ -187,36 +188,8 @@ fn encode_update(
         }
         Agg::Decay(cells) => encode_cells(call, def, head, "count", cells, i64::to_string),
         Agg::Avg(cells) | Agg::VectorAvg(cells) => {
-            head(call, "parts");
-            let (span, granule) = def.window.map_or((0, 0), |w| (w.span, w.granule));
-            call.args.extend([
-                span.to_string(),
-                granule.to_string(),
-                parts_of(def).to_string(),
-            ]);
-            let cells: Vec<(String, &Vec<f64>)> = match cells {
-                Cells::Total(parts) => vec![("-".to_owned(), parts)],
-                Cells::Buckets(buckets) => buckets
-                    .iter()
-                    .map(|(start, parts)| ((start / SECOND).to_string(), parts))
-                    .collect(),
-            };
-            call.args.push(cells.len().to_string());
-            for (start, parts) in cells {
-                call.args.push(start);
-                call.args.extend(parts.iter().map(f64::to_string));
-            }
+            encode_cells(call, def, head, "parts", cells, |parts| join_parts(parts));
         }
-    }
-}
-
-/// How many numbers a cell of `avg` (count, sum) or `vector_avg` (weight,
-/// then one weighted sum per element) keeps.
-pub fn parts_of(def: &FeatureDef) -> usize {
-    match def.agg {
-        Aggregation::Avg => 2,
-        Aggregation::VectorAvg => def.dim + 1,
-        _ => 0,
     }
 }
 
@@ -236,6 +209,16 @@ fn encode_set(
     for (score, member) in members {
         call.args.extend([score, member]);
     }
+}
+
+/// A cell of several numbers as one field: shortest round-trip text joined
+/// by `,`; the script writes its sums back as `%.17g`, exact as well.
+fn join_parts(parts: &[f64]) -> String {
+    parts
+        .iter()
+        .map(f64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn encode_cells<T>(
@@ -428,8 +411,8 @@ pub fn decode_state_for(
                 Agg::Mode(members.into_iter().collect())
             }
             Aggregation::Decay => Agg::Decay(cells(def, &fields, |s| parse(s, key))?),
-            Aggregation::Avg => Agg::Avg(part_cells(def, &fields)?),
-            Aggregation::VectorAvg => Agg::VectorAvg(part_cells(def, &fields)?),
+            Aggregation::Avg => Agg::Avg(cells(def, &fields, |s| split_parts(s, key))?),
+            Aggregation::VectorAvg => Agg::VectorAvg(cells(def, &fields, |s| split_parts(s, key))?),
         };
         doc.features
             .insert(key.to_owned(), FeatureState { updated_at, value });
@@ -461,45 +444,8 @@ fn cells<T>(
     Ok(Cells::Buckets(buckets))
 }
 
-/// The cells of an `avg` or `vector_avg`: fields `<key>#<k>`, or windowed
-/// `<key>|<bucket start>#<k>`. A part never written reads as 0 (a field
-/// `HINCRBYFLOAT` left at zero is still written, so this is for safety).
-fn part_cells(
-    def: &FeatureDef,
-    fields: &BTreeMap<&str, &str>,
-) -> Result<Cells<Vec<f64>>, DecodeError> {
-    let key = def.key();
-    let parts = parts_of(def);
-    let windowed = def.window.is_some();
-    let prefix = format!("{key}{}", if windowed { '|' } else { '#' });
-    let mut by_start: BTreeMap<Millis, Vec<f64>> = BTreeMap::new();
-    for (field, v) in fields.range(prefix.as_str()..) {
-        let Some(rest) = field.strip_prefix(&prefix) else {
-            break;
-        };
-        let (start, k) = if windowed {
-            let (start, k) = rest
-                .split_once('#')
-                .ok_or_else(|| bad(format!("{key}: field `{field}`")))?;
-            (parse::<Millis>(start, key)? * SECOND, k)
-        } else {
-            (0, rest)
-        };
-        let k: usize = parse(k, key)?;
-        let cell = by_start.entry(start).or_insert_with(|| vec![0.0; parts]);
-        *cell
-            .get_mut(k)
-            .ok_or_else(|| bad(format!("{key}: part {k} of {parts}")))? = parse(v, key)?;
-    }
-    Ok(if windowed {
-        Cells::Buckets(by_start)
-    } else {
-        Cells::Total(
-            by_start
-                .remove(&0)
-                .ok_or_else(|| bad(format!("{key} has no value")))?,
-        )
-    })
+fn split_parts(text: &str, key: &str) -> Result<Vec<f64>, DecodeError> {
+    text.split(',').map(|x| parse(x, key)).collect()
 }
 
 fn parse<T: std::str::FromStr>(text: &str, key: &str) -> Result<T, DecodeError> {
