@@ -179,10 +179,14 @@ fn fold(def: &FeatureDef, event: &Event, user: Option<&str>) -> Folded {
             // The spec parser gives every decay both.
             _ => Folded::Missing,
         },
-        Aggregation::Mode => field()
-            .filter(|v| !(v.is_array() || v.is_object()))
-            .map(|v| Agg::Mode(BTreeMap::from([(v.to_string(), 1)])))
-            .into(),
+        Aggregation::Mode => match field() {
+            None => Folded::Missing,
+            Some(v) if v.is_array() || v.is_object() => Folded::Refused(format!(
+                "{} is an array or object; mode counts strings, numbers and booleans",
+                field_name(def)
+            )),
+            Some(v) => Folded::Value(Agg::Mode(BTreeMap::from([(v.to_string(), 1)]))),
+        },
         Aggregation::VectorAvg => match field() {
             None => Folded::Missing,
             Some(v) => match weighted_vector(def, event, user, &v) {
@@ -232,7 +236,18 @@ fn weighted_vector(
         let x = item
             .as_f64()
             .ok_or_else(|| format!("{name} holds something other than a number"))?;
-        parts.push(weight * x);
+        let weighted = weight * x;
+        if !weighted.is_finite() {
+            return Err(format!(
+                "{name} times {path} is too large",
+                path = def
+                    .weight
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ));
+        }
+        parts.push(weighted);
     }
     Ok(parts)
 }
@@ -341,6 +356,94 @@ mod tests {
         let user = &deltas[1].updates;
         assert_eq!(user["clicks@1"].value, Agg::Count(Cells::Total(2)));
         assert_eq!(user["card_clicks@1"].value, Agg::Count(Cells::Total(1)));
+    }
+
+    #[test]
+    fn new_aggregations_name_the_values_they_refuse() {
+        let spec = spec(
+            "[[feature]]\nname = \"taste\"\nentity = \"user\"\non = [\"product_click\"]\n\
+             agg = \"vector_avg\"\nfield = \"payload.v\"\ndim = 2\nweight = \"payload.w\"\n\
+             [[feature]]\nname = \"fav\"\nentity = \"user\"\non = [\"product_click\"]\n\
+             agg = \"mode\"\nfield = \"payload.v\"\n\
+             [[feature]]\nname = \"mean\"\nentity = \"user\"\non = [\"product_click\"]\n\
+             agg = \"avg\"\nfield = \"payload.w\"\n",
+        );
+        let b = batch(vec![
+            event("e0", None, json!({"v": [1, 2], "w": 2})),
+            event("e1", None, json!({"v": [1, 2, 3], "w": 1})),
+            event("e2", None, json!({"v": [1, "x"], "w": 1})),
+            event("e3", None, json!({"v": [1, 2], "w": -1})),
+            event("e4", None, json!({"v": [1, 2]})),
+            event("e5", None, json!({"v": [1e300, 2], "w": 1e300})),
+            event("e6", None, json!({"v": "a", "w": "heavy"})),
+            event("e7", None, json!({})),
+        ]);
+        let out = aggregate_checked(&spec, &b, None);
+        let reasons: Vec<(usize, &str, &str)> = out
+            .skipped
+            .iter()
+            .map(|s| (s.event, s.feature.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    0,
+                    "fav@1",
+                    "payload.v is an array or object; mode counts strings, numbers and booleans"
+                ),
+                (1, "taste@1", "payload.v has 3 numbers, the feature wants 2"),
+                (
+                    1,
+                    "fav@1",
+                    "payload.v is an array or object; mode counts strings, numbers and booleans"
+                ),
+                (
+                    2,
+                    "taste@1",
+                    "payload.v holds something other than a number"
+                ),
+                (
+                    2,
+                    "fav@1",
+                    "payload.v is an array or object; mode counts strings, numbers and booleans"
+                ),
+                (3, "taste@1", "payload.w is not a number of 0 or more"),
+                (
+                    3,
+                    "fav@1",
+                    "payload.v is an array or object; mode counts strings, numbers and booleans"
+                ),
+                (4, "taste@1", "payload.w is missing"),
+                (
+                    4,
+                    "fav@1",
+                    "payload.v is an array or object; mode counts strings, numbers and booleans"
+                ),
+                (5, "taste@1", "payload.v times payload.w is too large"),
+                (
+                    5,
+                    "fav@1",
+                    "payload.v is an array or object; mode counts strings, numbers and booleans"
+                ),
+                (6, "taste@1", "payload.v is not an array of numbers"),
+                (6, "mean@1", "payload.w is not a number"),
+            ]
+        );
+        // Only e0 counts for taste; five events carry a number for mean.
+        let user = &out.deltas[0].updates;
+        assert_eq!(
+            user["taste@1"].value,
+            Agg::VectorAvg(Cells::Total(vec![2.0, 2.0, 4.0]))
+        );
+        assert_eq!(
+            user["mean@1"].value,
+            Agg::Avg(Cells::Total(vec![5.0, 2.0 + 1.0 + 1.0 - 1.0 + 1e300]))
+        );
+        assert_eq!(
+            user["fav@1"].value,
+            Agg::Mode(BTreeMap::from([("\"a\"".to_owned(), 1)]))
+        );
     }
 
     #[test]
