@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
+use crate::spec::{Aggregation, FeatureDef, FeatureSpec, FieldPath};
 use crate::state::{Agg, Cells, EntityDelta, FeatureState, Stamped};
 use crate::validate::{Event, ValidBatch};
 
@@ -198,10 +198,11 @@ fn fold(def: &FeatureDef, event: &Event, user: Option<&str>) -> Folded {
 }
 
 fn field_name(def: &FeatureDef) -> String {
-    def.field
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default()
+    name_of(def.field.as_ref())
+}
+
+fn name_of(path: Option<&FieldPath>) -> String {
+    path.map(ToString::to_string).unwrap_or_default()
 }
 
 /// `[weight, weight * x0, weight * x1, …]` of a `vector_avg` event.
@@ -238,14 +239,8 @@ fn weighted_vector(
             .ok_or_else(|| format!("{name} holds something other than a number"))?;
         let weighted = weight * x;
         if !weighted.is_finite() {
-            return Err(format!(
-                "{name} times {path} is too large",
-                path = def
-                    .weight
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            ));
+            let weight = name_of(def.weight.as_ref());
+            return Err(format!("{name} times {weight} is too large"));
         }
         parts.push(weighted);
     }
