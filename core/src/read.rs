@@ -142,6 +142,24 @@ pub fn read_one(def: &FeatureDef, state: Option<&FeatureState>, now: Millis) -> 
                 .map(|s: &Stamped| s.v.clone())
                 .collect(),
         )),
+        Agg::Avg(c) => cells_value(c, def.window, now, add_parts)
+            .and_then(|parts| mean(&parts))
+            .and_then(|means| means.first().copied())
+            .map(number),
+        Agg::VectorAvg(c) => cells_value(c, def.window, now, add_parts)
+            .and_then(|parts| mean(&parts))
+            .map(|means| Value::Array(means.into_iter().map(number).collect())),
+        Agg::Decay(c) => def.decay.map(|decay| {
+            let raw = match (c, def.window) {
+                (Cells::Buckets(buckets), Some(window)) => buckets
+                    .range(window.cutoff(now)..)
+                    .map(|(start, fixed)| decay.value_at(*start, *fixed, now))
+                    .sum(),
+                _ => 0.0,
+            };
+            number(decay.normalise(raw))
+        }),
+        Agg::Mode(counts) => most_frequent(counts),
     };
     FeatureValue {
         value: value.unwrap_or_else(|| def.default.clone()),
@@ -151,19 +169,59 @@ pub fn read_one(def: &FeatureDef, state: Option<&FeatureState>, now: Millis) -> 
 }
 
 /// The value of a number feature: its total, or the fold of its live buckets.
-fn cells_value<T: Copy, R>(
+fn cells_value<T: Clone, R>(
     cells: &Cells<T>,
     window: Option<Window>,
     now: Millis,
     fold: impl FnOnce(&mut dyn Iterator<Item = T>) -> Option<R>,
 ) -> Option<R> {
     match (cells, window) {
-        (Cells::Total(v), _) => fold(&mut std::iter::once(*v)),
+        (Cells::Total(v), _) => fold(&mut std::iter::once(v.clone())),
         (Cells::Buckets(buckets), Some(window)) => {
-            let mut live = buckets.range(window.cutoff(now)..).map(|(_, v)| *v);
+            let mut live = buckets.range(window.cutoff(now)..).map(|(_, v)| v.clone());
             fold(&mut live)
         }
-        (Cells::Buckets(buckets), None) => fold(&mut buckets.values().copied()),
+        (Cells::Buckets(buckets), None) => fold(&mut buckets.values().cloned()),
+    }
+}
+
+/// The part-by-part sum of cells of several numbers (`avg`, `vector_avg`).
+fn add_parts(cells: &mut dyn Iterator<Item = Vec<f64>>) -> Option<Vec<f64>> {
+    cells.reduce(|mut total, cell| {
+        total.iter_mut().zip(cell).for_each(|(t, x)| *t += x);
+        total
+    })
+}
+
+/// `[weight, sum…]` to each sum over the weight; none without weight.
+fn mean(parts: &[f64]) -> Option<Vec<f64>> {
+    let (weight, sums) = parts.split_first()?;
+    (*weight > 0.0).then(|| sums.iter().map(|s| s / weight).collect())
+}
+
+/// The value with the highest count; a tie goes to the smallest value
+/// (numbers by size, before text), as SQL's `ORDER BY n DESC, value` would.
+fn most_frequent(counts: &BTreeMap<String, i64>) -> Option<Value> {
+    let values = counts
+        .iter()
+        .filter_map(|(text, n)| Some((*n, serde_json::from_str::<Value>(text).ok()?)));
+    let best = values.reduce(|best, next| {
+        let order = next
+            .0
+            .cmp(&best.0)
+            .then_with(|| value_order(&best.1, &next.1));
+        if order.is_gt() { next } else { best }
+    })?;
+    Some(best.1)
+}
+
+/// Numbers by size, before any other value, which order by their JSON text.
+fn value_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.to_string().cmp(&b.to_string()),
     }
 }
 

@@ -54,8 +54,17 @@ pub struct FeatureDef {
     pub window: Option<Window>,
     pub ttl: Option<Millis>,
     pub default: Value,
-    /// Bound of `distinct` and `latest_n`.
+    /// Bound of `distinct`, `latest_n` and `mode`.
     pub max: usize,
+    /// `decay`'s rate and normalisation.
+    pub decay: Option<Decay>,
+    /// `vector_avg`: the length every vector must have.
+    pub dim: usize,
+    /// `vector_avg`: the field each vector is weighted by (1 without one).
+    pub weight: Option<FieldPath>,
+    /// The time zone of the derived fields `hour_of_day` and `day_of_week`
+    /// (UTC without one).
+    pub tz: Option<jiff::tz::TimeZone>,
     pub expected: Option<Expected>,
     pub description: Option<String>,
     /// `backfill = true`: the version is new and `freshet backfill` gives it
@@ -89,10 +98,19 @@ pub enum Aggregation {
     Distinct,
     /// The field's values of the `max` latest events, newest first.
     LatestN,
+    /// The mean of a numeric field: a sum and a count per cell.
+    Avg,
+    /// A sum of exponentially decayed contributions, read as of the read
+    /// time: `sum(exp(-rate * age))`, times `scale`, at most `cap`.
+    Decay,
+    /// The most frequent value, with the `max` highest counts kept.
+    Mode,
+    /// The element-wise (weighted) mean of a fixed-length number array.
+    VectorAvg,
 }
 
 impl Aggregation {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 12] = [
         Self::Count,
         Self::Sum,
         Self::Min,
@@ -101,6 +119,10 @@ impl Aggregation {
         Self::First,
         Self::Distinct,
         Self::LatestN,
+        Self::Avg,
+        Self::Decay,
+        Self::Mode,
+        Self::VectorAvg,
     ];
 
     pub fn name(self) -> &'static str {
@@ -113,15 +135,27 @@ impl Aggregation {
             Self::First => "first",
             Self::Distinct => "distinct",
             Self::LatestN => "latest_n",
+            Self::Avg => "avg",
+            Self::Decay => "decay",
+            Self::Mode => "mode",
+            Self::VectorAvg => "vector_avg",
         }
     }
 
     fn needs_field(self) -> bool {
-        !matches!(self, Self::Count)
+        !matches!(self, Self::Count | Self::Decay)
     }
 
     fn is_numeric(self) -> bool {
-        matches!(self, Self::Sum | Self::Min | Self::Max)
+        matches!(
+            self,
+            Self::Sum | Self::Min | Self::Max | Self::Avg | Self::Decay
+        )
+    }
+
+    /// Whether the aggregation keeps a bounded set (`max` applies).
+    fn is_bounded(self) -> bool {
+        matches!(self, Self::Distinct | Self::LatestN | Self::Mode)
     }
 }
 
@@ -170,6 +204,54 @@ impl Window {
     }
 }
 
+/// `decay`'s parameters. Each window bucket keeps, in fixed point,
+/// `sum(exp(rate * (t - bucket_start)))` over its events: relative to the
+/// bucket's start, so one event adds at most 2 (the bucket is at most one
+/// half-life wide) and integers add exactly in any order. A read decays each
+/// bucket from its start to the read time: `exp(-rate * (now - start))`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decay {
+    /// Per millisecond.
+    pub rate: f64,
+    /// The raw sum is multiplied by this (default 1).
+    pub scale: f64,
+    /// The scaled value is at most this.
+    pub cap: Option<f64>,
+}
+
+/// One event's weight at its bucket's start in [`Decay`]'s fixed point:
+/// 2^32, so one event is kept to within 1.2e-10 of its weight, and a bucket
+/// holds 2^30 events before its `i64` could overflow.
+pub const DECAY_ONE: f64 = 4_294_967_296.0;
+
+/// A decay older than this many half-lives weighs less than one fixed-point
+/// unit (2^-33 < 1 / [`DECAY_ONE`]): an unwindowed decay keeps buckets this
+/// far back only, and loses nothing it could have represented.
+pub const DECAY_HORIZON_HALF_LIVES: i64 = 33;
+
+impl Decay {
+    /// The fixed-point weight of an event `since` ms after its bucket's start.
+    pub fn weight(&self, since: Millis) -> i64 {
+        // At most 2 * 2^32 (since < one half-life): exact in an f64 and an i64.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let w = ((self.rate * since as f64).exp() * DECAY_ONE).round() as i64;
+        w
+    }
+
+    /// The raw decayed sum, as of `now`, of a bucket starting at `start`.
+    pub fn value_at(&self, start: Millis, fixed: i64, now: Millis) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let (age, fixed) = ((now - start) as f64, fixed as f64);
+        (-self.rate * age).exp() * fixed / DECAY_ONE
+    }
+
+    /// The served value of a raw decayed sum.
+    pub fn normalise(&self, raw: f64) -> f64 {
+        let scaled = raw * self.scale;
+        self.cap.map_or(scaled, |cap| scaled.min(cap))
+    }
+}
+
 /// The training distribution of a numeric feature, for drift checks.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +272,11 @@ pub enum FieldPath {
     SessionId,
     UserId,
     Payload(Vec<String>),
+    /// The event time's hour, 0-23 (derived; in the feature's `tz`).
+    HourOfDay,
+    /// The event time's day of the week, 0 = Sunday … 6 = Saturday, as SQL's
+    /// `EXTRACT(DOW …)` (derived; in the feature's `tz`).
+    DayOfWeek,
 }
 
 impl FieldPath {
@@ -201,11 +288,14 @@ impl FieldPath {
             "clientId" => Self::ClientId,
             "sessionId" => Self::SessionId,
             "userId" => Self::UserId,
+            "hour_of_day" => Self::HourOfDay,
+            "day_of_week" => Self::DayOfWeek,
             _ => {
                 let rest = path.strip_prefix("payload.").ok_or_else(|| {
                     format!(
                         "field path `{path}` must be payload.<name>[.<name>…] or one of \
-                         id, type, timestamp, clientId, sessionId, userId"
+                         id, type, timestamp, clientId, sessionId, userId, hour_of_day, \
+                         day_of_week"
                     )
                 })?;
                 let segments: Vec<String> = rest.split('.').map(str::to_owned).collect();
@@ -217,10 +307,27 @@ impl FieldPath {
         })
     }
 
-    /// The value at this path in `event`; the event time reads as milliseconds.
-    /// `user_id` is the userId to honour (verified), not the one sent.
+    /// The value at this path in `event`; the event time reads as milliseconds,
+    /// derived fields in UTC. `user_id` is the userId to honour (verified),
+    /// not the one sent.
     pub fn get(&self, event: &Event, user_id: Option<&str>) -> Option<Value> {
+        self.get_in(event, user_id, None)
+    }
+
+    /// Like [`FieldPath::get`], with derived fields in the time zone `tz`.
+    pub fn get_in(
+        &self,
+        event: &Event,
+        user_id: Option<&str>,
+        tz: Option<&jiff::tz::TimeZone>,
+    ) -> Option<Value> {
+        let local = || {
+            let at = jiff::Timestamp::from_millisecond(event.time).ok()?;
+            Some(tz.unwrap_or(&jiff::tz::TimeZone::UTC).to_datetime(at))
+        };
         match self {
+            Self::HourOfDay => Some(Value::from(local()?.hour())),
+            Self::DayOfWeek => Some(Value::from(local()?.weekday().to_sunday_zero_offset())),
             Self::Id => Some(Value::from(event.id.as_str())),
             Self::Type => Some(Value::from(event.event_type.as_str())),
             Self::Timestamp => Some(Value::from(event.time)),
@@ -248,6 +355,8 @@ impl fmt::Display for FieldPath {
             Self::ClientId => f.write_str("clientId"),
             Self::SessionId => f.write_str("sessionId"),
             Self::UserId => f.write_str("userId"),
+            Self::HourOfDay => f.write_str("hour_of_day"),
+            Self::DayOfWeek => f.write_str("day_of_week"),
             Self::Payload(segments) => write!(f, "payload.{}", segments.join(".")),
         }
     }
@@ -305,6 +414,13 @@ struct RawFeature {
     ttl: Option<String>,
     default: Option<toml::Value>,
     max: Option<usize>,
+    rate: Option<f64>,
+    half_life: Option<String>,
+    scale: Option<f64>,
+    cap: Option<f64>,
+    dim: Option<usize>,
+    weight: Option<String>,
+    tz: Option<String>,
     expected: Option<Expected>,
     description: Option<String>,
     #[serde(default)]
@@ -430,6 +546,16 @@ impl FeatureDef {
         }
     }
 
+    /// How many numbers a cell of `avg` (count, sum) or `vector_avg` (total
+    /// weight, then one weighted sum per element) keeps; 0 for the others.
+    pub fn cell_parts(&self) -> usize {
+        match self.agg {
+            Aggregation::Avg => 2,
+            Aggregation::VectorAvg => self.dim + 1,
+            _ => 0,
+        }
+    }
+
     /// Whether `event` passes the feature's `where` filter.
     pub fn accepts(&self, event: &Event, user_id: Option<&str>) -> bool {
         self.filter
@@ -552,9 +678,24 @@ fn check_feature(
     let field = raw.field.as_deref().map(FieldPath::parse).transpose()?;
     match (&field, agg.needs_field()) {
         (None, true) => return Err(format!("agg = \"{}\" needs a field", agg.name())),
-        (Some(_), false) => return Err("agg = \"count\" takes no field".to_owned()),
+        (Some(_), false) => return Err(format!("agg = \"{}\" takes no field", agg.name())),
         _ => {}
     }
+    let derived = matches!(field, Some(FieldPath::HourOfDay | FieldPath::DayOfWeek));
+    let tz = match raw.tz.as_deref() {
+        Some(_) if !derived => {
+            return Err(
+                "tz applies to the derived fields hour_of_day and day_of_week only".to_owned(),
+            );
+        }
+        Some(name) => Some(
+            jiff::tz::TimeZone::get(name)
+                .map_err(|_| format!("tz: `{name}` is not an IANA time zone"))?,
+        ),
+        None => None,
+    };
+    let decay = check_decay(agg, raw.rate, raw.half_life.as_deref(), raw.scale, raw.cap)?;
+    let (dim, weight) = check_vector(agg, raw.dim, raw.weight.as_deref())?;
     let filter = raw
         .filter
         .into_iter()
@@ -581,6 +722,9 @@ fn check_feature(
                 "agg = \"first\" cannot have a window (the first event may have left it)"
                     .to_owned(),
             );
+        }
+        if agg == Aggregation::Mode {
+            return Err("agg = \"mode\" cannot have a window".to_owned());
         }
     }
     let precision = raw
@@ -613,20 +757,28 @@ fn check_feature(
             Some(Window { span, granule })
         }
     };
+    let window = match decay {
+        Some(d) => Some(decay_window(&d, window)),
+        None => window,
+    };
     let ttl = raw
         .ttl
         .as_deref()
         .map(|t| parse_duration(t).map_err(|e| format!("ttl: {e}")))
         .transpose()?;
     let max = match (agg, raw.max) {
-        (Aggregation::Distinct | Aggregation::LatestN, Some(0)) => {
+        (_, Some(0)) if agg.is_bounded() => {
             return Err("max must be 1 or more".to_owned());
         }
-        (Aggregation::Distinct | Aggregation::LatestN, Some(m)) if m > MAX_BOUND => {
+        (_, Some(m)) if agg.is_bounded() && m > MAX_BOUND => {
             return Err(format!("max must be at most {MAX_BOUND}"));
         }
-        (Aggregation::Distinct | Aggregation::LatestN, Some(m)) => m,
-        (Aggregation::Distinct, None) => 50,
+        (_, Some(m)) if agg.is_bounded() => m,
+        (Aggregation::Distinct | Aggregation::Mode, None) => match field {
+            Some(FieldPath::HourOfDay) => 24,
+            Some(FieldPath::DayOfWeek) => 7,
+            _ => 50,
+        },
         (Aggregation::LatestN, None) => 10,
         (_, Some(_)) => return Err(format!("agg = \"{}\" takes no max", agg.name())),
         (_, None) => 0,
@@ -637,8 +789,9 @@ fn check_feature(
     let default = match raw.default {
         Some(v) => toml_to_json(v),
         None => match agg {
-            Aggregation::Count | Aggregation::Sum => Value::from(0),
+            Aggregation::Count | Aggregation::Sum | Aggregation::Decay => Value::from(0),
             Aggregation::Distinct | Aggregation::LatestN => Value::Array(Vec::new()),
+            Aggregation::VectorAvg => Value::Array(vec![Value::from(0); dim]),
             _ => Value::Null,
         },
     };
@@ -655,11 +808,110 @@ fn check_feature(
         ttl,
         default,
         max,
+        decay,
+        dim,
+        weight,
+        tz,
         expected: raw.expected,
         description: raw.description,
         backfill: raw.backfill,
         key,
     })
+}
+
+/// Longest `dim` a `vector_avg` may have: a cell keeps `dim + 1` numbers.
+pub const MAX_DIM: usize = 1_024;
+
+fn check_decay(
+    agg: Aggregation,
+    rate: Option<f64>,
+    half_life: Option<&str>,
+    scale: Option<f64>,
+    cap: Option<f64>,
+) -> Result<Option<Decay>, String> {
+    if agg != Aggregation::Decay {
+        return match (rate, half_life, scale, cap) {
+            (None, None, None, None) => Ok(None),
+            _ => Err(format!(
+                "agg = \"{}\" takes no rate, half_life, scale or cap (they are decay's)",
+                agg.name()
+            )),
+        };
+    }
+    let per_day = match (rate, half_life) {
+        (Some(_), Some(_)) => return Err("give rate or half_life, not both".to_owned()),
+        (None, None) => {
+            return Err(
+                "agg = \"decay\" needs a rate (per day) or a half_life (like \"7d\")".to_owned(),
+            );
+        }
+        (Some(r), None) if !(r.is_finite() && r > 0.0) => {
+            return Err(format!("rate must be a positive number per day, not {r}"));
+        }
+        (Some(r), None) => r,
+        (None, Some(text)) => {
+            let ms = parse_duration(text).map_err(|e| format!("half_life: {e}"))?;
+            #[allow(clippy::cast_precision_loss)]
+            let days = ms as f64 / DAY as f64;
+            std::f64::consts::LN_2 / days
+        }
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let rate = per_day / DAY as f64;
+    if std::f64::consts::LN_2 / rate < MINUTE as f64 {
+        return Err("the half-life must be a minute or longer".to_owned());
+    }
+    let scale = scale.unwrap_or(1.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(format!("scale must be a positive number, not {scale}"));
+    }
+    if let Some(c) = cap.filter(|c| !c.is_finite()) {
+        return Err(format!("cap must be a finite number, not {c}"));
+    }
+    Ok(Some(Decay { rate, scale, cap }))
+}
+
+/// `decay`'s buckets: at most one half-life wide (whole minutes), so an
+/// event's weight relative to its bucket's start stays in [1, 2]; without a
+/// window, kept [`DECAY_HORIZON_HALF_LIVES`] back.
+fn decay_window(decay: &Decay, window: Option<Window>) -> Window {
+    #[allow(clippy::cast_possible_truncation)]
+    let half_life = (std::f64::consts::LN_2 / decay.rate).round() as Millis;
+    let fits = (half_life / MINUTE * MINUTE).clamp(MINUTE, DAY);
+    match window {
+        Some(w) => Window {
+            span: w.span,
+            granule: w.granule.min(fits),
+        },
+        None => Window {
+            span: DECAY_HORIZON_HALF_LIVES * half_life,
+            granule: fits,
+        },
+    }
+}
+
+fn check_vector(
+    agg: Aggregation,
+    dim: Option<usize>,
+    weight: Option<&str>,
+) -> Result<(usize, Option<FieldPath>), String> {
+    if agg != Aggregation::VectorAvg {
+        return match (dim, weight) {
+            (None, None) => Ok((0, None)),
+            _ => Err(format!(
+                "agg = \"{}\" takes no dim or weight (they are vector_avg's)",
+                agg.name()
+            )),
+        };
+    }
+    let dim = dim.ok_or("agg = \"vector_avg\" needs dim, the length of its vectors")?;
+    if !(1..=MAX_DIM).contains(&dim) {
+        return Err(format!("dim must be 1 to {MAX_DIM}"));
+    }
+    let weight = weight
+        .map(|w| FieldPath::parse(w).map_err(|e| format!("weight: {e}")))
+        .transpose()?;
+    Ok((dim, weight))
 }
 
 fn check_on(on: &[String]) -> Result<EventMatch, String> {
@@ -764,11 +1016,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_feature() {
-        let e = error_of("name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"avg\"");
+        let e = error_of("name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"median\"");
         assert_eq!(
             e,
-            "features.toml: feature `x@1`: unknown aggregation `avg` (expected one of \
-             count, sum, min, max, last, first, distinct, latest_n)"
+            "features.toml: feature `x@1`: unknown aggregation `median` (expected one of \
+             count, sum, min, max, last, first, distinct, latest_n, avg, decay, mode, vector_avg)"
         );
         let e = error_of("name = \"Bad\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"");
         assert!(e.contains("feature `Bad@1`: name must match"), "{e}");
@@ -833,6 +1085,185 @@ mod tests {
         let w = "name = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\n";
         assert!(parse_feature(&format!("{w}window = \"90d\"")).is_ok());
         assert!(error_of(&format!("{w}window = \"91d\"")).contains("longer than 90 days"));
+    }
+
+    const F: &str = "name = \"x\"\nentity = \"user\"\non = [\"a\"]\n";
+
+    #[test]
+    fn new_aggregations_parse_with_their_parameters() {
+        let one = |rest: &str| {
+            parse_feature(&format!("{F}{rest}"))
+                .map(|s| s.features()[0].clone())
+                .expect("valid feature")
+        };
+        let avg = one("agg = \"avg\"\nfield = \"payload.minutes\"\nwindow = \"30d\"");
+        assert_eq!(avg.agg, Aggregation::Avg);
+        assert_eq!(avg.default, Value::Null);
+        let decay = one("agg = \"decay\"\nrate = 0.1\nwindow = \"14d\"\nscale = 0.001\ncap = 1");
+        let d = decay.decay.expect("decay");
+        assert!((d.rate * DAY as f64 - 0.1).abs() < 1e-15);
+        assert_eq!((d.scale, d.cap), (0.001, Some(1.0)));
+        assert_eq!(
+            decay.window,
+            Some(Window {
+                span: 14 * DAY,
+                granule: DAY
+            })
+        );
+        assert_eq!(decay.default, Value::from(0));
+        // Buckets one half-life wide (whole minutes); no window: 33 half-lives kept.
+        let fast = one("agg = \"decay\"\nhalf_life = \"90m\"");
+        assert_eq!(
+            fast.window,
+            Some(Window {
+                span: 33 * 90 * MINUTE,
+                granule: 90 * MINUTE
+            })
+        );
+        let integer_rate = one("agg = \"decay\"\nrate = 1");
+        assert!(integer_rate.decay.is_some());
+        let mode =
+            one("agg = \"mode\"\nfield = \"hour_of_day\"\ntz = \"Europe/Paris\"\ndefault = 20");
+        assert_eq!((mode.max, mode.field), (24, Some(FieldPath::HourOfDay)));
+        assert_eq!(mode.tz, jiff::tz::TimeZone::get("Europe/Paris").ok());
+        assert_eq!(one("agg = \"mode\"\nfield = \"day_of_week\"").max, 7);
+        assert_eq!(one("agg = \"mode\"\nfield = \"payload.genre\"").max, 50);
+        let vector = one(
+            "agg = \"vector_avg\"\nfield = \"payload.embedding\"\ndim = 3\nweight = \"payload.minutes\"",
+        );
+        assert_eq!(vector.dim, 3);
+        assert_eq!(
+            vector.weight,
+            Some(FieldPath::Payload(vec!["minutes".into()]))
+        );
+        assert_eq!(vector.default, serde_json::json!([0, 0, 0]));
+    }
+
+    #[test]
+    fn bad_parameters_of_new_aggregations_are_refused_clearly() {
+        let cases = [
+            ("agg = \"avg\"", "agg = \"avg\" needs a field"),
+            ("agg = \"decay\"", "needs a rate (per day) or a half_life"),
+            (
+                "agg = \"decay\"\nrate = 0.1\nhalf_life = \"7d\"",
+                "rate or half_life, not both",
+            ),
+            (
+                "agg = \"decay\"\nrate = -1",
+                "rate must be a positive number per day",
+            ),
+            (
+                "agg = \"decay\"\nrate = 0.0",
+                "rate must be a positive number per day",
+            ),
+            (
+                "agg = \"decay\"\nrate = nan",
+                "rate must be a positive number per day",
+            ),
+            (
+                "agg = \"decay\"\nhalf_life = \"30s\"",
+                "half-life must be a minute or longer",
+            ),
+            (
+                "agg = \"decay\"\nhalf_life = \"7x\"",
+                "half_life: `7x` is not a duration",
+            ),
+            (
+                "agg = \"decay\"\nrate = 1\nscale = 0",
+                "scale must be a positive number",
+            ),
+            (
+                "agg = \"decay\"\nrate = 1\ncap = inf",
+                "cap must be a finite number",
+            ),
+            (
+                "agg = \"decay\"\nrate = 1\nfield = \"id\"",
+                "agg = \"decay\" takes no field",
+            ),
+            (
+                "agg = \"sum\"\nfield = \"id\"\nrate = 1",
+                "agg = \"sum\" takes no rate",
+            ),
+            (
+                "agg = \"mode\"\nfield = \"id\"\nwindow = \"1d\"",
+                "mode\" cannot have a window",
+            ),
+            (
+                "agg = \"mode\"\nfield = \"id\"\nmax = 0",
+                "max must be 1 or more",
+            ),
+            (
+                "agg = \"mode\"\nfield = \"id\"\nmax = 1001",
+                "max must be at most 1000",
+            ),
+            (
+                "agg = \"mode\"\nfield = \"id\"\ntz = \"UTC\"",
+                "tz applies to the derived fields",
+            ),
+            (
+                "agg = \"mode\"\nfield = \"hour_of_day\"\ntz = \"Mars/Olympus\"",
+                "tz: `Mars/Olympus` is not an IANA time zone",
+            ),
+            ("agg = \"vector_avg\"\nfield = \"payload.v\"", "needs dim"),
+            (
+                "agg = \"vector_avg\"\nfield = \"payload.v\"\ndim = 0",
+                "dim must be 1 to 1024",
+            ),
+            (
+                "agg = \"vector_avg\"\nfield = \"payload.v\"\ndim = 1025",
+                "dim must be 1 to 1024",
+            ),
+            (
+                "agg = \"vector_avg\"\nfield = \"payload.v\"\ndim = 2\nweight = \"minutes\"",
+                "weight: field path `minutes` must be payload.",
+            ),
+            (
+                "agg = \"avg\"\nfield = \"id\"\ndim = 2",
+                "agg = \"avg\" takes no dim or weight",
+            ),
+            ("agg = \"count\"\nmax = 3", "agg = \"count\" takes no max"),
+        ];
+        for (rest, wanted) in cases {
+            let e = error_of(&format!("{F}{rest}"));
+            assert!(
+                e.contains("feature `x@1`") && e.contains(wanted),
+                "{rest}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn derived_fields_read_the_event_time_in_the_zone() {
+        let event = |time| Event {
+            id: "e".into(),
+            event_type: "a".into(),
+            time,
+            client_id: "c".into(),
+            session_id: None,
+            user_id: None,
+            payload: serde_json::Map::new(),
+        };
+        // 2026-11-22T23:30:00Z, a Sunday: Monday 00:30 in Paris (UTC+1).
+        let e = event(1_795_390_200_000);
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").ok();
+        assert_eq!(FieldPath::HourOfDay.get(&e, None), Some(Value::from(23)));
+        assert_eq!(FieldPath::DayOfWeek.get(&e, None), Some(Value::from(0)));
+        assert_eq!(
+            FieldPath::HourOfDay.get_in(&e, None, paris.as_ref()),
+            Some(Value::from(0))
+        );
+        assert_eq!(
+            FieldPath::DayOfWeek.get_in(&e, None, paris.as_ref()),
+            Some(Value::from(1))
+        );
+        // Summer time: 2026-07-01T12:00:00Z is 14:00 in Paris (UTC+2).
+        let summer = event(1_782_907_200_000);
+        assert_eq!(
+            FieldPath::HourOfDay.get_in(&summer, None, paris.as_ref()),
+            Some(Value::from(14))
+        );
+        assert_eq!(FieldPath::parse("hour_of_day"), Ok(FieldPath::HourOfDay));
+        assert_eq!(FieldPath::DayOfWeek.to_string(), "day_of_week");
     }
 
     #[test]

@@ -48,6 +48,16 @@ pub enum Agg {
     Distinct(BTreeMap<String, Millis>),
     /// Newest first, by `(time, id)`.
     LatestN(Vec<Stamped>),
+    /// Per cell `[count, sum]`.
+    Avg(Cells<Vec<f64>>),
+    /// Per bucket the fixed-point sum of weights relative to the bucket's
+    /// start (see [`crate::spec::Decay`]); always windowed.
+    Decay(Cells<i64>),
+    /// Each value (as JSON text) with how many events carried it; the `max`
+    /// highest counts are kept.
+    Mode(BTreeMap<String, i64>),
+    /// Per cell `[total weight, weighted sum of element 0, of element 1, …]`.
+    VectorAvg(Cells<Vec<f64>>),
 }
 
 /// A number for the whole history, or one per time bucket of a window.
@@ -152,17 +162,23 @@ fn remember_batch(batches: &mut BTreeMap<String, Millis>, batch_id: &str, receiv
         batches.insert(batch_id.to_owned(), received_at);
     }
     batches.retain(|_, at| *at >= horizon);
-    keep_latest(batches, MAX_BATCH_MARKERS);
+    keep_top(batches, MAX_BATCH_MARKERS);
 }
 
-/// Keeps the `max` entries with the latest times, ties broken by key: a
-/// fixed rank per entry, so trimming never depends on arrival order.
-fn keep_latest(entries: &mut BTreeMap<String, Millis>, max: usize) {
+/// Keeps the `max` entries with the highest ranks (latest times, highest
+/// counts), ties kept for the byte-wise larger key: a fixed rank per entry,
+/// so trimming never depends on arrival order, and the order Redis's sorted
+/// sets trim by (`ZREMRANGEBYRANK` drops the lowest score, then the smallest
+/// member).
+///
+/// For `mode`'s counts this is exact while a feature sees at most `max`
+/// distinct values; beyond that a value dropped once restarts from zero
+/// when it comes back, as in every bounded top-k.
+fn keep_top<R: Ord + Copy>(entries: &mut BTreeMap<String, R>, max: usize) {
     if entries.len() <= max {
         return;
     }
-    let mut ranked: Vec<(Millis, String)> =
-        entries.iter().map(|(key, t)| (*t, key.clone())).collect();
+    let mut ranked: Vec<(R, String)> = entries.iter().map(|(key, t)| (*t, key.clone())).collect();
     ranked.sort_unstable_by(|a, b| b.cmp(a));
     for (_, key) in ranked.drain(max..) {
         entries.remove(&key);
@@ -195,6 +211,17 @@ impl FeatureState {
                 }
             }
             (Agg::LatestN(a), Agg::LatestN(b)) => a.extend(b),
+            (Agg::Avg(a), Agg::Avg(b)) | (Agg::VectorAvg(a), Agg::VectorAvg(b)) => {
+                a.merge(b, add_parts);
+            }
+            // Saturating: past 2^30 events in one bucket the value stops
+            // growing instead of wrapping (Redis and MongoDB refuse the write).
+            (Agg::Decay(a), Agg::Decay(b)) => a.merge(b, |x, y| *x = x.saturating_add(y)),
+            (Agg::Mode(a), Agg::Mode(b)) => {
+                for (value, n) in b {
+                    *a.entry(value).or_insert(0) += n;
+                }
+            }
             // A stored state of another kind means the spec changed the
             // aggregation without a new version; the newer state wins.
             (value, other) => *value = other,
@@ -209,7 +236,10 @@ impl FeatureState {
             Agg::Count(c) => c.prune(def.window, updated_at),
             Agg::Sum(c) | Agg::Min(c) | Agg::Max(c) => c.prune(def.window, updated_at),
             Agg::Last(_) | Agg::First(_) => {}
-            Agg::Distinct(seen) => keep_latest(seen, def.max),
+            Agg::Distinct(seen) => keep_top(seen, def.max),
+            Agg::Avg(c) | Agg::VectorAvg(c) => c.prune(def.window, updated_at),
+            Agg::Decay(c) => c.prune(def.window, updated_at),
+            Agg::Mode(counts) => keep_top(counts, def.max),
             Agg::LatestN(items) => {
                 items.sort_unstable_by(|a, b| b.rank().cmp(&a.rank()));
                 items.dedup_by(|a, b| a.id == b.id);
@@ -219,7 +249,17 @@ impl FeatureState {
     }
 }
 
-impl<T: Copy> Cells<T> {
+/// Adds a cell of several numbers part by part; cells of another length mean
+/// the spec changed `dim` without a new version, and the newer one wins.
+fn add_parts(a: &mut Vec<f64>, b: Vec<f64>) {
+    if a.len() == b.len() {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    } else {
+        *a = b;
+    }
+}
+
+impl<T: Clone> Cells<T> {
     fn merge(&mut self, other: Self, fold: impl Fn(&mut T, T)) {
         match (self, other) {
             (Self::Total(a), Self::Total(b)) => fold(a, b),
@@ -332,6 +372,24 @@ mod tests {
             s.value,
             Agg::Distinct(BTreeMap::from([("b".into(), 3), ("c".into(), 2)]))
         );
+    }
+
+    #[test]
+    fn a_document_survives_json_text_exactly() {
+        // The Durable Object stores the document as JSON text.
+        let mut x: f64 = 0.123_456_789;
+        let mut sums = Vec::new();
+        for i in 0..2_000 {
+            x = (x * 3.7 + f64::from(i).sin()).fract() * 10f64.powi(i % 40 - 20);
+            sums.push(x);
+        }
+        let state = FeatureState {
+            updated_at: 1,
+            value: Agg::VectorAvg(Cells::Total(sums)),
+        };
+        let text = serde_json::to_string(&state).expect("json");
+        let back: FeatureState = serde_json::from_str(&text).expect("json");
+        assert_eq!(back, state);
     }
 
     #[test]

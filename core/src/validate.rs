@@ -36,6 +36,21 @@ pub struct ValidBatch {
     pub rejected: Vec<Rejection>,
 }
 
+impl ValidBatch {
+    /// The position in the sent batch of `events[event]`: valid events keep
+    /// their order around the rejected ones.
+    pub fn body_index(&self, event: usize) -> usize {
+        let mut index = event;
+        for r in &self.rejected {
+            if r.index > index {
+                break;
+            }
+            index += 1;
+        }
+        index
+    }
+}
+
 /// One valid event, its time corrected for client clock skew.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -566,5 +581,21 @@ mod tests {
             "{:?}",
             b.rejected
         );
+    }
+
+    #[test]
+    fn body_index_counts_the_rejected_before_an_event() {
+        // Sent: bad, ok, bad, bad, ok, ok.
+        let b = validate(&batch(vec![
+            event(json!({"clientId": ""})),
+            event(json!({"id": "a"})),
+            event(json!({"clientId": ""})),
+            event(json!({"clientId": ""})),
+            event(json!({"id": "b"})),
+            event(json!({"id": "c"})),
+        ]))
+        .expect("valid");
+        let positions: Vec<usize> = (0..b.events.len()).map(|k| b.body_index(k)).collect();
+        assert_eq!(positions, [1, 4, 5]);
     }
 }

@@ -15,6 +15,7 @@ use freshet_core::encode::redis::{
     APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1, decode_state, read_commands,
 };
 use freshet_core::read::read_features;
+use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, FeatureDoc, apply_delta};
 use freshet_core::validate::ValidBatch;
 use proptest::prelude::*;
@@ -52,8 +53,11 @@ fn run(con: &mut redis::Connection, parts: &[Vec<u8>]) -> redis::RedisResult<red
 static PREFIX: AtomicU64 = AtomicU64::new(0);
 
 /// Applies the schedule both ways and compares every entity touched.
-fn check(con: &mut redis::Connection, schedule: &[&ValidBatch]) -> Result<(), TestCaseError> {
-    let spec = spec();
+fn check(
+    con: &mut redis::Connection,
+    spec: &FeatureSpec,
+    schedule: &[&ValidBatch],
+) -> Result<(), TestCaseError> {
     let prefix = format!(
         "t{}-{}",
         std::process::id(),
@@ -62,12 +66,12 @@ fn check(con: &mut redis::Connection, schedule: &[&ValidBatch]) -> Result<(), Te
     let sha = apply_script_sha1();
     let mut docs: BTreeMap<(String, String), FeatureDoc> = BTreeMap::new();
     for b in schedule {
-        for delta in aggregate(&spec, b, None) {
+        for delta in aggregate(spec, b, None) {
             let doc = docs
                 .entry((delta.entity.clone(), delta.id.clone()))
                 .or_default();
-            let expected = apply_delta(&spec, doc, &delta);
-            let call = apply_call(&spec, &prefix, &delta);
+            let expected = apply_delta(spec, doc, &delta);
+            let call = apply_call(spec, &prefix, &delta);
             let reply = match run(con, &call.evalsha(&sha).0) {
                 Err(e) if e.code() == Some("NOSCRIPT") => run(con, &call.eval().0),
                 other => other,
@@ -82,7 +86,7 @@ fn check(con: &mut redis::Connection, schedule: &[&ValidBatch]) -> Result<(), Te
     }
     for ((entity, id), doc) in &docs {
         let mut pipe = redis::pipe();
-        for c in read_commands(&spec, &prefix, entity, id) {
+        for c in read_commands(spec, &prefix, entity, id) {
             let mut cmd = redis::cmd(std::str::from_utf8(&c.0[0]).expect("verb"));
             for p in &c.0[1..] {
                 cmd.arg(p.as_slice());
@@ -93,11 +97,11 @@ fn check(con: &mut redis::Connection, schedule: &[&ValidBatch]) -> Result<(), Te
             .query(con)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let replies: Vec<RedisValue> = replies.into_iter().map(convert).collect();
-        let stored = decode_state(&spec, entity, &replies)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stored =
+            decode_state(spec, entity, &replies).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&stored.features, &doc.features, "{}/{}", entity, id);
-        let from_redis = read_features(&spec, entity, &stored, None, NOW).expect("read");
-        let from_core = read_features(&spec, entity, doc, None, NOW).expect("read");
+        let from_redis = read_features(spec, entity, &stored, None, NOW).expect("read");
+        let from_core = read_features(spec, entity, doc, None, NOW).expect("read");
         prop_assert_eq!(from_redis, from_core);
     }
     Ok(())
@@ -117,15 +121,23 @@ fn script_sha1_is_what_redis_computes() {
     assert_eq!(sha, apply_script_sha1());
 }
 
-#[test]
-fn script_state_equals_apply_delta_for_random_batches_and_retries() {
+/// A spec of `features` over a `user` keyed by the client id.
+fn client_spec(features: &str) -> FeatureSpec {
+    FeatureSpec::parse(&format!(
+        "[entities.user]\nkey = [\"clientId\"]\n{features}"
+    ))
+    .expect("spec")
+}
+
+/// Random batches of `events`, split, applied newest first, then retried.
+fn script_equals_core(spec: &FeatureSpec, cases: u32) {
     let server = RedisServer::start();
     let con = redis::Client::open(server.url())
         .and_then(|c| c.get_connection())
         .expect("connect");
     let con = std::cell::RefCell::new(con);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 96,
+        cases,
         ..ProptestConfig::default()
     });
     let strategy = (
@@ -148,9 +160,41 @@ fn script_state_equals_apply_delta_for_random_batches_and_retries() {
                 .collect();
             let mut schedule: Vec<&ValidBatch> = batches.iter().rev().collect();
             schedule.extend(retries.iter().map(|i| i.get(&batches)));
-            check(&mut con.borrow_mut(), &schedule)
+            check(&mut con.borrow_mut(), spec, &schedule)
         })
         .expect("Redis and apply_delta agree");
+}
+
+#[test]
+fn script_state_equals_apply_delta_for_random_batches_and_retries() {
+    script_equals_core(&spec(), 96);
+}
+
+/// Bounds that bite: a `mode` keeping 2 of 4 videos' counts, a `distinct`
+/// keeping 2 of 4 categories. The Redis zset trims as `keep_top` does, so
+/// even past `max` the script and core agree for the same deliveries.
+#[test]
+fn tight_bounds_trim_the_same_in_the_script_and_in_core() {
+    let tight = client_spec(
+        r#"
+[[feature]]
+name = "favourite_video"
+entity = "user"
+on = ["watch"]
+agg = "mode"
+field = "payload.videoId"
+max = 2
+
+[[feature]]
+name = "categories"
+entity = "user"
+on = ["viewed_category"]
+agg = "distinct"
+field = "payload.category"
+max = 2
+"#,
+    );
+    script_equals_core(&tight, 64);
 }
 
 #[test]
@@ -194,4 +238,58 @@ fn a_read_of_some_features_reads_only_their_sets() {
     );
     assert!(!stored.features.contains_key("recent_products@1"));
     assert!(doc.features.contains_key("recent_products@1"));
+}
+
+/// Fractional numbers: the script adds `avg` and `vector_avg` cells in
+/// doubles, in the order core adds them, and keeps them as exact text, so
+/// even the last bit agrees (`HINCRBYFLOAT`'s long double would not).
+#[test]
+fn fractional_averages_agree_to_the_last_bit() {
+    use freshet_core::time::DAY;
+    use freshet_core::validate::Event;
+    let floats = client_spec(
+        r#"
+[[feature]]
+name = "minutes"
+entity = "user"
+on = ["watch"]
+agg = "avg"
+field = "payload.minutes"
+window = "7d"
+
+[[feature]]
+name = "taste"
+entity = "user"
+on = ["watch"]
+agg = "vector_avg"
+field = "payload.v"
+dim = 3
+weight = "payload.minutes"
+"#,
+    );
+    let event = |i: i32| Event {
+        id: format!("e{i:03}"),
+        event_type: "watch".into(),
+        time: NOW - i64::from(i) * DAY / 5,
+        client_id: format!("c{}", i % 2),
+        session_id: None,
+        user_id: None,
+        payload: serde_json::json!({
+            "minutes": (f64::from(i) * 1.37).sin().abs() * 100.0,
+            "v": [0.1 * f64::from(i), (f64::from(i)).cos(), 1.0 / 3.0],
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    };
+    let batches: Vec<ValidBatch> = (0..6)
+        .map(|b| batch(&format!("f{b}"), (0..7).map(|k| event(b * 7 + k)).collect()))
+        .collect();
+    let mut schedule: Vec<&ValidBatch> = batches.iter().rev().collect();
+    schedule.extend(batches.iter().step_by(2));
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    check(&mut con, &floats, &schedule).expect("Redis and apply_delta agree");
 }

@@ -1,7 +1,7 @@
 //! The routes: from a [`Request`] to a [`Response`], with the store behind
 //! [`FeatureStore`] and the time passed in, so every path is tested natively.
 
-use freshet_core::aggregate::aggregate;
+use freshet_core::aggregate::{aggregate, aggregate_checked};
 use freshet_core::identity::verify_token;
 use freshet_core::log::{LoggedBatch, parse_ndjson};
 use freshet_core::read::{FeatureValues, ReadError, read_features};
@@ -165,7 +165,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         let verified_user = self.verify_identity(&batch, now)?;
         self.rate_limit(key, &batch).await?;
 
-        let deltas = aggregate(self.spec, &batch, verified_user.as_deref());
+        let aggregated = aggregate_checked(self.spec, &batch, verified_user.as_deref());
+        let deltas = aggregated.deltas;
         // The store and the log in parallel; 202 only once both hold the
         // batch. A retry after a failure of either finds the store's batch
         // marker (nothing applied twice) and the log's object (nothing
@@ -180,10 +181,24 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             .iter()
             .map(|r| json!({ "index": r.index, "reason": r.error.code() }))
             .collect();
-        Ok(Response::json(
-            202,
-            &json!({ "accepted": batch.events.len(), "rejected": rejected }),
-        ))
+        let mut answer = json!({ "accepted": batch.events.len(), "rejected": rejected });
+        // An accepted event that one feature could not use (a vector of the
+        // wrong length): named, so the sender can fix it; its other
+        // features counted.
+        if !aggregated.skipped.is_empty() {
+            answer["skipped"] = aggregated
+                .skipped
+                .iter()
+                .map(|s| {
+                    json!({
+                        "index": batch.body_index(s.event),
+                        "feature": s.feature,
+                        "reason": s.reason,
+                    })
+                })
+                .collect();
+        }
+        Ok(Response::json(202, &answer))
     }
 
     /// Counts the batch against its client's limit, then its site's. Only a

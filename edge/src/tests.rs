@@ -1060,3 +1060,60 @@ async fn backfill_counts_every_batch_once_across_the_deploy_that_adds_a_version(
         (401, Some("backfill_disabled"))
     );
 }
+
+/// The test edge serving seed 2's media spec (`examples/media/features.toml`).
+fn media_edge() -> Edge<MemoryStore> {
+    let spec: &'static freshet_core::spec::FeatureSpec = Box::leak(Box::new(
+        freshet_core::spec::FeatureSpec::parse(include_str!("../../examples/media/features.toml"))
+            .unwrap(),
+    ));
+    Edge {
+        spec,
+        store: MemoryStore::new(spec),
+        ..edge()
+    }
+}
+
+#[tokio::test]
+async fn media_features_are_served_and_a_bad_vector_is_named_not_fatal() {
+    let edge = media_edge();
+    let watch = |i: usize, at: &str, minutes: Value, embedding: Vec<f64>| {
+        json!({"id": format!("w{i}"), "type": "watch", "timestamp": at, "clientId": "cid-m",
+               "payload": {"itemId": "v-1", "genre": "drama", "watchDurationMin": minutes,
+                           "genreEmbedding": embedding}})
+    };
+    let body = batch(vec![
+        event(0, "Not_A_Type", "2026-11-22T09:00:00.000Z"),
+        watch(1, "2026-11-22T09:00:00.000Z", json!(30), vec![1.0; 32]),
+        watch(2, "2026-11-21T20:00:00.000Z", json!(60), vec![0.0; 32]),
+        watch(3, "2026-11-21T21:00:00.000Z", json!(90), vec![1.0; 31]),
+    ]);
+    let (status, answer, _) = send(&edge, ingest(body)).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"accepted": 3, "rejected": [{"index": 0, "reason": "bad_type"}], "skipped": [{
+            "index": 3,
+            "feature": "user_genre_preferences@1",
+            "reason": "payload.genreEmbedding has 31 numbers, the feature wants 32",
+        }]})
+    );
+    let user = |name| feature(&edge, "user", "cid-m", name);
+    assert_eq!(user("user_watch_count_7d").await, json!(3));
+    assert_eq!(user("user_avg_watch_duration_min").await, json!(60));
+    // Weighted by minutes: (30 * 1 + 60 * 0) / 90 per element.
+    let preferences = user("user_genre_preferences").await;
+    assert_eq!(preferences.as_array().map(Vec::len), Some(32));
+    assert!((num(&preferences[0]) - 1.0 / 3.0).abs() < 1e-12);
+    // Hours 09, 20 and 21 once each: the earliest wins the tie.
+    assert_eq!(user("user_preferred_hour").await, json!(9));
+    let item = |name| feature(&edge, "item", "v-1", name);
+    assert_eq!(item("item_genre").await, json!("drama"));
+    // Read at 10:00: ages of 1 h, 14 h and 13 h.
+    let raw: f64 = [1.0, 14.0, 13.0]
+        .iter()
+        .map(|h: &f64| (-0.1 * h / 24.0).exp())
+        .sum();
+    let score = num(&item("item_popularity_score").await);
+    assert!((score - raw / 1000.0).abs() < 1e-12, "{score}");
+}

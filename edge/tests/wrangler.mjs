@@ -10,6 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const EDGE = process.env.EDGE_DIR ?? path.resolve(import.meta.dirname, '..');
+// The worker build served, under edge/: `build` (the repository's spec), or
+// another a script built with FRESHET_BUILD_DIR (edge/build.sh).
+export const BUILD = process.env.FRESHET_EDGE_BUILD ?? 'build';
 export const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-edge-'));
 const children = [];
 
@@ -46,14 +49,14 @@ export async function freePort() {
 }
 
 /**
- * edge/wrangler.toml without [build], serving build/index.js. `limits`
+ * edge/wrangler.toml without [build], serving <BUILD>/index.js. `limits`
  * replaces the `simple = {...}` of the named [[ratelimits]] bindings; one
  * that is commented out (off as shipped) is added.
  */
 export function testConfig(limits = {}) {
   let text = fs.readFileSync(path.join(EDGE, 'wrangler.toml'), 'utf8')
     .replace(/\[build\][^[]*/, '')
-    .replace(/^main = .*$/m, `main = "${path.join(EDGE, 'build', 'index.js')}"`);
+    .replace(/^main = .*$/m, `main = "${path.join(EDGE, BUILD, 'index.js')}"`);
   Object.entries(limits).forEach(([name, limit], i) => {
     const block = new RegExp(`^(name = "${name}"[^[]*?simple = )\\{[^}]*\\}`, 'm');
     text = block.test(text)

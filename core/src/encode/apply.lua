@@ -16,6 +16,22 @@ local function precedes(t1, id1, t2, id2)
   end
   return #id1 < #id2
 end
+-- The numbers of an avg or vector_avg cell, kept as '%.17g' text joined by
+-- ',' (exact for every double), added one by one in doubles as core adds.
+local function add_parts(cur, delta)
+  local sum = {}
+  for x in string.gmatch(delta, '[^,]+') do sum[#sum + 1] = tonumber(x) end
+  if cur then
+    local old = {}
+    for x in string.gmatch(cur, '[^,]+') do old[#old + 1] = tonumber(x) end
+    -- Another length: the spec changed dim without a new version; the delta wins.
+    if #old == #sum then
+      for k = 1, #sum do sum[k] = old[k] + sum[k] end
+    end
+  end
+  for k = 1, #sum do sum[k] = string.format('%.17g', sum[k]) end
+  return table.concat(sum, ',')
+end
 local i, z = 2, 3
 while i <= #ARGV do
   local op, field, ts = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
@@ -27,7 +43,7 @@ while i <= #ARGV do
     now = ts
     redis.call('HSET', hash, tsfield, ARGV[i - 1])
   end
-  if op == 'count' or op == 'sum' or op == 'min' or op == 'max' then
+  if op == 'count' or op == 'sum' or op == 'min' or op == 'max' or op == 'parts' then
     local span, g, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     i = i + 3
     local cutoff = 0
@@ -42,6 +58,8 @@ while i <= #ARGV do
           redis.call('HINCRBY', hash, f, v)
         elseif op == 'sum' then
           redis.call('HINCRBYFLOAT', hash, f, v)
+        elseif op == 'parts' then
+          redis.call('HSET', hash, f, add_parts(redis.call('HGET', hash, f), v))
         else
           local cur = redis.call('HGET', hash, f)
           if not cur or (op == 'min' and tonumber(v) < tonumber(cur))
@@ -77,12 +95,18 @@ while i <= #ARGV do
       end
     end
     if take then redis.call('HSET', hash, field, v, ofield, t .. '|' .. id) end
-  elseif op == 'distinct' or op == 'latest' then
+  elseif op == 'distinct' or op == 'latest' or op == 'mode' then
+    -- A zset trimmed to the max highest scores: latest times, or for mode
+    -- the counts of each value.
     local key, max, n = KEYS[z], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
     z = z + 1
     i = i + 2
     for _ = 1, n do
-      redis.call('ZADD', key, 'GT', ARGV[i], ARGV[i + 1])
+      if op == 'mode' then
+        redis.call('ZINCRBY', key, ARGV[i], ARGV[i + 1])
+      else
+        redis.call('ZADD', key, 'GT', ARGV[i], ARGV[i + 1])
+      end
       i = i + 2
     end
     redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))

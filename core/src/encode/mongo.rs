@@ -10,6 +10,12 @@
 //! - `viewed_categories@1: {"<value>": <time>, …}` by `$max` per value (keys
 //!   escaped: `%`, `.` and `$` as `%25`, `%2E`, `%24`);
 //! - `recent_products@1: [{t, id, v}, …]` by `$push` with `$sort` and `$slice`;
+//! - `avg@1: {"0": <count>, "1": <sum>}` and `vector_avg@1: {"0": <total
+//!   weight>, "1": <weighted sum of element 0>, …}` by `$inc` per part
+//!   (windowed: `{"<bucket start>": {"0": …, …}, …}`); `decay@1:
+//!   {"<bucket start>": <fixed-point sum>, …}` by `$inc` (see
+//!   [`crate::spec::Decay`]); `mode@1: {"<value as JSON>": <count>, …}` by
+//!   `$inc` per value, keys escaped as `distinct`'s;
 //! - `_ts: {"<feature>": <latest event time>}` by `$max`;
 //! - `_batches: [<batch id>, …]`, the last 1,000 applied, by `$push` with
 //!   `$slice`. The filter says `_batches: {$ne: batchId}`: a retried batch
@@ -19,14 +25,14 @@
 //!   clicked by many visitors that is the window that matters (at 10 batches
 //!   a second, 100 s), and 1,000 ids (~40 KB) keep the document small.
 //!
-//! Old window buckets and `distinct` values beyond `max` are not removed by
-//! the update (it cannot see the document); reads ignore them.
+//! Old window buckets, and `distinct` and `mode` values beyond `max`, are not
+//! removed by the update (it cannot see the document); reads ignore them.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::spec::{Aggregation, FeatureSpec};
+use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
 use crate::time::{Millis, SECOND};
 
@@ -73,6 +79,9 @@ pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
                     );
                 }
             }
+            Agg::Avg(_) | Agg::VectorAvg(_) | Agg::Decay(_) | Agg::Mode(_) => {
+                increments(&state.value, key, |p, v| set("$inc", p, v));
+            }
             Agg::LatestN(items) => set(
                 "$push",
                 key.clone(),
@@ -97,6 +106,51 @@ pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
         collection: collection(&delta.entity),
         filter: json!({"_id": delta.id, "_batches": {"$ne": delta.batch_id}}),
         update: Value::Object(update),
+    }
+}
+
+/// The `$inc`s of the aggregations that only add: `avg`, `vector_avg`,
+/// `decay` and `mode`.
+fn increments(value: &Agg, key: &str, mut inc: impl FnMut(String, Value)) {
+    match value {
+        Agg::Avg(c) | Agg::VectorAvg(c) => cells(c, key, |path, parts| {
+            for (k, x) in parts.iter().enumerate() {
+                inc(format!("{path}.{k}"), Value::from(*x));
+            }
+        }),
+        Agg::Decay(c) => cells(c, key, |path, v| inc(path, Value::from(*v))),
+        Agg::Mode(counts) => {
+            for (value, n) in counts {
+                inc(format!("{key}.{}", escape_key(value)), Value::from(*n));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reads back what [`increments`] wrote.
+fn decode_increments(def: &FeatureDef, raw: &Value) -> Option<Agg> {
+    let windowed = def.window.is_some();
+    let parts = |v: &Value| -> Option<Vec<f64>> {
+        let parts = v.as_object()?;
+        let n = def.cell_parts();
+        (0..n)
+            .map(|k| parts.get(&k.to_string()).map_or(Some(0.0), Value::as_f64))
+            .collect()
+    };
+    match def.agg {
+        Aggregation::Avg => decode_cells(raw, windowed, parts).map(Agg::Avg),
+        Aggregation::VectorAvg => decode_cells(raw, windowed, parts).map(Agg::VectorAvg),
+        Aggregation::Decay => decode_cells(raw, windowed, Value::as_i64).map(Agg::Decay),
+        Aggregation::Mode => raw.as_object().map(|counts| {
+            Agg::Mode(
+                counts
+                    .iter()
+                    .filter_map(|(k, n)| Some((unescape_key(k), n.as_i64()?)))
+                    .collect(),
+            )
+        }),
+        _ => None,
     }
 }
 
@@ -173,6 +227,9 @@ pub fn decode_document(spec: &FeatureSpec, entity: &str, document: &Value) -> Fe
             Aggregation::LatestN => raw
                 .as_array()
                 .map(|items| Agg::LatestN(items.iter().filter_map(decode_stamped).collect())),
+            Aggregation::Avg | Aggregation::VectorAvg | Aggregation::Decay | Aggregation::Mode => {
+                decode_increments(def, raw)
+            }
         };
         if let Some(value) = value {
             let mut state = FeatureState { updated_at, value };
@@ -183,7 +240,11 @@ pub fn decode_document(spec: &FeatureSpec, entity: &str, document: &Value) -> Fe
     doc
 }
 
-fn decode_cells<T>(raw: &Value, windowed: bool, get: fn(&Value) -> Option<T>) -> Option<Cells<T>> {
+fn decode_cells<T>(
+    raw: &Value,
+    windowed: bool,
+    get: impl Fn(&Value) -> Option<T>,
+) -> Option<Cells<T>> {
     if !windowed {
         return get(raw).map(Cells::Total);
     }

@@ -8,6 +8,13 @@
 //! - `fs:{user:cid-1}:viewed_categories@1`: a zset per `distinct` feature
 //!   (member the value, score the latest time seen) and per `latest_n` feature
 //!   (member `<event id> <JSON value>`, score the event time), trimmed to `max`.
+//! - `avg` and `vector_avg` keep each cell's numbers (`[count, sum]`,
+//!   `[weight, weighted sums…]`) in one field, as a `sum` keeps its number,
+//!   written `1,42.5` (each number's exact text, joined by `,`) and added
+//!   in doubles by the script, as core adds them; `decay` keeps its
+//!   fixed-point bucket sums as a windowed `count` does, with `HINCRBY`.
+//! - `fs:{user:cid-1}:preferred_hour@1`: a zset per `mode` feature, member
+//!   the value as JSON, score its count (`ZINCRBY`), trimmed to `max`.
 //! - `fs:{user:cid-1}:b:<batchId>`: the applied-batch marker, `SET NX EX 86400`.
 //!
 //! The hash tag `{user:cid-1}` keeps an entity's keys in one cluster slot, so
@@ -166,24 +173,52 @@ fn encode_update(
                 .extend([s.t.to_string(), s.id.clone(), s.v.to_string()]);
         }
         Agg::Distinct(seen) => {
-            head(call, "distinct");
-            call.keys.push(keys.set(def.key()));
-            call.args
-                .extend([def.max.to_string(), seen.len().to_string()]);
-            for (value, t) in seen {
-                call.args.extend([t.to_string(), value.clone()]);
-            }
+            let members = seen.iter().map(|(value, t)| (t.to_string(), value.clone()));
+            encode_set(call, keys, def, head, "distinct", seen.len(), members);
         }
         Agg::LatestN(items) => {
-            head(call, "latest");
-            call.keys.push(keys.set(def.key()));
-            call.args
-                .extend([def.max.to_string(), items.len().to_string()]);
-            for s in items {
-                call.args.extend([s.t.to_string(), latest_member(s)]);
-            }
+            let members = items.iter().map(|s| (s.t.to_string(), latest_member(s)));
+            encode_set(call, keys, def, head, "latest", items.len(), members);
+        }
+        Agg::Mode(counts) => {
+            let members = counts
+                .iter()
+                .map(|(value, n)| (n.to_string(), value.clone()));
+            encode_set(call, keys, def, head, "mode", counts.len(), members);
+        }
+        Agg::Decay(cells) => encode_cells(call, def, head, "count", cells, i64::to_string),
+        Agg::Avg(cells) | Agg::VectorAvg(cells) => {
+            encode_cells(call, def, head, "parts", cells, |parts| join_parts(parts));
         }
     }
+}
+
+/// A zset feature's args: its key, `max`, then (score, member) pairs.
+fn encode_set(
+    call: &mut ApplyCall,
+    keys: &EntityKeys<'_>,
+    def: &FeatureDef,
+    head: impl Fn(&mut ApplyCall, &str),
+    op: &str,
+    len: usize,
+    members: impl Iterator<Item = (String, String)>,
+) {
+    head(call, op);
+    call.keys.push(keys.set(def.key()));
+    call.args.extend([def.max.to_string(), len.to_string()]);
+    for (score, member) in members {
+        call.args.extend([score, member]);
+    }
+}
+
+/// A cell of several numbers as one field: shortest round-trip text joined
+/// by `,`; the script writes its sums back as `%.17g`, exact as well.
+fn join_parts(parts: &[f64]) -> String {
+    parts
+        .iter()
+        .map(f64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn encode_cells<T>(
@@ -254,10 +289,16 @@ fn set_features<'a>(
     entity: &'a str,
     wanted: Option<&'a [&'a str]>,
 ) -> impl Iterator<Item = &'a FeatureDef> {
-    spec.features_of(entity).filter(move |def| {
-        matches!(def.agg, Aggregation::Distinct | Aggregation::LatestN)
-            && wanted.is_none_or(|w| w.contains(&def.key()))
-    })
+    spec.features_of(entity)
+        .filter(move |def| is_set_feature(def) && wanted.is_none_or(|w| w.contains(&def.key())))
+}
+
+/// Whether a feature lives in a zset of its own rather than in the hash.
+fn is_set_feature(def: &FeatureDef) -> bool {
+    matches!(
+        def.agg,
+        Aggregation::Distinct | Aggregation::LatestN | Aggregation::Mode
+    )
 }
 
 /// A reply that does not have the shape Freshet writes.
@@ -303,18 +344,16 @@ pub fn decode_state_for(
     let mut sets = set_replies.iter();
     let mut doc = FeatureDoc::default();
     for def in spec.features_of(entity) {
-        let set = match def.agg {
-            Aggregation::Distinct | Aggregation::LatestN
-                if wanted.is_none_or(|w| w.contains(&def.key())) =>
-            {
-                Some(
-                    sets.next()
-                        .ok_or_else(|| bad("fewer set replies than set features"))?,
-                )
-            }
+        let set = if !is_set_feature(def) {
+            None
+        } else if wanted.is_none_or(|w| w.contains(&def.key())) {
+            Some(
+                sets.next()
+                    .ok_or_else(|| bad("fewer set replies than set features"))?,
+            )
+        } else {
             // A set feature not read: left out rather than read as empty.
-            Aggregation::Distinct | Aggregation::LatestN => continue,
-            _ => None,
+            continue;
         };
         let key = def.key();
         let Some(ts) = fields.get(format!("_ts:{key}").as_str()) else {
@@ -367,6 +406,13 @@ pub fn decode_state_for(
                 items.sort_unstable_by(|a, b| (b.t, &b.id).cmp(&(a.t, &a.id)));
                 Agg::LatestN(items)
             }
+            Aggregation::Mode => {
+                let members = scored(set.ok_or_else(|| bad("missing set"))?)?;
+                Agg::Mode(members.into_iter().collect())
+            }
+            Aggregation::Decay => Agg::Decay(cells(def, &fields, |s| parse(s, key))?),
+            Aggregation::Avg => Agg::Avg(cells(def, &fields, |s| split_parts(s, key))?),
+            Aggregation::VectorAvg => Agg::VectorAvg(cells(def, &fields, |s| split_parts(s, key))?),
         };
         doc.features
             .insert(key.to_owned(), FeatureState { updated_at, value });
@@ -396,6 +442,10 @@ fn cells<T>(
         buckets.insert(start * SECOND, parse_value(v)?);
     }
     Ok(Cells::Buckets(buckets))
+}
+
+fn split_parts(text: &str, key: &str) -> Result<Vec<f64>, DecodeError> {
+    text.split(',').map(|x| parse(x, key)).collect()
 }
 
 fn parse<T: std::str::FromStr>(text: &str, key: &str) -> Result<T, DecodeError> {

@@ -15,13 +15,102 @@ use serde_json::{Map, Value, json};
 
 pub const NOW: Millis = 1_795_341_600_000; // 2026-11-22T10:00:00Z
 
+/// The example spec, plus a feature of every aggregation and shape it does
+/// not use (windowed or not, bucket widths of a day and an hour, a time zone
+/// with summer time, a weight), over the events [`events`] makes.
 pub fn spec() -> FeatureSpec {
-    FeatureSpec::parse(include_str!("../../../features.toml")).expect("example spec")
+    let text = format!("{}{MORE_FEATURES}", include_str!("../../../features.toml"));
+    FeatureSpec::parse(&text).expect("example spec")
 }
+
+const MORE_FEATURES: &str = r#"
+[[feature]]
+name = "avg_minutes"
+entity = "user"
+on = ["watch"]
+agg = "avg"
+field = "payload.minutes"
+
+[[feature]]
+name = "avg_minutes_7d"
+entity = "user"
+on = ["watch"]
+agg = "avg"
+field = "payload.minutes"
+window = "7d"
+
+[[feature]]
+name = "popularity_score"
+entity = "product"
+on = ["product_click", "add_to_cart"]
+agg = "decay"
+rate = 0.1
+window = "7d"
+scale = 0.001
+cap = 1
+
+[[feature]]
+name = "heat"
+entity = "product"
+on = ["product_click"]
+agg = "decay"
+half_life = "3h"
+window = "1d"
+
+[[feature]]
+name = "popularity_all_time"
+entity = "user"
+on = ["watch", "product_click"]
+agg = "decay"
+half_life = "1d"
+
+[[feature]]
+name = "preferred_hour"
+entity = "user"
+on = ["*"]
+agg = "mode"
+field = "hour_of_day"
+tz = "America/New_York"
+default = 20
+
+[[feature]]
+name = "preferred_weekday"
+entity = "user"
+on = ["watch"]
+agg = "mode"
+field = "day_of_week"
+
+[[feature]]
+name = "preferred_video"
+entity = "user"
+on = ["watch"]
+agg = "mode"
+field = "payload.videoId"
+max = 4
+
+[[feature]]
+name = "taste"
+entity = "user"
+on = ["watch"]
+agg = "vector_avg"
+field = "payload.embedding"
+dim = 3
+
+[[feature]]
+name = "taste_7d"
+entity = "user"
+on = ["watch"]
+agg = "vector_avg"
+field = "payload.embedding"
+dim = 3
+weight = "payload.minutes"
+window = "7d"
+"#;
 
 /// Events over nine days (so 7-day windows prune), few clients, products and
 /// categories (so features collide), times often equal (so ties are broken
-/// by id), whole-number prices (so sums are exact in any order).
+/// by id), whole-number prices, minutes and vectors (so sums are exact in
+/// any order), one watch in ten with a vector of the wrong length.
 pub fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
     let event = (
         0..6usize,
@@ -49,7 +138,17 @@ pub fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
                         json!({"productId": format!("prod-{item}"), "price": price}),
                     ),
                     4 => ("search", json!({"query": "q"})),
-                    _ => ("watch", json!({"videoId": format!("v-{item}")})),
+                    _ => {
+                        let mut embedding = vec![json!(item), json!(price % 7), json!(1)];
+                        if price % 10 == 0 {
+                            embedding.pop();
+                        }
+                        (
+                            "watch",
+                            json!({"videoId": format!("v-{item}"), "minutes": price % 120,
+                                   "embedding": embedding}),
+                        )
+                    }
                 };
                 let payload: Map<String, Value> = payload.as_object().cloned().unwrap_or_default();
                 Event {

@@ -85,6 +85,13 @@ fn secantusd() -> Option<PathBuf> {
     None
 }
 
+/// A fresh folder for one server's storage.
+fn storage_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn start(bin: &Path, dir: &Path, port: u16, auth: bool) -> Server {
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -135,12 +142,7 @@ fn deltas_of(body: &str) -> Vec<EntityDelta> {
 #[tokio::test]
 async fn against_a_real_server_with_authentication() {
     let Some(bin) = secantusd() else { return };
-    let dir = std::env::temp_dir().join(format!(
-        "freshet-mongo-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = storage_dir("freshet-mongo");
     let port = free_port();
     let db = format!("t{}", std::process::id());
 
@@ -470,4 +472,107 @@ async fn a_server_without_skip_empty_exchange_gets_its_last_step_and_the_command
     drop(mongo);
     // Refused once before the last step, accepted once after it.
     assert_eq!(server.await.unwrap(), (1, 1));
+}
+
+/// Every aggregation of seed 2's media spec, plus an unwindowed `avg`, a
+/// `mode` of a payload field in a time zone's hours and an unwindowed
+/// `decay`: the same batches, split and retried, read back from the server
+/// as the memory store reads them.
+#[tokio::test]
+async fn every_aggregation_reads_back_as_core_has_it() {
+    let Some(bin) = secantusd() else { return };
+    let spec: &'static freshet_core::spec::FeatureSpec = Box::leak(Box::new(
+        freshet_core::spec::FeatureSpec::parse(&format!(
+            "{}{}",
+            include_str!("../../../../examples/media/features.toml"),
+            r#"
+[[feature]]
+name = "avg_all_time"
+entity = "user"
+on = ["watch"]
+agg = "avg"
+field = "payload.watchDurationMin"
+
+[[feature]]
+name = "local_hour"
+entity = "user"
+on = ["watch"]
+agg = "mode"
+field = "hour_of_day"
+tz = "Asia/Kolkata"
+
+[[feature]]
+name = "favourite_genre"
+entity = "user"
+on = ["watch"]
+agg = "mode"
+field = "payload.genre"
+
+[[feature]]
+name = "views_decayed"
+entity = "item"
+on = ["watch"]
+agg = "decay"
+half_life = "2h"
+"#
+        ))
+        .unwrap(),
+    ));
+    let dir = storage_dir("freshet-mongo-aggs");
+    let port = free_port();
+    let _server = start(&bin, &dir, port, false);
+    let mongo = MongoStore::new(
+        spec,
+        MongoUrl::parse(&format!(
+            "mongodb://127.0.0.1:{port}/aggs{}",
+            std::process::id()
+        ))
+        .unwrap(),
+        10_000,
+        Tokio::default(),
+    );
+    let memory = MemoryStore::new(spec);
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let genres = ["drama", "comedy", "action", "drama.live", "$pecial"];
+    let batches: Vec<Vec<EntityDelta>> = (0..6)
+        .map(|b| {
+            let events: Vec<serde_json::Value> = (0..7)
+                .map(|i| {
+                    let n = b * 7 + i;
+                    let embedding: Vec<f64> = (0..32).map(|k| ((n + k) % 5) as f64 * 0.25).collect();
+                    serde_json::json!({
+                        "id": format!("w{n}"), "type": "watch", "clientId": format!("u{}", n % 3),
+                        // Up to 6 days 22 hours back (accepted by ingest), minutes apart.
+                        "timestamp": freshet_core::time::format_rfc3339(now - (n as i64 * 239 * 60_000)),
+                        "payload": {"itemId": format!("v{}", n % 4), "genre": genres[n % 5],
+                                    "watchDurationMin": (n % 9) as f64 * 1.5 + 0.1,
+                                    "progress": 0.5, "genreEmbedding": embedding}})
+                })
+                .collect();
+            let body = serde_json::json!({"batchId": format!("m{b}"), "events": events});
+            let batch = receive(body.to_string().as_bytes(), now, &Default::default()).unwrap();
+            assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
+            aggregate(spec, &batch, None)
+        })
+        .collect();
+    // Newest batches first, each retried once.
+    for deltas in batches.iter().rev().chain(batches.iter()) {
+        let from_mongo = mongo.apply(deltas).await.unwrap();
+        let from_memory = memory.apply(deltas).await.unwrap();
+        assert_eq!(from_mongo, from_memory);
+    }
+    let keys: Vec<EntityKey> = (0..3)
+        .map(|u| EntityKey::new("user", format!("u{u}")))
+        .chain((0..4).map(|v| EntityKey::new("item", format!("v{v}"))))
+        .collect();
+    let from_mongo = mongo.load(&EntityRead::all_of(&keys)).await.unwrap();
+    let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
+    for ((key, m), mem) in keys.iter().zip(&from_mongo).zip(&from_memory) {
+        assert_eq!(m.features, mem.features, "{key:?}");
+        for at in [now, now + 3 * freshet_core::time::DAY] {
+            let m = read_features(spec, &key.entity, m, None, at).unwrap();
+            let mem = read_features(spec, &key.entity, mem, None, at).unwrap();
+            assert_eq!(m, mem, "{key:?}");
+        }
+    }
 }
