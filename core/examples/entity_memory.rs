@@ -1,10 +1,12 @@
-//! What a window's `precision` costs per entity, measured: one 7-day count
-//! window with every bucket filled (a click every 5 minutes for 7 days),
-//! at the default precision and finer ones, stored three ways: the Redis
-//! hash through the apply script (`MEMORY USAGE`, on a redis-server this
-//! starts), the MongoDB document (BSON bytes of the fields the update
-//! writes) and the Durable Object's document (its JSON text). Prints the
-//! BENCHMARKS.md section. Run: `scripts/bench-window.sh`.
+//! Bytes per entity, measured on a redis-server this starts, through the
+//! apply script. `window`: what a window's `precision` costs: one 7-day
+//! count window with every bucket filled (a click every 5 minutes for 7
+//! days), at the default precision and finer ones, stored three ways: the
+//! Redis hash (`MEMORY USAGE`), the MongoDB document (BSON bytes of the
+//! fields the update writes) and the Durable Object's document (its JSON
+//! text) (`scripts/bench-window.sh`). `media`: a user and an item of seed
+//! 2's media spec after a month of watches, in Redis
+//! (`scripts/bench-aggregations.sh`). Each prints its BENCHMARKS.md section.
 
 #[path = "../tests/common/redis_server.rs"]
 mod redis_server;
@@ -66,15 +68,130 @@ fn redis_cmd(con: &mut redis::Connection, parts: &[Vec<u8>]) -> redis::RedisResu
 }
 
 fn main() {
-    let now = parse_rfc3339(NOW).expect("time");
     let server = RedisServer::start();
     let mut con = redis::Client::open(server.url())
         .and_then(|c| c.get_connection())
         .expect("redis");
+    match std::env::args().nth(1).as_deref() {
+        Some("window") => window(&mut con),
+        Some("media") => media(&mut con),
+        _ => panic!("usage: entity_memory window|media"),
+    }
+}
+
+/// Applies `batches` through the script under `prefix`.
+fn apply_all(
+    con: &mut redis::Connection,
+    spec: &FeatureSpec,
+    prefix: &str,
+    batches: &[ValidBatch],
+) {
+    let sha = apply_script_sha1();
+    for b in batches {
+        for delta in aggregate(spec, b, None) {
+            let call = apply_call(spec, prefix, &delta);
+            if redis_cmd(con, &call.evalsha(&sha).0).is_err() {
+                redis_cmd(con, &call.eval().0).expect("apply script");
+            }
+        }
+    }
+}
+
+/// `MEMORY USAGE` of every key of one entity (its hash and its sets), batch markers left out.
+fn entity_bytes(con: &mut redis::Connection, prefix: &str, entity: &str, id: &str) -> i64 {
+    let pattern = format!("{prefix}:{{{entity}:{id}}}*");
+    let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(con).expect("KEYS");
+    keys.iter()
+        .filter(|k| !k.contains(":b:"))
+        .map(|k| {
+            let usage = [b"MEMORY".to_vec(), b"USAGE".to_vec(), k.as_bytes().to_vec()];
+            match redis_cmd(con, &usage).expect("MEMORY USAGE") {
+                redis::Value::Int(n) => n,
+                other => panic!("MEMORY USAGE: {other:?}"),
+            }
+        })
+        .sum()
+}
+
+fn watch(i: i64, time: Millis, user: &str, item: &str) -> Event {
+    let genre = ["drama", "comedy", "action", "documentary"][(i % 4) as usize];
+    let embedding: Vec<Value> = (0..32)
+        .map(|k| Value::from(((i * 7 + k) % 13) as f64 / 13.0 - 0.5))
+        .collect();
+    let payload = serde_json::json!({"itemId": item, "genre": genre, "genreEmbedding": embedding,
+                                     "watchDurationMin": 10.0 + (i % 90) as f64, "progress": 0.5});
+    Event {
+        id: format!("w{i}"),
+        event_type: "watch".into(),
+        time,
+        client_id: user.into(),
+        session_id: None,
+        user_id: None,
+        payload: payload.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+fn one_batch(id: String, events: Vec<Event>) -> ValidBatch {
+    ValidBatch {
+        batch_id: id,
+        received_at: events.iter().map(|e| e.time).max().unwrap_or(0),
+        skew: 0,
+        write_key: None,
+        identity: None,
+        events,
+        rejected: Vec::new(),
+    }
+}
+
+fn media(con: &mut redis::Connection) {
+    let now = parse_rfc3339(NOW).expect("time");
+    let spec =
+        FeatureSpec::parse(include_str!("../../examples/media/features.toml")).expect("media spec");
+    // A user who watches three times a day for 30 days, at hours that vary;
+    // an item watched 20 times a day for 14 days by as many users.
+    let user: Vec<ValidBatch> = (0..90)
+        .map(|i| {
+            let t = now - 30 * DAY + i * DAY / 3 + (i % 5) * 60 * MINUTE;
+            one_batch(
+                format!("u{i}"),
+                vec![watch(i, t, "u-1", &format!("v-{}", i % 40))],
+            )
+        })
+        .collect();
+    let item: Vec<ValidBatch> = (0..280)
+        .map(|i| {
+            let t = now - 14 * DAY + i * DAY / 20;
+            one_batch(
+                format!("i{i}"),
+                vec![watch(1000 + i, t, &format!("u-{}", 100 + i), "v-hot")],
+            )
+        })
+        .collect();
+    apply_all(con, &spec, "m", &user);
+    apply_all(con, &spec, "m", &item);
+    let user_bytes = entity_bytes(con, "m", "user", "u-1");
+    let item_bytes = entity_bytes(con, "m", "item", "v-hot");
+    println!(
+        "`scripts/bench-aggregations.sh` (core/examples/entity_memory.rs media): seed 2's media spec \
+         (examples/media/features.toml) in Redis through the apply script, `MEMORY USAGE` of every key of the \
+         entity (its hash, and the sorted set of its `mode`), batch markers left out.\n"
+    );
+    println!("| entity | history | Redis bytes |");
+    println!("|---|---|---:|");
+    println!(
+        "| user (watch count 7d, genre preferences 32 dims 30d, average duration 30d, preferred hour) | 90 watches over 30 days | {user_bytes} B |"
+    );
+    println!(
+        "| item (popularity decayed over 14d, genre) | 280 watches over 14 days | {item_bytes} B |"
+    );
+}
+
+fn window(con: &mut redis::Connection) {
+    let now = parse_rfc3339(NOW).expect("time");
     let sha = apply_script_sha1();
     let batches = clicks(now);
     println!(
-        "`scripts/bench-window.sh` (core/examples/window_memory.rs): one entity's 7-day count window with every \
+        "`scripts/bench-window.sh` (core/examples/entity_memory.rs window): one entity's 7-day count window with every \
          bucket filled ({} clicks, one every 5 minutes), per precision: the buckets kept, the window's \
          worst-case error at its leading edge (events up to one bucket older than 7 days still count), and \
          the bytes per entity in each store: Redis `MEMORY USAGE` of the entity's hash after the apply script \
@@ -95,8 +212,8 @@ fn main() {
             for delta in aggregate(&spec, b, None) {
                 apply_delta(&spec, &mut doc, &delta);
                 let call = apply_call(&spec, &prefix, &delta);
-                if redis_cmd(&mut con, &call.evalsha(&sha).0).is_err() {
-                    redis_cmd(&mut con, &call.eval().0).expect("apply script");
+                if redis_cmd(con, &call.evalsha(&sha).0).is_err() {
+                    redis_cmd(con, &call.eval().0).expect("apply script");
                 }
                 // The fields the update writes ($inc per bucket, $max of _ts),
                 // accumulated as MongoDB would (old buckets stay: see encode::mongo).
@@ -114,7 +231,7 @@ fn main() {
         doc.batches.clear();
         let key = format!("{prefix}:{{user:cid-1}}");
         let usage = [b"MEMORY".to_vec(), b"USAGE".to_vec(), key.into_bytes()];
-        let redis_bytes = match redis_cmd(&mut con, &usage).expect("MEMORY USAGE") {
+        let redis_bytes = match redis_cmd(con, &usage).expect("MEMORY USAGE") {
             redis::Value::Int(n) => n,
             other => panic!("MEMORY USAGE: {other:?}"),
         };
