@@ -16,31 +16,33 @@ from freshet._freshet import FreshetError
 from freshet.store import FeatureStore
 
 
+def _env_option(parser: argparse.ArgumentParser, flag: str, var: str, help: str, default: str | None = None) -> None:
+    """An option whose default is the environment variable `var` (then `default`)."""
+    parser.add_argument(flag, default=os.environ.get(var, default), help=help)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="freshet", description="Freshet's model-side tools.")
     sub = parser.add_subparsers(dest="command", required=True)
     features = sub.add_parser("features", help="print one entity's features")
     features.add_argument("entity")
     features.add_argument("id")
-    features.add_argument(
+    _env_option(
+        features,
         "--url",
-        default=os.environ.get("FRESHET_STORE"),
-        help="redis://, mongodb:// or the edge's http(s):// URL (default: $FRESHET_STORE)",
+        "FRESHET_STORE",
+        "redis://, mongodb:// or the edge's http(s):// URL (default: $FRESHET_STORE)",
     )
-    features.add_argument(
+    _env_option(
+        features,
         "--spec",
-        default=os.environ.get("FRESHET_SPEC", "features.toml"),
-        help="features.toml (default: $FRESHET_SPEC or ./features.toml)",
+        "FRESHET_SPEC",
+        "features.toml (default: $FRESHET_SPEC or ./features.toml)",
+        default="features.toml",
     )
-    features.add_argument(
-        "--read-token",
-        default=os.environ.get("FRESHET_READ_TOKEN"),
-        help="the edge's read token (default: $FRESHET_READ_TOKEN)",
-    )
-    features.add_argument(
-        "--edge-url",
-        default=os.environ.get("FRESHET_EDGE_URL"),
-        help="the edge whose spec to compare with, for a Redis or MongoDB URL",
+    _env_option(features, "--read-token", "FRESHET_READ_TOKEN", "the edge's read token (default: $FRESHET_READ_TOKEN)")
+    _env_option(
+        features, "--edge-url", "FRESHET_EDGE_URL", "the edge whose spec to compare with, for a Redis or MongoDB URL"
     )
     features.add_argument("--names", help="comma-separated feature names (default: all)")
     features.add_argument("--timeout", type=float, default=2.0, help="seconds (default: 2)")
@@ -52,27 +54,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mismatch with both values. Exit status 1 on any mismatch.",
     )
     check.add_argument("--sample", type=int, default=100, help="pairs to compare (default: 100)")
-    check.add_argument(
+    _env_option(
+        check,
         "--url",
-        default=os.environ.get("FRESHET_STORE"),
-        help="the online store: redis://, mongodb:// or the edge's http(s):// URL (default: $FRESHET_STORE, "
+        "FRESHET_STORE",
+        "the online store: redis://, mongodb:// or the edge's http(s):// URL (default: $FRESHET_STORE, "
         "else --log when it is the edge)",
     )
-    check.add_argument(
+    _env_option(
+        check,
         "--log",
-        default=os.environ.get("FRESHET_LOG"),
-        help="the event log: the edge's http(s):// URL, s3://bucket/prefix or a folder "
+        "FRESHET_LOG",
+        "the event log: the edge's http(s):// URL, s3://bucket/prefix or a folder "
         "(default: $FRESHET_LOG, else --url when it is the edge)",
     )
-    check.add_argument(
-        "--read-token",
-        default=os.environ.get("FRESHET_READ_TOKEN"),
-        help="the edge's read token (default: $FRESHET_READ_TOKEN)",
-    )
-    check.add_argument(
+    _env_option(check, "--read-token", "FRESHET_READ_TOKEN", "the edge's read token (default: $FRESHET_READ_TOKEN)")
+    _env_option(
+        check,
         "--spec",
-        default=os.environ.get("FRESHET_SPEC", "features.toml"),
-        help="features.toml (default: $FRESHET_SPEC or ./features.toml)",
+        "FRESHET_SPEC",
+        "features.toml (default: $FRESHET_SPEC or ./features.toml)",
+        default="features.toml",
     )
     check.add_argument("--features", help="comma-separated entity:name features to sample (default: all)")
     check.add_argument("--seed", type=int, help="makes the sample repeatable")
@@ -86,21 +88,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch marker: live writes and any number of runs count each batch once.",
     )
     fill.add_argument("feature", help="name@version")
-    fill.add_argument(
-        "--edge",
-        default=os.environ.get("FRESHET_EDGE_URL"),
-        help="the edge's http(s):// URL (default: $FRESHET_EDGE_URL)",
-    )
+    _env_option(fill, "--edge", "FRESHET_EDGE_URL", "the edge's http(s):// URL (default: $FRESHET_EDGE_URL)")
     fill.add_argument("--admin-token", help="the edge's admin token (default: $FRESHET_ADMIN_TOKEN)")
-    fill.add_argument(
+    _env_option(
+        fill,
         "--log",
-        default=os.environ.get("FRESHET_LOG"),
-        help="the event log: s3://bucket/prefix or a folder (default: $FRESHET_LOG, else the edge)",
+        "FRESHET_LOG",
+        "the event log: s3://bucket/prefix or a folder (default: $FRESHET_LOG, else the edge)",
     )
-    fill.add_argument(
+    _env_option(
+        fill,
         "--read-token",
-        default=os.environ.get("FRESHET_READ_TOKEN"),
-        help="the edge's read token, to read its log (default: $FRESHET_READ_TOKEN)",
+        "FRESHET_READ_TOKEN",
+        "the edge's read token, to read its log (default: $FRESHET_READ_TOKEN)",
     )
     fill.add_argument("--start", type=int, help="receive time to start from (ms; default: the whole log)")
     fill.add_argument("--end", type=int, help="receive time to stop at (ms; default: now)")
