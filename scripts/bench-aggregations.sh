@@ -24,9 +24,9 @@ for name in names:
     base = base or ns
     rows.append(f"| {name} | {ns:,.0f} ns | {ns / base:.1f}x |")
 load = os.getloadavg()[0]
-print(f"""\`scripts/bench-aggregations.sh\` (core/benches/aggregations.rs): a 500-event batch of watch events of one
-user folded into one feature of each kind by \`aggregate\`, validation excluded; per event, criterion's median,
-one core, {os.cpu_count()} cores, load average {load:.1f} while measuring. The ratio is to \`count\` in the same run.
+print(f"""`scripts/bench-aggregations.sh` (core/benches/aggregations.rs): a 500-event batch of watch events of one
+user folded into one feature of each kind by `aggregate`, validation excluded; per event, criterion's median,
+one core, {os.cpu_count()} cores, load average {load:.1f} while measuring. The ratio is to `count` in the same run.
 
 | aggregation | per event | vs count |
 |---|---:|---:|

@@ -67,7 +67,7 @@ fn watches() -> Vec<u8> {
             json!({
                 "id": format!("w-{i:06}"),
                 "type": "watch",
-                "timestamp": format_rfc3339(NOW - 20 * 86_400_000 + i as i64 * 3_600_000),
+                "timestamp": format_rfc3339(NOW - i as i64 * 1_200_000),
                 "clientId": "u-1",
                 "payload": {"itemId": format!("v-{}", i % 40), "genre": genre,
                             "genreEmbedding": embedding, "watchDurationMin": 10.0 + (i % 90) as f64, "progress": 0.5},

@@ -104,7 +104,13 @@ fn entity_bytes(con: &mut redis::Connection, prefix: &str, entity: &str, id: &st
     keys.iter()
         .filter(|k| !k.contains(":b:"))
         .map(|k| {
-            let usage = [b"MEMORY".to_vec(), b"USAGE".to_vec(), k.as_bytes().to_vec()];
+            let usage = [
+                b"MEMORY".to_vec(),
+                b"USAGE".to_vec(),
+                k.as_bytes().to_vec(),
+                b"SAMPLES".to_vec(),
+                b"0".to_vec(),
+            ];
             match redis_cmd(con, &usage).expect("MEMORY USAGE") {
                 redis::Value::Int(n) => n,
                 other => panic!("MEMORY USAGE: {other:?}"),
@@ -173,7 +179,7 @@ fn media(con: &mut redis::Connection) {
     let item_bytes = entity_bytes(con, "m", "item", "v-hot");
     println!(
         "`scripts/bench-aggregations.sh` (core/examples/entity_memory.rs media): seed 2's media spec \
-         (examples/media/features.toml) in Redis through the apply script, `MEMORY USAGE` of every key of the \
+         (examples/media/features.toml) in Redis through the apply script, `MEMORY USAGE … SAMPLES 0` of every key of the \
          entity (its hash, and the sorted set of its `mode`), batch markers left out.\n"
     );
     println!("| entity | history | Redis bytes |");
@@ -194,7 +200,7 @@ fn window(con: &mut redis::Connection) {
         "`scripts/bench-window.sh` (core/examples/entity_memory.rs window): one entity's 7-day count window with every \
          bucket filled ({} clicks, one every 5 minutes), per precision: the buckets kept, the window's \
          worst-case error at its leading edge (events up to one bucket older than 7 days still count), and \
-         the bytes per entity in each store: Redis `MEMORY USAGE` of the entity's hash after the apply script \
+         the bytes per entity in each store: Redis `MEMORY USAGE … SAMPLES 0` (every field counted) of the entity's hash after the apply script \
          (the batch markers are keys of their own, not counted), the MongoDB document's fields as BSON, and \
          the Durable Object's document as the JSON it keeps. Markers excluded everywhere.\n",
         batches.len()
@@ -230,7 +236,14 @@ fn window(con: &mut redis::Connection) {
         }
         doc.batches.clear();
         let key = format!("{prefix}:{{user:cid-1}}");
-        let usage = [b"MEMORY".to_vec(), b"USAGE".to_vec(), key.into_bytes()];
+        // SAMPLES 0: every field counted, not an estimate from five.
+        let usage = [
+            b"MEMORY".to_vec(),
+            b"USAGE".to_vec(),
+            key.into_bytes(),
+            b"SAMPLES".to_vec(),
+            b"0".to_vec(),
+        ];
         let redis_bytes = match redis_cmd(con, &usage).expect("MEMORY USAGE") {
             redis::Value::Int(n) => n,
             other => panic!("MEMORY USAGE: {other:?}"),
