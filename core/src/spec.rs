@@ -651,24 +651,21 @@ impl EntityDef {
         Some(composite_id(&parts))
     }
 
-    /// Checks an id given for this entity (a serving path): a composite id
-    /// must split into one non-empty id per part, as [`composite_id`] writes it.
-    pub fn check_id(&self, id: &str) -> Result<(), String> {
+    /// The parts of an id given for this entity (a serving path): a simple
+    /// entity's id is its one part; a composite id must split into one
+    /// non-empty id per part, as [`composite_id`] writes it.
+    pub fn split_id(&self, id: &str) -> Result<Vec<String>, String> {
         if !self.is_composite() {
-            return Ok(());
+            return Ok(vec![id.to_owned()]);
         }
-        let n = self.of.len();
-        let why = || {
-            format!(
+        match split_composite_id(id) {
+            Some(parts) if parts.len() == self.of.len() => Ok(parts),
+            _ => Err(format!(
                 "a `{}` id is the ids of {} joined by `|`, each with `%` written `%25` and `|` \
                  written `%7C`",
                 self.name,
                 self.part_names().join(", ")
-            )
-        };
-        match split_composite_id(id) {
-            Some(parts) if parts.len() == n => Ok(()),
-            _ => Err(why()),
+            )),
         }
     }
 }
@@ -1558,9 +1555,14 @@ mod tests {
             Some("u|i%7C2")
         );
         assert_eq!(pair.compose(&[("user", "u")]), None);
-        assert_eq!(pair.check_id("u|i%7C2"), Ok(()));
+        assert_eq!(
+            pair.split_id("u|i%7C2"),
+            Ok(vec!["u".to_owned(), "i|2".to_owned()])
+        );
+        let user = spec.entity("user").expect("user");
+        assert_eq!(user.split_id("u|i"), Ok(vec!["u|i".to_owned()]));
         for bad in ["u", "u|i|j", "u|", "|i", "u|i%7c", "u|i%2"] {
-            let e = pair.check_id(bad).expect_err(bad);
+            let e = pair.split_id(bad).expect_err(bad);
             assert!(
                 e.starts_with("a `user_item` id is the ids of user, item joined by `|`"),
                 "{e}"
