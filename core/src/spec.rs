@@ -368,6 +368,26 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Why a ranking read's pairs have no entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairError {
+    /// The pair entity named is not in the spec.
+    UnknownEntity(String),
+    /// It does not pair the user and item entities, or the spec has none that does.
+    NoPair(String),
+}
+
+impl fmt::Display for PairError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownEntity(e) => write!(f, "unknown entity `{e}`"),
+            Self::NoPair(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for PairError {}
+
 /// A spec that cannot be used, naming the feature or entity at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
@@ -517,11 +537,40 @@ impl FeatureSpec {
         self.entities.get(name)
     }
 
-    /// The composite entity a ranking read's pairs belong to: the one whose
-    /// parts are exactly `user` and `item`, in either order (the first, by
-    /// name, if several are).
-    pub fn pair_entity(&self, user: &str, item: &str) -> Option<&EntityDef> {
-        self.entities.values().find(|e| e.pairs(user, item))
+    /// The entity of a ranking read's (user, item) pairs: `named` when
+    /// given (it must be a composite of exactly `user` and `item`, in either
+    /// order), else the spec's composite of exactly those two (the first by
+    /// name if several are).
+    pub fn pair_entity(
+        &self,
+        user: &str,
+        item: &str,
+        named: Option<&str>,
+    ) -> Result<&EntityDef, PairError> {
+        match named {
+            Some(name) => {
+                let def = self
+                    .entity(name)
+                    .ok_or_else(|| PairError::UnknownEntity(name.to_owned()))?;
+                if def.pairs(user, item) {
+                    Ok(def)
+                } else {
+                    Err(PairError::NoPair(format!(
+                        "`{name}` is not a composite entity of `{user}` and `{item}`"
+                    )))
+                }
+            }
+            None => self
+                .entities
+                .values()
+                .find(|e| e.pairs(user, item))
+                .ok_or_else(|| {
+                    PairError::NoPair(format!(
+                        "the spec has no composite entity of `{user}` and `{item}` \
+                         (of = [\"{user}\", \"{item}\"]); name one as the pair entity"
+                    ))
+                }),
+        }
     }
 
     pub fn features(&self) -> &[FeatureDef] {
@@ -1527,11 +1576,29 @@ mod tests {
         assert!(pair.is_composite() && pair.key.is_empty());
         assert_eq!(pair.part_names(), ["user", "item"]);
         assert!(pair.pairs("item", "user") && !pair.pairs("user", "user"));
+        let name = |r: Result<&EntityDef, PairError>| r.map(|e| e.name.clone());
         assert_eq!(
-            spec.pair_entity("user", "item").map(|e| &e.name[..]),
-            Some("user_item")
+            name(spec.pair_entity("item", "user", None)),
+            Ok("user_item".into())
         );
-        assert_eq!(spec.pair_entity("user", "product"), None);
+        assert_eq!(
+            name(spec.pair_entity("user", "item", Some("user_item"))),
+            Ok("user_item".into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "product", None)).map_err(|e| e.to_string()),
+            Err("the spec has no composite entity of `user` and `product` \
+                 (of = [\"user\", \"product\"]); name one as the pair entity"
+                .into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "item", Some("user"))).map_err(|e| e.to_string()),
+            Err("`user` is not a composite entity of `user` and `item`".into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "item", Some("ghost"))),
+            Err(PairError::UnknownEntity("ghost".into()))
+        );
         let mut e = Event {
             id: "e".into(),
             event_type: "watch".into(),

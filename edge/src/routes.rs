@@ -5,7 +5,7 @@ use freshet_core::aggregate::{aggregate, aggregate_checked};
 use freshet_core::identity::verify_token;
 use freshet_core::log::{LoggedBatch, parse_ndjson};
 use freshet_core::read::{FeatureValues, ReadError, read_features};
-use freshet_core::spec::{EntityDef, FeatureSpec};
+use freshet_core::spec::{EntityDef, FeatureSpec, PairError};
 use freshet_core::state::Applied;
 use freshet_core::time::{DAY, Millis, parse_rfc3339};
 use freshet_core::validate::{ValidBatch, receive};
@@ -515,9 +515,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     }
 
     /// The entity of a batch read's pairs: `None` when none are asked for
-    /// (no `pairFeatures`, no `pairEntity`); `pairEntity`, which must pair
-    /// the user and item entities; else the spec's composite of exactly
-    /// those two.
+    /// (no `pairFeatures`, no `pairEntity`), else as
+    /// [`FeatureSpec::pair_entity`] finds it.
     fn pair_entity(
         &self,
         ask: &BatchRead,
@@ -533,22 +532,10 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             ));
         }
         let spec: &'static FeatureSpec = self.spec;
-        match &ask.pair_entity {
-            Some(name) => {
-                let def = spec.entity(name).ok_or(EdgeError::UnknownEntity)?;
-                if !def.pairs(user, item) {
-                    return Err(EdgeError::BadRequest(format!(
-                        "pairEntity `{name}` is not a composite of `{user}` and `{item}`"
-                    )));
-                }
-                Ok(Some(def))
-            }
-            None => spec.pair_entity(user, item).map(Some).ok_or_else(|| {
-                EdgeError::BadRequest(format!(
-                    "the spec has no composite entity of `{user}` and `{item}` \
-                     (of = [\"{user}\", \"{item}\"]); name one with pairEntity"
-                ))
-            }),
+        match spec.pair_entity(user, item, ask.pair_entity.as_deref()) {
+            Ok(def) => Ok(Some(def)),
+            Err(PairError::UnknownEntity(_)) => Err(EdgeError::UnknownEntity),
+            Err(e @ PairError::NoPair(_)) => Err(EdgeError::BadRequest(e.to_string())),
         }
     }
 }

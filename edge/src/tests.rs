@@ -687,7 +687,7 @@ async fn batch_read_refuses_pairs_it_cannot_read() {
     assert_eq!(
         body["message"],
         "the spec has no composite entity of `user` and `user` (of = [\"user\", \"user\"]); \
-         name one with pairEntity"
+         name one as the pair entity"
     );
 }
 
