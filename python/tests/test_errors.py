@@ -87,8 +87,8 @@ def test_composite_ids_split_back_and_refuse_what_they_cannot_be() -> None:
 
 def test_a_bad_spec_names_the_feature(tmp_path: Path) -> None:
     bad = tmp_path / "features.toml"
-    bad.write_text(SPEC.read_text().replace('agg = "count"', 'agg = "avg"', 1))
-    with pytest.raises(freshet.InvalidSpec, match="feature `pageviews@1`: unknown aggregation `avg`"):
+    bad.write_text(SPEC.read_text().replace('agg = "count"', 'agg = "median"', 1))
+    with pytest.raises(freshet.InvalidSpec, match="feature `pageviews@1`: unknown aggregation `median`"):
         freshet.FeatureStore(bad, "redis://127.0.0.1:1")
 
 
