@@ -6,13 +6,14 @@ and update time Python reads from Redis and MongoDB are the serving API's.
 from __future__ import annotations
 
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import freshet
 
-from conftest import READ_TOKEN, SPEC, Edge
+from conftest import READ_TOKEN, SPEC, Edge, iso, now_ms, start_edge, stop
 from shop import send, traffic
 
 
@@ -149,6 +150,29 @@ def test_pairs_of_more_items_than_one_edge_request_holds(loaded: Any) -> None:
     assert a.pairs is not None and b.pairs is not None
     assert a.pairs.to_dict() == b.pairs.to_dict() and len(a.pairs) == len(items)
     assert a.items.to_dict() == b.items.to_dict() and a.user.to_dict() == b.user.to_dict()
+
+
+def test_the_durable_object_store_keeps_pairs_by_their_composite_id(tmp_root: Path) -> None:
+    """The default store, one Durable Object per entity: a pair named by ids
+    holding `|` and `%` is served by its escaped id, alone and in a ranking
+    read, and the reader through the edge gives the same."""
+    edge = start_edge(tmp_root, "durable-object")
+    try:
+        t = now_ms()
+        clicks = [{"type": "product_click", "timestamp": iso(t - 1000 * n), "clientId": "cid|1",
+                   "payload": {"productId": product}} for n, product in enumerate(["p%1", "p%1", "p2"])]  # fmt: skip
+        edge.post_events(clicks)
+        ident = freshet.composite_id(["cid|1", "p%1"])
+        assert ident == "cid%7C1|p%251"
+        one = edge.get(f"/v1/features/user_product/{urllib.parse.quote(ident, safe='')}")
+        assert one["id"] == ident and one["features"]["user_product_clicks"]["value"] == 2
+        items = ["p%1", "p2", "p3"]
+        expected = edge.post("/v1/features/batch", {"userId": "cid|1", "itemIds": items, "pairFeatures": PAIRS})
+        assert [i["pair"]["features"]["user_product_clicks"]["value"] for i in expected["items"]] == [2, 1, 0]
+        with freshet.FeatureStore(SPEC, edge.base, read_token=READ_TOKEN) as store:
+            assert_ranking_equals(store.get_ranking_features("cid|1", items, pair_features=PAIRS), expected)
+    finally:
+        stop(edge.proc)
 
 
 def test_reading_through_the_edge_gives_the_same_rows(loaded: Any) -> None:
