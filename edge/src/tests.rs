@@ -483,13 +483,10 @@ async fn serving_answers_defaults_and_refuses_unknown_names() {
 async fn batch_read_answers_one_user_and_many_items() {
     let edge = edge();
     assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
-    let req = Request::new(Method::Post, "/v1/features/batch")
-        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
-        .with_body(
-            json!({"userId": "cid-tracker-1", "userFeatures": ["clicks_product_card"],
-                   "itemIds": ["prod-7", "prod-9", "prod-none"], "itemFeatures": ["popularity_7d"]})
-            .to_string(),
-        );
+    let req = batch_read(
+        json!({"userId": "cid-tracker-1", "userFeatures": ["clicks_product_card"],
+               "itemIds": ["prod-7", "prod-9", "prod-none"], "itemFeatures": ["popularity_7d"]}),
+    );
     let (status, body, _) = send(&edge, req).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -502,9 +499,7 @@ async fn batch_read_answers_one_user_and_many_items() {
     assert_eq!(num(&items[0]["features"]["popularity_7d"]["value"]), 1.0);
     assert_eq!(num(&items[2]["features"]["popularity_7d"]["value"]), 0.0);
 
-    let bad = Request::new(Method::Post, "/v1/features/batch")
-        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
-        .with_body(r#"{"users": []}"#);
+    let bad = batch_read(json!({"users": []}));
     assert_eq!(send(&edge, bad).await.0, 400);
 }
 
@@ -569,10 +564,7 @@ async fn batch_read_gives_each_item_its_pair_in_one_round_trip() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        num(&body["user"]["features"]["clicks_product_card"]["value"]),
-        2.0
-    );
+    // The user and the items as without pairs (the test above); each item's pair:
     let answered = body["items"].as_array().unwrap();
     assert_eq!(answered.len(), 3);
     for (item, id) in answered.iter().zip(items) {
