@@ -499,6 +499,33 @@ mod tests {
     }
 
     #[test]
+    fn a_composite_entity_gets_one_delta_per_pair() {
+        let spec = spec(
+            "[entities.user_product]\nof = [\"user\", \"product\"]\n\
+             [[feature]]\nname = \"pair_clicks\"\nentity = \"user_product\"\n\
+             on = [\"product_click\"]\nagg = \"count\"\n",
+        );
+        let b = batch(vec![
+            event("e1", Some("alice"), json!({"productId": "p|1"})),
+            event("e2", Some("alice"), json!({"productId": "p|1"})),
+            event("e3", None, json!({"productId": "p2"})),
+            event("e4", None, json!({})),
+        ]);
+        let deltas = aggregate(&spec, &b, Some("alice"));
+        assert_eq!(
+            ids(&deltas),
+            [
+                ("user_product".into(), "alice|p%7C1".into()),
+                ("user_product".into(), "cid-1|p2".into())
+            ]
+        );
+        assert_eq!(
+            deltas[0].updates["pair_clicks@1"].value,
+            Agg::Count(Cells::Total(2))
+        );
+    }
+
+    #[test]
     fn numeric_aggregations_skip_events_without_a_number() {
         let spec = spec(
             "[[feature]]\nname = \"spent\"\nentity = \"user\"\non = [\"product_click\"]\nagg = \"sum\"\n\

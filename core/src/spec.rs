@@ -32,12 +32,18 @@ pub struct FeatureSpec {
     hash: String,
 }
 
-/// What a feature describes (`user`, `product`) and how events name it.
+/// What a feature describes (`user`, `product`, or a pair of them such as
+/// `user_item`) and how events name it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityDef {
     pub name: String,
     /// Tried in order; the first present, non-empty one is the entity's id.
+    /// Empty for a composite entity.
     pub key: Vec<FieldPath>,
+    /// A composite entity's parts, in the order of its `of` (each a simple
+    /// entity of the spec): its id is theirs joined by [`composite_id`].
+    /// Empty for a simple entity.
+    pub of: Vec<EntityDef>,
 }
 
 /// One feature at one version.
@@ -362,6 +368,26 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Why a ranking read's pairs have no entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairError {
+    /// The pair entity named is not in the spec.
+    UnknownEntity(String),
+    /// It does not pair the user and item entities, or the spec has none that does.
+    NoPair(String),
+}
+
+impl fmt::Display for PairError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownEntity(e) => write!(f, "unknown entity `{e}`"),
+            Self::NoPair(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for PairError {}
+
 /// A spec that cannot be used, naming the feature or entity at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
@@ -394,7 +420,8 @@ struct RawSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntity {
-    key: Vec<String>,
+    key: Option<Vec<String>>,
+    of: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -439,13 +466,29 @@ impl FeatureSpec {
             message: e.to_string().trim_end().to_owned(),
         })?;
         let mut entities = BTreeMap::new();
+        let mut composites = Vec::new();
+        // Simple entities first: a composite one refers to them.
         for (name, raw_entity) in raw.entities {
-            let entity = check_entity(&name, raw_entity).map_err(|message| SpecError {
+            let fail = |message| SpecError {
+                subject: format!("entity `{name}`"),
+                message,
+            };
+            match check_entity(&name, raw_entity).map_err(fail)? {
+                Checked::Simple(entity) => {
+                    entities.insert(name, entity);
+                }
+                Checked::Composite(of) => composites.push((name, of)),
+            }
+        }
+        let mut composed = Vec::with_capacity(composites.len());
+        for (name, of) in composites {
+            let entity = check_composite(&name, &of, &entities).map_err(|message| SpecError {
                 subject: format!("entity `{name}`"),
                 message,
             })?;
-            entities.insert(name, entity);
+            composed.push(entity);
         }
+        entities.extend(composed.into_iter().map(|e| (e.name.clone(), e)));
         let mut features: Vec<FeatureDef> = Vec::with_capacity(raw.feature.len());
         for (index, table) in raw.feature.into_iter().enumerate() {
             let subject = feature_subject(&table, index);
@@ -492,6 +535,42 @@ impl FeatureSpec {
 
     pub fn entity(&self, name: &str) -> Option<&EntityDef> {
         self.entities.get(name)
+    }
+
+    /// The entity of a ranking read's (user, item) pairs: `named` when
+    /// given (it must be a composite of exactly `user` and `item`, in either
+    /// order), else the spec's composite of exactly those two (the first by
+    /// name if several are).
+    pub fn pair_entity(
+        &self,
+        user: &str,
+        item: &str,
+        named: Option<&str>,
+    ) -> Result<&EntityDef, PairError> {
+        match named {
+            Some(name) => {
+                let def = self
+                    .entity(name)
+                    .ok_or_else(|| PairError::UnknownEntity(name.to_owned()))?;
+                if def.pairs(user, item) {
+                    Ok(def)
+                } else {
+                    Err(PairError::NoPair(format!(
+                        "`{name}` is not a composite entity of `{user}` and `{item}`"
+                    )))
+                }
+            }
+            None => self
+                .entities
+                .values()
+                .find(|e| e.pairs(user, item))
+                .ok_or_else(|| {
+                    PairError::NoPair(format!(
+                        "the spec has no composite entity of `{user}` and `{item}` \
+                         (of = [\"{user}\", \"{item}\"]); name one as the pair entity"
+                    ))
+                }),
+        }
     }
 
     pub fn features(&self) -> &[FeatureDef] {
@@ -566,16 +645,128 @@ impl FeatureDef {
 
 impl EntityDef {
     /// The entity id of `event`: the first key path with a non-empty string or
-    /// number. `user_id` is the verified userId, if any.
+    /// number; for a composite entity, its parts' ids joined by
+    /// [`composite_id`], when the event names every part. `user_id` is the
+    /// verified userId, if any.
     pub fn id_of(&self, event: &Event, user_id: Option<&str>) -> Option<String> {
+        if self.is_composite() {
+            let parts = self
+                .of
+                .iter()
+                .map(|part| part.id_of(event, user_id))
+                .collect::<Option<Vec<String>>>()?;
+            return Some(composite_id(&parts));
+        }
         self.key
             .iter()
             .find_map(|path| match path.get(event, user_id)? {
-                Value::String(s) if !s.is_empty() && s.len() <= 128 => Some(s),
+                Value::String(s) if !s.is_empty() && s.len() <= MAX_KEY_BYTES => Some(s),
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
             })
     }
+
+    /// Whether the entity is keyed by others (`of`).
+    pub fn is_composite(&self) -> bool {
+        !self.of.is_empty()
+    }
+
+    /// The names of a composite entity's parts, in order.
+    pub fn part_names(&self) -> Vec<&str> {
+        self.of.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// Whether this is a composite of exactly `user` and `item` (either order).
+    pub fn pairs(&self, user: &str, item: &str) -> bool {
+        let mut parts = self.part_names();
+        parts.sort_unstable();
+        let mut wanted = [user, item];
+        wanted.sort_unstable();
+        parts == wanted
+    }
+
+    /// The id of a composite entity from its parts' ids given by entity
+    /// name (a ranking read's user and item): `None` when `ids` lacks a part.
+    pub fn compose(&self, ids: &[(&str, &str)]) -> Option<String> {
+        let parts = self
+            .of
+            .iter()
+            .map(|part| {
+                ids.iter()
+                    .find(|(entity, _)| *entity == part.name)
+                    .map(|(_, id)| *id)
+            })
+            .collect::<Option<Vec<&str>>>()?;
+        Some(composite_id(&parts))
+    }
+
+    /// The parts of an id given for this entity (a serving path): a simple
+    /// entity's id is its one part; a composite id must split into one
+    /// non-empty id per part, as [`composite_id`] writes it.
+    pub fn split_id(&self, id: &str) -> Result<Vec<String>, String> {
+        if !self.is_composite() {
+            return Ok(vec![id.to_owned()]);
+        }
+        match split_composite_id(id) {
+            Some(parts) if parts.len() == self.of.len() => Ok(parts),
+            _ => Err(format!(
+                "a `{}` id is the ids of {} joined by `|`, each with `%` written `%25` and `|` \
+                 written `%7C`",
+                self.name,
+                self.part_names().join(", ")
+            )),
+        }
+    }
+}
+
+/// Longest entity id an event's key field may give (a composite id is
+/// longer: its parts' ids, escaped and joined).
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// The id of a composite entity from its parts' ids, in the entity's `of`
+/// order: each part with `%` written `%25` and `|` written `%7C`, joined by
+/// `|`. No two lists of parts give the same id, whatever the parts hold;
+/// [`split_composite_id`] gives the parts back. Every reader (the edge, the
+/// Python reader) builds ids with this, never by hand.
+pub fn composite_id<S: AsRef<str>>(parts: &[S]) -> String {
+    let mut id = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            id.push('|');
+        }
+        for c in part.as_ref().chars() {
+            match c {
+                '%' => id.push_str("%25"),
+                '|' => id.push_str("%7C"),
+                c => id.push(c),
+            }
+        }
+    }
+    id
+}
+
+/// The parts of an id [`composite_id`] made; `None` for text it cannot have
+/// made (an empty part, a `%` other than `%25` or `%7C`), so an id has one
+/// spelling only.
+pub fn split_composite_id(id: &str) -> Option<Vec<String>> {
+    id.split('|')
+        .map(|escaped| {
+            let mut part = String::with_capacity(escaped.len());
+            let mut rest = escaped;
+            while let Some(at) = rest.find('%') {
+                part.push_str(&rest[..at]);
+                let code = rest.get(at..at + 3)?;
+                part.push(match code {
+                    "%25" => '%',
+                    "%7C" => '|',
+                    _ => return None,
+                });
+                rest = &rest[at + 3..];
+            }
+            part.push_str(rest);
+            (!part.is_empty()).then_some(part)
+        })
+        .collect()
 }
 
 /// See [`FeatureSpec::hash`]: SHA-256 over a canonical JSON form (tables
@@ -627,21 +818,76 @@ fn is_valid_name(name: &str, max_len: usize) -> bool {
     name.len() <= max_len && is_valid_event_type(name)
 }
 
-fn check_entity(name: &str, raw: RawEntity) -> Result<EntityDef, String> {
+/// An entity checked on its own: a composite one still names its parts.
+enum Checked {
+    Simple(EntityDef),
+    Composite(Vec<String>),
+}
+
+fn check_entity(name: &str, raw: RawEntity) -> Result<Checked, String> {
     if !is_valid_name(name, 32) {
         return Err("entity names must match ^[a-z][a-z0-9_]{0,31}$".to_owned());
     }
-    if raw.key.is_empty() {
+    let key = match (raw.key, raw.of) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "give key (the fields that name it) or of (the entities it pairs), not both"
+                    .to_owned(),
+            );
+        }
+        (None, None) => {
+            return Err(
+                "needs key = [field paths] or, for a composite entity, of = [entities]".to_owned(),
+            );
+        }
+        (None, Some(of)) => return Ok(Checked::Composite(of)),
+        (Some(key), None) => key,
+    };
+    if key.is_empty() {
         return Err("key must list at least one field path".to_owned());
     }
-    let key = raw
-        .key
+    let key = key
         .iter()
         .map(|p| FieldPath::parse(p))
         .collect::<Result<_, _>>()?;
-    Ok(EntityDef {
+    Ok(Checked::Simple(EntityDef {
         name: name.to_owned(),
         key,
+        of: Vec::new(),
+    }))
+}
+
+/// A composite entity: at least two distinct simple entities of the spec.
+fn check_composite(
+    name: &str,
+    of: &[String],
+    simple: &BTreeMap<String, EntityDef>,
+) -> Result<EntityDef, String> {
+    if of.len() < 2 {
+        return Err("of must list at least two entities".to_owned());
+    }
+    let mut parts: Vec<EntityDef> = Vec::with_capacity(of.len());
+    for part in of {
+        if parts.iter().any(|p| &p.name == part) {
+            return Err(format!("of: `{part}` is listed twice"));
+        }
+        let def = simple.get(part).ok_or_else(|| {
+            if part == name {
+                format!("of: `{part}` is this entity itself")
+            } else {
+                let known: Vec<&str> = simple.keys().map(String::as_str).collect();
+                format!(
+                    "of: `{part}` is not a simple entity of the spec (simple entities: {})",
+                    known.join(", ")
+                )
+            }
+        })?;
+        parts.push(def.clone());
+    }
+    Ok(EntityDef {
+        name: name.to_owned(),
+        key: Vec::new(),
+        of: parts,
     })
 }
 
@@ -1305,6 +1551,164 @@ mod tests {
         // A different precision computes different values: a different spec.
         let default = parse_feature(&format!("{w}window = \"7d\"")).expect("spec");
         assert_ne!(spec.hash(), default.hash());
+    }
+
+    const PAIRS: &str = "[entities.user]\nkey = [\"userId\", \"clientId\"]\n\
+                         [entities.item]\nkey = [\"payload.itemId\"]\n";
+
+    fn entities_error(entities: &str) -> String {
+        FeatureSpec::parse(&format!(
+            "{PAIRS}{entities}[[feature]]\nname = \"x\"\nentity = \"user\"\non = [\"a\"]\nagg = \"count\"\n"
+        ))
+        .expect_err("spec should be refused")
+        .to_string()
+    }
+
+    #[test]
+    fn a_composite_entity_is_keyed_by_its_parts() {
+        let spec = FeatureSpec::parse(&format!(
+            "{PAIRS}[entities.user_item]\nof = [\"user\", \"item\"]\n[[feature]]\n\
+             name = \"progress\"\nentity = \"user_item\"\non = [\"watch\"]\nagg = \"last\"\n\
+             field = \"payload.progress\"\n"
+        ))
+        .expect("spec");
+        let pair = spec.entity("user_item").expect("entity");
+        assert!(pair.is_composite() && pair.key.is_empty());
+        assert_eq!(pair.part_names(), ["user", "item"]);
+        assert!(pair.pairs("item", "user") && !pair.pairs("user", "user"));
+        let name = |r: Result<&EntityDef, PairError>| r.map(|e| e.name.clone());
+        assert_eq!(
+            name(spec.pair_entity("item", "user", None)),
+            Ok("user_item".into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "item", Some("user_item"))),
+            Ok("user_item".into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "product", None)).map_err(|e| e.to_string()),
+            Err("the spec has no composite entity of `user` and `product` \
+                 (of = [\"user\", \"product\"]); name one as the pair entity"
+                .into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "item", Some("user"))).map_err(|e| e.to_string()),
+            Err("`user` is not a composite entity of `user` and `item`".into())
+        );
+        assert_eq!(
+            name(spec.pair_entity("user", "item", Some("ghost"))),
+            Err(PairError::UnknownEntity("ghost".into()))
+        );
+        let mut e = Event {
+            id: "e".into(),
+            event_type: "watch".into(),
+            time: 0,
+            client_id: "c|1".into(),
+            session_id: None,
+            user_id: None,
+            payload: serde_json::json!({"itemId": "50%"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        assert_eq!(pair.id_of(&e, None).as_deref(), Some("c%7C1|50%25"));
+        e.user_id = Some("u".into());
+        assert_eq!(pair.id_of(&e, Some("u")).as_deref(), Some("u|50%25"));
+        // An event without an item has no pair.
+        e.payload.clear();
+        assert_eq!(pair.id_of(&e, Some("u")), None);
+        assert_eq!(
+            pair.compose(&[("item", "i|2"), ("user", "u")]).as_deref(),
+            Some("u|i%7C2")
+        );
+        assert_eq!(pair.compose(&[("user", "u")]), None);
+        assert_eq!(
+            pair.split_id("u|i%7C2"),
+            Ok(vec!["u".to_owned(), "i|2".to_owned()])
+        );
+        let user = spec.entity("user").expect("user");
+        assert_eq!(user.split_id("u|i"), Ok(vec!["u|i".to_owned()]));
+        for bad in ["u", "u|i|j", "u|", "|i", "u|i%7c", "u|i%2"] {
+            let e = pair.split_id(bad).expect_err(bad);
+            assert!(
+                e.starts_with("a `user_item` id is the ids of user, item joined by `|`"),
+                "{e}"
+            );
+        }
+        // The pair's id is part of what the spec means.
+        let other = FeatureSpec::parse(&format!(
+            "{PAIRS}[entities.user_item]\nof = [\"item\", \"user\"]\n[[feature]]\n\
+             name = \"progress\"\nentity = \"user_item\"\non = [\"watch\"]\nagg = \"last\"\n\
+             field = \"payload.progress\"\n"
+        ))
+        .expect("spec");
+        assert_ne!(spec.hash(), other.hash());
+    }
+
+    #[test]
+    fn composite_ids_never_collide_and_split_back() {
+        let cases: [&[&str]; 8] = [
+            &["u", "i"],
+            &["u|i", "j"],
+            &["u", "i|j"],
+            &["u%7Ci", "j"],
+            &["%", "|"],
+            &["%25", "%7C"],
+            &["a", "b", "c"],
+            &["a|b", "c"],
+        ];
+        let ids: Vec<String> = cases.iter().map(|parts| composite_id(parts)).collect();
+        assert_eq!(ids[1], "u%7Ci|j");
+        assert_eq!(ids[3], "u%257Ci|j");
+        assert_eq!(ids[4], "%25|%7C");
+        for (parts, id) in cases.iter().zip(&ids) {
+            assert_eq!(
+                split_composite_id(id).as_deref(),
+                Some(&parts.iter().map(|p| p.to_string()).collect::<Vec<_>>()[..])
+            );
+        }
+        let distinct: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for bad in ["", "a||b", "a%", "a%2", "a%41", "a%7c|b"] {
+            assert_eq!(split_composite_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn composite_entities_are_checked() {
+        for (entities, wanted) in [
+            (
+                "[entities.pair]\nof = [\"user\"]\n",
+                "entity `pair`: of must list at least two entities",
+            ),
+            (
+                "[entities.pair]\nof = [\"user\", \"user\"]\n",
+                "entity `pair`: of: `user` is listed twice",
+            ),
+            (
+                "[entities.pair]\nof = [\"user\", \"shop\"]\n",
+                "entity `pair`: of: `shop` is not a simple entity of the spec (simple entities: item, user)",
+            ),
+            (
+                "[entities.pair]\nof = [\"user\", \"item\"]\n[entities.triple]\nof = [\"pair\", \"item\"]\n",
+                "entity `triple`: of: `pair` is not a simple entity of the spec",
+            ),
+            (
+                "[entities.pair]\nof = [\"user\", \"pair\"]\n",
+                "entity `pair`: of: `pair` is this entity itself",
+            ),
+            (
+                "[entities.pair]\nkey = [\"clientId\"]\nof = [\"user\", \"item\"]\n",
+                "entity `pair`: give key (the fields that name it) or of (the entities it pairs), not both",
+            ),
+            (
+                "[entities.pair]\n",
+                "entity `pair`: needs key = [field paths] or, for a composite entity, of = [entities]",
+            ),
+        ] {
+            let e = entities_error(entities);
+            assert!(e.contains(wanted), "{entities}: {e}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use freshet_core::aggregate::{aggregate, aggregate_checked};
 use freshet_core::identity::verify_token;
 use freshet_core::log::{LoggedBatch, parse_ndjson};
 use freshet_core::read::{FeatureValues, ReadError, read_features};
-use freshet_core::spec::FeatureSpec;
+use freshet_core::spec::{EntityDef, FeatureSpec, PairError};
 use freshet_core::state::Applied;
 use freshet_core::time::{DAY, Millis, parse_rfc3339};
 use freshet_core::validate::{ValidBatch, receive};
@@ -404,12 +404,14 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             return Err(EdgeError::NotFound);
         };
         let entity = percent_decode(entity).ok_or(EdgeError::NotFound)?;
+        let def = self.spec.entity(&entity).ok_or(EdgeError::UnknownEntity)?;
         let id = percent_decode(id)
-            .filter(|id| valid_id(id))
-            .ok_or_else(|| {
-                EdgeError::BadRequest(format!("the id must be 1 to {MAX_ID_BYTES} bytes"))
-            })?;
-        self.spec.entity(&entity).ok_or(EdgeError::UnknownEntity)?;
+            .ok_or_else(|| EdgeError::BadRequest("the id is not percent-encoded UTF-8".into()))?;
+        // A composite id: each part within the bound of a simple one.
+        let parts = def.split_id(&id).map_err(EdgeError::BadRequest)?;
+        if let Some(bad) = parts.iter().find(|p| !valid_id(p)) {
+            return Err(bad_id(bad));
+        }
         let names = req.query_param("names").map(|n| split_names(&n));
         // Unknown names are refused before the store is asked.
         check_names(self.spec, &entity, names.as_deref())?;
@@ -445,79 +447,96 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
                 "at most {MAX_BATCH_ITEMS} itemIds per read"
             )));
         }
+        if let Some(bad) = ask
+            .user_id
+            .iter()
+            .chain(&ask.item_ids)
+            .find(|id| !valid_id(id))
+        {
+            return Err(bad_id(bad));
+        }
         let user_entity = ask.user_entity.as_deref().unwrap_or("user");
         let item_entity = ask.item_entity.as_deref().unwrap_or("product");
-        let mut keys = Vec::with_capacity(ask.item_ids.len() + 1);
+        let pair_entity = self.pair_entity(&ask, user_entity, item_entity)?;
+        // Every read in one list: the user, the items, then each item's pair.
+        let mut reads = Vec::with_capacity(2 * ask.item_ids.len() + 1);
         if let Some(user) = &ask.user_id {
             self.spec
                 .entity(user_entity)
                 .ok_or(EdgeError::UnknownEntity)?;
             check_names(self.spec, user_entity, ask.user_features.as_deref())?;
-            keys.push(EntityKey::new(user_entity, user.as_str()));
+            let key = EntityKey::new(user_entity, user.as_str());
+            reads.push(EntityRead::new(key, ask.user_features.clone()));
         }
         if !ask.item_ids.is_empty() {
             self.spec
                 .entity(item_entity)
                 .ok_or(EdgeError::UnknownEntity)?;
             check_names(self.spec, item_entity, ask.item_features.as_deref())?;
-            keys.extend(
-                ask.item_ids
-                    .iter()
-                    .map(|id| EntityKey::new(item_entity, id.as_str())),
-            );
+            reads.extend(ask.item_ids.iter().map(|id| {
+                EntityRead::new(
+                    EntityKey::new(item_entity, id.as_str()),
+                    ask.item_features.clone(),
+                )
+            }));
         }
-        if let Some(bad) = keys.iter().find(|k| !valid_id(&k.id)) {
-            return Err(EdgeError::BadRequest(format!(
-                "ids must be 1 to {MAX_ID_BYTES} bytes (got {} bytes)",
-                bad.id.len()
-            )));
+        if let (Some(pair), Some(user)) = (pair_entity, &ask.user_id) {
+            check_names(self.spec, &pair.name, ask.pair_features.as_deref())?;
+            for item in &ask.item_ids {
+                let id = pair
+                    .compose(&[(user_entity, user), (item_entity, item)])
+                    .ok_or(EdgeError::UnknownEntity)?;
+                let key = EntityKey::new(pair.name.as_str(), id);
+                reads.push(EntityRead::new(key, ask.pair_features.clone()));
+            }
         }
-        // One store round trip for the user and every item.
-        let reads: Vec<EntityRead> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let names = if i == 0 && ask.user_id.is_some() {
-                    &ask.user_features
-                } else {
-                    &ask.item_features
-                };
-                EntityRead::new(key.clone(), names.clone())
-            })
-            .collect();
+        // One store round trip for the user, every item and every pair.
         let docs = self.store.load(&reads).await?;
-        let mut answers = keys.iter().zip(docs.iter());
+        let mut answers = reads.iter().zip(docs.iter()).map(|(r, doc)| {
+            let f = read(self.spec, &r.key.entity, doc, r.names.as_deref(), now)?;
+            Ok::<_, EdgeError>(entity_json(&r.key, &f))
+        });
         let user = match &ask.user_id {
-            Some(_) => match answers.next() {
-                Some((key, doc)) => {
-                    let f = read(
-                        self.spec,
-                        &key.entity,
-                        doc,
-                        ask.user_features.as_deref(),
-                        now,
-                    )?;
-                    entity_json(key, &f)
-                }
-                None => serde_json::Value::Null,
-            },
+            Some(_) => answers.next().transpose()?.unwrap_or_default(),
             None => serde_json::Value::Null,
         };
-        let mut items = Vec::with_capacity(ask.item_ids.len());
-        for (key, doc) in answers {
-            let f = read(
-                self.spec,
-                &key.entity,
-                doc,
-                ask.item_features.as_deref(),
-                now,
-            )?;
-            items.push(entity_json(key, &f));
+        let mut items = (&mut answers)
+            .take(ask.item_ids.len())
+            .collect::<Result<Vec<_>, _>>()?;
+        if pair_entity.is_some() {
+            for (item, pair) in items.iter_mut().zip(answers) {
+                item["pair"] = pair?;
+            }
         }
         Ok(Response::json(
             200,
             &json!({ "user": user, "items": items }),
         ))
+    }
+
+    /// The entity of a batch read's pairs: `None` when none are asked for
+    /// (no `pairFeatures`, no `pairEntity`), else as
+    /// [`FeatureSpec::pair_entity`] finds it.
+    fn pair_entity(
+        &self,
+        ask: &BatchRead,
+        user: &str,
+        item: &str,
+    ) -> Result<Option<&'static EntityDef>, EdgeError> {
+        if ask.pair_features.is_none() && ask.pair_entity.is_none() {
+            return Ok(None);
+        }
+        if ask.user_id.is_none() || ask.item_ids.is_empty() {
+            return Err(EdgeError::BadRequest(
+                "pairs need a userId and itemIds".into(),
+            ));
+        }
+        let spec: &'static FeatureSpec = self.spec;
+        match spec.pair_entity(user, item, ask.pair_entity.as_deref()) {
+            Ok(def) => Ok(Some(def)),
+            Err(PairError::UnknownEntity(_)) => Err(EdgeError::UnknownEntity),
+            Err(e @ PairError::NoPair(_)) => Err(EdgeError::BadRequest(e.to_string())),
+        }
     }
 }
 
@@ -532,6 +551,11 @@ struct BatchRead {
     item_features: Option<Vec<String>>,
     user_entity: Option<String>,
     item_entity: Option<String>,
+    /// The features of each (user, item) pair: `items[i].pair`.
+    pair_features: Option<Vec<String>>,
+    /// The pairs' composite entity (default: the one of exactly the user
+    /// and item entities).
+    pair_entity: Option<String>,
 }
 
 fn check_content_type(req: &Request) -> Result<(), EdgeError> {
@@ -559,6 +583,13 @@ fn with_cors(res: Response, origin: &str) -> Response {
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
+fn bad_id(id: &str) -> EdgeError {
+    EdgeError::BadRequest(format!(
+        "ids must be 1 to {MAX_ID_BYTES} bytes (got {} bytes)",
+        id.len()
+    ))
 }
 
 fn split_names(names: &str) -> Vec<String> {

@@ -483,13 +483,10 @@ async fn serving_answers_defaults_and_refuses_unknown_names() {
 async fn batch_read_answers_one_user_and_many_items() {
     let edge = edge();
     assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
-    let req = Request::new(Method::Post, "/v1/features/batch")
-        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
-        .with_body(
-            json!({"userId": "cid-tracker-1", "userFeatures": ["clicks_product_card"],
-                   "itemIds": ["prod-7", "prod-9", "prod-none"], "itemFeatures": ["popularity_7d"]})
-            .to_string(),
-        );
+    let req = batch_read(
+        json!({"userId": "cid-tracker-1", "userFeatures": ["clicks_product_card"],
+               "itemIds": ["prod-7", "prod-9", "prod-none"], "itemFeatures": ["popularity_7d"]}),
+    );
     let (status, body, _) = send(&edge, req).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -502,10 +499,188 @@ async fn batch_read_answers_one_user_and_many_items() {
     assert_eq!(num(&items[0]["features"]["popularity_7d"]["value"]), 1.0);
     assert_eq!(num(&items[2]["features"]["popularity_7d"]["value"]), 0.0);
 
-    let bad = Request::new(Method::Post, "/v1/features/batch")
-        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
-        .with_body(r#"{"users": []}"#);
+    let bad = batch_read(json!({"users": []}));
     assert_eq!(send(&edge, bad).await.0, 400);
+}
+
+fn batch_read(body: Value) -> Request {
+    Request::new(Method::Post, "/v1/features/batch")
+        .with_header("authorization", &format!("Bearer {READ_TOKEN}"))
+        .with_body(body.to_string())
+}
+
+#[tokio::test]
+async fn a_composite_entity_is_served_by_its_escaped_id() {
+    let edge = edge();
+    let click = |n: usize, product: &str| {
+        json!({"id": format!("e{n}"), "type": "product_click", "timestamp": "2026-11-22T09:59:00.000Z",
+               "clientId": "cid|1", "payload": {"productId": product}})
+    };
+    let body = batch(vec![click(1, "p%1"), click(2, "p%1"), click(3, "p2")]);
+    assert_eq!(send(&edge, ingest(body)).await.0, 202);
+    // `cid|1` and `p%1` joined: `cid%7C1|p%251`, percent-encoded in the path.
+    let id = freshet_core::spec::composite_id(&["cid|1", "p%1"]);
+    assert_eq!(id, "cid%7C1|p%251");
+    let (status, body, _) = send(
+        &edge,
+        get("/v1/features/user_product/cid%257C1%7Cp%25251?names=user_product_clicks"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], id);
+    assert_eq!(num(&body["features"]["user_product_clicks"]["value"]), 2.0);
+    // `|` unencoded in a path works too.
+    assert_eq!(
+        num(&feature(&edge, "user_product", "cid%257C1|p2", "user_product_clicks").await),
+        1.0
+    );
+    for bad in ["cid-1", "a|b|c", "a%257Cb", "a|b%25zz", "a%7C%7Cb"] {
+        let (status, body, _) = send(&edge, get(&format!("/v1/features/user_product/{bad}"))).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("a `user_product` id is the ids of user, product joined by `|`"),
+            "{body}"
+        );
+    }
+    let long = format!("/v1/features/user_product/{}|p", "u".repeat(257));
+    assert_eq!(send(&edge, get(&long)).await.0, 400);
+}
+
+#[tokio::test]
+async fn batch_read_gives_each_item_its_pair_in_one_round_trip() {
+    let edge = edge();
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    let items = ["prod-7", "prod-9", "prod-none"];
+    let (status, body, _) = send(
+        &edge,
+        batch_read(
+            json!({"userId": "cid-tracker-1", "userFeatures": ["clicks_product_card"],
+                          "itemIds": items, "itemFeatures": ["popularity_7d"],
+                          "pairFeatures": ["user_product_clicks", "user_product_last_seen"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // The user and the items as without pairs (the test above); each item's pair:
+    let answered = body["items"].as_array().unwrap();
+    assert_eq!(answered.len(), 3);
+    for (item, id) in answered.iter().zip(items) {
+        assert_eq!(item["id"], id);
+        assert_eq!(item["pair"]["entity"], "user_product");
+        assert_eq!(
+            item["pair"]["id"].as_str(),
+            Some(format!("cid-tracker-1|{id}").as_str())
+        );
+        let features = item["pair"]["features"].as_object().unwrap();
+        assert_eq!(features.len(), 2, "only the features asked for");
+    }
+    let clicks = |i: usize| num(&answered[i]["pair"]["features"]["user_product_clicks"]["value"]);
+    assert_eq!((clicks(0), clicks(1), clicks(2)), (1.0, 1.0, 0.0));
+    let seen = &answered[1]["pair"]["features"]["user_product_last_seen"];
+    assert_eq!(seen["updatedAt"], "2026-11-22T09:59:50.000Z");
+    assert_eq!(
+        answered[2]["pair"]["features"]["user_product_last_seen"]["value"],
+        Value::Null
+    );
+    // Each pair as the serving route answers it.
+    let (_, one, _) = send(
+        &edge,
+        get("/v1/features/user_product/cid-tracker-1%7Cprod-9"),
+    )
+    .await;
+    assert_eq!(
+        one["features"]["user_product_clicks"],
+        answered[1]["pair"]["features"]["user_product_clicks"]
+    );
+
+    // `pairEntity` alone asks for every pair feature; no pair asked, no `pair`.
+    let (status, body, _) = send(
+        &edge,
+        batch_read(
+            json!({"userId": "cid-tracker-1", "itemIds": ["prod-7"], "pairEntity": "user_product"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["items"][0]["pair"]["features"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (_, body, _) = send(
+        &edge,
+        batch_read(json!({"userId": "cid-tracker-1", "itemIds": ["prod-7"]})),
+    )
+    .await;
+    assert!(body["items"][0].get("pair").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn batch_read_refuses_pairs_it_cannot_read() {
+    let edge = edge();
+    let cases = [
+        (
+            json!({"userId": "u", "itemIds": ["p"], "pairFeatures": ["nope"]}),
+            400,
+            "unknown_feature",
+        ),
+        (
+            json!({"userId": "u", "itemIds": ["p"], "pairFeatures": ["pageviews"]}),
+            400,
+            "unknown_feature",
+        ),
+        (
+            json!({"itemIds": ["p"], "pairFeatures": ["user_product_clicks"]}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"userId": "u", "pairFeatures": ["user_product_clicks"]}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"userId": "u", "itemIds": ["p"], "pairEntity": "user"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"userId": "u", "itemIds": ["p"], "pairEntity": "ghost"}),
+            404,
+            "unknown_entity",
+        ),
+        (
+            json!({"userId": "u", "itemIds": ["p"], "itemEntity": "user",
+                   "pairFeatures": ["user_product_clicks"]}),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (ask, status, code) in cases {
+        let (got, body, _) = send(&edge, batch_read(ask.clone())).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "{ask}: {body}"
+        );
+    }
+    let (_, body, _) = send(
+        &edge,
+        batch_read(
+            json!({"userId": "u", "itemIds": ["p"], "itemEntity": "user", "pairFeatures": []}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["message"],
+        "the spec has no composite entity of `user` and `user` (of = [\"user\", \"user\"]); \
+         name one as the pair entity"
+    );
 }
 
 #[tokio::test]

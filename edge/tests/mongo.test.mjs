@@ -185,11 +185,15 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   const res = await fetch(`${w.base}/v1/features/batch`, { method: 'POST',
     headers: { authorization: `Bearer ${READ_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ userId: 'cid-tracker-1', itemIds: ['prod-7', 'prod-9', 'prod-none'],
-      userFeatures: ['clicks_product_card'], itemFeatures: ['popularity_7d'] }) });
+      userFeatures: ['clicks_product_card'], itemFeatures: ['popularity_7d'],
+      pairFeatures: ['user_product_clicks'] }) });
   assert.equal(res.status, 200);
   const both = await res.json();
   assert.equal(both.user.features.clicks_product_card.value, 2);
   assert.deepEqual(both.items.map((i) => i.features.popularity_7d.value), [1, 1, 0]);
+  // Each item's (user, item) pair, by its composite id, in the same read.
+  assert.deepEqual(both.items.map((i) => [i.pair.id, i.pair.features.user_product_clicks.value]),
+    [['cid-tracker-1|prod-7', 1], ['cid-tracker-1|prod-9', 1], ['cid-tracker-1|prod-none', 0]]);
 
   // Retries of the same batches change nothing, markers included.
   const before = snapshot(mongoPort);

@@ -506,6 +506,10 @@ mod tests {
             ("user", "cid-2"),
             ("product", "p-1"),
             ("product", "p-2"),
+            // Each (user, product) a click joined: composite ids.
+            ("user_product", "cid-1|p-1"),
+            ("user_product", "cid-1|p-2"),
+            ("user_product", "cid-2|p-1"),
         ]
         .iter()
         .map(|(e, i)| ((*e).to_owned(), (*i).to_owned()))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use freshet_core::encode::redis::RedisValue;
-use freshet_core::read::FeatureValue as CoreValue;
+use freshet_core::read::{FeatureValue as CoreValue, ReadError};
 use freshet_core::replay::{AsOf, Row};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::FeatureDoc;
@@ -89,6 +89,7 @@ impl From<ReaderError> for PyErr {
             ReaderError::Unknown(_) => UnknownFeature::new_err(message),
             ReaderError::Corrupt { .. } => CorruptState::new_err(message),
             ReaderError::Unavailable(_) => StoreUnavailable::new_err(message),
+            ReaderError::Input(_) => PyValueError::new_err(message),
         }
     }
 }
@@ -130,6 +131,42 @@ impl Spec {
         let mut names: Vec<String> = self.inner.entities().map(|e| e.name.clone()).collect();
         names.sort();
         names
+    }
+
+    /// A composite entity's parts, in order; `[]` for a simple entity.
+    fn parts(&self, entity: &str) -> PyResult<Vec<String>> {
+        let def = self
+            .inner
+            .entity(entity)
+            .ok_or_else(|| ReaderError::from(ReadError::UnknownEntity(entity.to_owned())))?;
+        Ok(def.part_names().into_iter().map(str::to_owned).collect())
+    }
+
+    /// The entity of a ranking read's (user, item) pairs: `pair_entity`
+    /// checked, or the spec's composite of exactly the two.
+    #[pyo3(signature = (user_entity, item_entity, pair_entity=None))]
+    fn pair_entity(
+        &self,
+        user_entity: &str,
+        item_entity: &str,
+        pair_entity: Option<&str>,
+    ) -> PyResult<String> {
+        Ok(reader::pair_entity(
+            &self.inner,
+            user_entity,
+            item_entity,
+            pair_entity,
+        )?)
+    }
+
+    /// The ids of a composite entity, row by row, from one list of ids per
+    /// part (keyed by the part's entity name).
+    fn compose_ids(
+        &self,
+        entity: &str,
+        ids: HashMap<String, Vec<String>>,
+    ) -> PyResult<Vec<String>> {
+        Ok(reader::compose_ids(&self.inner, entity, &ids)?)
     }
 
     /// A read of `names` (all of the entity's features when `None`).
@@ -328,9 +365,13 @@ impl ReadPlan {
         let answers: Vec<&Value> = match part {
             None => vec![&answer],
             Some("user") => vec![&answer["user"]],
-            Some(_) => answer["items"]
+            Some(part) => answer["items"]
                 .as_array()
-                .map(|items| items.iter().collect())
+                .map(|items| match part {
+                    // Each item's (user, item) pair.
+                    "pairs" => items.iter().map(|item| &item["pair"]).collect(),
+                    _ => items.iter().collect(),
+                })
                 .ok_or_else(|| {
                     ReaderError::Unavailable("the edge's answer has no `items`".into())
                 })?,
@@ -564,6 +605,31 @@ fn replay_log<'py>(
     Ok((out, batches, events))
 }
 
+/// The id of a composite entity from its parts' ids, in the entity's
+/// order: each part with `%` written `%25` and `|` written `%7C`, joined by
+/// `|` (`freshet-core`'s `composite_id`).
+#[pyfunction]
+fn composite_id(parts: Vec<String>) -> PyResult<String> {
+    if parts.len() < 2 || parts.iter().any(String::is_empty) {
+        return Err(PyValueError::new_err(
+            "a composite id has two or more parts, each a non-empty id",
+        ));
+    }
+    Ok(freshet_core::spec::composite_id(&parts))
+}
+
+/// The parts of a composite id; `ValueError` for text `composite_id` cannot
+/// have made.
+#[pyfunction]
+fn split_composite_id(id: &str) -> PyResult<Vec<String>> {
+    freshet_core::spec::split_composite_id(id).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "{id:?} is not a composite id: parts joined by `|`, each non-empty, with `%` \
+             written `%25` and `|` written `%7C`"
+        ))
+    })
+}
+
 /// Every `(entity, id)` the log's events were folded into, as the edge keyed
 /// them, sorted; `pieces` as for `replay_log`.
 #[pyfunction]
@@ -596,6 +662,8 @@ fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(replay_log, m)?)?;
     m.add_function(wrap_pyfunction!(log_entities, m)?)?;
     m.add_function(wrap_pyfunction!(log_received_at, m)?)?;
+    m.add_function(wrap_pyfunction!(composite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(split_composite_id, m)?)?;
     m.add("FreshetError", py.get_type::<FreshetError>())?;
     m.add("InvalidSpec", py.get_type::<InvalidSpec>())?;
     m.add("UnknownFeature", py.get_type::<UnknownFeature>())?;

@@ -3,6 +3,7 @@
 //! store's answer into served values, all through `freshet-core`. The
 //! binding (`lib.rs`) only converts these types to and from Python objects.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use freshet_core::encode::redis::{
     EntityKeys, RedisCommand, RedisValue, decode_state_for, read_commands_for,
 };
 use freshet_core::read::{FeatureValue, ReadError, read_one, resolve_names};
-use freshet_core::spec::FeatureSpec;
+use freshet_core::spec::{FeatureSpec, PairError, composite_id};
 use freshet_core::state::FeatureDoc;
 use freshet_core::time::Millis;
 use serde_json::Value;
@@ -27,12 +28,15 @@ pub enum ReaderError {
     Corrupt { key: String, detail: String },
     /// The store answered with something other than what was asked.
     Unavailable(String),
+    /// The caller's ids or entities cannot make the read (a composite id's
+    /// parts missing, a pair entity that pairs other entities).
+    Input(String),
 }
 
 impl fmt::Display for ReaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Spec(e) | Self::Unavailable(e) => f.write_str(e),
+            Self::Spec(e) | Self::Unavailable(e) | Self::Input(e) => f.write_str(e),
             Self::Unknown(e) => write!(f, "{e}"),
             Self::Corrupt { key, detail } => write!(f, "{key}: {detail}"),
         }
@@ -44,6 +48,55 @@ impl std::error::Error for ReaderError {}
 impl From<ReadError> for ReaderError {
     fn from(e: ReadError) -> Self {
         Self::Unknown(e)
+    }
+}
+
+/// The ids of the composite `entity`, row by row, from one column of ids
+/// per part (by entity name), each built by [`composite_id`].
+pub fn compose_ids(
+    spec: &FeatureSpec,
+    entity: &str,
+    ids: &HashMap<String, Vec<String>>,
+) -> Result<Vec<String>, ReaderError> {
+    let def = spec
+        .entity(entity)
+        .ok_or_else(|| ReadError::UnknownEntity(entity.to_owned()))?;
+    if !def.is_composite() {
+        return Err(ReaderError::Input(format!(
+            "`{entity}` is not a composite entity: its ids are given as they are"
+        )));
+    }
+    let columns = def
+        .part_names()
+        .into_iter()
+        .map(|part| {
+            ids.get(part)
+                .ok_or_else(|| ReaderError::Input(format!("`{entity}` ids need the `{part}` ids")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = columns.first().map_or(0, |c| c.len());
+    if columns.iter().any(|c| c.len() != rows) {
+        return Err(ReaderError::Input(format!(
+            "`{entity}` ids: the columns of {} differ in length",
+            def.part_names().join(", ")
+        )));
+    }
+    Ok((0..rows)
+        .map(|row| composite_id(&columns.iter().map(|c| &c[row]).collect::<Vec<_>>()))
+        .collect())
+}
+
+/// A ranking read's pair entity, as the edge's batch route finds it.
+pub fn pair_entity(
+    spec: &FeatureSpec,
+    user: &str,
+    item: &str,
+    named: Option<&str>,
+) -> Result<String, ReaderError> {
+    match spec.pair_entity(user, item, named) {
+        Ok(def) => Ok(def.name.clone()),
+        Err(PairError::UnknownEntity(e)) => Err(ReadError::UnknownEntity(e).into()),
+        Err(e @ PairError::NoPair(_)) => Err(ReaderError::Input(e.to_string())),
     }
 }
 
@@ -249,6 +302,34 @@ mod tests {
         assert_eq!(plan.values(&doc, 5), expected);
         let all = Plan::new(spec(), "user", None).expect("all");
         assert_eq!(all.values(&doc, 5).len(), all.columns.len());
+    }
+
+    #[test]
+    fn composite_ids_come_from_their_parts_columns() {
+        let ids = HashMap::from([
+            (
+                "product".to_owned(),
+                vec!["p|1".to_owned(), "p2".to_owned()],
+            ),
+            ("user".to_owned(), vec!["u".to_owned(), "u".to_owned()]),
+        ]);
+        assert_eq!(
+            compose_ids(&spec(), "user_product", &ids).expect("ids"),
+            ["u|p%7C1", "u|p2"]
+        );
+        let short = HashMap::from([("user".to_owned(), vec!["u".to_owned()])]);
+        let e = compose_ids(&spec(), "user_product", &short).expect_err("no products");
+        assert_eq!(e.to_string(), "`user_product` ids need the `product` ids");
+        let e = compose_ids(&spec(), "user", &ids).expect_err("simple");
+        assert!(e.to_string().contains("not a composite entity"), "{e}");
+        assert_eq!(
+            pair_entity(&spec(), "user", "product", None).expect("pair"),
+            "user_product"
+        );
+        assert!(matches!(
+            pair_entity(&spec(), "user", "product", Some("ghost")),
+            Err(ReaderError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -5,13 +5,15 @@ and update time Python reads from Redis and MongoDB are the serving API's.
 
 from __future__ import annotations
 
+import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import freshet
 
-from conftest import READ_TOKEN, SPEC, Edge
+from conftest import READ_TOKEN, SPEC, Edge, iso, now_ms, start_edge, stop
 from shop import send, traffic
 
 
@@ -91,6 +93,88 @@ def test_ranking_read_equals_the_batch_api(loaded: Any) -> None:
         assert got.items.ids == products
 
 
+PAIRS = ["user_product_clicks", "user_product_last_seen"]
+
+
+def assert_ranking_equals(got: freshet.RankingResponse, expected: dict[str, Any]) -> None:
+    assert as_served(got.user[0]) == expected["user"]["features"]
+    assert [as_served(r) for r in got.items] == [i["features"] for i in expected["items"]]
+    assert got.pairs is not None
+    assert got.pairs.ids == [i["pair"]["id"] for i in expected["items"]]
+    assert [as_served(r) for r in got.pairs] == [i["pair"]["features"] for i in expected["items"]]
+
+
+def test_ranking_read_with_pairs_equals_the_batch_api(loaded: Any) -> None:
+    """User, items and each (user, item) pair: the reader's one round trip
+    (a Redis pipeline, one MongoDB find per collection, one edge request)
+    gives what the edge's batch route gives, field by field."""
+    edge, url, users, products = loaded
+    # The user who clicked the most products: most pairs are not defaults.
+    user = max(users, key=lambda u: served(edge, "user", u)["clicks_product_card"]["value"])
+    ask = {"userId": user, "itemIds": products, "userFeatures": ["pageviews"], "itemFeatures": ["popularity_7d"],
+           "pairFeatures": PAIRS}  # fmt: skip
+    expected = edge.post("/v1/features/batch", ask)
+    clicked = [i for i in expected["items"] if i["pair"]["features"]["user_product_clicks"]["value"] > 0]
+    assert 0 < len(clicked) < len(products) + 1
+    assert expected["items"][-1]["pair"]["id"] == freshet.composite_id([user, "prod-nobody"])
+    for store_url, token in [(url, None), (edge.base, READ_TOKEN)]:
+        with freshet.FeatureStore(SPEC, store_url, read_token=token) as store:
+            got = store.get_ranking_features(user, products, ["pageviews"], ["popularity_7d"], PAIRS)
+            assert_ranking_equals(got, expected)
+            assert got.pairs is not None and got.pairs.entity == "user_product" and got.pairs.columns == PAIRS
+            # Every pair feature when only the entity is named.
+            everything = store.get_ranking_features(user, products[:2], pair_entity="user_product")
+            assert everything.pairs is not None and everything.pairs.columns == PAIRS
+            assert store.get_ranking_features(user, products).pairs is None
+    # Each pair as GET /v1/features serves it (the composite id percent-encoded in the path).
+    for item in clicked:
+        one = edge.get(f"/v1/features/user_product/{urllib.parse.quote(item['pair']['id'], safe='')}")
+        assert one["features"] == item["pair"]["features"]
+
+
+async def test_async_ranking_read_with_pairs_equals_the_batch_api(loaded: Any) -> None:
+    edge, url, users, products = loaded
+    expected = edge.post("/v1/features/batch", {"userId": users[3], "itemIds": products, "pairFeatures": PAIRS})
+    for store_url, token in [(url, None), (edge.base, READ_TOKEN)]:
+        async with freshet.FeatureStore(SPEC, store_url, read_token=token) as store:
+            got = await store.get_ranking_features_async(users[3], products, pair_features=PAIRS)
+        assert_ranking_equals(got, expected)
+
+
+def test_pairs_of_more_items_than_one_edge_request_holds(loaded: Any) -> None:
+    edge, url, users, products = loaded
+    items = products + [f"prod-absent-{i}" for i in range(230)]  # two edge requests
+    with freshet.FeatureStore(SPEC, url) as direct, freshet.FeatureStore(SPEC, edge.base, read_token=READ_TOKEN) as api:
+        a = direct.get_ranking_features(users[4], items, pair_features=PAIRS)
+        b = api.get_ranking_features(users[4], items, pair_features=PAIRS)
+    assert a.pairs is not None and b.pairs is not None
+    assert a.pairs.to_dict() == b.pairs.to_dict() and len(a.pairs) == len(items)
+    assert a.items.to_dict() == b.items.to_dict() and a.user.to_dict() == b.user.to_dict()
+
+
+def test_the_durable_object_store_keeps_pairs_by_their_composite_id(tmp_root: Path) -> None:
+    """The default store, one Durable Object per entity: a pair named by ids
+    holding `|` and `%` is served by its escaped id, alone and in a ranking
+    read, and the reader through the edge gives the same."""
+    edge = start_edge(tmp_root, "durable-object")
+    try:
+        t = now_ms()
+        clicks = [{"type": "product_click", "timestamp": iso(t - 1000 * n), "clientId": "cid|1",
+                   "payload": {"productId": product}} for n, product in enumerate(["p%1", "p%1", "p2"])]  # fmt: skip
+        edge.post_events(clicks)
+        ident = freshet.composite_id(["cid|1", "p%1"])
+        assert ident == "cid%7C1|p%251"
+        one = edge.get(f"/v1/features/user_product/{urllib.parse.quote(ident, safe='')}")
+        assert one["id"] == ident and one["features"]["user_product_clicks"]["value"] == 2
+        items = ["p%1", "p2", "p3"]
+        expected = edge.post("/v1/features/batch", {"userId": "cid|1", "itemIds": items, "pairFeatures": PAIRS})
+        assert [i["pair"]["features"]["user_product_clicks"]["value"] for i in expected["items"]] == [2, 1, 0]
+        with freshet.FeatureStore(SPEC, edge.base, read_token=READ_TOKEN) as store:
+            assert_ranking_equals(store.get_ranking_features("cid|1", items, pair_features=PAIRS), expected)
+    finally:
+        stop(edge.proc)
+
+
 def test_reading_through_the_edge_gives_the_same_rows(loaded: Any) -> None:
     edge, url, users, _ = loaded
     with freshet.FeatureStore(SPEC, url) as direct, freshet.FeatureStore(SPEC, edge.base, read_token=READ_TOKEN) as api:
@@ -119,4 +203,5 @@ def test_consistency_with_the_log_is_100_percent(loaded: Any) -> None:
     assert report.mismatches == [] and report.match_rate == 1.0
     # Every user with events (the first has none) and every clicked product, every feature of each.
     assert report.compared["user:pageviews"] >= len(users) - 2
-    assert report.pairs == sum(report.compared.values()) and len(report.compared) == 11
+    assert report.pairs == sum(report.compared.values()) and len(report.compared) == 13
+    assert report.compared["user_product:user_product_clicks"] > len(users)

@@ -51,8 +51,38 @@ def test_unknown_names_fail_before_any_io(hung: tuple[socket.socket, int], schem
             store.get_ranking_features("cid-1", ["p1"], ["popularity_7d"])
         with pytest.raises(freshet.UnknownFeature, match="`pageviews@2`"):
             asyncio.run(store.get_online_features_async("user", ["cid-1"], ["pageviews@2"]))
+        with pytest.raises(freshet.UnknownFeature, match="entity `user_product` has no feature `pageviews`"):
+            store.get_ranking_features("cid-1", ["p1"], pair_features=["pageviews"])
+        with pytest.raises(freshet.UnknownFeature, match="unknown entity `ghost`"):
+            store.get_ranking_features("cid-1", ["p1"], pair_entity="ghost")
+        with pytest.raises(ValueError, match="`user` is not a composite entity of `user` and `product`"):
+            store.get_ranking_features("cid-1", ["p1"], pair_entity="user")
+        with pytest.raises(ValueError, match="no composite entity of `user` and `user`"):
+            asyncio.run(store.get_ranking_features_async("cid-1", ["c2"], item_entity="user", pair_features=[]))
+        with pytest.raises(TypeError, match="user_id is one non-empty id"):
+            store.get_ranking_features("", ["p1"], pair_features=[])
         assert time.monotonic() - start < 0.5
     assert not accepted(server), "the store was contacted"
+
+
+def test_composite_ids_split_back_and_refuse_what_they_cannot_be() -> None:
+    for parts in (["u", "i"], ["u|i", "j"], ["u", "i|j"], ["%", "|"], ["%7C", "%25"], ["a", "b", "c"]):
+        ident = freshet.composite_id(parts)
+        assert freshet.split_composite_id(ident) == parts
+    assert freshet.composite_id(["cid|1", "p%1"]) == "cid%7C1|p%251"
+    for bad in ("a||b", "a%", "a%7c|b", "a%41|b", ""):
+        with pytest.raises(ValueError, match="is not a composite id"):
+            freshet.split_composite_id(bad)
+    for parts in ([], ["one"], ["a", ""]):
+        with pytest.raises(ValueError, match="two or more parts, each a non-empty id"):
+            freshet.composite_id(parts)
+    spec = freshet.Spec(SPEC.read_text())
+    assert spec.parts("user_product") == ["user", "product"] and spec.parts("user") == []
+    assert spec.compose_ids("user_product", {"user": ["u", "u"], "product": ["p|1", "p2"]}) == ["u|p%7C1", "u|p2"]
+    with pytest.raises(ValueError, match="`user_product` ids need the `product` ids"):
+        spec.compose_ids("user_product", {"user": ["u"]})
+    with pytest.raises(ValueError, match="differ in length"):
+        spec.compose_ids("user_product", {"user": ["u"], "product": ["a", "b"]})
 
 
 def test_a_bad_spec_names_the_feature(tmp_path: Path) -> None:

@@ -105,6 +105,12 @@ class Traffic:
             x["payload"]["productId"] for x in lines if x["type"] == "product_click"
         }
 
+    def pairs(self) -> set[tuple[str, str]]:
+        """The (user, product) pairs the log has features for: a click or a cart add joins them."""
+        lines = [json.loads(x) for x in self.export.splitlines()]
+        return {(x["clientId"], x["payload"]["productId"]) for x in lines
+                if x["type"] in ("product_click", "add_to_cart") and "productId" in x["payload"]}  # fmt: skip
+
 
 def post(edge: Edge, events: list[dict[str, Any]]) -> str:
     """One batch without `sentAt`, so the logged event times are exactly those sent."""
@@ -473,7 +479,8 @@ def test_consistency_is_100_percent_from_redis_and_the_serving_api(traffic: Traf
         assert r.returncode == 0, r.stdout + r.stderr
         assert "mismatch" not in r.stdout
         users, products = traffic.seen()
-        total = len(users) * len(USER_FEATURES) + len(products)  # every pair of every entity in the log
+        pairs = len(traffic.pairs()) * len(SPEC_.plan("user_product").columns)
+        total = len(users) * len(USER_FEATURES) + len(products) + pairs  # every pair of every entity in the log
         assert re.search(rf"^  all +{total}/{total}  100.0%$", r.stdout, re.M), r.stdout
     report = freshet.consistency(
         50, log=traffic.edge.base, read_token=READ_TOKEN, spec=SPEC, seed=1, start=traffic.start

@@ -61,7 +61,9 @@ def as_logged(out: Path) -> Path:
     return folder
 
 
-def seed_sql(out: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def seed_sql(
+    out: Path,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[tuple[str, str], float]]:
     db = duckdb.connect()
     db.execute(f"CREATE TABLE genres AS SELECT id, name, CAST(embedding AS DOUBLE[]) AS embedding "
                f"FROM read_csv('{out / 'genres.csv'}', header = true, columns = "
@@ -110,7 +112,15 @@ def seed_sql(out: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, 
         FROM watch_events w JOIN items i ON w.item_id = i.id JOIN genres g ON i.genre_id = g.id GROUP BY w.item_id
     """).fetchall():  # fmt: skip
         items.setdefault(item, {})["item_genre"] = genre
-    return users, items
+    # user_item_watch_progress: the progress of the latest watch per user and item (ties: none in the log).
+    pairs: dict[tuple[str, str], float] = {}
+    for user, item, progress, ties in db.execute("""
+        SELECT user_id, item_id, arg_max(progress, watched_at), COUNT(*) FILTER (WHERE watched_at = latest) FROM (
+          SELECT *, MAX(watched_at) OVER (PARTITION BY user_id, item_id) AS latest FROM watch_events) GROUP BY ALL
+    """).fetchall():  # fmt: skip
+        assert ties == 1, (user, item)
+        pairs[(user, item)] = progress
+    return users, items, pairs
 
 
 def close(a: float, b: float) -> bool:
@@ -120,7 +130,7 @@ def close(a: float, b: float) -> bool:
 def test_the_media_spec_gives_the_seed_sqls_values(tmp_path: Path) -> None:
     events = watch_log(tmp_path)
     assert events > 1000
-    users, items = seed_sql(tmp_path)
+    users, items, pairs = seed_sql(tmp_path)
     log = as_logged(tmp_path)
     at = pd.Timestamp(NOW)
     user_ids = sorted(users)
@@ -153,3 +163,15 @@ def test_the_media_spec_gives_the_seed_sqls_values(tmp_path: Path) -> None:
         assert close(row["item_popularity_score"], want.get("item_popularity_score", 0.0)), row
         scored += "item_popularity_score" in want
     assert scored > 30, scored
+
+    # Per user and item: the entity_df names the user and the item, and core
+    # builds the `user_item` ids from them. Pairs no one watched read 0.
+    watched = sorted(pairs)
+    unwatched = [(u, i) for u in user_ids[:3] for i in item_ids[:40] if (u, i) not in pairs][:20]
+    rows = watched + unwatched
+    got = freshet.get_historical_features(
+        pd.DataFrame({"user": [u for u, _ in rows], "item": [i for _, i in rows], "event_timestamp": at}),
+        ["user_item:user_item_watch_progress"], log=log, spec=MEDIA / "features.toml", as_of="event_time")  # fmt: skip
+    progress = got["user_item_watch_progress"].tolist()
+    assert progress == [pairs[p] for p in watched] + [0] * len(unwatched)
+    assert len(watched) > 500 and len(unwatched) == 20, (len(watched), len(unwatched))

@@ -19,6 +19,8 @@ from freshet._freshet import (
     Spec,
     StoreUnavailable,
     UnknownFeature,
+    composite_id,
+    split_composite_id,
 )
 from freshet.backfill import BackfillReport, backfill
 from freshet.consistency import ConsistencyReport, Mismatch, consistency
@@ -45,6 +47,8 @@ __all__ = [
     "StoreUnavailable",
     "UnknownFeature",
     "backfill",
+    "composite_id",
     "consistency",
     "get_historical_features",
+    "split_composite_id",
 ]

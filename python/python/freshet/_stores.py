@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from freshet._freshet import FeatureValue, ReadPlan, StoreUnavailable
 
 Row = dict[str, FeatureValue]
-# One part of a read: a plan and the ids it reads. A ranking read has two.
+# One part of a read: a plan and the ids it reads. A ranking read has two
+# (user, items) or three (and the pairs, one per item).
 Part = tuple[ReadPlan, list[str]]
 
 # The edge's most itemIds per batch read (edge/src/routes.rs, MAX_BATCH_ITEMS).
@@ -291,8 +292,9 @@ class MongoStore(Store):
 
 
 class EdgeStore(Store):
-    """``POST /v1/features/batch``: one user and many items, or many items
-    of one entity (``itemEntity``), at most 200 ids per request."""
+    """``POST /v1/features/batch``: one user, many items and their pairs,
+    or many items of one entity (``itemEntity``), at most 200 items per
+    request."""
 
     kind = "edge"
 
@@ -307,20 +309,33 @@ class EdgeStore(Store):
 
     def _requests(self, parts: list[Part]) -> list[tuple[dict[str, Any], list[tuple[ReadPlan, str]]]]:
         """Bodies to POST, each with the (plan, part of the answer) it holds."""
-        if len(parts) == 2:  # a ranking read: the user and the items together
-            (uplan, uids), (iplan, iids) = parts
+        if len(parts) == 1:  # many ids of one entity
+            (plan, ids) = parts[0]
+            return [
+                (self._items(plan, ids[i : i + EDGE_MAX_ITEMS]), [(plan, "items")])
+                for i in range(0, len(ids), EDGE_MAX_ITEMS)
+            ]
+        # A ranking read: the user, the items and their pairs together, at
+        # most EDGE_MAX_ITEMS items a request (each request names the user:
+        # its pairs need it; the first one holds the user's features).
+        (uplan, uids), (iplan, iids), *pairs = parts
+        requests = []
+        for start in range(0, max(len(iids), 1), EDGE_MAX_ITEMS):
+            chunk = iids[start : start + EDGE_MAX_ITEMS]
             body: dict[str, Any] = {"userId": uids[0], "userEntity": uplan.entity}
             if uplan.names is not None:
                 body["userFeatures"] = uplan.names
-            if len(iids) <= EDGE_MAX_ITEMS:
-                body.update(self._items(iplan, iids))
-                return [(body, [(uplan, "user"), (iplan, "items")])]
-            return [(body, [(uplan, "user")]), *self._requests([(iplan, iids)])]
-        (plan, ids) = parts[0]
-        return [
-            (self._items(plan, ids[i : i + EDGE_MAX_ITEMS]), [(plan, "items")])
-            for i in range(0, len(ids), EDGE_MAX_ITEMS)
-        ]
+            holds = [(uplan, "user")] if start == 0 else []
+            if chunk:
+                body.update(self._items(iplan, chunk))
+                holds.append((iplan, "items"))
+                for pplan, _ in pairs:
+                    body["pairEntity"] = pplan.entity
+                    if pplan.names is not None:
+                        body["pairFeatures"] = pplan.names
+                    holds.append((pplan, "pairs"))
+            requests.append((body, holds))
+        return requests
 
     @staticmethod
     def _items(plan: ReadPlan, ids: list[str]) -> dict[str, Any]:

@@ -74,6 +74,20 @@ def _ids(column: Any, entity: str) -> list[str]:
     return ids
 
 
+def _entity_ids(spec: Spec, entity_df: Any, entity: str, pairs: list[tuple[str, str]]) -> list[str]:
+    """The ``entity`` column's ids; for a composite entity without one, its
+    ids built by core from its parts' columns (``user`` and ``item`` give
+    ``user_item``)."""
+    if entity in entity_df.columns:
+        return _ids(entity_df[entity], entity)
+    parts = spec.parts(entity)
+    if parts and all(p in entity_df.columns for p in parts):
+        return spec.compose_ids(entity, {p: _ids(entity_df[p], p) for p in parts})
+    used = ", ".join(f"{e}:{n}" for e, n in pairs if e == entity)
+    either = f" (or columns {', '.join(f'`{p}`' for p in parts)})" if parts else ""
+    raise ValueError(f"entity_df has no `{entity}` column{either}: the {entity} id that {used} need")
+
+
 def column_names(pairs: list[tuple[str, str]], full_feature_names: bool) -> list[str]:
     names = [f"{e}__{n}" if full_feature_names else n for e, n in pairs]
     for name in names:
@@ -106,7 +120,9 @@ def get_historical_features(
 
     ``entity_df`` has an ``event_timestamp`` column (pandas times; naive ones
     are UTC) and one id column per entity the features use, named after the
-    entity (``user``, ``product``). ``features`` are ``"entity:name"`` (or
+    entity (``user``, ``product``); a composite entity's ids (``user_item``)
+    come from its own column or, without one, from its parts' columns
+    (``user`` and ``item``). ``features`` are ``"entity:name"`` (or
     ``"entity:name@version"``); each becomes column ``name`` (as given), or
     ``entity__name`` with ``full_feature_names=True``.
 
@@ -137,15 +153,11 @@ def get_historical_features(
     if TIMESTAMP not in entity_df.columns:
         raise ValueError(f"entity_df has no `{TIMESTAMP}` column: the time each row is read as of")
     entities = list(dict.fromkeys(e for e, _ in pairs))
-    for entity in entities:
-        if entity not in entity_df.columns:
-            used = ", ".join(f"{e}:{n}" for e, n in pairs if e == entity)
-            raise ValueError(f"entity_df has no `{entity}` column: the {entity} id that {used} need")
     for name in names:
         if name in entity_df.columns:
             raise ValueError(f"entity_df already has a column {name!r}")
     at = to_ms(entity_df[TIMESTAMP])
-    ids = {entity: _ids(entity_df[entity], entity) for entity in entities}
+    ids = {entity: _entity_ids(parsed, entity_df, entity, pairs) for entity in entities}
 
     out = entity_df.copy()
     if not at:

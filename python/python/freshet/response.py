@@ -84,16 +84,20 @@ class OnlineResponse(Sequence[Row]):
 
 
 class RankingResponse:
-    """One user and many items, read in one round trip."""
+    """One user, many items and each (user, item) pair, read in one round
+    trip. ``pairs[i]`` is the pair of ``user`` and ``items[i]`` (its id the
+    composite id, ``freshet.composite_id``); ``pairs`` is ``None`` when the
+    read asked for no pair features."""
 
-    __slots__ = ("items", "user")
+    __slots__ = ("items", "pairs", "user")
 
-    def __init__(self, user: OnlineResponse, items: OnlineResponse) -> None:
+    def __init__(self, user: OnlineResponse, items: OnlineResponse, pairs: OnlineResponse | None = None) -> None:
         self.user = user
         self.items = items
+        self.pairs = pairs
 
     def __repr__(self) -> str:
-        return f"RankingResponse(user={self.user!r}, items={self.items!r})"
+        return f"RankingResponse(user={self.user!r}, items={self.items!r}, pairs={self.pairs!r})"
 
 
 def _as_float(name: str, value: Any) -> float:

@@ -108,15 +108,24 @@ class FeatureStore:
         item_ids: list[str],
         user_features: list[str] | None,
         item_features: list[str] | None,
+        pair_features: list[str] | None,
         user_entity: str,
         item_entity: str,
+        pair_entity: str | None,
     ) -> list[Part]:
-        if not isinstance(user_id, str):
-            raise TypeError("user_id is one id")
-        return [
+        if not isinstance(user_id, str) or not user_id:
+            raise TypeError("user_id is one non-empty id")
+        item_ids = _ids(item_ids)
+        parts = [
             (self._plan(user_entity, user_features), [user_id]),
-            (self._plan(item_entity, item_features), _ids(item_ids)),
+            (self._plan(item_entity, item_features), item_ids),
         ]
+        if pair_features is not None or pair_entity is not None:
+            # Resolved and keyed by core, as the edge's batch route does.
+            pairs = self.spec.pair_entity(user_entity, item_entity, pair_entity)
+            ids = self.spec.compose_ids(pairs, {user_entity: [user_id] * len(item_ids), item_entity: item_ids})
+            parts.append((self._plan(pairs, pair_features), ids))
+        return parts
 
     def get_ranking_features(
         self,
@@ -124,13 +133,22 @@ class FeatureStore:
         item_ids: list[str],
         user_features: list[str] | None = None,
         item_features: list[str] | None = None,
+        pair_features: list[str] | None = None,
         *,
         user_entity: str = "user",
         item_entity: str = "product",
+        pair_entity: str | None = None,
         now: int | None = None,
     ) -> RankingResponse:
-        """One user and many items in one round trip, for ranking."""
-        parts = self._ranking_parts(user_id, item_ids, user_features, item_features, user_entity, item_entity)
+        """One user, many items and, when ``pair_features`` (or
+        ``pair_entity``) is given, each (user, item) pair, in one round trip,
+        for ranking. The pairs' entity is ``pair_entity``, or the spec's
+        composite entity of exactly ``user_entity`` and ``item_entity``;
+        ``pair_features=None`` with a ``pair_entity`` reads all its features.
+        ``.pairs`` is aligned with ``.items`` (``None`` when no pair was asked)."""
+        parts = self._ranking_parts(
+            user_id, item_ids, user_features, item_features, pair_features, user_entity, item_entity, pair_entity
+        )
         return _ranking(parts, self._store.read(parts, now))
 
     async def get_ranking_features_async(
@@ -139,13 +157,17 @@ class FeatureStore:
         item_ids: list[str],
         user_features: list[str] | None = None,
         item_features: list[str] | None = None,
+        pair_features: list[str] | None = None,
         *,
         user_entity: str = "user",
         item_entity: str = "product",
+        pair_entity: str | None = None,
         now: int | None = None,
     ) -> RankingResponse:
         """As :meth:`get_ranking_features`, without blocking the event loop."""
-        parts = self._ranking_parts(user_id, item_ids, user_features, item_features, user_entity, item_entity)
+        parts = self._ranking_parts(
+            user_id, item_ids, user_features, item_features, pair_features, user_entity, item_entity, pair_entity
+        )
         return _ranking(parts, await self._store.aread(parts, now))
 
     # ---- the skew guard ----
@@ -196,8 +218,7 @@ def _ids(ids: list[str]) -> list[str]:
 
 
 def _ranking(parts: list[Part], rows: list[list[Any]]) -> RankingResponse:
-    (uplan, uids), (iplan, iids) = parts
-    return RankingResponse(
-        OnlineResponse(uplan.entity, uids, uplan.columns, rows[0]),
-        OnlineResponse(iplan.entity, iids, iplan.columns, rows[1]),
+    user, items, *pairs = (
+        OnlineResponse(plan.entity, ids, plan.columns, part) for (plan, ids), part in zip(parts, rows, strict=True)
     )
+    return RankingResponse(user, items, pairs[0] if pairs else None)

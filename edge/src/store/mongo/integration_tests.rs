@@ -546,7 +546,7 @@ half_life = "2h"
                         "timestamp": freshet_core::time::format_rfc3339(now - (n as i64 * 239 * 60_000)),
                         "payload": {"itemId": format!("v{}", n % 4), "genre": genres[n % 5],
                                     "watchDurationMin": (n % 9) as f64 * 1.5 + 0.1,
-                                    "progress": 0.5, "genreEmbedding": embedding}})
+                                    "progress": (n % 10) as f64 / 10.0, "genreEmbedding": embedding}})
                 })
                 .collect();
             let body = serde_json::json!({"batchId": format!("m{b}"), "events": events});
@@ -561,9 +561,18 @@ half_life = "2h"
         let from_memory = memory.apply(deltas).await.unwrap();
         assert_eq!(from_mongo, from_memory);
     }
+    // Every user and item, and every (user, item) pair: `user_item_features`
+    // keyed by the composite id.
+    let pairs = (0..3).flat_map(|u| {
+        (0..4).map(move |v| {
+            let id = freshet_core::spec::composite_id(&[format!("u{u}"), format!("v{v}")]);
+            EntityKey::new("user_item", id)
+        })
+    });
     let keys: Vec<EntityKey> = (0..3)
         .map(|u| EntityKey::new("user", format!("u{u}")))
         .chain((0..4).map(|v| EntityKey::new("item", format!("v{v}"))))
+        .chain(pairs)
         .collect();
     let from_mongo = mongo.load(&EntityRead::all_of(&keys)).await.unwrap();
     let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
@@ -575,4 +584,14 @@ half_life = "2h"
             assert_eq!(m, mem, "{key:?}");
         }
     }
+    let progress: Vec<&serde_json::Value> = from_mongo[7..]
+        .iter()
+        .filter_map(|doc| doc.features.get("user_item_watch_progress@1"))
+        .map(|state| &state.value)
+        .map(|agg| match agg {
+            freshet_core::state::Agg::Last(stamped) => &stamped.v,
+            other => panic!("not a last: {other:?}"),
+        })
+        .collect();
+    assert_eq!(progress.len(), 12, "every pair was watched");
 }
