@@ -18,9 +18,11 @@ use super::summary::{CorruptSummary, MAX_CATEGORIES, Summary};
 /// of slack.
 pub const SUMMARY_TTL_SECS: u64 = 8 * 24 * 3600;
 
-/// The Redis key of a feature's summary for the hour holding `t`.
+/// The Redis key of a feature's summary for the hour holding `t`, under the
+/// store's key prefix (`fs`). Entity keys are `fs:{entity:id}`, so no
+/// entity's key can be a summary's.
 pub fn summary_key(prefix: &str, feature_key: &str, t: Millis) -> String {
-    format!("{prefix}fs:drift:{{{feature_key}}}:{}", hour_label(t))
+    format!("{prefix}:drift:{{{feature_key}}}:{}", hour_label(t))
 }
 
 /// `2026112905` for any time in 05:00–05:59 UTC of 2026-11-29.
@@ -218,12 +220,12 @@ mod tests {
     fn keys_per_hour() {
         let t = crate::time::parse_rfc3339("2026-11-29T05:59:59Z").unwrap_or_default();
         assert_eq!(
-            summary_key("", "clicks@1", t),
+            summary_key("fs", "clicks@1", t),
             "fs:drift:{clicks@1}:2026112905"
         );
-        let keys = hour_keys("t:", "clicks@1", t, 24 * HOUR);
+        let keys = hour_keys("t", "clicks@1", t, 24 * HOUR);
         assert_eq!(keys.len(), 25);
-        assert_eq!(keys[0], "t:fs:drift:{clicks@1}:2026112805");
+        assert_eq!(keys[0], "t:drift:{clicks@1}:2026112805");
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl FeatureStore for MemoryStore {
         let mut drift = self.drift.borrow_mut();
         for (feature, s) in adds {
             drift
-                .entry(summary_key("", feature, now))
+                .entry(summary_key("fs", feature, now))
                 .or_default()
                 .merge(s);
         }
@@ -101,7 +101,7 @@ impl FeatureStore for MemoryStore {
             .iter()
             .map(|f| {
                 let mut s = Summary::default();
-                for key in hour_keys("", f, to, to - from) {
+                for key in hour_keys("fs", f, to, to - from) {
                     if let Some(hour) = drift.get(&key) {
                         s.merge(hour);
                     }

@@ -507,10 +507,7 @@ async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
     assert_eq!(live[2], Ok(Summary::default()));
     let ttl = redis_cli(
         server.port,
-        &[
-            "TTL",
-            &format!("{prefix}fs:drift:{{pageviews@1}}:2026112210"),
-        ],
+        &["TTL", &format!("{prefix}:drift:{{pageviews@1}}:2026112210")],
     )
     .await;
     assert!(ttl.parse::<i64>().unwrap() > 7 * 24 * 3600, "{ttl}");
@@ -519,7 +516,7 @@ async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
         server.port,
         &[
             "HSET",
-            &format!("{prefix}fs:drift:{{pageviews@1}}:2026112210"),
+            &format!("{prefix}:drift:{{pageviews@1}}:2026112210"),
             "n",
             "many",
         ],
@@ -529,7 +526,7 @@ async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
         server.port,
         &[
             "SET",
-            &format!("{prefix}fs:drift:{{searches@1}}:2026112210"),
+            &format!("{prefix}:drift:{{searches@1}}:2026112210"),
             "x",
         ],
     )
