@@ -686,9 +686,13 @@ fn drift_profile(
     Ok((baseline.to_json(), skipped))
 }
 
-/// The key (`name@version`) a column names: `name@version` itself, or the
-/// latest version of the one feature called `name`.
+/// The key (`name@version`) a column names: `name@version` itself,
+/// `entity__name`, or the latest version of the one feature called `name`.
 fn feature_key(spec: &FeatureSpec, name: &str) -> Option<String> {
+    // `entity__name`: get_historical_features's full_feature_names.
+    if let Some((entity, name)) = name.split_once("__") {
+        return spec.lookup(entity, name).map(|f| f.key().to_owned());
+    }
     if name.contains('@') {
         return spec.feature(name).map(|f| f.key().to_owned());
     }
