@@ -68,6 +68,10 @@ impl FeatureStore for AnyStore {
         out
     }
 
+    fn keeps_drift(&self) -> bool {
+        matches!(self, Self::Redis(_))
+    }
+
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
         match self {
             Self::Redis(s) => s.add_drift(now, adds).await,

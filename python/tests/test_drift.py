@@ -10,6 +10,7 @@ never an alarm or a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import secrets
@@ -26,6 +27,7 @@ import redis
 
 import freshet
 from freshet.drift import drift
+from freshet.store import FeatureStore
 
 from conftest import READ_TOKEN, SPEC, Edge, RedisServer, iso, now_ms, start_edge, stop
 
@@ -210,3 +212,28 @@ def test_corrupt_and_missing_summaries_are_reported(drift_edge: tuple[Edge, str]
     assert not report.alert
     text = "\n".join(report.lines())
     assert "corrupt" in text
+
+
+async def test_the_python_reader_samples_its_redis_reads_off_the_read_path(drift_edge: tuple[Edge, str]) -> None:
+    edge, url = drift_edge
+    clear_summaries(url)
+    users = visit(edge, seed=6)[:60]
+    with FeatureStore(SPEC, url, drift_sample_rate=1.0) as store:
+        for u in users[:40]:
+            store.get_online_features("user", [u], MODEL_FEATURES)
+    async with FeatureStore(SPEC, url, drift_sample_rate=1.0) as store:
+        for u in users[40:]:
+            await store.get_online_features_async("user", [u], MODEL_FEATURES)
+    # Off, and through the edge (which samples its own reads, here at rate 1 too).
+    with FeatureStore(SPEC, url, drift_sample_rate=0) as store:
+        store.get_online_features("user", users, MODEL_FEATURES)
+    with FeatureStore(SPEC, edge.base, read_token=READ_TOKEN) as store:
+        store.get_online_features("user", users[:5], MODEL_FEATURES)
+    await asyncio.sleep(1)
+    report = drift(url, spec=SPEC, since="1h", min_samples=1)
+    assert report.feature("pageviews@1")["live"]["count"] == 65
+    assert report.feature("cart_value_1h@1")["live"]["count"] == 65
+    # Features not read were not sampled.
+    assert report.feature("last_event_at@1")["live"]["count"] == 0
+    with pytest.raises(ValueError, match="drift_sample_rate"):
+        FeatureStore(SPEC, url, drift_sample_rate=2)

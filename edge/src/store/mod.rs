@@ -130,7 +130,13 @@ pub trait FeatureStore {
         Err(self.no_drift())
     }
 
-    /// Drift summaries are kept in Redis and the memory store so far.
+    /// Whether this store keeps drift summaries (Redis and the memory store
+    /// so far); reads are sampled only when it does.
+    fn keeps_drift(&self) -> bool {
+        false
+    }
+
+    /// The error of a store that keeps no drift summaries.
     fn no_drift(&self) -> StoreError {
         StoreError::Server(format!(
             "drift summaries are not kept in the {} store yet (use redis://)",

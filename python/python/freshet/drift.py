@@ -83,8 +83,8 @@ def profile(
     baseline (write it with ``json.dump``) and the columns that name no
     feature (ids, timestamps), skipped."""
     if not hasattr(data, "columns"):
-        source = source or Path(data).name  # type: ignore[arg-type]
-        data = read_table(data)  # type: ignore[arg-type]
+        source = source or Path(data).name
+        data = read_table(data)
     frame: Any = data
     columns = {str(c): json.dumps([_plain(v) for v in frame[c].tolist()]) for c in frame.columns}
     text, skipped = drift_profile(_spec(spec), columns, source or "DataFrame")

@@ -169,6 +169,10 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
         "redis"
     }
 
+    fn keeps_drift(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         if deltas.is_empty() {
             return Ok(Vec::new());
