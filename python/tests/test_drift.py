@@ -158,6 +158,7 @@ def test_doubled_prices_alert_on_exactly_the_cart_value(
     done = cli(["drift", "--url", url, "--spec", str(SPEC), "--baseline", str(baseline), "--since", "1h",
                 "--png", str(png)])  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
+    print(done.stdout)  # shown with -s: the README's example report
     alerting = [line.split()[1] for line in done.stdout.splitlines()[2:] if line.startswith("ALERT")]
     assert alerting == ["cart_value_1h@1"], done.stdout
     line = next(x for x in done.stdout.splitlines() if "cart_value_1h@1" in x)

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from typing import Any, final
 
 __all__ = [
+    "DRIFT_ADD_SCRIPT",
     "CorruptLog",
     "CorruptState",
     "FeatureValue",
@@ -15,8 +16,14 @@ __all__ = [
     "StoreUnavailable",
     "UnknownFeature",
     "composite_id",
+    "drift_hour_keys",
+    "drift_merge_hashes",
+    "drift_profile",
+    "drift_report",
+    "drift_sample_calls",
     "log_entities",
     "log_received_at",
+    "parse_duration",
     "replay_log",
     "split_composite_id",
 ]
