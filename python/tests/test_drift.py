@@ -17,6 +17,8 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,15 @@ async def test_the_python_reader_samples_its_redis_reads_off_the_read_path(drift
     assert report.feature("last_event_at@1")["live"]["count"] == 0
     with pytest.raises(ValueError, match="drift_sample_rate"):
         FeatureStore(SPEC, url, drift_sample_rate=2)
+
+
+def test_a_store_without_summaries_says_so(mongo_edge: tuple[Edge, str]) -> None:
+    edge, _ = mongo_edge
+    req = urllib.request.Request(f"{edge.base}/v1/drift", headers={"authorization": f"Bearer {READ_TOKEN}"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 501
+    body = json.loads(e.value.read())
+    assert body["error"] == "drift_not_kept" and "mongodb" in body["message"], body
+    done = cli(["drift", "--url", edge.base, "--read-token", READ_TOKEN, "--spec", str(SPEC)])
+    assert done.returncode == 1 and "501" in done.stderr, done.stderr
