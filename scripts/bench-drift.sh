@@ -20,3 +20,5 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --d
   --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log"
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 (cd python/bench && "$VENV/bin/python" drift_sampling.py "$REDIS_PORT" "$ROOT/features.toml" "$N")
+# The edge: three workers (rates 0, 0.01, 1) on the same redis-server; needs edge/build.
+(cd python/bench && "$VENV/bin/python" drift_edge.py "$REDIS_PORT" "$((N / 5))")
