@@ -69,13 +69,14 @@ impl FeatureStore for AnyStore {
     }
 
     fn keeps_drift(&self) -> bool {
-        matches!(self, Self::Redis(_))
+        matches!(self, Self::Redis(_) | Self::DurableObject(_))
     }
 
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
         match self {
             Self::Redis(s) => s.add_drift(now, adds).await,
-            Self::DurableObject(_) | Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
+            Self::DurableObject(s) => s.add_drift(now, adds).await,
+            Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
         }
     }
 
@@ -87,7 +88,8 @@ impl FeatureStore for AnyStore {
     ) -> Result<Vec<Result<Summary, String>>, StoreError> {
         match self {
             Self::Redis(s) => s.load_drift(features, from, to).await,
-            Self::DurableObject(_) | Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
+            Self::DurableObject(s) => s.load_drift(features, from, to).await,
+            Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
         }
     }
 

@@ -252,3 +252,23 @@ def test_a_store_without_summaries_says_so(mongo_edge: tuple[Edge, str]) -> None
     assert body["error"] == "drift_not_kept" and "mongodb" in body["message"], body
     done = cli(["drift", "--url", edge.base, "--read-token", READ_TOKEN, "--spec", str(SPEC)])
     assert done.returncode == 1 and "501" in done.stderr, done.stderr
+
+
+def test_the_durable_object_store_keeps_summaries_too(tmp_root: Path) -> None:
+    """The default store (the shop's demo): one object per feature holds its hours."""
+    edge = start_edge(tmp_root, "durable-object", extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1"})
+    try:
+        model_reads(edge, visit(edge, seed=7)[:120])
+        time.sleep(1)
+        own = edge.get("/v1/drift?since=1h&summaries=1")
+        assert own["summaries"]["pageviews@1"]["summary"]["count"] == 120
+        assert own["summaries"]["popularity_7d@1"]["summary"]["count"] == 0
+        # Against the spec's `expected` (mean 12.5 clicks a week), the shop's ~2.5 is the seed's rule firing.
+        features = {f["feature"]: f for f in own["report"]["features"]}
+        assert features["clicks_product_card_7d@1"]["mean_shift"]["alert"], features["clicks_product_card_7d@1"]
+        assert own["baseline"] == "expected"
+        done = cli(["drift", "--url", edge.base, "--read-token", READ_TOKEN, "--spec", str(SPEC), "--since", "1h"])
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert any(x.startswith("ALERT") and "clicks_product_card_7d@1" in x for x in done.stdout.splitlines())
+    finally:
+        stop(edge.proc)
