@@ -170,7 +170,7 @@ impl EdgeError {
             // names the variable and the rule, never a secret's value.
             Self::Misconfigured(e) => e.to_string(),
             Self::DriftNotKept { store } => format!(
-                "drift summaries are kept in Redis only so far; this edge's store is {store}"
+                "drift summaries are kept in Redis and the Durable Object store so far; this edge's store is {store}"
             ),
         }
     }

@@ -130,8 +130,8 @@ pub trait FeatureStore {
         Err(self.no_drift())
     }
 
-    /// Whether this store keeps drift summaries (Redis and the memory store
-    /// so far); reads are sampled only when it does.
+    /// Whether this store keeps drift summaries (Redis, the Durable Object
+    /// and the memory store so far); reads are sampled only when it does.
     fn keeps_drift(&self) -> bool {
         false
     }
