@@ -53,8 +53,8 @@ impl Default for Thresholds {
 /// samples against 300 gave 0.105).
 pub const JS_SAMPLES_PER_CATEGORY: u64 = 30;
 
-/// A share below this counts as this in PSI and JS, so an empty bin gives
-/// a large but finite term (Evidently clips at 1e-4 too).
+/// A share below this counts as this in PSI, so an empty bin gives
+/// a large but finite term.
 pub const MIN_SHARE: f64 = 1e-4;
 
 /// What became of one feature.
