@@ -26,6 +26,8 @@ pub mod validate;
 #[cfg(feature = "spec")]
 pub mod aggregate;
 #[cfg(feature = "spec")]
+pub mod drift;
+#[cfg(feature = "spec")]
 pub mod encode;
 #[cfg(feature = "spec")]
 pub mod log;

@@ -22,8 +22,16 @@ pub const STORE_GATEWAYS_VAR: &str = "FRESHET_STORE_GATEWAYS";
 /// `on` (the default: every accepted batch is logged to the `EVENT_LOG`
 /// bucket) or `off`.
 pub const EVENT_LOG_VAR: &str = "FRESHET_EVENT_LOG";
+/// The share of reads whose served values go into the drift summaries,
+/// from 0 to 1 (README, "Drift"); 0.01 (the seed's 1 %) when unset.
+pub const DRIFT_SAMPLE_RATE_VAR: &str = "FRESHET_DRIFT_SAMPLE_RATE";
+/// The baseline file of `freshet profile` (its JSON text) that
+/// `GET /v1/drift` compares with; the spec's `expected` stats without it.
+pub const DRIFT_BASELINE_VAR: &str = "FRESHET_DRIFT_BASELINE";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 9] = [
+pub const ALL_VARS: [&str; 11] = [
+    DRIFT_SAMPLE_RATE_VAR,
+    DRIFT_BASELINE_VAR,
     ADMIN_TOKEN_VAR,
     EVENT_LOG_VAR,
     STORE_VAR,
@@ -51,6 +59,9 @@ pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 10;
 /// request and `rediss://` and `mongodb://` go through the gateways.
 pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
 
+/// Default drift sampling, in reads per million: the seed's 1 %.
+pub const DEFAULT_DRIFT_SAMPLES_PER_MILLION: u32 = 10_000;
+
 fn default_store_gateways(store: &StoreConfig) -> u32 {
     match store {
         StoreConfig::Redis(url) if !url.tls => 0,
@@ -75,6 +86,11 @@ pub struct Config {
     /// Seconds a rate-limited client is told to wait (`Retry-After`).
     pub rate_limit_period_s: u32,
     pub store_gateways: u32,
+    /// Reads sampled into drift summaries, per million (an integer keeps
+    /// `Config` comparable).
+    pub drift_samples_per_million: u32,
+    /// The baseline file's text, checked to parse.
+    pub drift_baseline: Option<String>,
     pub limits: Limits,
 }
 
@@ -207,6 +223,27 @@ impl Config {
                 });
             }
         };
+        let drift_samples_per_million = match get(DRIFT_SAMPLE_RATE_VAR) {
+            None => DEFAULT_DRIFT_SAMPLES_PER_MILLION,
+            Some(v) => match v.trim().parse::<f64>() {
+                // In 0..=1, so the product fits.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(rate) if (0.0..=1.0).contains(&rate) => (rate * 1e6).round() as u32,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: DRIFT_SAMPLE_RATE_VAR,
+                        why: "must be a number from 0 (off) to 1 (every read)".into(),
+                    });
+                }
+            },
+        };
+        let drift_baseline = get(DRIFT_BASELINE_VAR);
+        if let Some(text) = &drift_baseline {
+            freshet_core::drift::Baseline::from_json(text).map_err(|why| ConfigError::Invalid {
+                var: DRIFT_BASELINE_VAR,
+                why,
+            })?;
+        }
         Ok(Self {
             store,
             write_keys,
@@ -217,6 +254,8 @@ impl Config {
             store_timeout_ms,
             rate_limit_period_s,
             store_gateways,
+            drift_samples_per_million,
+            drift_baseline,
             limits: Limits::default(),
         })
     }

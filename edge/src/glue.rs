@@ -5,7 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::OnceLock;
 
+use freshet_core::drift::Summary;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use freshet_core::time::Millis;
 use futures_util::StreamExt;
 use worker::{
     Context, Date, Env, RateLimiter, console_error, console_log, event, js_sys,
@@ -64,6 +66,31 @@ impl FeatureStore for AnyStore {
         };
         STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
         out
+    }
+
+    fn keeps_drift(&self) -> bool {
+        matches!(self, Self::Redis(_) | Self::DurableObject(_))
+    }
+
+    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
+        match self {
+            Self::Redis(s) => s.add_drift(now, adds).await,
+            Self::DurableObject(s) => s.add_drift(now, adds).await,
+            Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
+        }
+    }
+
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Result<Summary, String>>, StoreError> {
+        match self {
+            Self::Redis(s) => s.load_drift(features, from, to).await,
+            Self::DurableObject(s) => s.load_drift(features, from, to).await,
+            Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
+        }
     }
 
     async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
@@ -281,7 +308,7 @@ fn to_worker(res: Response) -> worker::Result<worker::Response> {
 }
 
 #[event(fetch)]
-async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
     let now = Date::now().as_millis() as i64;
     let edge = match edge(&env) {
         Ok(edge) => edge,
@@ -293,7 +320,7 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     let start = js_sys::Date::now();
     let req = to_request(req, edge.config.limits.max_body_bytes).await?;
     STORE_MS.with(|ms| ms.set(0.0));
-    let handled = edge.handle(&req, now).await;
+    let handled = edge.handle_sampled(&req, now, js_sys::Math::random()).await;
     if let Some(fault) = &handled.fault {
         console_error!("{fault}");
     }
@@ -304,5 +331,15 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
         "server-timing",
         format!("store;dur={store:.1}, total;dur={total:.1}"),
     );
+    if !handled.drift.is_empty() {
+        // Written after the answer is sent: the read never waits for it, and
+        // a failed write loses one sample, never the read.
+        let drift = handled.drift;
+        ctx.wait_until(async move {
+            if let Err(e) = edge.store.add_drift(now, &drift).await {
+                console_error!("drift sample not kept: {e}");
+            }
+        });
+    }
     to_worker(response)
 }

@@ -1,13 +1,16 @@
 //! The routes: from a [`Request`] to a [`Response`], with the store behind
 //! [`FeatureStore`] and the time passed in, so every path is tested natively.
 
+use std::collections::BTreeMap;
+
 use freshet_core::aggregate::{aggregate, aggregate_checked};
+use freshet_core::drift::{Baseline, SUMMARY_TTL_SECS, Summary, Thresholds, report};
 use freshet_core::identity::verify_token;
 use freshet_core::log::{LoggedBatch, parse_ndjson};
 use freshet_core::read::{FeatureValues, ReadError, read_features};
-use freshet_core::spec::{EntityDef, FeatureSpec, PairError};
+use freshet_core::spec::{EntityDef, FeatureSpec, PairError, parse_duration};
 use freshet_core::state::Applied;
-use freshet_core::time::{DAY, Millis, parse_rfc3339};
+use freshet_core::time::{DAY, HOUR, Millis, SECOND, format_rfc3339, parse_rfc3339};
 use freshet_core::validate::{ValidBatch, receive};
 use freshet_core::wire::WRITE_KEY_HEADER;
 use serde::Deserialize;
@@ -53,33 +56,53 @@ pub struct Edge<S, L = Unlimited, B = MemoryBucket> {
 pub struct Handled {
     pub response: Response,
     pub fault: Option<EdgeError>,
+    /// A sampled read's served values by feature key, for the drift
+    /// summaries; the glue writes them after the response is sent.
+    pub drift: Vec<(String, Summary)>,
 }
 
+/// Where a sampled read's served values go; `None` when not sampled.
+type DriftSink = Option<BTreeMap<String, Summary>>;
+
 impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
-    /// Answers one request at time `now`.
+    /// Answers one request at time `now`, sampling no read.
     pub async fn handle(&self, req: &Request, now: Millis) -> Handled {
+        self.handle_sampled(req, now, 1.0).await
+    }
+
+    /// Answers one request; `draw` (uniform in [0, 1)) decides whether a
+    /// read is sampled for drift: below the configured rate.
+    pub async fn handle_sampled(&self, req: &Request, now: Millis, draw: f64) -> Handled {
+        let rate = f64::from(self.config.drift_samples_per_million) / 1e6;
+        let mut sink: DriftSink = (draw < rate && self.store.keeps_drift()).then(BTreeMap::new);
         let origin = req.header("origin");
         let ingest = req.path == "/v1/ingest";
         let result = match (req.method, req.path.as_str()) {
             (Method::Options, "/v1/ingest") => self.preflight(origin),
             (Method::Post, "/v1/ingest") => self.ingest(req, now).await,
             (Method::Get | Method::Head, "/health") => Ok(Response::json(200, &self.health())),
-            (Method::Post, "/v1/features/batch") => self.read_batch(req, now).await,
+            (Method::Post, "/v1/features/batch") => self.read_batch(req, now, &mut sink).await,
+            (Method::Get, "/v1/drift") => self.drift(req, now).await,
             (Method::Get, "/v1/events") => self.export_events(req, now).await,
             (Method::Post, "/v1/backfill") => self.backfill(req).await,
             (Method::Get, path) if path.starts_with("/v1/features/") => {
-                self.read_one(req, path, now).await
+                self.read_one(req, path, now, &mut sink).await
             }
             (
                 _,
-                "/v1/ingest" | "/health" | "/v1/features/batch" | "/v1/events" | "/v1/backfill",
+                "/v1/ingest" | "/health" | "/v1/features/batch" | "/v1/events" | "/v1/backfill"
+                | "/v1/drift",
             ) => Err(EdgeError::MethodNotAllowed),
             (_, path) if path.starts_with("/v1/features/") => Err(EdgeError::MethodNotAllowed),
             _ => Err(EdgeError::NotFound),
         };
-        let (mut response, fault) = match result {
-            Ok(res) => (res, None),
-            Err(e) => (e.to_response(), e.is_server_fault().then_some(e)),
+        let (mut response, fault, drift) = match result {
+            Ok(res) => (res, None, sink.unwrap_or_default().into_iter().collect()),
+            Err(e) => (
+                e.to_response(),
+                e.is_server_fault().then_some(e),
+                Vec::new(),
+            ),
         };
         // The browser may read an ingest answer (errors too) only when the
         // origin is one a write key admits; the per-key check happened above.
@@ -89,7 +112,11 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         {
             response = with_cors(response, origin);
         }
-        Handled { response, fault }
+        Handled {
+            response,
+            fault,
+            drift,
+        }
     }
 
     /// `/health`: the store, the hash of the compiled-in spec (readers and
@@ -396,6 +423,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         req: &Request,
         path: &str,
         now: Millis,
+        sink: &mut DriftSink,
     ) -> Result<Response, EdgeError> {
         self.authorize_read(req)?;
         let rest = path.strip_prefix("/v1/features/").unwrap_or_default();
@@ -423,10 +451,16 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             .pop()
             .unwrap_or_default();
         let features = read(self.spec, &key.entity, &doc, names.as_deref(), now)?;
+        sample(self.spec, &key.entity, &features, sink);
         Ok(Response::json(200, &entity_json(&key, &features)))
     }
 
-    async fn read_batch(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+    async fn read_batch(
+        &self,
+        req: &Request,
+        now: Millis,
+        sink: &mut DriftSink,
+    ) -> Result<Response, EdgeError> {
         self.authorize_read(req)?;
         let body = match &req.body {
             Body::Bytes(b) => b,
@@ -494,6 +528,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         let docs = self.store.load(&reads).await?;
         let mut answers = reads.iter().zip(docs.iter()).map(|(r, doc)| {
             let f = read(self.spec, &r.key.entity, doc, r.names.as_deref(), now)?;
+            sample(self.spec, &r.key.entity, &f, sink);
             Ok::<_, EdgeError>(entity_json(&r.key, &f))
         });
         let user = match &ask.user_id {
@@ -512,6 +547,72 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             200,
             &json!({ "user": user, "items": items }),
         ))
+    }
+
+    /// `GET /v1/drift?since=24h`: every feature's served values of the
+    /// last `since` (at most the 8 days summaries are kept) against the
+    /// baseline (`FRESHET_DRIFT_BASELINE`, else the spec's `expected`).
+    /// `summaries=1` adds the merged live summaries, for `freshet drift`
+    /// to compare with a baseline file of its own.
+    async fn drift(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+        self.authorize_read(req)?;
+        if !self.store.keeps_drift() {
+            return Err(EdgeError::DriftNotKept {
+                store: self.store.kind(),
+            });
+        }
+        let since = match req.query_param("since") {
+            None => DAY,
+            Some(text) => parse_duration(&text).map_err(EdgeError::BadRequest)?,
+        };
+        #[allow(clippy::cast_possible_wrap)]
+        let kept = SUMMARY_TTL_SECS as Millis * SECOND;
+        if since <= 0 || since > kept {
+            return Err(EdgeError::BadRequest(format!(
+                "since must be from 1h to {}d",
+                kept / DAY
+            )));
+        }
+        let since = since.max(HOUR);
+        let keys: Vec<String> = self
+            .spec
+            .features()
+            .iter()
+            .map(|f| f.key().to_owned())
+            .collect();
+        let from = now - since;
+        let live = self.store.load_drift(&keys, from, now).await?;
+        let live: BTreeMap<String, Result<Summary, String>> = keys.into_iter().zip(live).collect();
+        let baseline = match &self.config.drift_baseline {
+            // Checked when the configuration was read.
+            Some(text) => Baseline::from_json(text).unwrap_or_default(),
+            None => Baseline {
+                source: "expected".to_owned(),
+                ..Baseline::default()
+            },
+        }
+        .with_expected(self.spec);
+        let report = report(&live, &baseline.features, &Thresholds::default());
+        let mut body = json!({
+            "from": format_rfc3339(from),
+            "to": format_rfc3339(now),
+            "baseline": baseline.source,
+            "report": report,
+        });
+        if req.query_param("summaries").as_deref() == Some("1") {
+            let summaries: BTreeMap<&String, serde_json::Value> = live
+                .iter()
+                .map(|(k, s)| {
+                    let v = match s {
+                        Ok(s) => json!({ "summary": s }),
+                        Err(e) => json!({ "error": e }),
+                    };
+                    (k, v)
+                })
+                .collect();
+            body["summaries"] = json!(summaries);
+        }
+        Ok(Response::json(200, &body))
     }
 
     /// The entity of a batch read's pairs: `None` when none are asked for
@@ -621,6 +722,18 @@ fn read(
         ReadError::UnknownEntity(_) => EdgeError::UnknownEntity,
         ReadError::UnknownFeature { name, .. } => EdgeError::UnknownFeature(name),
     })
+}
+
+/// Adds a read's served values to the drift sink, by feature key.
+fn sample(spec: &FeatureSpec, entity: &str, features: &FeatureValues, sink: &mut DriftSink) {
+    let Some(sink) = sink else { return };
+    for (name, served) in features {
+        if let Some(def) = spec.lookup(entity, name) {
+            sink.entry(def.key().to_owned())
+                .or_default()
+                .add(&served.value);
+        }
+    }
 }
 
 fn entity_json(key: &EntityKey, features: &FeatureValues) -> serde_json::Value {

@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
+use freshet_core::drift::{Baseline, Summary, Thresholds, hour_keys, report, summary_key};
 use freshet_core::encode::redis::RedisValue;
 use freshet_core::read::{FeatureValue as CoreValue, ReadError};
 use freshet_core::replay::{AsOf, Row};
@@ -653,6 +655,153 @@ fn log_received_at(source: &str, head: &[u8]) -> PyResult<Option<Millis>> {
     Ok(first_received_at(source, head)?)
 }
 
+/// Profiles training columns (feature name or `name@version` → the column's
+/// values as JSON text) into a baseline file's JSON text; also the columns
+/// that name no feature of the spec (or more than one), skipped.
+#[pyfunction]
+fn drift_profile(
+    py: Python<'_>,
+    spec: PyRef<'_, Spec>,
+    columns: BTreeMap<String, String>,
+    source: &str,
+) -> PyResult<(String, Vec<String>)> {
+    let spec = Arc::clone(&spec.inner);
+    let mut parsed: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, text) in columns {
+        let Some(key) = feature_key(&spec, &name) else {
+            skipped.push(name);
+            continue;
+        };
+        let values: Vec<Value> = serde_json::from_str(&text)
+            .map_err(|e| PyValueError::new_err(format!("column {name}: {e}")))?;
+        parsed.push((key, values));
+    }
+    let baseline = py.detach(|| {
+        Baseline::profile(
+            source,
+            parsed.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+    });
+    Ok((baseline.to_json(), skipped))
+}
+
+/// The key (`name@version`) a column names: `name@version` itself,
+/// `entity__name`, or the latest version of the one feature called `name`.
+fn feature_key(spec: &FeatureSpec, name: &str) -> Option<String> {
+    // `entity__name`: get_historical_features's full_feature_names.
+    if let Some((entity, name)) = name.split_once("__") {
+        return spec.lookup(entity, name).map(|f| f.key().to_owned());
+    }
+    if name.contains('@') {
+        return spec.feature(name).map(|f| f.key().to_owned());
+    }
+    let mut entities = spec
+        .features()
+        .iter()
+        .filter(|f| f.name == name)
+        .map(|f| &f.entity);
+    let entity = entities.next()?;
+    if entities.any(|e| e != entity) {
+        return None;
+    }
+    spec.lookup(entity, name).map(|f| f.key().to_owned())
+}
+
+/// The drift report's JSON text: `live` maps each feature key to its merged
+/// summary's JSON text, or to `None` with `errors[key]` saying why it could
+/// not be read; `baseline` is a baseline file's text (the spec's `expected`
+/// stats fill in features it lacks).
+#[pyfunction]
+#[pyo3(signature = (spec, live, errors, baseline=None, min_samples=None))]
+fn drift_report(
+    spec: PyRef<'_, Spec>,
+    live: BTreeMap<String, String>,
+    errors: BTreeMap<String, String>,
+    baseline: Option<&str>,
+    min_samples: Option<u64>,
+) -> PyResult<String> {
+    let baseline = match baseline {
+        Some(text) => Baseline::from_json(text).map_err(PyValueError::new_err)?,
+        None => Baseline {
+            source: "expected".to_owned(),
+            ..Baseline::default()
+        },
+    }
+    .with_expected(&spec.inner);
+    let mut all: BTreeMap<String, Result<Summary, String>> = BTreeMap::new();
+    for (key, text) in live {
+        let s = serde_json::from_str::<Summary>(&text).map_err(|e| format!("summary: {e}"));
+        all.insert(key, s);
+    }
+    for (key, why) in errors {
+        all.insert(key, Err(why));
+    }
+    let mut thresholds = Thresholds::default();
+    if let Some(n) = min_samples {
+        thresholds.min_samples = n;
+    }
+    let out = report(&all, &baseline.features, &thresholds);
+    let source = baseline.source;
+    serde_json::to_string(&serde_json::json!({ "baseline": source, "report": out }))
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Merges the hashes of a feature's hours (`HGETALL` answers) into one
+/// summary's JSON text; `CorruptState` names the hash and field that do
+/// not read.
+#[pyfunction]
+fn drift_merge_hashes(hashes: Vec<(String, HashMap<String, String>)>) -> PyResult<String> {
+    let mut merged = Summary::default();
+    for (key, fields) in hashes {
+        let s = summary_from_fields(fields)
+            .map_err(|e| CorruptState::new_err(format!("{key}: {e}")))?;
+        merged.merge(&s);
+    }
+    serde_json::to_string(&merged).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// One sampled read as the Redis calls that add it: per feature key with
+/// its served value (JSON text), the summary's hash for the hour of `now`
+/// and the `ARGV` of `DRIFT_ADD_SCRIPT`.
+#[pyfunction]
+#[pyo3(signature = (values, prefix="", now=None))]
+fn drift_sample_calls(
+    values: Vec<(String, String)>,
+    prefix: &str,
+    now: Option<Millis>,
+) -> PyResult<Vec<(String, Vec<String>)>> {
+    let now = now_ms(now);
+    let mut by_key: BTreeMap<String, Summary> = BTreeMap::new();
+    for (key, text) in values {
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        by_key.entry(key).or_default().add(&v);
+    }
+    Ok(by_key
+        .into_iter()
+        .map(|(k, s)| (summary_key(prefix, &k, now), redis_add_args(&s)))
+        .collect())
+}
+
+/// The hashes of a feature's summaries from `now - since` to `now` (ms).
+#[pyfunction]
+#[pyo3(signature = (feature_key, since, prefix="", now=None))]
+fn drift_hour_keys(
+    feature_key: &str,
+    since: Millis,
+    prefix: &str,
+    now: Option<Millis>,
+) -> Vec<String> {
+    hour_keys(prefix, feature_key, now_ms(now), since)
+}
+
+/// `24h`, `7d`… in milliseconds (the spec's duration syntax).
+#[pyfunction]
+fn parse_duration(text: &str) -> PyResult<Millis> {
+    freshet_core::spec::parse_duration(text).map_err(PyValueError::new_err)
+}
+
 #[pymodule]
 fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -664,6 +813,13 @@ fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(log_received_at, m)?)?;
     m.add_function(wrap_pyfunction!(composite_id, m)?)?;
     m.add_function(wrap_pyfunction!(split_composite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_profile, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_report, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_merge_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_sample_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_hour_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
+    m.add("DRIFT_ADD_SCRIPT", REDIS_ADD_SCRIPT)?;
     m.add("FreshetError", py.get_type::<FreshetError>())?;
     m.add("InvalidSpec", py.get_type::<InvalidSpec>())?;
     m.add("UnknownFeature", py.get_type::<UnknownFeature>())?;

@@ -197,7 +197,13 @@ def wrangler_config(tmp: Path, build: str = "build") -> Path:
 
 
 def start_edge(
-    tmp: Path, store: str, *, build: str = "build", persist: Path | None = None, admin_token: str | None = None
+    tmp: Path,
+    store: str,
+    *,
+    build: str = "build",
+    persist: Path | None = None,
+    admin_token: str | None = None,
+    extra_vars: dict[str, str] | None = None,
 ) -> Edge:
     """`wrangler dev` of edge/<build> (edge/build-backfill: the next deploy's
     spec) on `store`, its local state (Durable Objects, the R2 log) under
@@ -215,6 +221,8 @@ def start_edge(
             "--var", f"FRESHET_STORE:{store}", "--var", "FRESHET_STORE_TIMEOUT_MS:5000"]  # fmt: skip
     if admin_token:
         args += ["--var", f"FRESHET_ADMIN_TOKEN:{admin_token}"]
+    for name, value in (extra_vars or {}).items():
+        args += ["--var", f"{name}:{value}"]
     proc = spawn(args, log, cwd=EDGE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

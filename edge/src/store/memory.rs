@@ -4,8 +4,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
+use freshet_core::drift::{Summary, hour_keys, summary_key};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc, apply_delta};
+use freshet_core::time::Millis;
 
 use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 
@@ -13,6 +15,8 @@ use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 pub struct MemoryStore {
     spec: &'static FeatureSpec,
     docs: RefCell<BTreeMap<EntityKey, FeatureDoc>>,
+    /// Drift summaries by their Redis key.
+    drift: RefCell<BTreeMap<String, Summary>>,
     down: Cell<bool>,
 }
 
@@ -21,6 +25,7 @@ impl MemoryStore {
         Self {
             spec,
             docs: RefCell::default(),
+            drift: RefCell::default(),
             down: Cell::new(false),
         }
     }
@@ -49,6 +54,10 @@ impl FeatureStore for MemoryStore {
         "memory"
     }
 
+    fn keeps_drift(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         self.check_up()?;
         let mut docs = self.docs.borrow_mut();
@@ -69,6 +78,40 @@ impl FeatureStore for MemoryStore {
         Ok(reads
             .iter()
             .map(|r| docs.get(&r.key).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
+        self.check_up()?;
+        let mut drift = self.drift.borrow_mut();
+        for (feature, s) in adds {
+            drift
+                .entry(summary_key("fs", feature, now))
+                .or_default()
+                .merge(s);
+        }
+        Ok(())
+    }
+
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Result<Summary, String>>, StoreError> {
+        self.check_up()?;
+        let drift = self.drift.borrow();
+        Ok(features
+            .iter()
+            .map(|f| {
+                let mut s = Summary::default();
+                for key in hour_keys("fs", f, to, to - from) {
+                    if let Some(hour) = drift.get(&key) {
+                        s.merge(hour);
+                    }
+                }
+                Ok(s)
+            })
             .collect())
     }
 }

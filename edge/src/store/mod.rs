@@ -5,7 +5,9 @@
 
 use std::fmt;
 
+use freshet_core::drift::Summary;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use freshet_core::time::Millis;
 use serde::{Deserialize, Serialize};
 
 #[cfg(target_arch = "wasm32")]
@@ -108,4 +110,37 @@ pub trait FeatureStore {
     /// Loads the documents of `reads`, in order, with at least the features
     /// each names; a missing one is the default.
     async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError>;
+
+    /// Adds sampled served values to the drift summaries of the hour holding
+    /// `now`, one per feature key, by increments (no read-modify-write).
+    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
+        let _ = (now, adds);
+        Err(self.no_drift())
+    }
+
+    /// Each feature's summaries of the hours from `from` to `to`, merged;
+    /// a summary that does not decode is that feature's error.
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Result<Summary, String>>, StoreError> {
+        let _ = (features, from, to);
+        Err(self.no_drift())
+    }
+
+    /// Whether this store keeps drift summaries (Redis, the Durable Object
+    /// and the memory store so far); reads are sampled only when it does.
+    fn keeps_drift(&self) -> bool {
+        false
+    }
+
+    /// The error of a store that keeps no drift summaries.
+    fn no_drift(&self) -> StoreError {
+        StoreError::Server(format!(
+            "drift summaries are not kept in the {} store yet (use redis://)",
+            self.kind()
+        ))
+    }
 }

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from typing import Any, final
 
 __all__ = [
+    "DRIFT_ADD_SCRIPT",
     "CorruptLog",
     "CorruptState",
     "FeatureValue",
@@ -15,8 +16,14 @@ __all__ = [
     "StoreUnavailable",
     "UnknownFeature",
     "composite_id",
+    "drift_hour_keys",
+    "drift_merge_hashes",
+    "drift_profile",
+    "drift_report",
+    "drift_sample_calls",
     "log_entities",
     "log_received_at",
+    "parse_duration",
     "replay_log",
     "split_composite_id",
 ]
@@ -91,3 +98,21 @@ def log_entities(spec: Spec, pieces: Iterable[tuple[str, bytes, bool]]) -> list[
 def log_received_at(source: str, head: bytes) -> int | None: ...
 def composite_id(parts: list[str]) -> str: ...
 def split_composite_id(id: str) -> list[str]: ...
+
+# Drift (README, "Drift"): summaries and reports as JSON text, computed by core.
+DRIFT_ADD_SCRIPT: str
+
+def drift_profile(spec: Spec, columns: dict[str, str], source: str) -> tuple[str, list[str]]: ...
+def drift_report(
+    spec: Spec,
+    live: dict[str, str],
+    errors: dict[str, str],
+    baseline: str | None = None,
+    min_samples: int | None = None,
+) -> str: ...
+def drift_merge_hashes(hashes: list[tuple[str, dict[str, str]]]) -> str: ...
+def drift_sample_calls(
+    values: list[tuple[str, str]], prefix: str = "", now: int | None = None
+) -> list[tuple[str, list[str]]]: ...
+def drift_hour_keys(feature_key: str, since: int, prefix: str = "", now: int | None = None) -> list[str]: ...
+def parse_duration(text: str) -> int: ...

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from freshet._freshet import FeatureValue, ReadPlan, StoreUnavailable
+from freshet._sampling import RedisSampler, sampled_calls
 
 Row = dict[str, FeatureValue]
 # One part of a read: a plan and the ids it reads. A ranking read has two
@@ -59,11 +60,13 @@ def need(module: str, extra: str) -> None:
         raise ImportError(f"reading from {extra} needs {module}: pip install 'freshet[{extra}]'")
 
 
-def open_store(url: str, *, timeout: float, read_token: str | None, prefix: str | None) -> Store:
+def open_store(
+    url: str, *, timeout: float, read_token: str | None, prefix: str | None, drift_sample_rate: float = 0.0
+) -> Store:
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss"):
         need("redis", "redis")
-        return RedisStore(url, timeout=timeout, prefix=prefix)
+        return RedisStore(url, timeout=timeout, prefix=prefix, drift_sample_rate=drift_sample_rate)
     if scheme == "mongodb":
         need("pymongo", "mongodb")
         return MongoStore(url, timeout=timeout)
@@ -96,7 +99,7 @@ class RedisStore(Store):
 
     kind = "redis"
 
-    def __init__(self, url: str, *, timeout: float, prefix: str | None) -> None:
+    def __init__(self, url: str, *, timeout: float, prefix: str | None, drift_sample_rate: float = 0.0) -> None:
         # `?prefix=` is Freshet's (the edge's URL takes it too), not redis-py's.
         parts = urlsplit(url)
         query = parse_qsl(parts.query)
@@ -105,6 +108,8 @@ class RedisStore(Store):
         self.timeout = timeout
         self._sync: Any = None
         self._async: Any = None
+        self.drift_sample_rate = drift_sample_rate
+        self._sampler = RedisSampler()
 
     def _options(self, retry_cls: Any) -> dict[str, Any]:
         from redis.backoff import NoBackoff
@@ -151,7 +156,11 @@ class RedisStore(Store):
                 replies = pipe.execute(raise_on_error=False)
         except redis.RedisError as e:
             raise _unavailable("Redis", e) from e
-        return self._decode(parts, replies, now)
+        rows = self._decode(parts, replies, now)
+        calls = sampled_calls(self.drift_sample_rate, self.prefix, parts, rows)
+        if calls:
+            self._sampler.submit(self._sync, calls)
+        return rows
 
     async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
         import redis
@@ -176,7 +185,19 @@ class RedisStore(Store):
                 replies = await pipe.execute(raise_on_error=False)
         except (redis.RedisError, asyncio.TimeoutError) as e:
             raise _unavailable("Redis", e) from e
-        return self._decode(parts, replies, now)
+        rows = self._decode(parts, replies, now)
+        calls = sampled_calls(self.drift_sample_rate, self.prefix, parts, rows)
+        if calls:
+            self._sampler.submit_async(self._async, calls)
+        return rows
+
+    def close(self) -> None:
+        self._sampler.flush()
+        super().close()
+
+    async def aclose(self) -> None:
+        await self._sampler.drain()
+        await super().aclose()
 
 
 # ---- MongoDB ----

@@ -2,7 +2,10 @@
 values marked, and a warning when the edge's spec differs from this one.
 ``freshet consistency --sample N``: online values against the event log's
 replay, the match rate per feature and every mismatch; exit 1 on any.
-``freshet backfill name@version``: a new version's history from the log."""
+``freshet backfill name@version``: a new version's history from the log.
+``freshet profile DATA -o baseline.json``: a training set's baseline.
+``freshet drift [--since 24h]``: served values against the baseline; exit 1
+when a feature alerts."""
 
 from __future__ import annotations
 
@@ -105,8 +108,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     fill.add_argument("--start", type=int, help="receive time to start from (ms; default: the whole log)")
     fill.add_argument("--end", type=int, help="receive time to stop at (ms; default: now)")
     fill.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: 60)")
+    prof = sub.add_parser(
+        "profile",
+        help="write a drift baseline from a training set",
+        description="Profiles each feature column of a training set (get_historical_features's output saved as "
+        "Parquet, or CSV): count, mean, stddev, min, max, decile bins and their shares, top categories. "
+        "Name the file in FRESHET_DRIFT_BASELINE (the edge) or pass it to `freshet drift --baseline`.",
+    )
+    prof.add_argument("data", help="a .parquet or .csv file")
+    prof.add_argument("-o", "--out", default="baseline.json", help="the baseline file (default: baseline.json)")
+    _env_option(prof, "--spec", "FRESHET_SPEC", "features.toml (default: $FRESHET_SPEC or ./features.toml)",
+                default="features.toml")  # fmt: skip
+    dr = sub.add_parser(
+        "drift",
+        help="compare served values with the training baseline; exit 1 on an alert",
+        description="Reads the drift summaries the edge and the reader sampled over the last --since, compares "
+        "each feature with its baseline (PSI, Jensen-Shannon distance, the mean and stddev rule) and prints "
+        "the report. Exit status 1 when any feature alerts, so a cron job or CI can act on it.",
+    )
+    _env_option(dr, "--url", "FRESHET_STORE",
+                "redis:// (the summaries' store) or the edge's http(s):// URL (default: $FRESHET_STORE)")  # fmt: skip
+    _env_option(dr, "--spec", "FRESHET_SPEC", "features.toml (default: $FRESHET_SPEC or ./features.toml)",
+                default="features.toml")  # fmt: skip
+    _env_option(dr, "--read-token", "FRESHET_READ_TOKEN", "the edge's read token (default: $FRESHET_READ_TOKEN)")
+    dr.add_argument("--baseline", help="a `freshet profile` file (default: the spec's expected stats only)")
+    dr.add_argument("--since", default="24h", help="how far back: 1h to 8d (default: 24h)")
+    dr.add_argument("--min-samples", type=int, help="fewer is 'not enough data' (default: 100)")
+    dr.add_argument("--json", action="store_true", help="print the report as JSON")
+    dr.add_argument("--png", metavar="DIR", help="write baseline-against-live histograms of alerting features")
+    dr.add_argument("--timeout", type=float, default=10.0, help="seconds (default: 10)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "profile":
+            return _profile(args)
+        if args.command == "drift":
+            if not args.url:
+                parser.error("give --url (or set FRESHET_STORE)")
+            return _drift(args)
         if args.command == "consistency":
             return _consistency(args)
         if args.command == "backfill":
@@ -119,6 +157,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FreshetError, OSError, ValueError, ImportError) as e:
         print(f"freshet: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from freshet.drift import profile
+
+    baseline, skipped = profile(args.data, spec=args.spec)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(baseline, f, indent=2)
+        f.write("\n")
+    print(f"profiled {len(baseline['features'])} features into {args.out}: {', '.join(baseline['features'])}")
+    if skipped:
+        print(f"skipped (no feature of the spec): {', '.join(skipped)}")
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from freshet.drift import drift
+
+    report = drift(
+        args.url, spec=args.spec, baseline=args.baseline, since=args.since, read_token=args.read_token,
+        min_samples=args.min_samples, timeout=args.timeout,
+    )  # fmt: skip
+    if args.json:
+        print(report.to_json())
+    else:
+        for line in report.lines():
+            print(line)
+    if args.png:
+        for path in report.save_png(args.png):
+            print(f"wrote {path}", file=sys.stderr)
+    return 1 if report.alert else 0
 
 
 def _consistency(args: argparse.Namespace) -> int:

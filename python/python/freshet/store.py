@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from freshet._freshet import ReadPlan, Spec
+from freshet._sampling import DEFAULT_SAMPLE_RATE
 from freshet._stores import EdgeStore, Part, Store, open_store
 from freshet.response import OnlineResponse, RankingResponse
 
@@ -41,6 +42,11 @@ class FeatureStore:
     read is one round trip; a store that does not answer within ``timeout``
     seconds raises :class:`StoreUnavailable`. ``edge_url`` is the edge that
     :meth:`check_spec` compares with (the ``url`` itself when it is the edge).
+
+    ``drift_sample_rate`` (default 0.01, the seed's 1 %) is the share of
+    reads from Redis whose served values go into the drift summaries
+    (README, "Drift"), written off the read path; 0 turns it off. Reads
+    through the edge are sampled by the edge; MongoDB keeps no summaries yet.
     """
 
     def __init__(
@@ -52,7 +58,10 @@ class FeatureStore:
         timeout: float = DEFAULT_TIMEOUT,
         edge_url: str | None = None,
         prefix: str | None = None,
+        drift_sample_rate: float = DEFAULT_SAMPLE_RATE,
     ) -> None:
+        if not 0.0 <= drift_sample_rate <= 1.0:
+            raise ValueError("drift_sample_rate is a share of reads, from 0 to 1")
         self.spec = spec if isinstance(spec, Spec) else Spec(Path(spec).read_text(encoding="utf-8"))
         url = url or os.environ.get("FRESHET_STORE")
         if not url:
@@ -60,7 +69,9 @@ class FeatureStore:
         self.url = url
         self.timeout = timeout
         read_token = read_token or os.environ.get("FRESHET_READ_TOKEN")
-        self._store: Store = open_store(url, timeout=timeout, read_token=read_token, prefix=prefix)
+        self._store: Store = open_store(
+            url, timeout=timeout, read_token=read_token, prefix=prefix, drift_sample_rate=drift_sample_rate
+        )
         self.edge_url = edge_url or (url if urlsplit(url).scheme in ("http", "https") else None)
         self._read_token = read_token
         self._plans: dict[tuple[str, tuple[str, ...] | None], ReadPlan] = {}

@@ -7,8 +7,10 @@
 
 use std::cell::{Cell, RefCell};
 
+use freshet_core::drift::{SUMMARY_TTL_SECS, Summary};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, BATCH_MARKER_TTL, EntityDelta, FeatureDoc, merge_delta};
+use freshet_core::time::{HOUR, Millis, SECOND};
 use futures_util::future::try_join_all;
 use serde::Deserialize;
 use worker::{
@@ -45,6 +47,19 @@ impl DurableObjectStore {
         let name = format!("{entity}:{id}");
         call_object(&self.namespace, "durable object", &name, method, path, body).await
     }
+
+    /// A feature's drift summaries live in one object of their own,
+    /// `drift|name@version` (entity objects are `entity:id`), one row per hour.
+    async fn call_drift(
+        &self,
+        feature: &str,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> std::result::Result<String, StoreError> {
+        let name = format!("drift|{feature}");
+        call_object(&self.namespace, "durable object", &name, method, path, body).await
+    }
 }
 
 impl FeatureStore for DurableObjectStore {
@@ -64,6 +79,50 @@ impl FeatureStore for DurableObjectStore {
                 "applied" => Ok(Applied::Applied),
                 "duplicate" => Ok(Applied::Duplicate),
                 other => Err(StoreError::Protocol(format!("unexpected answer {other:?}"))),
+            }
+        }))
+        .await
+    }
+
+    fn keeps_drift(&self) -> bool {
+        true
+    }
+
+    async fn add_drift(
+        &self,
+        now: Millis,
+        adds: &[(String, Summary)],
+    ) -> std::result::Result<(), StoreError> {
+        try_join_all(adds.iter().map(|(feature, summary)| async move {
+            let body = serde_json::to_string(&DriftAdd {
+                hour: now.div_euclid(HOUR),
+                summary: summary.clone(),
+            })
+            .map_err(|e| StoreError::Protocol(e.to_string()))?;
+            self.call_drift(feature, Method::Post, "/drift/add", Some(body))
+                .await
+                .map(|_| ())
+        }))
+        .await
+        .map(|_| ())
+    }
+
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> std::result::Result<Vec<std::result::Result<Summary, String>>, StoreError> {
+        let path = format!(
+            "/drift/get?from={}&to={}",
+            from.div_euclid(HOUR),
+            to.div_euclid(HOUR)
+        );
+        try_join_all(features.iter().map(|feature| {
+            let path = path.clone();
+            async move {
+                let text = self.call_drift(feature, Method::Get, &path, None).await?;
+                Ok(serde_json::from_str::<Summary>(&text).map_err(|e| format!("summary: {e}")))
             }
         }))
         .await
@@ -107,6 +166,19 @@ impl std::fmt::Debug for FeatureEntity {
 #[derive(Deserialize)]
 struct Row {
     v: String,
+}
+
+#[derive(Deserialize)]
+struct HourRow {
+    hour: Millis,
+    v: String,
+}
+
+/// One sampled read's summary for one hour (hours since the epoch).
+#[derive(serde::Serialize, Deserialize)]
+struct DriftAdd {
+    hour: Millis,
+    summary: Summary,
 }
 
 fn rust_error(what: &str, e: impl std::fmt::Display) -> worker::Error {
@@ -185,6 +257,63 @@ impl FeatureEntity {
         Ok(Applied::Applied)
     }
 
+    fn drift_sql(&self) -> Result<SqlStorage> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS drift (hour INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            None,
+        )?;
+        Ok(sql)
+    }
+
+    /// Merges a summary into its hour's row (this object is the feature's
+    /// only writer, and runs one event at a time), and drops the hours
+    /// older than summaries are kept. No await inside: one step.
+    fn add_drift(&self, add: &DriftAdd) -> Result<()> {
+        let sql = self.drift_sql()?;
+        let rows: Vec<Row> = sql
+            .exec("SELECT v FROM drift WHERE hour = ?", vec![add.hour.into()])?
+            .to_array()?;
+        let mut merged = match rows.first() {
+            Some(row) => {
+                serde_json::from_str(&row.v).map_err(|e| rust_error("stored summary", e))?
+            }
+            None => Summary::default(),
+        };
+        merged.merge(&add.summary);
+        let text = serde_json::to_string(&merged).map_err(|e| rust_error("summary", e))?;
+        sql.exec(
+            "INSERT OR REPLACE INTO drift (hour, v) VALUES (?, ?)",
+            vec![add.hour.into(), text.into()],
+        )?;
+        #[allow(clippy::cast_possible_wrap)]
+        let kept = SUMMARY_TTL_SECS as Millis * SECOND / HOUR;
+        sql.exec(
+            "DELETE FROM drift WHERE hour < ?",
+            vec![(add.hour - kept).into()],
+        )?;
+        Ok(())
+    }
+
+    /// The hours `from..=to` merged; a row that does not decode is an error
+    /// naming its hour.
+    fn drift_json(&self, from: Millis, to: Millis) -> Result<String> {
+        let sql = self.drift_sql()?;
+        let rows: Vec<HourRow> = sql
+            .exec(
+                "SELECT hour, v FROM drift WHERE hour >= ? AND hour <= ?",
+                vec![from.into(), to.into()],
+            )?
+            .to_array()?;
+        let mut merged = Summary::default();
+        for row in rows {
+            let s: Summary = serde_json::from_str(&row.v)
+                .map_err(|e| rust_error(&format!("summary of hour {}", row.hour), e))?;
+            merged.merge(&s);
+        }
+        serde_json::to_string(&merged).map_err(|e| rust_error("summary", e))
+    }
+
     fn doc_json(&self) -> Result<String> {
         let sql = self.sql()?;
         let doc = self.take_doc(&sql)?;
@@ -218,6 +347,23 @@ impl DurableObject for FeatureEntity {
                 }
             }
             (Method::Get, "/doc") => Response::ok(self.doc_json()?),
+            (Method::Post, "/drift/add") => {
+                let text = req.text().await?;
+                let add: DriftAdd =
+                    serde_json::from_str(&text).map_err(|e| rust_error("drift summary", e))?;
+                self.add_drift(&add)?;
+                Response::ok("added")
+            }
+            (Method::Get, "/drift/get") => {
+                let url = req.url()?;
+                let hour = |name: &str| {
+                    url.query_pairs()
+                        .find(|(k, _)| k == name)
+                        .and_then(|(_, v)| v.parse::<Millis>().ok())
+                        .ok_or_else(|| rust_error("drift query", name))
+                };
+                Response::ok(self.drift_json(hour("from")?, hour("to")?)?)
+            }
             _ => Response::error("not found", 404),
         }
     }

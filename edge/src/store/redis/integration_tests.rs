@@ -439,3 +439,111 @@ async fn a_read_asks_only_for_the_named_features() {
     assert!(all.features.contains_key(&set_key), "{all:?}");
     assert!(!some.features.contains_key(&set_key), "{some:?}");
 }
+
+#[tokio::test]
+async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
+    use freshet_core::drift::Summary;
+    use freshet_core::time::HOUR;
+    let Some(server) = start(&[]) else { return };
+    let prefix = prefix();
+    let redis = store(&format!(
+        "redis://127.0.0.1:{}?prefix={prefix}",
+        server.port
+    ));
+    let now = parse_rfc3339("2026-11-22T10:30:00Z").unwrap();
+    let summary = |values: &[serde_json::Value]| {
+        let mut s = Summary::default();
+        values.iter().for_each(|v| s.add(v));
+        s
+    };
+    let a = summary(&[serde_json::json!(1), serde_json::json!(2.5)]);
+    let b = summary(&[
+        serde_json::json!(0),
+        serde_json::json!(null),
+        serde_json::json!(-4),
+    ]);
+    let c = summary(&[serde_json::json!("prod-1"), serde_json::json!(["x", "y"])]);
+    redis
+        .add_drift(now - 3 * HOUR, &[("pageviews@1".into(), a.clone())])
+        .await
+        .unwrap();
+    redis
+        .add_drift(
+            now,
+            &[
+                ("pageviews@1".into(), b.clone()),
+                ("last_interacted_product@1".into(), c.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    // 30 hours ago: outside `--since 24h`.
+    redis
+        .add_drift(now - 30 * HOUR, &[("pageviews@1".into(), b.clone())])
+        .await
+        .unwrap();
+    let features = vec![
+        "pageviews@1".to_owned(),
+        "last_interacted_product@1".to_owned(),
+        "searches@1".to_owned(),
+    ];
+    let live = redis
+        .load_drift(&features, now - 24 * HOUR, now)
+        .await
+        .unwrap();
+    let mut expected = a.clone();
+    expected.merge(&b);
+    assert_eq!(
+        live[0]
+            .as_ref()
+            .map(|s| (s.count, s.numbers, s.nulls, s.min, s.max)),
+        Ok((5, 4, 1, Some(-4.0), Some(2.5)))
+    );
+    assert_eq!(
+        live[0].as_ref().map(|s| s.positive.clone()),
+        Ok(expected.positive)
+    );
+    assert_eq!(live[1], Ok(c));
+    assert_eq!(live[2], Ok(Summary::default()));
+    let ttl = redis_cli(
+        server.port,
+        &["TTL", &format!("{prefix}:drift:{{pageviews@1}}:2026112210")],
+    )
+    .await;
+    assert!(ttl.parse::<i64>().unwrap() > 7 * 24 * 3600, "{ttl}");
+    // A field someone broke, and a key of the wrong type: reported, not a crash.
+    redis_cli(
+        server.port,
+        &[
+            "HSET",
+            &format!("{prefix}:drift:{{pageviews@1}}:2026112210"),
+            "n",
+            "many",
+        ],
+    )
+    .await;
+    redis_cli(
+        server.port,
+        &[
+            "SET",
+            &format!("{prefix}:drift:{{searches@1}}:2026112210"),
+            "x",
+        ],
+    )
+    .await;
+    let live = redis
+        .load_drift(&features, now - 24 * HOUR, now)
+        .await
+        .unwrap();
+    assert!(
+        live[0].as_ref().is_err_and(|e| e.contains("field `n`")),
+        "{:?}",
+        live[0]
+    );
+    assert!(live[1].is_ok());
+    assert!(
+        live[2].as_ref().is_err_and(|e| e.contains("WRONGTYPE")),
+        "{:?}",
+        live[2]
+    );
+}

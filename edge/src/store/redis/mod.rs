@@ -21,12 +21,15 @@ mod integration_tests;
 use std::future::Future;
 use std::pin::pin;
 
+use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
+use freshet_core::drift::{Summary, hour_keys, summary_key};
 use freshet_core::encode::redis::{
     RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state_for, read_commands_for,
 };
 use freshet_core::read::resolve_names;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use freshet_core::time::Millis;
 use futures_util::future::{Either, select};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -166,6 +169,10 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
         "redis"
     }
 
+    fn keeps_drift(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         if deltas.is_empty() {
             return Ok(Vec::new());
@@ -200,6 +207,75 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 .collect()
         })
         .await
+    }
+
+    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
+        if adds.is_empty() {
+            return Ok(());
+        }
+        // EVAL, not EVALSHA: a sampled read is rare and the script is short.
+        let commands: Vec<RedisCommand> = adds
+            .iter()
+            .map(|(feature, summary)| {
+                let mut parts = vec![
+                    "EVAL".to_owned(),
+                    REDIS_ADD_SCRIPT.to_owned(),
+                    "1".to_owned(),
+                    summary_key(&self.url.prefix, feature, now),
+                ];
+                parts.extend(redis_add_args(summary));
+                RedisCommand::new(parts)
+            })
+            .collect();
+        self.exchange(async |conn| {
+            for reply in self.run(conn, commands.clone()).await? {
+                if let RedisValue::Error(e) = reply {
+                    return Err(StoreError::Server(e));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Result<Summary, String>>, StoreError> {
+        let keys: Vec<Vec<String>> = features
+            .iter()
+            .map(|f| hour_keys(&self.url.prefix, f, to, to - from))
+            .collect();
+        let commands: Vec<RedisCommand> = keys
+            .iter()
+            .flatten()
+            .map(|k| RedisCommand::new(["HGETALL".to_owned(), k.clone()]))
+            .collect();
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let replies = self
+            .exchange(async |conn| self.run(conn, commands.clone()).await)
+            .await?;
+        let mut replies = replies.into_iter();
+        Ok(keys
+            .iter()
+            .map(|hours| {
+                let mut merged = Summary::default();
+                let mut error = None;
+                for (key, reply) in hours.iter().zip(&mut replies) {
+                    match hash_fields(reply)
+                        .and_then(|f| summary_from_fields(f).map_err(|e| e.to_string()))
+                    {
+                        Ok(s) => merged.merge(&s),
+                        Err(e) => error = Some(format!("{key}: {e}")),
+                    }
+                }
+                error.map_or(Ok(merged), Err)
+            })
+            .collect())
     }
 
     async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
@@ -265,5 +341,32 @@ fn script_answer(reply: RedisValue) -> Result<Applied, StoreError> {
         other => Err(StoreError::Protocol(format!(
             "unexpected script reply {other:?}"
         ))),
+    }
+}
+
+/// The field/value pairs of an `HGETALL` reply (RESP2 array or RESP3 map).
+fn hash_fields(reply: RedisValue) -> Result<Vec<(String, String)>, String> {
+    let text = |v: RedisValue| match v {
+        RedisValue::Bulk(b) => String::from_utf8(b).map_err(|_| "a field is not UTF-8".to_owned()),
+        RedisValue::Simple(s) => Ok(s),
+        RedisValue::Int(i) => Ok(i.to_string()),
+        other => Err(format!("unexpected reply {other:?}")),
+    };
+    match reply {
+        RedisValue::Array(items) => {
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((text(k)?, text(v)?));
+            }
+            Ok(out)
+        }
+        RedisValue::Map(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| Ok((text(k)?, text(v)?)))
+            .collect(),
+        RedisValue::Nil => Ok(Vec::new()),
+        RedisValue::Error(e) => Err(format!("server error: {e}")),
+        other => Err(format!("not a hash: {other:?}")),
     }
 }

@@ -1,0 +1,103 @@
+"""Drift sampling in the reader: a share of the reads a model makes straight
+from Redis add their served values to the hourly drift summaries, as the
+edge does for reads through it (a read through the edge is sampled there,
+not here, so nothing counts twice). The summary's increments are core's
+(``drift_sample_calls``); the writes never hold up the read: a background
+thread sends them for sync reads, a task for async ones, and a failed or
+backlogged write drops its sample, never the read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import random
+import threading
+from typing import Any
+
+from freshet._freshet import DRIFT_ADD_SCRIPT, drift_sample_calls
+
+log = logging.getLogger("freshet.drift")
+
+# The seed's rate: 1 read in 100.
+DEFAULT_SAMPLE_RATE = 0.01
+# Sampled reads waiting to be written, at most; more are dropped.
+MAX_PENDING = 256
+
+Calls = list[tuple[str, list[str]]]
+
+
+def sampled_calls(rate: float, prefix: str, parts: list[Any], rows: list[list[Any]]) -> Calls | None:
+    """The Redis calls that add this read's values, when the read is sampled."""
+    if rate <= 0 or random.random() >= rate:
+        return None
+    values = []
+    for (plan, _ids), part_rows in zip(parts, rows, strict=True):
+        keys = dict(zip(plan.columns, plan.keys, strict=True))
+        for row in part_rows:
+            for column, fv in row.items():
+                values.append((keys[column], json.dumps(fv.value)))
+    return drift_sample_calls(values, prefix)
+
+
+class RedisSampler:
+    """Sends sampled reads' increments to Redis off the read path."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Any, Calls]] = queue.Queue(MAX_PENDING)
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, client: Any, calls: Calls) -> None:
+        """Sync reads: hands the calls to the writer thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="freshet-drift", daemon=True)
+            self._thread.start()
+        try:
+            self._queue.put_nowait((client, calls))
+        except queue.Full:
+            log.debug("drift sample dropped: %d writes pending", MAX_PENDING)
+
+    def _run(self) -> None:
+        while True:
+            client, calls = self._queue.get()
+            try:
+                pipe = client.pipeline(transaction=False)
+                for key, args in calls:
+                    pipe.eval(DRIFT_ADD_SCRIPT, 1, key, *args)
+                pipe.execute()
+            except Exception as e:  # a lost sample must not stop the writer
+                log.warning("drift sample not kept: %s", e)
+            finally:
+                self._queue.task_done()
+
+    def submit_async(self, client: Any, calls: Calls) -> None:
+        """Async reads: a task on the running loop, not awaited by the read."""
+        if len(self._tasks) >= MAX_PENDING:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_async(client, calls))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_async(self, client: Any, calls: Calls) -> None:
+        try:
+            pipe = client.pipeline(transaction=False)
+            for key, args in calls:
+                pipe.eval(DRIFT_ADD_SCRIPT, 1, key, *args)
+            await pipe.execute()
+        except Exception as e:
+            log.warning("drift sample not kept: %s", e)
+
+    async def drain(self) -> None:
+        """Waits for the pending async writes (before closing the client)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Waits (a little) for the writer thread's queue to empty."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
