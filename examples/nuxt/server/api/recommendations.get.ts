@@ -1,0 +1,75 @@
+// GET /api/recommendations: the "Recommended for you" row, every product of
+// the catalog ordered by the shop's ranker (the KServe model server of
+// examples/kserve, `freshet-ranker`), which reads the visitor's live
+// features from Freshet. The model server's address stays on this server
+// (NUXT_SHOP_MODEL_URL). When it does not answer in time, or nothing is
+// known of the visitor yet, the row falls back to popularity (each product's
+// popularity_7d from the serving API, else the catalog's order) and says why.
+import { products } from '../../app/utils/catalog';
+
+const MODEL = 'freshet-ranker';
+const MODEL_TIMEOUT_MS = 800;
+
+interface Ranked { id: string; score: number | null }
+export interface Recommendations {
+  source: 'model' | 'popularity';
+  visitor: string | null;
+  items: Ranked[];
+  coldStart?: boolean;
+  reason?: string;
+  tookMs: number;
+}
+
+async function byModel(modelUrl: string, visitor: string): Promise<{ items: Ranked[]; coldStart: boolean }> {
+  const candidates = products.map((p) => p.id);
+  const res = await fetch(`${modelUrl.replace(/\/$/, '')}/v1/models/${MODEL}:predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ instances: [{ userId: visitor, candidates }] }),
+    signal: AbortSignal.timeout(MODEL_TIMEOUT_MS),
+  });
+  if (!res.ok) throw new Error(`the model server answered ${res.status}`);
+  const body = (await res.json()) as { predictions: { ranked: string[]; scores: number[]; coldStart: boolean }[] };
+  const p = body.predictions?.[0];
+  if (!p || !Array.isArray(p.ranked) || p.ranked.length !== candidates.length) throw new Error('the model server answered without a ranking');
+  const score = new Map(candidates.map((id, i) => [id, p.scores[i]]));
+  return { items: p.ranked.map((id) => ({ id, score: score.get(id) ?? null })), coldStart: !!p.coldStart };
+}
+
+async function byPopularity(edgeUrl: string, readToken: string): Promise<Ranked[]> {
+  const popularity = await Promise.all(
+    products.map(async (p) => {
+      try {
+        const f = await readFeatures(edgeUrl, readToken, 'product', p.id);
+        const v = (f.features.popularity_7d as { value?: unknown } | undefined)?.value;
+        return typeof v === 'number' ? v : 0;
+      } catch {
+        return 0; // The catalog's order for what cannot be read.
+      }
+    }),
+  );
+  return products
+    .map((p, i) => ({ id: p.id, score: popularity[i]!, at: i }))
+    .sort((a, b) => b.score - a.score || a.at - b.at)
+    .map(({ id, score }) => ({ id, score }));
+}
+
+export default defineEventHandler(async (event): Promise<Recommendations> => {
+  const { edgeUrl, readToken, identitySecret, modelUrl } = useRuntimeConfig(event).shop;
+  setResponseHeader(event, 'cache-control', 'no-store');
+  const started = performance.now();
+  const { id } = visitorId(event, identitySecret);
+  let reason: string;
+  if (!modelUrl) reason = 'No model server is configured (NUXT_SHOP_MODEL_URL).';
+  else if (!id) reason = 'The tracker has not named this visitor yet.';
+  else {
+    try {
+      const ranked = await byModel(modelUrl, id);
+      return { source: 'model', visitor: id, ...ranked, tookMs: Math.round(performance.now() - started) };
+    } catch (e) {
+      reason = `The model server is not reachable right now (${e instanceof Error ? e.message : String(e)}).`;
+    }
+  }
+  const items = await byPopularity(edgeUrl, readToken);
+  return { source: 'popularity', visitor: id, items, reason, tookMs: Math.round(performance.now() - started) };
+});
