@@ -82,7 +82,7 @@ trained_on=$([ -f "$RANKER" ] && "$PY" -c 'import sys, joblib; print(joblib.load
 if [ "$trained_on" != "$spec_hash" ]; then
   if [ -z "$trained_on" ]; then why="there is no trained ranker ($RANKER)"; else why="$RANKER was trained on spec $trained_on, not this spec ($spec_hash)"; fi
   step "$why: sending generated visits through the edge, then training one from its event log (about a minute or two)"
-  (cd examples/kserve && "$PY" traffic.py --edge "http://127.0.0.1:$PORT" --write-key dev --visitors "${DEMO_VISITORS:-800}" &&
+  (cd examples/kserve && "$PY" traffic.py --edge "http://127.0.0.1:$PORT" --write-key dev --visitors "${DEMO_VISITORS:-400}" &&
     "$PY" train.py --edge "http://127.0.0.1:$PORT" --read-token "$READ_TOKEN" --out "$ROOT/$RANKER")
 fi
 step "starting the model server (KServe, freshet-ranker) on http://127.0.0.1:$MODEL_PORT (log: .state/model.log)"

@@ -28,6 +28,7 @@ trained on another spec than the store's (or the edge's, when it can ask):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -146,11 +147,16 @@ class FreshetRanker(kserve.Model):
 
     async def predict(
         self,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | bytes,
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        instances = payload.get("instances")
+        if isinstance(payload, (bytes, str)):  # a body sent without `content-type: application/json`
+            try:
+                payload = json.loads(payload)
+            except ValueError as e:
+                raise InvalidInput(f"the body is not JSON: {e}") from e
+        instances = payload.get("instances") if isinstance(payload, dict) else None
         if not isinstance(instances, list):
             raise InvalidInput('the body is {"instances": [{"userId": …, "candidates": [ids]}]}')
         parsed = []

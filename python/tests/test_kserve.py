@@ -169,6 +169,14 @@ def test_ranker_refuses_bad_instances(ranker: str) -> None:
             urllib.request.urlopen(req, timeout=10)
         assert e.value.code == 400
         assert "instance" in e.value.read().decode()
+    # No content-type: KServe hands the body over as bytes; not JSON is refused, JSON is read.
+    bad = urllib.request.Request(f"{ranker}/v1/models/freshet-ranker:predict", data=b"{not json")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(bad, timeout=10)
+    assert e.value.code == 400 and "not JSON" in e.value.read().decode()
+    good = json.dumps({"instances": [{"userId": "cid-x", "candidates": ["prod-1"]}]}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{ranker}/v1/models/freshet-ranker:predict", data=good)) as r:
+        assert len(json.loads(r.read())["predictions"][0]["scores"]) == 1
 
 
 def test_ranker_refuses_to_start_on_another_spec(

@@ -8,7 +8,7 @@
 import { products } from '../../app/utils/catalog';
 
 const MODEL = 'freshet-ranker';
-const MODEL_TIMEOUT_MS = 800;
+const MODEL_TIMEOUT_MS = 1000;
 
 interface Ranked { id: string; score: number | null }
 export interface Recommendations {
