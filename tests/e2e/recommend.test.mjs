@@ -132,6 +132,10 @@ describe('the shop ranked by the model trained from Freshet', () => {
     const r = await row(page);
     assert.equal(r.source, 'popularity');
     assert.equal(r.order.length, 8);
+    // Ordered by each product's popularity_7d as the serving API has it.
+    const popularity = await Promise.all(r.order.map(async (id) => (await stack.features(edge, 'product', id)).popularity_7d));
+    assert.ok(popularity.every((p, i) => i === 0 || popularity[i - 1] >= p), `${r.order} by ${popularity}`);
+    assert.ok(popularity[0] > popularity.at(-1), `the generated traffic made some products more popular: ${popularity}`);
     assert.match(await page.textContent('#recommended h2'), /Popular/);
     assert.match(await page.textContent('#ranking-source'), /Not personalized: The model server is not reachable/);
     await page.waitForSelector('h1:has-text("Tripods")');
