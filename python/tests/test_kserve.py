@@ -194,3 +194,30 @@ def test_ranker_refuses_to_start_on_another_spec(
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode != 0
     assert "trained on spec 0123456789abcdef" in done.stderr, done.stderr[-2000:]
+
+
+def test_ranker_refuses_to_start_when_the_edge_runs_another_spec(
+    redis_edge: tuple[Edge, str], tmp_root: Path, trained: dict[str, Any]
+) -> None:
+    import joblib
+
+    # The artifact and the server's own spec agree, but the edge runs features.toml.
+    edge, url = redis_edge
+    spec = tmp_root / "features-next.toml"
+    spec.write_text(
+        SPEC.read_text()
+        + '\n[[feature]]\nname = "wishlist_adds"\nentity = "user"\non = ["wishlist_add"]\nagg = "count"\n'
+    )
+    artifact = joblib.load(trained["path"])
+    artifact["spec_hash"] = freshet.Spec(spec.read_text()).hash
+    other = tmp_root / "ranker-next-spec.joblib"
+    joblib.dump(artifact, other)
+    env = {**os.environ, "FRESHET_STORE": url, "FRESHET_SPEC": str(spec), "FRESHET_MODEL": str(other),
+           "FRESHET_EDGE_URL": edge.base, "FRESHET_READ_TOKEN": READ_TOKEN}  # fmt: skip
+    done = subprocess.run([sys.executable, str(MODEL), "--http_port", str(free_port()), "--grpc_port",
+                           str(free_port()), "--model_name", "freshet-user"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0
+    assert f"the edge at {edge.base} runs spec {freshet.Spec(SPEC.read_text()).hash}" in done.stderr, done.stderr[
+        -2000:
+    ]
