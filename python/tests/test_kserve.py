@@ -23,6 +23,10 @@ import freshet
 
 from conftest import READ_TOKEN, ROOT, SPEC, WRITE_KEY, Edge, free_port, iso, now_ms, spawn, stop
 
+# Training the ranker (traffic through the edge, then the log read) takes a
+# fixture half a minute here; give a loaded machine room.
+pytestmark = pytest.mark.timeout(300)
+
 KSERVE = ROOT / "examples" / "kserve"
 MODEL = KSERVE / "model.py"
 PRODUCTS = [f"prod-{i}" for i in range(1, 9)]
