@@ -19,7 +19,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The README's picture of the shop (docs/shop.png), taken by the end-to-end
+# The README's pictures of the shop (docs/shop.png, docs/recommended.png), taken by the end-to-end
 # test on request; `make test` never writes tracked files.
 screenshot:
 	@E2E_STORES=durable-object FRESHET_SCREENSHOT=$(CURDIR)/docs/shop.png bash scripts/test-e2e.sh

@@ -2,11 +2,17 @@
 # `make demo`: the example shop (examples/nuxt, built) on top of the edge
 # worker under `wrangler dev`, with the embedded default store (a Durable
 # Object per entity, persisted under .state/edge so features survive a
-# restart). Prints the URL to open and keeps serving until Ctrl-C.
+# restart), and the shop's ranker: the KServe model server of
+# examples/kserve serving .state/ranker.joblib, which orders the shop's
+# "Recommended for you" row. With no ranker there yet (or one trained on
+# another spec), it first sends generated visits through the edge
+# (examples/kserve/traffic.py) and trains one from the event log
+# (train.py), and says so. Prints the URL to open and keeps serving until Ctrl-C.
 #
 #   FRESHET_STORE=redis://127.0.0.1:6390 make demo     # a Redis of yours
 #   FRESHET_STORE=mongodb://user:pass@127.0.0.1:27017/freshet?authSource=admin make demo
-#   PORT=8787 SHOP_PORT=3000 make demo                  # the edge's and the shop's ports
+#   PORT=8787 SHOP_PORT=3000 MODEL_PORT=8090 make demo  # the edge's, the shop's and the model server's ports
+#   rm .state/ranker.joblib && make demo                # train the ranker again
 #
 # On a fresh machine it first installs the tools (into .tools/), builds the
 # tracker package (npm/), the worker (edge/) and the shop; later runs skip
@@ -18,9 +24,11 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 PORT=${PORT:-8787}
 SHOP_PORT=${SHOP_PORT:-3000}
+MODEL_PORT=${MODEL_PORT:-8090}
+RANKER=.state/ranker.joblib
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
 IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
-bash scripts/tools.sh rust node worker
+bash scripts/tools.sh rust node worker python
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 mkdir -p .state
 
@@ -28,6 +36,10 @@ step "building the edge worker"
 bash edge/build.sh
 step "building the tracker package (npm/)"
 bash npm/build.sh >/dev/null
+
+step "installing the Python package (freshet) for the model server and training"
+bash scripts/install-python.sh
+PY="$TOOLS/venv/bin/python"
 
 step "installing and building the shop (examples/nuxt; skipped when current)"
 bash examples/nuxt/build.sh
@@ -49,8 +61,10 @@ edge/node_modules/.bin/wrangler dev --config .state/wrangler.toml --local --ip 1
   --persist-to "$ROOT/.state/edge" "${vars[@]}" >.state/edge.log 2>&1 &
 EDGE=$!
 SHOP=
+MODEL=
 cleanup() {
   [ -n "$SHOP" ] && kill "$SHOP" 2>/dev/null || true
+  [ -n "$MODEL" ] && kill "$MODEL" 2>/dev/null || true
   kill "$EDGE" 2>/dev/null || true
   wait 2>/dev/null || true
 }
@@ -62,8 +76,28 @@ for _ in $(seq 1 120); do
 done
 curl -fs -m 2 -o /dev/null "http://127.0.0.1:$PORT/health" || { cat .state/edge.log; exit 1; }
 
+# The ranker: trained here from generated traffic when there is none for this spec.
+spec_hash=$("$PY" -c 'import sys, freshet; print(freshet.Spec(open("features.toml").read()).hash)')
+trained_on=$([ -f "$RANKER" ] && "$PY" -c 'import sys, joblib; print(joblib.load(sys.argv[1])["spec_hash"])' "$RANKER" 2>/dev/null || true)
+if [ "$trained_on" != "$spec_hash" ]; then
+  if [ -z "$trained_on" ]; then why="there is no trained ranker ($RANKER)"; else why="$RANKER was trained on spec $trained_on, not this spec ($spec_hash)"; fi
+  step "$why: sending generated visits through the edge, then training one from its event log (about a minute or two)"
+  (cd examples/kserve && "$PY" traffic.py --edge "http://127.0.0.1:$PORT" --write-key dev --visitors "${DEMO_VISITORS:-400}" &&
+    "$PY" train.py --edge "http://127.0.0.1:$PORT" --read-token "$READ_TOKEN" --out "$ROOT/$RANKER")
+fi
+step "starting the model server (KServe, freshet-ranker) on http://127.0.0.1:$MODEL_PORT (log: .state/model.log)"
+FRESHET_STORE="http://127.0.0.1:$PORT" FRESHET_READ_TOKEN="$READ_TOKEN" FRESHET_SPEC=features.toml FRESHET_MODEL="$RANKER" \
+  "$PY" examples/kserve/model.py --http_port "$MODEL_PORT" --grpc_port $((MODEL_PORT + 1)) --model_name freshet-user \
+  --workers 1 >.state/model.log 2>&1 &
+MODEL=$!
+for _ in $(seq 1 120); do
+  curl -fs -m 2 "http://127.0.0.1:$MODEL_PORT/v1/models/freshet-ranker" 2>/dev/null | grep -q '"ready": *true' && break
+  kill -0 $MODEL 2>/dev/null || { cat .state/model.log; exit 1; }
+  sleep 0.5
+done
+
 step "starting the shop on http://127.0.0.1:$SHOP_PORT (log: .state/shop.log)"
-NUXT_FRESHET_EDGE_ENDPOINT="http://127.0.0.1:$PORT/v1/ingest" NUXT_SHOP_EDGE_URL="http://127.0.0.1:$PORT" \
+NUXT_SHOP_MODEL_URL="http://127.0.0.1:$MODEL_PORT" NUXT_FRESHET_EDGE_ENDPOINT="http://127.0.0.1:$PORT/v1/ingest" NUXT_SHOP_EDGE_URL="http://127.0.0.1:$PORT" \
   NUXT_SHOP_READ_TOKEN="$READ_TOKEN" NUXT_SHOP_IDENTITY_SECRET="$IDENTITY_SECRET" \
   PORT=$SHOP_PORT HOST=127.0.0.1 node $shop/.output/server/index.mjs >.state/shop.log 2>&1 &
 SHOP=$!
@@ -77,12 +111,14 @@ step "checking the edge: one sample visit in, its features out"
 node scripts/demo-events.mjs "http://127.0.0.1:$PORT" "$READ_TOKEN"
 cat <<MSG
 
-  Open http://127.0.0.1:$SHOP_PORT/ : the shop, with "what the model sees" beside every page.
+  Open http://127.0.0.1:$SHOP_PORT/ : the shop, with "what the model sees" beside every page
+  and a "Recommended for you" row that the model reorders within a second of your clicks.
 
   The edge:  http://127.0.0.1:$PORT (store: ${STORE_NAME}${WHERE})
   Features:  curl -H 'authorization: Bearer $READ_TOKEN' http://127.0.0.1:$PORT/v1/features/user/<clientId>
              (the clientId is the shop's freshet_cid cookie, or user-<name> once signed in)
-  Logs:      .state/edge.log, .state/shop.log
+  The model: http://127.0.0.1:$MODEL_PORT/v1/models/freshet-ranker ($RANKER; remove it to train again)
+  Logs:      .state/edge.log, .state/shop.log, .state/model.log
 Press Ctrl-C to stop.
 MSG
-wait -n $EDGE $SHOP
+wait -n $EDGE $SHOP $MODEL

@@ -6,7 +6,9 @@
 # port; features are read back through the serving API, from Redis and from
 # the shop's panel; then the Python package's `freshet consistency` replays
 # the event log and compares it with what the store serves (100%). Builds what it needs
-# first (skipping what is current). Everything listens on 127.0.0.1.
+# first (skipping what is current). Then the loop (tests/e2e/recommend.test.mjs):
+# a ranker trained from generated traffic, served by KServe, orders the
+# shop's "Recommended for you" row. Everything listens on 127.0.0.1.
 # E2E_STORES=redis runs one store only.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -26,4 +28,4 @@ step "e2e: test dependencies (playwright-core) into tests/e2e/node_modules"
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 step "e2e: the shop in headless Chromium, the edge under wrangler dev, Durable Object store and Redis"
 cd tests/e2e
-node --test --test-concurrency=1 shop.test.mjs
+node --test --test-concurrency=1 shop.test.mjs recommend.test.mjs

@@ -4,6 +4,7 @@
 //   NUXT_SHOP_EDGE_URL           the edge, for the features panel's reads
 //   NUXT_SHOP_READ_TOKEN         the serving API's read token (server only)
 //   NUXT_SHOP_IDENTITY_SECRET    the secret identity tokens are signed with (server only)
+//   NUXT_SHOP_MODEL_URL          the ranker's KServe model server, for the recommended row (server only)
 export default defineNuxtConfig({
   compatibilityDate: '2026-11-01',
   modules: ['freshet/nuxt'],
@@ -17,7 +18,7 @@ export default defineNuxtConfig({
   },
   runtimeConfig: {
     // Server only: never part of the page or its payload.
-    shop: { edgeUrl: 'http://127.0.0.1:8787', readToken: '', identitySecret: '' },
+    shop: { edgeUrl: 'http://127.0.0.1:8787', readToken: '', identitySecret: '', modelUrl: '' },
   },
   css: ['~/assets/shop.css'],
   app: { head: { title: 'Freshet shop', meta: [{ name: 'viewport', content: 'width=device-width, initial-scale=1' }] } },

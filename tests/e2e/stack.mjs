@@ -127,7 +127,8 @@ export async function startEdge({ store, persist = path.join(TMP, 'edge-state'),
 }
 
 // ---- the example shop, built ----
-export async function startShop(edge, port) {
+/** `env` adds to the shop's environment (e.g. NUXT_SHOP_MODEL_URL). */
+export async function startShop(edge, port, env = {}) {
   port ??= await freePort();
   let log = '';
   const child = track(spawn(process.execPath, [path.join(SHOP, '.output', 'server', 'index.mjs')], {
@@ -136,7 +137,7 @@ export async function startShop(edge, port) {
     env: {
       ...process.env, PORT: String(port), HOST: '127.0.0.1', NITRO_HOST: '127.0.0.1', NUXT_TELEMETRY_DISABLED: '1',
       NUXT_FRESHET_EDGE_ENDPOINT: `${edge.base}/v1/ingest`, NUXT_SHOP_EDGE_URL: edge.base,
-      NUXT_SHOP_READ_TOKEN: READ_TOKEN, NUXT_SHOP_IDENTITY_SECRET: SECRET,
+      NUXT_SHOP_READ_TOKEN: READ_TOKEN, NUXT_SHOP_IDENTITY_SECRET: SECRET, ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
