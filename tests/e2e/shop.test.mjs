@@ -7,6 +7,7 @@
 // with exact values expected. At the end of each store's run, the Python
 // package's `freshet consistency` replays the edge's event log and compares
 // every (entity, feature) pair with what the store serves: 100% expected.
+// Last, the shop's drift page shows the edge's report of the run's reads.
 // Run by scripts/test-e2e.sh, which builds everything first. Everything
 // listens on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
@@ -23,6 +24,9 @@ const STORES = (process.env.E2E_STORES || 'durable-object,redis').split(',');
 // sets FRESHET_SCREENSHOT to the file): a test run leaves tracked files alone.
 const SCREENSHOT = process.env.FRESHET_SCREENSHOT;
 let browser;
+// Every read is sampled for drift here (the default is 1 %), so the drift
+// page's counts are this run's reads.
+const DRIFT_EVERY_READ = { FRESHET_DRIFT_SAMPLE_RATE: '1' };
 
 before(async () => { browser = await stack.launch(); });
 after(async () => { await browser?.close(); await stack.stopAll(); });
@@ -85,7 +89,7 @@ for (const storeName of STORES) {
 
     before(async () => {
       if (storeName === 'redis') redis = await stack.startRedis(await stack.freePort());
-      edge = await stack.startEdge({ store: redis?.url, persist });
+      edge = await stack.startEdge({ store: redis?.url, persist, vars: DRIFT_EVERY_READ });
       shop = await stack.startShop(edge);
     });
     after(async () => {
@@ -219,7 +223,7 @@ for (const storeName of STORES) {
       const refused = () => ingest.filter((s) => s === 503).length;
       await until(() => refused() >= 2, 30_000, 'a 503 and a retried 503 from the ingest route');
       if (redis) redis = await stack.startRedis(redis.port);
-      else edge = await stack.startEdge({ persist, port: edge.port });
+      else edge = await stack.startEdge({ persist, port: edge.port, vars: DRIFT_EVERY_READ });
       await settle(edge, 'user', cid, { pageviews: 2, cart_value_1h: 3 * 649, viewed_categories: ['lenses'] }, 40_000);
       assert.ok(ingest.filter((s) => s === 503).length >= 2, `retried while down: ${ingest}`);
       await context.close();
@@ -318,6 +322,39 @@ for (const storeName of STORES) {
       console.log(`# ${storeName}: freshet consistency ${all[1]}/${all[2]} pairs, ${all[3]}%`);
       assert.equal(all[1], all[2], out);
       assert.ok(Number(all[2]) >= 50, `pairs compared: ${all[2]}\n${out}`);
+    });
+
+    test("the drift page: what the shop's reads were served, against the spec's expected stats", async () => {
+      // The edge's own report first: every read of this run was sampled. The
+      // visitors clicked a handful of cards each, far from the spec's expected
+      // mean of 12.5 for clicks_product_card_7d: the seed's rule fires on it.
+      const res = await fetch(`${edge.base}/v1/drift?since=24h`, { headers: { authorization: `Bearer ${stack.READ_TOKEN}` } });
+      assert.equal(res.status, 200, await res.clone().text());
+      const { report } = await res.json();
+      const byName = Object.fromEntries(report.features.map((f) => [f.feature, f]));
+      const clicks = byName['clicks_product_card_7d@1'];
+      assert.ok(clicks.live.count >= 100, `samples: ${JSON.stringify(clicks.live)}`);
+      assert.equal(clicks.status, 'alert', JSON.stringify(clicks));
+      assert.equal(clicks.mean_shift.alert, true);
+      assert.ok(clicks.live.mean < 12.5 * 0.8, `live mean ${clicks.live.mean}`);
+      assert.equal(byName['pageviews@1'].status, 'no_baseline', 'pageviews has no expected stats and no baseline file');
+
+      // The page, reached from the header's link, shows the same verdicts.
+      const { context } = await visitor();
+      const page = await open(context, shop.origin);
+      await page.click('#drift-link');
+      await page.waitForURL(/\/drift$/);
+      await until(async () => (await page.textContent('#drift-summary').catch(() => '')).includes('features alert'), 15_000, 'the drift report on the page');
+      const row = (name) => page.locator(`tr[data-feature="${name}"]`);
+      assert.equal(await row('clicks_product_card_7d@1').getAttribute('class'), 'alert');
+      assert.match(await row('clicks_product_card_7d@1').textContent(), /mean moved [\d.]+ \/ 0\.2/);
+      assert.equal((await row('pageviews@1').locator('.status').textContent()).trim(), 'no baseline');
+      // The summary line counts the table's alerting rows.
+      const alerting = await page.locator('tr.alert[data-feature]').count();
+      const rows = await page.locator('tr[data-feature]').count();
+      assert.equal(rows, report.features.length);
+      assert.match(await page.textContent('#drift-summary'), new RegExp(`^\\s*${alerting} of ${rows} features alert`));
+      await context.close();
     });
   });
 }

@@ -106,10 +106,11 @@ function config() {
  * Durable Object default); `persist` the folder its local state lives in.
  * `port` may be given to restart on the same address.
  */
-export async function startEdge({ store, persist = path.join(TMP, 'edge-state'), port } = {}) {
+/** `vars` adds to the worker's variables (e.g. FRESHET_DRIFT_SAMPLE_RATE). */
+export async function startEdge({ store, persist = path.join(TMP, 'edge-state'), port, vars: extra = {} } = {}) {
   port ??= await freePort();
   const inspector = await freePort();
-  const vars = { FRESHET_WRITE_KEYS: 'dev=*', FRESHET_READ_TOKEN: READ_TOKEN, FRESHET_IDENTITY_SECRET: SECRET, ...(store ? { FRESHET_STORE: store } : {}) };
+  const vars = { FRESHET_WRITE_KEYS: 'dev=*', FRESHET_READ_TOKEN: READ_TOKEN, FRESHET_IDENTITY_SECRET: SECRET, ...(store ? { FRESHET_STORE: store } : {}), ...extra };
   const args = ['dev', '--config', config(), '--local', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--persist-to', persist];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
