@@ -345,13 +345,13 @@ for (const storeName of STORES) {
       await page.click('#drift-link');
       await page.waitForURL(/\/drift$/);
       await until(async () => (await page.textContent('#drift-summary').catch(() => '')).includes('features alert'), 15_000, 'the drift report on the page');
-      const row = (name) => page.locator(`tr[data-feature="${name}"]`);
+      const row = (name) => page.locator(`#drift tr[data-feature="${name}"]`);
       assert.equal(await row('clicks_product_card_7d@1').getAttribute('class'), 'alert');
       assert.match(await row('clicks_product_card_7d@1').textContent(), /mean moved [\d.]+ \/ 0\.2/);
       assert.equal((await row('pageviews@1').locator('.status').textContent()).trim(), 'no baseline');
       // The summary line counts the table's alerting rows.
-      const alerting = await page.locator('tr.alert[data-feature]').count();
-      const rows = await page.locator('tr[data-feature]').count();
+      const alerting = await page.locator('#drift tr.alert[data-feature]').count();
+      const rows = await page.locator('#drift tr[data-feature]').count();
       assert.equal(rows, report.features.length);
       assert.match(await page.textContent('#drift-summary'), new RegExp(`^\\s*${alerting} of ${rows} features alert`));
       await context.close();
