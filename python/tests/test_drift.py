@@ -240,12 +240,22 @@ async def test_the_python_reader_samples_its_redis_reads_off_the_read_path(drift
         FeatureStore(SPEC, url, drift_sample_rate=2)
 
 
+@pytest.mark.parametrize("gateways", ["4", "0"])
 def test_doubled_prices_alert_on_exactly_the_cart_value_on_a_mongodb_edge(
-    tmp_root: Path, mongo_server: MongoServer, baseline: Path
+    tmp_root: Path, mongo_server: MongoServer, baseline: Path, gateways: str
 ) -> None:
     """MongoDB keeps the summaries too (one document per feature per hour in
-    `drift`, through the StoreGateway objects as mongodb:// goes by default)."""
-    edge = start_edge(tmp_root, mongo_server.url(), extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1"})
+    `drift`), through the StoreGateway objects (mongodb://'s default) and
+    on a connection per request."""
+    import pymongo
+
+    with pymongo.MongoClient(mongo_server.url()) as client:
+        client.get_default_database().drop_collection("drift")
+    edge = start_edge(
+        tmp_root,
+        mongo_server.url(),
+        extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1", "FRESHET_STORE_GATEWAYS": gateways},
+    )
     try:
         model_reads(edge, visit(edge, seed=8, price_factor=2))
         time.sleep(1)
@@ -260,8 +270,6 @@ def test_doubled_prices_alert_on_exactly_the_cart_value_on_a_mongodb_edge(
         own = edge.get("/v1/drift?since=1h&summaries=1")
         assert own["summaries"]["pageviews@1"]["summary"]["count"] == USERS
         # The documents, as a person reading the collection sees them.
-        import pymongo
-
         with pymongo.MongoClient(mongo_server.url()) as client:
             docs = list(client.get_default_database()["drift"].find({"feature": "cart_value_1h@1"}))
         assert sum(d["n"] for d in docs) == USERS, docs
