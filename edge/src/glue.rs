@@ -69,14 +69,15 @@ impl FeatureStore for AnyStore {
     }
 
     fn keeps_drift(&self) -> bool {
-        matches!(self, Self::Redis(_) | Self::DurableObject(_))
+        true
     }
 
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
         match self {
             Self::Redis(s) => s.add_drift(now, adds).await,
             Self::DurableObject(s) => s.add_drift(now, adds).await,
-            Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
+            Self::Mongo(s) => s.add_drift(now, adds).await,
+            Self::Gateway(s) => s.add_drift(now, adds).await,
         }
     }
 
@@ -89,7 +90,8 @@ impl FeatureStore for AnyStore {
         match self {
             Self::Redis(s) => s.load_drift(features, from, to).await,
             Self::DurableObject(s) => s.load_drift(features, from, to).await,
-            Self::Mongo(_) | Self::Gateway(_) => Err(self.no_drift()),
+            Self::Mongo(s) => s.load_drift(features, from, to).await,
+            Self::Gateway(s) => s.load_drift(features, from, to).await,
         }
     }
 

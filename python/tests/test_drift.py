@@ -17,8 +17,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ import freshet
 from freshet.drift import drift
 from freshet.store import FeatureStore
 
-from conftest import READ_TOKEN, SPEC, Edge, RedisServer, iso, now_ms, start_edge, stop
+from conftest import READ_TOKEN, SPEC, Edge, MongoServer, RedisServer, iso, now_ms, start_edge, stop
 
 # The shop's catalog: a price per product, as the Nuxt example's products.
 PRICES = {f"prod-{i}": p for i, p in enumerate([9.5, 12, 20, 35, 49.9, 79, 129.99, 249])}
@@ -242,16 +240,42 @@ async def test_the_python_reader_samples_its_redis_reads_off_the_read_path(drift
         FeatureStore(SPEC, url, drift_sample_rate=2)
 
 
-def test_a_store_without_summaries_says_so(mongo_edge: tuple[Edge, str]) -> None:
-    edge, _ = mongo_edge
-    req = urllib.request.Request(f"{edge.base}/v1/drift", headers={"authorization": f"Bearer {READ_TOKEN}"})
-    with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req, timeout=30)
-    assert e.value.code == 501
-    body = json.loads(e.value.read())
-    assert body["error"] == "drift_not_kept" and "mongodb" in body["message"], body
-    done = cli(["drift", "--url", edge.base, "--read-token", READ_TOKEN, "--spec", str(SPEC)])
-    assert done.returncode == 1 and "501" in done.stderr, done.stderr
+@pytest.mark.parametrize("gateways", ["4", "0"])
+def test_doubled_prices_alert_on_exactly_the_cart_value_on_a_mongodb_edge(
+    tmp_root: Path, mongo_server: MongoServer, baseline: Path, gateways: str
+) -> None:
+    """MongoDB keeps the summaries too (one document per feature per hour in
+    `drift`), through the StoreGateway objects (mongodb://'s default) and
+    on a connection per request."""
+    import pymongo
+
+    with pymongo.MongoClient(mongo_server.url()) as client:
+        client.get_default_database().drop_collection("drift")
+    edge = start_edge(
+        tmp_root,
+        mongo_server.url(),
+        extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1", "FRESHET_STORE_GATEWAYS": gateways},
+    )
+    try:
+        model_reads(edge, visit(edge, seed=8, price_factor=2))
+        time.sleep(1)
+        done = cli(["drift", "--url", edge.base, "--read-token", READ_TOKEN, "--spec", str(SPEC),
+                    "--baseline", str(baseline), "--since", "1h", "--json"])  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        data = json.loads(done.stdout)
+        assert [f["feature"] for f in data["report"]["features"] if f["alert"]] == ["cart_value_1h@1"], data
+        cart = next(f for f in data["report"]["features"] if f["feature"] == "cart_value_1h@1")
+        assert cart["psi"]["alert"] and cart["psi"]["value"] > 0.25, cart
+        assert cart["live"]["count"] == USERS, cart
+        own = edge.get("/v1/drift?since=1h&summaries=1")
+        assert own["summaries"]["pageviews@1"]["summary"]["count"] == USERS
+        # The documents, as a person reading the collection sees them.
+        with pymongo.MongoClient(mongo_server.url()) as client:
+            docs = list(client.get_default_database()["drift"].find({"feature": "cart_value_1h@1"}))
+        assert sum(d["n"] for d in docs) == USERS, docs
+        assert all(d["_id"].startswith("cart_value_1h@1|") for d in docs), docs
+    finally:
+        stop(edge.proc)
 
 
 def test_the_durable_object_store_keeps_summaries_too(tmp_root: Path) -> None:

@@ -6,6 +6,8 @@
 //! `GET /v1/drift`.
 
 pub mod baseline;
+#[cfg(feature = "bson")]
+pub mod mongo;
 pub mod report;
 pub mod store;
 pub mod summary;

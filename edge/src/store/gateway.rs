@@ -12,7 +12,10 @@
 
 use std::cell::Cell;
 
+use freshet_core::drift::Summary;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use freshet_core::time::Millis;
+use serde::{Deserialize, Serialize};
 use worker::{
     DurableObject, Env, Method, ObjectNamespace, Request, Response, Result, State, durable_object,
 };
@@ -73,9 +76,61 @@ impl GatewayStore {
     }
 }
 
+/// `/drift/add`'s body: sampled summaries for the hour holding `now`.
+#[derive(Debug, Serialize, Deserialize)]
+struct DriftAdd {
+    now: Millis,
+    adds: Vec<(String, Summary)>,
+}
+
+/// `/drift/load`'s body.
+#[derive(Debug, Serialize, Deserialize)]
+struct DriftLoad {
+    features: Vec<String>,
+    from: Millis,
+    to: Millis,
+}
+
 impl FeatureStore for GatewayStore {
     fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    /// Redis and MongoDB both keep drift summaries; the gateway passes them on.
+    fn keeps_drift(&self) -> bool {
+        true
+    }
+
+    async fn add_drift(
+        &self,
+        now: Millis,
+        adds: &[(String, Summary)],
+    ) -> std::result::Result<(), StoreError> {
+        if adds.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_string(&DriftAdd {
+            now,
+            adds: adds.to_vec(),
+        })
+        .map_err(|e| StoreError::Protocol(e.to_string()))?;
+        self.call("/drift/add", body).await.map(|_| ())
+    }
+
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> std::result::Result<Vec<std::result::Result<Summary, String>>, StoreError> {
+        let body = serde_json::to_string(&DriftLoad {
+            features: features.to_vec(),
+            from,
+            to,
+        })
+        .map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let text = self.call("/drift/load", body).await?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     async fn apply(&self, deltas: &[EntityDelta]) -> std::result::Result<Vec<Applied>, StoreError> {
@@ -133,6 +188,29 @@ impl PooledStore {
             Self::Mongo(s) => s.load(reads).await,
         }
     }
+
+    async fn add_drift(
+        &self,
+        now: Millis,
+        adds: &[(String, Summary)],
+    ) -> std::result::Result<(), StoreError> {
+        match self {
+            Self::Redis(s) => s.add_drift(now, adds).await,
+            Self::Mongo(s) => s.add_drift(now, adds).await,
+        }
+    }
+
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> std::result::Result<Vec<std::result::Result<Summary, String>>, StoreError> {
+        match self {
+            Self::Redis(s) => s.load_drift(features, from, to).await,
+            Self::Mongo(s) => s.load_drift(features, from, to).await,
+        }
+    }
 }
 
 /// The object's side: a store whose pool outlives each request.
@@ -165,6 +243,24 @@ impl StoreGateway {
                     serde_json::from_str(body).map_err(|e| format!("reads: {e}"))?;
                 let docs = store.load(&reads).await.map_err(|e| e.to_string())?;
                 serde_json::to_string(&docs)
+            }
+            "/drift/add" => {
+                let add: DriftAdd =
+                    serde_json::from_str(body).map_err(|e| format!("drift summaries: {e}"))?;
+                store
+                    .add_drift(add.now, &add.adds)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok("null".to_owned())
+            }
+            "/drift/load" => {
+                let load: DriftLoad =
+                    serde_json::from_str(body).map_err(|e| format!("drift query: {e}"))?;
+                let live = store
+                    .load_drift(&load.features, load.from, load.to)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                serde_json::to_string(&live)
             }
             other => return Err(format!("no route {other}")),
         };

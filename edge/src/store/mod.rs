@@ -130,8 +130,9 @@ pub trait FeatureStore {
         Err(self.no_drift())
     }
 
-    /// Whether this store keeps drift summaries (Redis, the Durable Object
-    /// and the memory store so far); reads are sampled only when it does.
+    /// Whether this store keeps drift summaries (all the shipped ones:
+    /// Redis, MongoDB, the gateway, the Durable Object and the memory
+    /// store); reads are sampled only when it does.
     fn keeps_drift(&self) -> bool {
         false
     }
@@ -139,7 +140,7 @@ pub trait FeatureStore {
     /// The error of a store that keeps no drift summaries.
     fn no_drift(&self) -> StoreError {
         StoreError::Server(format!(
-            "drift summaries are not kept in the {} store yet (use redis://)",
+            "drift summaries are not kept in the {} store",
             self.kind()
         ))
     }

@@ -595,3 +595,156 @@ half_life = "2h"
         .collect();
     assert_eq!(progress.len(), 12, "every pair was watched");
 }
+
+#[tokio::test]
+async fn drift_summaries_merge_in_any_order_stay_bounded_and_a_corrupt_one_is_named() {
+    use freshet_core::drift::Summary;
+    use freshet_core::drift::summary::MAX_CATEGORIES;
+    use freshet_core::time::HOUR;
+    use serde_json::json;
+    let Some(bin) = secantusd() else { return };
+    let dir = storage_dir("freshet-mongo-drift");
+    let port = free_port();
+    let _server = start(&bin, &dir, port, false);
+    let now = parse_rfc3339("2026-11-22T10:30:00Z").unwrap();
+    let summary = |values: &[serde_json::Value]| {
+        let mut s = Summary::default();
+        values.iter().for_each(|v| s.add(v));
+        s
+    };
+    let a = summary(&[json!(1), json!(2.5), json!("x.y")]);
+    let b = summary(&[json!(0), json!(null), json!(-4), json!("$z")]);
+    let c = summary(&[json!("prod-1"), json!(["x", "y"]), json!(7)]);
+    let features = vec![
+        "pageviews@1".to_owned(),
+        "last_interacted_product@1".to_owned(),
+        "searches@1".to_owned(),
+    ];
+    let mut expected = a.clone();
+    expected.merge(&b);
+    expected.merge(&c);
+    // The same three samples in two orders, each into its own database,
+    // give core's in-memory merge.
+    for (db, order) in [("ordera", [&a, &b, &c]), ("orderb", [&c, &b, &a])] {
+        let mongo = store(&format!("mongodb://127.0.0.1:{port}/{db}"), 10_000);
+        for (i, s) in order.iter().enumerate() {
+            let adds = vec![
+                ("pageviews@1".to_owned(), (*s).clone()),
+                ("last_interacted_product@1".to_owned(), c.clone()),
+            ];
+            // Two hours apart: the hours add up too.
+            let t = now - i64::try_from(i).unwrap() * 2 * HOUR;
+            mongo.add_drift(t, &adds).await.unwrap();
+        }
+        // 30 hours ago: outside `--since 24h`.
+        mongo
+            .add_drift(now - 30 * HOUR, &[("pageviews@1".into(), b.clone())])
+            .await
+            .unwrap();
+        let live = mongo
+            .load_drift(&features, now - 24 * HOUR, now)
+            .await
+            .unwrap();
+        assert_eq!(live[0], Ok(expected.clone()), "{db}");
+        let mut thrice = c.clone();
+        thrice.merge(&c);
+        thrice.merge(&c);
+        assert_eq!(live[1], Ok(thrice), "{db}");
+        assert_eq!(live[2], Ok(Summary::default()), "{db}");
+    }
+
+    let mongo = store(&format!("mongodb://127.0.0.1:{port}/ordera"), 10_000);
+    // The TTL index: documents go 8 days after their last write.
+    let indexes = run(&mongo, vec![doc! {"listIndexes": "drift", "$db": "ordera"}]).await;
+    let batch = indexes[0]
+        .get_document("cursor")
+        .and_then(|c| c.get_array("firstBatch"))
+        .unwrap();
+    let ttl = batch
+        .iter()
+        .filter_map(Bson::as_document)
+        .find(|i| i.get_str("name").ok() == Some("freshet_drift_ttl"))
+        .unwrap_or_else(|| panic!("no TTL index: {batch:?}"));
+    assert_eq!(ttl.get_document("key").unwrap(), &doc! {"at": 1_i32});
+    let expire = ttl.get("expireAfterSeconds").unwrap();
+    assert_eq!(
+        expire.as_i64().or(expire.as_i32().map(i64::from)),
+        Some(8 * 24 * 3600)
+    );
+    let stored = run(
+        &mongo,
+        vec![doc! {"find": "drift", "filter": {"_id": "pageviews@1|2026112210"}, "$db": "ordera"}],
+    )
+    .await;
+    let first = stored[0]
+        .get_document("cursor")
+        .and_then(|c| c.get_array("firstBatch"))
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert!(
+        matches!(first.get("at"), Some(Bson::DateTime(_))),
+        "{first}"
+    );
+    assert!(first.contains_key("c:x%2Ey"), "{first}");
+
+    // Categories stay bounded: 70 new ones in one hour, in two samples.
+    let many: Vec<serde_json::Value> = (0..70).map(|i| json!(format!("cat-{i}"))).collect();
+    let bounded = store(&format!("mongodb://127.0.0.1:{port}/bounded"), 10_000);
+    for half in many.chunks(35) {
+        bounded
+            .add_drift(now, &[("searches@1".into(), summary(half))])
+            .await
+            .unwrap();
+    }
+    let live = bounded
+        .load_drift(&features[2..], now - HOUR, now)
+        .await
+        .unwrap();
+    let s = live[0].as_ref().unwrap();
+    assert_eq!(s.categories.len(), MAX_CATEGORIES);
+    assert_eq!(s.other, 70 - MAX_CATEGORIES as u64);
+    assert_eq!(s.count, 70);
+    // Counted again: the known ones count, the rest go to `other`.
+    bounded
+        .add_drift(now, &[("searches@1".into(), summary(&many))])
+        .await
+        .unwrap();
+    let live = bounded
+        .load_drift(&features[2..], now - HOUR, now)
+        .await
+        .unwrap();
+    let s = live[0].as_ref().unwrap();
+    assert_eq!(s.categories.len(), MAX_CATEGORIES);
+    assert!(s.categories.values().all(|n| *n == 2), "{s:?}");
+    assert_eq!(s.other, 2 * (70 - MAX_CATEGORIES as u64));
+
+    // A field someone broke: that feature's error, not a crash; the others read.
+    let broke = run(
+        &mongo,
+        vec![doc! {"update": "drift", "updates": [
+            {"q": {"_id": "pageviews@1|2026112210"}, "u": {"$set": {"n": "many"}}},
+            {"q": {"_id": "searches@1|2026112210"}, "u": {"$set": {"z": 1_i64}}, "upsert": true},
+        ], "$db": "ordera"}],
+    )
+    .await;
+    assert_eq!(broke[0].get_i32("n").ok(), Some(2), "{broke:?}");
+    let live = mongo
+        .load_drift(&features, now - 24 * HOUR, now)
+        .await
+        .unwrap();
+    assert!(
+        live[0]
+            .as_ref()
+            .is_err_and(|e| e.contains("pageviews@1|2026112210") && e.contains("field `n`")),
+        "{:?}",
+        live[0]
+    );
+    assert!(live[1].is_ok());
+    assert!(
+        live[2].as_ref().is_err_and(|e| e.contains("field `num`")),
+        "{:?}",
+        live[2]
+    );
+}

@@ -32,9 +32,14 @@ use std::pin::pin;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bson::Document;
+use freshet_core::drift::Summary;
+use freshet_core::drift::mongo::{
+    COLLECTION as DRIFT, hour_ids, summary_from_document, ttl_index, update_statements,
+};
 use freshet_core::encode::mongo::decode_document;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
+use freshet_core::time::Millis;
 use futures_util::future::{Either, select};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -75,6 +80,8 @@ pub struct MongoStore<C: Connector> {
     /// What the last `hello` said; MongoDB's defaults before the first.
     limits: Cell<Option<ServerLimits>>,
     pool: Pool<Connection<C::Conn>>,
+    /// Whether the drift collection's TTL index was made by this isolate.
+    drift_indexed: Cell<bool>,
 }
 
 /// A fresh client nonce: 24 random bytes, base64 (no `,` in it).
@@ -83,6 +90,23 @@ fn client_nonce() -> Result<String, StoreError> {
     getrandom::fill(&mut bytes)
         .map_err(|e| StoreError::Io(format!("no randomness for the SCRAM nonce: {e}")))?;
     Ok(B64.encode(bytes))
+}
+
+/// `createIndexes` of the drift collection's TTL index (a no-op once made).
+fn drift_index_command(db: &str) -> Document {
+    bson::doc! {"createIndexes": DRIFT, "indexes": [ttl_index()], "$db": db}
+}
+
+/// One ordered `update` of a feature's drift statements.
+fn drift_update(db: &str, statements: Vec<Document>) -> Message {
+    Message {
+        flags: 0,
+        body: bson::doc! {"update": DRIFT, "ordered": true, "$db": db},
+        sequences: vec![wire::Sequence {
+            identifier: "updates".into(),
+            documents: statements,
+        }],
+    }
 }
 
 impl<C: Connector> MongoStore<C> {
@@ -108,6 +132,7 @@ impl<C: Connector> MongoStore<C> {
             salted: SaltedPasswords::default(),
             limits: Cell::new(None),
             pool: Pool::new(limits),
+            drift_indexed: Cell::new(false),
         }
     }
 
@@ -257,6 +282,103 @@ impl<C: Connector> MongoStore<C> {
 impl<C: Connector> FeatureStore for MongoStore<C> {
     fn kind(&self) -> &'static str {
         "mongodb"
+    }
+
+    fn keeps_drift(&self) -> bool {
+        true
+    }
+
+    /// One ordered `update` per feature (core's statements), behind a
+    /// `createIndexes` of the TTL index the first time in this isolate.
+    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
+        if adds.is_empty() {
+            return Ok(());
+        }
+        let db = self.url.db.as_str();
+        let index = !self.drift_indexed.get();
+        let mut messages = Vec::with_capacity(adds.len() + 1);
+        if index {
+            messages.push(Message::command(drift_index_command(db)));
+        }
+        for (feature, summary) in adds {
+            messages.push(drift_update(db, update_statements(feature, now, summary)));
+        }
+        let replies = self
+            .exchange(async |conn| self.session(conn, |_| Ok(messages.clone())).await)
+            .await?;
+        if replies.len() != messages.len() {
+            return Err(StoreError::Protocol("a drift update got no reply".into()));
+        }
+        let mut replies = replies.iter();
+        if index {
+            if let Some(reply) = replies.next() {
+                commands::check_ok(reply).map_err(|e| {
+                    StoreError::Server(format!("the drift collection's TTL index: {e}"))
+                })?;
+            }
+            self.drift_indexed.set(true);
+        }
+        for (reply, message) in replies.zip(&messages[usize::from(index)..]) {
+            let statements = message.sequences.first().map_or(0, |q| q.documents.len());
+            let applied = parse_update_reply(reply, statements)?;
+            if applied.contains(&Applied::Duplicate) {
+                return Err(StoreError::Server(
+                    "a drift summary's upsert collided with another's".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// One `find` of every asked feature's hours; a document that does not
+    /// decode is its feature's error.
+    async fn load_drift(
+        &self,
+        features: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Result<Summary, String>>, StoreError> {
+        if features.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Vec<String>> = features
+            .iter()
+            .map(|f| hour_ids(f, to, to - from))
+            .collect();
+        let all: Vec<&str> = ids.iter().flatten().map(String::as_str).collect();
+        let n = i32::try_from(all.len()).unwrap_or(i32::MAX);
+        let find = Message::command(bson::doc! {
+            "find": DRIFT,
+            "filter": {"_id": {"$in": all}},
+            "batchSize": n,
+            "singleBatch": true,
+            "$db": self.url.db.as_str(),
+        });
+        let replies = self
+            .exchange(async |conn| self.session(conn, |_| Ok(vec![find.clone()])).await)
+            .await?;
+        let reply = replies
+            .first()
+            .ok_or_else(|| StoreError::Protocol("the drift find got no reply".into()))?;
+        let found = parse_find_reply(reply)?;
+        Ok(ids
+            .iter()
+            .map(|hours| {
+                let mut merged = Summary::default();
+                let mut error = None;
+                for doc in &found {
+                    let Some(id) = document_id(doc) else { continue };
+                    if !hours.iter().any(|h| h == id) {
+                        continue;
+                    }
+                    match summary_from_document(doc) {
+                        Ok(s) => merged.merge(&s),
+                        Err(e) => error = Some(format!("{id}: {e}")),
+                    }
+                }
+                error.map_or(Ok(merged), Err)
+            })
+            .collect())
     }
 
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
