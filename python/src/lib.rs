@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use freshet_core::drift::mongo as drift_mongo;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{Baseline, Summary, Thresholds, hour_keys, report, summary_key};
 use freshet_core::encode::redis::RedisValue;
@@ -784,6 +785,76 @@ fn drift_sample_calls(
         .collect())
 }
 
+/// One sampled read as MongoDB's drift writes: per feature key with its
+/// served value (JSON text), the ordered statements (raw BSON documents) of
+/// one `update` on the drift collection that add it to the hour of `now`,
+/// the same statements the edge sends.
+#[pyfunction]
+#[pyo3(signature = (values, now=None))]
+fn drift_mongo_updates<'py>(
+    py: Python<'py>,
+    values: Vec<(String, String)>,
+    now: Option<Millis>,
+) -> PyResult<Vec<(String, Vec<Bound<'py, PyBytes>>)>> {
+    let now = now_ms(now);
+    let mut by_key: BTreeMap<String, Summary> = BTreeMap::new();
+    for (key, text) in values {
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        by_key.entry(key).or_default().add(&v);
+    }
+    by_key
+        .into_iter()
+        .map(|(k, s)| {
+            let statements = drift_mongo::update_statements(&k, now, &s)
+                .iter()
+                .map(|d| raw_bson(py, d))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok((k, statements))
+        })
+        .collect()
+}
+
+/// The drift collection's name and its TTL index (raw BSON, for
+/// `createIndexes`).
+#[pyfunction]
+fn drift_mongo_index(py: Python<'_>) -> PyResult<(&'static str, Bound<'_, PyBytes>)> {
+    Ok((
+        drift_mongo::COLLECTION,
+        raw_bson(py, &drift_mongo::ttl_index())?,
+    ))
+}
+
+/// The `_id`s of a feature's hourly documents from `now - since` to `now`.
+#[pyfunction]
+#[pyo3(signature = (feature_key, since, now=None))]
+fn drift_mongo_ids(feature_key: &str, since: Millis, now: Option<Millis>) -> Vec<String> {
+    drift_mongo::hour_ids(feature_key, now_ms(now), since)
+}
+
+/// Merges a feature's hourly documents (raw BSON) into one summary's JSON
+/// text; `CorruptState` names the document and field that do not read.
+#[pyfunction]
+fn drift_merge_documents(documents: Vec<Vec<u8>>) -> PyResult<String> {
+    let mut merged = Summary::default();
+    for raw in documents {
+        let doc = bson::Document::from_reader(raw.as_slice())
+            .map_err(|e| CorruptState::new_err(format!("a drift document: {e}")))?;
+        let id = doc.get_str("_id").unwrap_or("?").to_owned();
+        let s = drift_mongo::summary_from_document(&doc)
+            .map_err(|e| CorruptState::new_err(format!("{id}: {e}")))?;
+        merged.merge(&s);
+    }
+    serde_json::to_string(&merged).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn raw_bson<'py>(py: Python<'py>, doc: &bson::Document) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = doc
+        .to_vec()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
 /// The hashes of a feature's summaries from `now - since` to `now` (ms).
 #[pyfunction]
 #[pyo3(signature = (feature_key, since, prefix="", now=None))]
@@ -818,6 +889,10 @@ fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(drift_merge_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(drift_sample_calls, m)?)?;
     m.add_function(wrap_pyfunction!(drift_hour_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_mongo_updates, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_mongo_index, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_mongo_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(drift_merge_documents, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add("DRIFT_ADD_SCRIPT", REDIS_ADD_SCRIPT)?;
     m.add("FreshetError", py.get_type::<FreshetError>())?;

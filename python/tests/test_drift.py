@@ -26,6 +26,7 @@ import pytest
 import redis
 
 import freshet
+from freshet._freshet import drift_mongo_ids
 from freshet.drift import drift
 from freshet.store import FeatureStore
 
@@ -257,7 +258,8 @@ def test_doubled_prices_alert_on_exactly_the_cart_value_on_a_mongodb_edge(
         extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1", "FRESHET_STORE_GATEWAYS": gateways},
     )
     try:
-        model_reads(edge, visit(edge, seed=8, price_factor=2))
+        users = visit(edge, seed=8, price_factor=2)
+        model_reads(edge, users)
         time.sleep(1)
         done = cli(["drift", "--url", edge.base, "--read-token", READ_TOKEN, "--spec", str(SPEC),
                     "--baseline", str(baseline), "--since", "1h", "--json"])  # fmt: skip
@@ -274,6 +276,34 @@ def test_doubled_prices_alert_on_exactly_the_cart_value_on_a_mongodb_edge(
             docs = list(client.get_default_database()["drift"].find({"feature": "cart_value_1h@1"}))
         assert sum(d["n"] for d in docs) == USERS, docs
         assert all(d["_id"].startswith("cart_value_1h@1|") for d in docs), docs
+        # A model reading MongoDB itself: the reader samples its reads into the
+        # same documents (30 sync, 20 async), and `freshet drift` reads them
+        # from MongoDB as the edge does.
+        with FeatureStore(SPEC, mongo_server.url(), drift_sample_rate=1.0) as store:
+            for u in users[:30]:
+                store.get_online_features("user", [u], MODEL_FEATURES)
+
+        async def read_async() -> None:
+            async with FeatureStore(SPEC, mongo_server.url(), drift_sample_rate=1.0) as store:
+                for u in users[30:50]:
+                    await store.get_online_features_async("user", [u], MODEL_FEATURES)
+
+        asyncio.run(read_async())
+        done = cli(["drift", "--url", mongo_server.url(), "--spec", str(SPEC),
+                    "--baseline", str(baseline), "--since", "1h", "--json"])  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        data = json.loads(done.stdout)
+        assert [f["feature"] for f in data["report"]["features"] if f["alert"]] == ["cart_value_1h@1"], data
+        cart = next(f for f in data["report"]["features"] if f["feature"] == "cart_value_1h@1")
+        assert cart["live"]["count"] == USERS + 50, cart
+        # A broken document is reported for its feature; the rest still reports.
+        hour = drift_mongo_ids("searches@1", 3_600_000)[-1]
+        with pymongo.MongoClient(mongo_server.url()) as client:
+            client.get_default_database()["drift"].update_one({"_id": hour}, {"$set": {"n": "broken"}}, upsert=True)
+        report = drift(mongo_server.url(), spec=SPEC, baseline=baseline, since="1h")
+        assert report.feature("searches@1")["status"] == "corrupt", report.feature("searches@1")
+        assert hour in report.feature("searches@1")["message"]
+        assert [f["feature"] for f in report.features if f["alert"]] == ["cart_value_1h@1"]
     finally:
         stop(edge.proc)
 

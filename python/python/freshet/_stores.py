@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from freshet._freshet import FeatureValue, ReadPlan, StoreUnavailable
-from freshet._sampling import RedisSampler, sampled_calls
+from freshet._sampling import MongoSampler, RedisSampler, sampled_calls, sampled_updates
 
 Row = dict[str, FeatureValue]
 # One part of a read: a plan and the ids it reads. A ranking read has two
@@ -69,7 +69,7 @@ def open_store(
         return RedisStore(url, timeout=timeout, prefix=prefix, drift_sample_rate=drift_sample_rate)
     if scheme == "mongodb":
         need("pymongo", "mongodb")
-        return MongoStore(url, timeout=timeout)
+        return MongoStore(url, timeout=timeout, drift_sample_rate=drift_sample_rate)
     if scheme in ("http", "https"):
         need("httpx", "edge")
         return EdgeStore(url, timeout=timeout, read_token=read_token)
@@ -209,12 +209,14 @@ class MongoStore(Store):
 
     kind = "mongodb"
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, drift_sample_rate: float = 0.0) -> None:
         self.url = url
         self.timeout = timeout
         self._sync: Any = None
         self._async: Any = None
         self._collections: dict[tuple[int, str], Any] = {}
+        self.drift_sample_rate = drift_sample_rate
+        self._sampler = MongoSampler()
 
     def _options(self) -> dict[str, Any]:
         ms = max(1, int(self.timeout * 1000))
@@ -270,6 +272,9 @@ class MongoStore(Store):
                 out.append(plan.decode_mongo(ids, [d.raw for d in docs], now))
         except PyMongoError as e:
             raise _unavailable("MongoDB", e) from e
+        updates = sampled_updates(self.drift_sample_rate, parts, out)
+        if updates:
+            self._sampler.submit(self._sync, updates)
         return out
 
     async def aread(self, parts: list[Part], now: int | None) -> list[list[Row]]:
@@ -292,17 +297,23 @@ class MongoStore(Store):
             return plan.decode_mongo(ids, [d.raw for d in docs], now)
 
         try:
-            return list(await asyncio.gather(*(one(plan, ids) for plan, ids in parts)))
+            out = list(await asyncio.gather(*(one(plan, ids) for plan, ids in parts)))
         except PyMongoError as e:
             raise _unavailable("MongoDB", e) from e
+        updates = sampled_updates(self.drift_sample_rate, parts, out)
+        if updates:
+            self._sampler.submit_async(self._async, updates)
+        return out
 
     def close(self) -> None:
+        self._sampler.flush()
         if self._sync is not None:
             self._sync.close()
             self._collections = {k: c for k, c in self._collections.items() if k[0] != id(self._sync)}
             self._sync = None
 
     async def aclose(self) -> None:
+        await self._sampler.drain()
         if self._async is not None:
             await self._async.close()
             self._collections = {k: c for k, c in self._collections.items() if k[0] != id(self._async)}

@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the report. Exit status 1 when any feature alerts, so a cron job or CI can act on it.",
     )
     _env_option(dr, "--url", "FRESHET_STORE",
-                "redis:// (the summaries' store) or the edge's http(s):// URL (default: $FRESHET_STORE)")  # fmt: skip
+                "redis:// or mongodb:// (the summaries' store), or the edge's http(s):// URL "
+                "(default: $FRESHET_STORE)")  # fmt: skip
     _env_option(dr, "--spec", "FRESHET_SPEC", "features.toml (default: $FRESHET_SPEC or ./features.toml)",
                 default="features.toml")  # fmt: skip
     _env_option(dr, "--read-token", "FRESHET_READ_TOKEN", "the edge's read token (default: $FRESHET_READ_TOKEN)")

@@ -22,7 +22,10 @@ from freshet._freshet import (
     Spec,
     StoreUnavailable,
     drift_hour_keys,
+    drift_merge_documents,
     drift_merge_hashes,
+    drift_mongo_ids,
+    drift_mongo_index,
     drift_profile,
     drift_report,
     parse_duration,
@@ -134,6 +137,34 @@ def _from_redis(url: str, spec: Spec, since: int, timeout: float) -> tuple[dict[
             continue
         try:
             live[feature] = drift_merge_hashes(hashes)
+        except CorruptState as e:
+            errors[feature] = str(e)
+    return live, errors
+
+
+def _from_mongo(url: str, since: int, spec: Spec, timeout: float) -> tuple[dict[str, str], dict[str, str]]:
+    import pymongo
+    from bson.codec_options import CodecOptions
+    from bson.raw_bson import RawBSONDocument
+    from pymongo.errors import PyMongoError
+
+    collection, _ = drift_mongo_index()
+    ids = {k: drift_mongo_ids(k, since) for k in _feature_keys(spec)}
+    ms = max(1, int(timeout * 1000))
+    client: Any = pymongo.MongoClient(url, timeoutMS=ms, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
+    try:
+        db = client.get_default_database(default="freshet")
+        coll = db.get_collection(collection, codec_options=CodecOptions(document_class=RawBSONDocument))
+        found = {d["_id"]: d.raw for d in coll.find({"_id": {"$in": [i for hours in ids.values() for i in hours]}})}
+    except PyMongoError as e:
+        raise StoreUnavailable(f"MongoDB: {type(e).__name__}: {e}") from e
+    finally:
+        client.close()
+    live: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for feature, hours in ids.items():
+        try:
+            live[feature] = drift_merge_documents([found[i] for i in hours if i in found])
         except CorruptState as e:
             errors[feature] = str(e)
     return live, errors
@@ -277,16 +308,20 @@ def drift(
     """Each feature's served values over the last ``since`` against its
     baseline (a ``freshet profile`` file; the spec's ``expected`` stats fill
     in features it lacks). ``url`` is the store the summaries live in
-    (``redis://``) or the edge (``http(s)://``, with the read token)."""
+    (``redis://``, ``mongodb://``) or the edge (``http(s)://``, with the read token)."""
     s = _spec(spec)
     since_ms = parse_duration(since)
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss"):
         live, errors = _from_redis(url, s, since_ms, timeout)
+    elif scheme == "mongodb":
+        live, errors = _from_mongo(url, since_ms, s, timeout)
     elif scheme in ("http", "https"):
         live, errors = _from_edge(url, since, read_token, timeout)
     else:
-        raise ValueError(f"drift summaries are read from redis:// or the edge's http(s):// URL, not {scheme!r}")
+        raise ValueError(
+            f"drift summaries are read from redis://, mongodb:// or the edge's http(s):// URL, not {scheme!r}"
+        )
     if isinstance(baseline, dict):
         text: str | None = json.dumps(baseline)
     elif baseline is not None:

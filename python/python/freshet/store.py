@@ -44,9 +44,9 @@ class FeatureStore:
     :meth:`check_spec` compares with (the ``url`` itself when it is the edge).
 
     ``drift_sample_rate`` (default 0.01, the seed's 1 %) is the share of
-    reads from Redis whose served values go into the drift summaries
-    (README, "Drift"), written off the read path; 0 turns it off. Reads
-    through the edge are sampled by the edge; MongoDB keeps no summaries yet.
+    reads from Redis or MongoDB whose served values go into the drift
+    summaries (README, "Drift"), written off the read path; 0 turns it off.
+    Reads through the edge are sampled by the edge.
     """
 
     def __init__(
