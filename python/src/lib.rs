@@ -762,6 +762,18 @@ fn drift_merge_hashes(hashes: Vec<(String, HashMap<String, String>)>) -> PyResul
     serde_json::to_string(&merged).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// One sampled read's served values (feature key, JSON text) as a summary
+/// per feature key.
+fn summaries_by_key(values: Vec<(String, String)>) -> PyResult<BTreeMap<String, Summary>> {
+    let mut by_key: BTreeMap<String, Summary> = BTreeMap::new();
+    for (key, text) in values {
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        by_key.entry(key).or_default().add(&v);
+    }
+    Ok(by_key)
+}
+
 /// One sampled read as the Redis calls that add it: per feature key with
 /// its served value (JSON text), the summary's hash for the hour of `now`
 /// and the `ARGV` of `DRIFT_ADD_SCRIPT`.
@@ -773,13 +785,7 @@ fn drift_sample_calls(
     now: Option<Millis>,
 ) -> PyResult<Vec<(String, Vec<String>)>> {
     let now = now_ms(now);
-    let mut by_key: BTreeMap<String, Summary> = BTreeMap::new();
-    for (key, text) in values {
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        by_key.entry(key).or_default().add(&v);
-    }
-    Ok(by_key
+    Ok(summaries_by_key(values)?
         .into_iter()
         .map(|(k, s)| (summary_key(prefix, &k, now), redis_add_args(&s)))
         .collect())
@@ -797,13 +803,7 @@ fn drift_mongo_updates<'py>(
     now: Option<Millis>,
 ) -> PyResult<Vec<(String, Vec<Bound<'py, PyBytes>>)>> {
     let now = now_ms(now);
-    let mut by_key: BTreeMap<String, Summary> = BTreeMap::new();
-    for (key, text) in values {
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        by_key.entry(key).or_default().add(&v);
-    }
-    by_key
+    summaries_by_key(values)?
         .into_iter()
         .map(|(k, s)| {
             let statements = drift_mongo::update_statements(&k, now, &s)
