@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
 if [ "${SKIP_CARGO:-0}" != 1 ]; then
-  cargo rustc -q --release -p freshet-sdk --target wasm32-unknown-unknown --crate-type cdylib \
+  cargo rustc -q --release -p freshet-sdk --features js --target wasm32-unknown-unknown --crate-type cdylib \
     --config 'profile.release.package.freshet-sdk.opt-level="z"'
 fi
 WASM=target/wasm32-unknown-unknown/release/freshet_sdk.wasm

@@ -176,6 +176,31 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Checks options given as a Rust struct against the same names, types
+    /// and ranges as the JS options (`sessionTimeoutMin` is
+    /// `session_timeout_ms` in whole minutes).
+    pub fn check(self) -> Result<Self, TrackerError> {
+        use OptionValue::{Bool, Num, Str, Unset};
+        let text = |s: String| if s.is_empty() { Unset } else { Str(s) };
+        let mut c = Self::default();
+        c.set("endpoint", text(self.endpoint))?;
+        c.set("writeKey", text(self.write_key))?;
+        c.set("batchSize", Num(f64::from(self.batch_size)))?;
+        c.set("maxBatchBytes", Num(f64::from(self.max_batch_bytes)))?;
+        c.set("flushIntervalMs", Num(f64::from(self.flush_interval_ms)))?;
+        c.set(
+            "sessionTimeoutMin",
+            Num(self.session_timeout_ms as f64 / 60_000.0),
+        )?;
+        c.set("maxQueue", Num(f64::from(self.max_queue)))?;
+        c.set("sampleRate", Num(self.sample_rate))?;
+        c.set("persist", Bool(self.persist))?;
+        c.set("gzip", Bool(self.gzip))?;
+        c.finish()
+    }
+}
+
 /// `12`, `0.25`: what `String(n)` writes for the numbers an option may take.
 /// Anything else (NaN, 1e+21, -1) is `None`, which the range check refuses.
 pub fn parse_decimal(text: &str) -> Option<f64> {
@@ -198,6 +223,45 @@ pub fn parse_decimal(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rust_struct_is_checked_like_the_js_options() {
+        let ok = Config {
+            endpoint: "https://edge.example/v1/ingest".into(),
+            write_key: "wk".into(),
+            batch_size: 5,
+            ..Config::default()
+        };
+        assert_eq!(ok.clone().check(), Ok(ok.clone()));
+        assert_eq!(
+            Config::default().check(),
+            Err(TrackerError::MissingOption("endpoint"))
+        );
+        let e = Config {
+            batch_size: 0,
+            ..ok.clone()
+        }
+        .check()
+        .expect_err("out of range");
+        assert_eq!(
+            e.to_string(),
+            "freshet: option 'batchSize' must be an integer from 1 to 500"
+        );
+        let e = Config {
+            session_timeout_ms: 90_000,
+            ..ok.clone()
+        }
+        .check()
+        .expect_err("not whole minutes");
+        assert!(e.to_string().contains("'sessionTimeoutMin'"), "{e}");
+        let e = Config {
+            write_key: "a key".into(),
+            ..ok
+        }
+        .check()
+        .expect_err("space");
+        assert!(e.to_string().contains("'writeKey'"), "{e}");
+    }
     use OptionValue::{Bool, Num, Str, Unset};
 
     fn base() -> Config {

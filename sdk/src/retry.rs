@@ -26,10 +26,12 @@ pub enum Attempt {
 }
 
 impl Attempt {
-    /// An HTTP answer: its status, `Retry-After` in ms and the `error` code
-    /// of its JSON body (empty when it had none).
+    /// An HTTP answer: its status (0 for none: `fetch` rejected), `Retry-After`
+    /// in ms and the `error` code of its JSON body (empty when it had none).
     pub fn answer(status: u16, retry_after_ms: Option<u64>, error_code: &str) -> Self {
-        if status == 401 && error_code.starts_with("identity_") {
+        if status == 0 {
+            Self::NetworkError
+        } else if status == 401 && error_code.starts_with("identity_") {
             Self::IdentityRefused
         } else {
             Self::Status {

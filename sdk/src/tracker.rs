@@ -185,6 +185,24 @@ impl<R: Entropy> TrackerCore<R> {
         Ok(Tracked::Queued { sealed })
     }
 
+    /// `track` in a tab of a site whose tabs share one session: when ours
+    /// has expired, `shared_session` (as any tab saved it) is taken first if
+    /// another tab was active since.
+    pub fn track_in_tab(
+        &mut self,
+        now: u64,
+        event_type: &str,
+        payload_json: Option<&str>,
+        shared_session: Option<&str>,
+    ) -> Result<Tracked, TrackerError> {
+        if let Some(shared) = shared_session
+            && self.session.expired(now, self.config.session_timeout_ms)
+        {
+            self.merge_session(shared);
+        }
+        self.track(now, event_type, payload_json)
+    }
+
     /// Events from now on carry `user_id`, and their batches the token.
     pub fn identify(&mut self, user_id: &str, identity_token: &str) -> Result<(), TrackerError> {
         if !is_valid_id(user_id) {

@@ -4,51 +4,24 @@
 //! Every decision (ids, batching, what is due, retry or drop, sessions, the
 //! storage form) is made here; the driver only moves bytes and calls back.
 //! Browser I/O lives in JS because web-sys' bindings, futures and closures
-//! would cost more wasm than the whole tracker (see BENCHMARKS.md).
+//! would cost more wasm than the whole tracker (see BENCHMARKS.md). Built
+//! with the `js` feature, by `npm/build.sh` only; Rust apps use `web`.
 
 use js_sys::TypeError;
 use wasm_bindgen::prelude::*;
 
 use crate::config::Config;
 use crate::encode::push_u64;
+use crate::entropy::BrowserEntropy;
 use crate::error::TrackerError;
 use crate::retry::{Attempt, Disposition};
-use crate::tracker::{Entropy, Stored, Tracked, TrackerCore};
+use crate::tracker::{Stored, Tracked, TrackerCore};
 
 /// See `Cargo.toml`: a small allocator for a small heap. Locked rather than
 /// `AssumeSingleThreaded`, whose constructor is `unsafe` (forbidden here).
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
-
-#[wasm_bindgen]
-extern "C" {
-    /// `crypto.getRandomValues`: ids must not collide across millions of browsers.
-    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
-    fn get_random_values(buf: &mut [u8]);
-}
-
-/// `crypto.getRandomValues` through a small pool.
-#[derive(Debug)]
-struct BrowserEntropy {
-    pool: [u8; 64],
-    used: usize,
-}
-
-impl Entropy for BrowserEntropy {
-    fn next_u32(&mut self) -> u32 {
-        if self.used + 4 > self.pool.len() {
-            get_random_values(&mut self.pool);
-            self.used = 0;
-        }
-        let mut word = [0u8; 4];
-        for (i, w) in word.iter_mut().enumerate() {
-            *w = self.pool.get(self.used + i).copied().unwrap_or(0);
-        }
-        self.used += 4;
-        u32::from_le_bytes(word)
-    }
-}
 
 fn type_error(e: TrackerError) -> JsValue {
     TypeError::new(&e.message()).into()
@@ -75,10 +48,7 @@ impl Core {
         opted_out: bool,
     ) -> Result<Core, JsValue> {
         let config = Config::from_lines(options).map_err(type_error)?;
-        let rng = BrowserEntropy {
-            pool: [0; 64],
-            used: 64,
-        };
+        let rng = BrowserEntropy::new();
         let stored = Stored {
             client_id,
             session,
@@ -102,18 +72,14 @@ impl Core {
         payload: Option<String>,
         shared_session: Option<String>,
     ) -> Result<u8, JsValue> {
-        let now = now as u64;
-        if let Some(shared) = shared_session
-            && self
-                .core
-                .session
-                .expired(now, self.core.config.session_timeout_ms)
-        {
-            self.core.merge_session(&shared);
-        }
         let tracked = self
             .core
-            .track(now, event_type, payload.as_deref())
+            .track_in_tab(
+                now as u64,
+                event_type,
+                payload.as_deref(),
+                shared_session.as_deref(),
+            )
             .map_err(type_error)?;
         let evicted = if self.core.queue.evicted > 0 { 4 } else { 0 };
         Ok(match tracked {
@@ -172,14 +138,11 @@ impl Core {
         let Some(id) = self.on_wire.take() else {
             return 0;
         };
-        let attempt = match status {
-            0 => Attempt::NetworkError,
-            status => Attempt::answer(
-                status,
-                (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
-                error_code,
-            ),
-        };
+        let attempt = Attempt::answer(
+            status,
+            (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
+            error_code,
+        );
         match self.core.settle(&id, attempt, now as u64) {
             Disposition::Delivered => 0,
             Disposition::RetryAfter(_) => 1,
