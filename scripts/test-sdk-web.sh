@@ -27,3 +27,6 @@ CHROMEDRIVER=$(type -P chromedriver) \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test -p freshet-sdk --features web --target wasm32-unknown-unknown --test web
+
+step "sdk web: size budget of the tracker's part of a Rust web app (gzip -9)"
+bash scripts/size-sdk-web.sh 64
