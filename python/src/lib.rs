@@ -13,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use freshet_core::drift::mongo as drift_mongo;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
-use freshet_core::drift::{Baseline, Summary, Thresholds, hour_keys, report, summary_key};
+use freshet_core::drift::{
+    Baseline, Summary, Thresholds, hour_keys, merge_hours, report, summary_key,
+};
 use freshet_core::encode::redis::RedisValue;
 use freshet_core::read::{FeatureValue as CoreValue, ReadError};
 use freshet_core::replay::{AsOf, Row};
@@ -753,12 +755,12 @@ fn drift_report(
 /// not read.
 #[pyfunction]
 fn drift_merge_hashes(hashes: Vec<(String, HashMap<String, String>)>) -> PyResult<String> {
-    let mut merged = Summary::default();
-    for (key, fields) in hashes {
-        let s = summary_from_fields(fields)
-            .map_err(|e| CorruptState::new_err(format!("{key}: {e}")))?;
-        merged.merge(&s);
-    }
+    let merged = merge_hours(
+        hashes
+            .into_iter()
+            .map(|(key, fields)| (key, summary_from_fields(fields))),
+    )
+    .map_err(CorruptState::new_err)?;
     serde_json::to_string(&merged).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -836,15 +838,16 @@ fn drift_mongo_ids(feature_key: &str, since: Millis, now: Option<Millis>) -> Vec
 /// text; `CorruptState` names the document and field that do not read.
 #[pyfunction]
 fn drift_merge_documents(documents: Vec<Vec<u8>>) -> PyResult<String> {
-    let mut merged = Summary::default();
-    for raw in documents {
-        let doc = bson::Document::from_reader(raw.as_slice())
-            .map_err(|e| CorruptState::new_err(format!("a drift document: {e}")))?;
-        let id = doc.get_str("_id").unwrap_or("?").to_owned();
-        let s = drift_mongo::summary_from_document(&doc)
-            .map_err(|e| CorruptState::new_err(format!("{id}: {e}")))?;
-        merged.merge(&s);
-    }
+    let merged = merge_hours(documents.iter().map(|raw| {
+        match bson::Document::from_reader(raw.as_slice()) {
+            Ok(doc) => (
+                doc.get_str("_id").unwrap_or("?").to_owned(),
+                drift_mongo::summary_from_document(&doc).map_err(|e| e.to_string()),
+            ),
+            Err(e) => ("a drift document".to_owned(), Err(e.to_string())),
+        }
+    }))
+    .map_err(CorruptState::new_err)?;
     serde_json::to_string(&merged).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 

@@ -15,4 +15,4 @@ pub mod summary;
 pub use baseline::{Baseline, FeatureBaseline};
 pub use report::{Check, DriftReport, FeatureReport, Status, Thresholds, report};
 pub use store::{SUMMARY_TTL_SECS, hour_keys, summary_key};
-pub use summary::Summary;
+pub use summary::{Summary, merge_hours};

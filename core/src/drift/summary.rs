@@ -234,8 +234,51 @@ impl fmt::Display for CorruptSummary {
 
 impl std::error::Error for CorruptSummary {}
 
+/// Merges a feature's hourly summaries as a store read them, each named
+/// (its key or `_id`) with what decoding it gave. Every hour is read (a
+/// caller may be consuming one reply per hour); the first that did not
+/// decode is the feature's error, `"<name>: <why>"`.
+pub fn merge_hours<N: fmt::Display, E: fmt::Display>(
+    hours: impl IntoIterator<Item = (N, Result<Summary, E>)>,
+) -> Result<Summary, String> {
+    let mut merged = Summary::default();
+    let mut error = None;
+    for (name, hour) in hours {
+        match hour {
+            Ok(s) => merged.merge(&s),
+            Err(e) => {
+                error.get_or_insert_with(|| format!("{name}: {e}"));
+            }
+        }
+    }
+    error.map_or(Ok(merged), Err)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hours_merge_and_the_first_corrupt_one_is_named() {
+        let mut one = Summary::default();
+        one.add(&Value::from(2.0));
+        let merged = merge_hours([
+            ("h1", Ok::<_, String>(one.clone())),
+            ("h2", Ok(one.clone())),
+        ])
+        .expect("both decode");
+        assert_eq!(merged.count, 2);
+        let mut seen = 0;
+        let hours = [
+            ("h1", Ok(one.clone())),
+            ("h2", Err("bad field n")),
+            ("h3", Err("bad field m")),
+            ("h4", Ok(one)),
+        ]
+        .into_iter()
+        .inspect(|_| seen += 1);
+        assert_eq!(merge_hours(hours), Err("h2: bad field n".to_owned()));
+        assert_eq!(seen, 4, "every hour is read");
+    }
+
     use serde_json::json;
 
     use super::*;

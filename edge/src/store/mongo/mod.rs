@@ -32,10 +32,10 @@ use std::pin::pin;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bson::Document;
-use freshet_core::drift::Summary;
 use freshet_core::drift::mongo::{
     COLLECTION as DRIFT, hour_ids, summary_from_document, ttl_index, update_statements,
 };
+use freshet_core::drift::{Summary, merge_hours};
 use freshet_core::encode::mongo::decode_document;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
@@ -364,19 +364,13 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         Ok(ids
             .iter()
             .map(|hours| {
-                let mut merged = Summary::default();
-                let mut error = None;
-                for doc in &found {
-                    let Some(id) = document_id(doc) else { continue };
-                    if !hours.iter().any(|h| h == id) {
-                        continue;
-                    }
-                    match summary_from_document(doc) {
-                        Ok(s) => merged.merge(&s),
-                        Err(e) => error = Some(format!("{id}: {e}")),
-                    }
-                }
-                error.map_or(Ok(merged), Err)
+                merge_hours(found.iter().filter_map(|doc| {
+                    let id = document_id(doc)?;
+                    hours
+                        .iter()
+                        .any(|h| h == id)
+                        .then(|| (id, summary_from_document(doc)))
+                }))
             })
             .collect())
     }

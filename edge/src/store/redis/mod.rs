@@ -22,7 +22,7 @@ use std::future::Future;
 use std::pin::pin;
 
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
-use freshet_core::drift::{Summary, hour_keys, summary_key};
+use freshet_core::drift::{Summary, hour_keys, merge_hours, summary_key};
 use freshet_core::encode::redis::{
     RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state_for, read_commands_for,
 };
@@ -263,17 +263,11 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
         Ok(keys
             .iter()
             .map(|hours| {
-                let mut merged = Summary::default();
-                let mut error = None;
-                for (key, reply) in hours.iter().zip(&mut replies) {
-                    match hash_fields(reply)
-                        .and_then(|f| summary_from_fields(f).map_err(|e| e.to_string()))
-                    {
-                        Ok(s) => merged.merge(&s),
-                        Err(e) => error = Some(format!("{key}: {e}")),
-                    }
-                }
-                error.map_or(Ok(merged), Err)
+                merge_hours(hours.iter().zip(&mut replies).map(|(key, reply)| {
+                    let hour = hash_fields(reply)
+                        .and_then(|f| summary_from_fields(f).map_err(|e| e.to_string()));
+                    (key, hour)
+                }))
             })
             .collect())
     }
