@@ -18,7 +18,7 @@ fn main() {
         freshet_sdk::web::Tracker::start(config)
             .map_err(|e| format!("the tracker did not start: {e}"))
     });
-    leptos::mount::mount_to_body(move || {
+    mount_to_body(move || {
         tracking::provide(started);
         view! {
             <main>
