@@ -28,3 +28,6 @@ if [ "${SKIP_OPT:-0}" != 1 ]; then
     "$OUT/app_bg.wasm" -o "$OUT/app_bg.wasm"
 fi
 cp index.html "$OUT/"
+for f in "$OUT/app_bg.wasm" "$OUT/app.js"; do
+  echo "built $f: $(wc -c < "$f") bytes, $(gzip -9 -c "$f" | wc -c) gzip -9" >&2
+done
