@@ -12,7 +12,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy)]
 pub struct Tracking {
     tracker: Option<StoredValue<Tracker, LocalStorage>>,
-    /// Why there is no tracker, or why the last call failed.
+    /// Why there is no tracker, or the latest call it refused.
     pub error: RwSignal<Option<String>>,
     /// The tracker's `stats()`, looked at every `REFRESH`.
     pub stats: RwSignal<Stats>,
