@@ -16,3 +16,13 @@ WORKER_BUILD_VERSION=0.8.7
 export WASM_BINDGEN_VERSION WORKER_BUILD_VERSION
 
 step() { printf '\n== %s\n' "$*" >&2; }
+
+# Builds the worker into edge/build unless it is newer than everything it is
+# built from (the test scripts before this one usually leave it fresh).
+build_edge_if_stale() {
+  if [ ! -f "$ROOT/edge/build/index.js" ] ||
+    [ -n "$(cd "$ROOT" && find edge/src edge/Cargo.toml edge/build.sh core/src features.toml Cargo.lock \
+      -newer edge/build/index.js -print -quit)" ]; then
+    bash "$ROOT/edge/build.sh"
+  fi
+}

@@ -15,7 +15,7 @@ CARGO_TARGET_DIR="$ROOT/target" cargo clippy -q --manifest-path examples/leptos/
   --target wasm32-unknown-unknown -- -D warnings
 step "leptos: the edge worker"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-bash edge/build.sh
+build_edge_if_stale
 step "leptos: build the example (examples/leptos/dist)"
 bash examples/leptos/build.sh
 step "leptos: test dependencies (playwright-core) into tests/e2e/node_modules"

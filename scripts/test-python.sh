@@ -23,12 +23,8 @@ step "python: ruff, mypy, stubtest"
 
 step "python: the worker for the equality tests (edge/build)"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm ci --no-audit --no-fund >/dev/null; })
-# Rebuilt when missing or older than what it is built from; test-edge.sh
-# (which runs first under `make test`) usually leaves it fresh.
-if [ ! -f edge/build/index.js ] ||
-  [ -n "$(find edge/src edge/Cargo.toml core/src features.toml -newer edge/build/index.js -print -quit)" ]; then
-  bash edge/build.sh
-fi
+# test-edge.sh (which runs first under `make test`) usually leaves it fresh.
+build_edge_if_stale
 
 step "python: the worker of the next deploy for the backfill tests (edge/build-backfill)"
 # The example spec plus a new version marked for backfill, compiled into a
