@@ -74,11 +74,13 @@ install_node() {
 }
 
 install_wasm() {
-  if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
+  # The same install gives wasm-bindgen-test-runner (scripts/test-sdk-web.sh).
+  if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION" || ! have_version wasm-bindgen-test-runner "$WASM_BINDGEN_VERSION"; then
     step "wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools (about 4 minutes)"
     # No --locked: its lockfile wants a crate version the registry lacks.
-    cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$TOOLS"
+    cargo install -q --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$TOOLS"
     require "wasm-bindgen $WASM_BINDGEN_VERSION" have_version wasm-bindgen "$WASM_BINDGEN_VERSION"
+    require "wasm-bindgen-test-runner $WASM_BINDGEN_VERSION" have_version wasm-bindgen-test-runner "$WASM_BINDGEN_VERSION"
   fi
   if [ ! -x "$WASM_OPT_BIN" ]; then
     step "binaryen 132 (wasm-opt) into .tools/binaryen"
