@@ -87,18 +87,7 @@ async function addToCart(page, product, times) {
   for (let i = 0; i < times; i++) await page.click(`[data-add="${product}"]`);
 }
 
-/** Waits until the served features include `want`, then checks they stay so (nothing doubled late). */
-async function settle(entity, id, want, ms = 20_000) {
-  const pick = (f) => Object.fromEntries(Object.keys(want).map((k) => [k, f[k]]));
-  let got;
-  try {
-    await until(async () => { got = pick(await stack.features(edge, entity, id)); return JSON.stringify(got) === JSON.stringify(want); }, ms, `${entity}:${id}`, 100);
-  } catch (e) {
-    assert.deepEqual(got, want, e.message);
-  }
-  await sleep(1500);
-  assert.deepEqual(pick(await stack.features(edge, entity, id)), want, 'still exact a moment later');
-}
+const settle = (entity, id, want, ms) => stack.settle(edge, entity, id, want, ms);
 
 describe('the Leptos example app, tracking in Rust', () => {
   test('events tracked by the Rust app count exactly once, in batches by count', async () => {

@@ -18,7 +18,7 @@ import zlib from 'node:zlib';
 import path from 'node:path';
 import * as stack from './stack.mjs';
 
-const { until, sleep } = stack;
+const { until, sleep, settle } = stack;
 const STORES = (process.env.E2E_STORES || 'durable-object,redis').split(',');
 // The README's picture is taken on request only (`make screenshot`, which
 // sets FRESHET_SCREENSHOT to the file): a test run leaves tracked files alone.
@@ -54,20 +54,6 @@ async function open(context, url) {
 /** The tracker's client id, once it has started (it sets a first-party cookie). */
 async function clientId(context) {
   return until(async () => (await context.cookies()).find((c) => c.name === 'freshet_cid')?.value, 15_000, 'the tracker to start');
-}
-
-/** Waits until the served features include `want`, then checks they stay so (nothing doubled late). */
-async function settle(edge, entity, id, want, ms = 20_000) {
-  const pick = (f) => Object.fromEntries(Object.keys(want).map((k) => [k, f[k]]));
-  let got;
-  try {
-    await until(async () => { got = pick(await stack.features(edge, entity, id)); return JSON.stringify(got) === JSON.stringify(want); }, ms, `${entity}:${id}`, 100);
-  } catch (e) {
-    assert.deepEqual(got, want, e.message);
-  }
-  await sleep(1500);
-  assert.deepEqual(pick(await stack.features(edge, entity, id)), want, 'still exact a moment later');
-  return stack.features(edge, entity, id);
 }
 
 const sumFields = (hash, prefix) => Object.entries(hash).filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + Number(v), 0);

@@ -3,6 +3,7 @@
 // `wrangler dev` (from a copy of edge/build, so a rebuild elsewhere cannot
 // change it mid-run, and a config without [build] so restarts take seconds),
 // the built example shop (examples/nuxt/.output) and headless Chromium.
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -167,6 +168,21 @@ export async function features(edge, entity, id) {
   const out = {};
   for (const [name, f] of Object.entries((await res.json()).features)) out[name] = f.value;
   return out;
+}
+
+/** Waits until the served features include `want`, then checks they stay so
+ * (nothing doubled late); returns every served feature. */
+export async function settle(edge, entity, id, want, ms = 20_000) {
+  const pick = (f) => Object.fromEntries(Object.keys(want).map((k) => [k, f[k]]));
+  let got;
+  try {
+    await until(async () => { got = pick(await features(edge, entity, id)); return JSON.stringify(got) === JSON.stringify(want); }, ms, `${entity}:${id}`, 100);
+  } catch (e) {
+    assert.deepEqual(got, want, e.message);
+  }
+  await sleep(1500);
+  assert.deepEqual(pick(await features(edge, entity, id)), want, 'still exact a moment later');
+  return features(edge, entity, id);
 }
 
 export function identityToken(user, expiry, secret = SECRET) {
