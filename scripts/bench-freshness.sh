@@ -11,11 +11,8 @@ cd "$ROOT"
 CLICKS=${1:-200}
 STORES=${FRESHNESS_STORES:-durable-object,redis,mongo}
 bash scripts/tools.sh rust redis chromium node worker mongo
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-step "freshness: build the edge, the package and the shop"
-bash edge/build.sh
-bash npm/build.sh >/dev/null
-bash examples/nuxt/build.sh
+source scripts/lib-shop.sh
+build_shop_stack
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 step "freshness: $CLICKS clicks per store ($STORES)"
 out=$(mktemp)

@@ -10,11 +10,8 @@ cd "$ROOT"
 CLICKS=${1:-50}
 VISITORS=${2:-800}
 bash scripts/tools.sh rust redis chromium node worker python
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-step "loop: build the edge, the package, the shop and the Python package"
-bash edge/build.sh
-bash npm/build.sh >/dev/null
-bash examples/nuxt/build.sh
+source scripts/lib-shop.sh
+build_shop_stack
 bash scripts/install-python.sh
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 step "loop: $VISITORS visitors of traffic, training, then $CLICKS clicks"

@@ -29,21 +29,14 @@ RANKER=.state/ranker.joblib
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
 IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
 bash scripts/tools.sh rust node worker python
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 mkdir -p .state
-
-step "building the edge worker"
-bash edge/build.sh
-step "building the tracker package (npm/)"
-bash npm/build.sh >/dev/null
+source scripts/lib-shop.sh
+build_shop_stack
+shop=examples/nuxt
 
 step "installing the Python package (freshet) for the model server and training"
 bash scripts/install-python.sh
 PY="$TOOLS/venv/bin/python"
-
-step "installing and building the shop (examples/nuxt; skipped when current)"
-bash examples/nuxt/build.sh
-shop=examples/nuxt
 
 # The `dev` write key is local only: edge/wrangler.toml, which is deployed, has none.
 vars=(--var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")

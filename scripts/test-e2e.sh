@@ -14,14 +14,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/tools.sh rust redis chromium node worker python
-step "e2e: npm tools of the edge (wrangler, workerd)"
-(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-step "e2e: build the edge worker"
-bash edge/build.sh
-step "e2e: build the tracker package (npm/)"
-bash npm/build.sh >/dev/null
-step "e2e: install and build the example shop (examples/nuxt)"
-bash examples/nuxt/build.sh
+source scripts/lib-shop.sh
+build_shop_stack
 # `freshet consistency` checks the log's replay against what was served.
 bash scripts/install-python.sh
 step "e2e: test dependencies (playwright-core) into tests/e2e/node_modules"
