@@ -7,7 +7,7 @@ build_shop_stack() {
   step "the edge's npm tools (wrangler, workerd)"
   (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
   step "the edge worker (edge/build)"
-  bash edge/build.sh
+  build_worker
   step "the tracker package (npm/)"
   bash npm/build.sh >/dev/null
   step "the example shop (examples/nuxt; npm install and nuxt build when not current)"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# make help: the shop in Chromium against the edge (DO and Redis), the ranker loop
 # End-to-end tests across every part (tests/e2e/shop.test.mjs): headless
 # Chromium clicks through the built example shop (examples/nuxt), whose
 # tracker sends through the shop's /api/ingest to the edge under `wrangler

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# make help: the Leptos example app in Chromium against the edge
 # The example Rust web app (examples/leptos: Leptos, tracking with
 # freshet-sdk's `web` feature) in headless Chromium against the edge worker
 # under `wrangler dev` (tests/e2e/leptos.test.mjs): exact counts through the
@@ -15,7 +16,7 @@ CARGO_TARGET_DIR="$ROOT/target" cargo clippy -q --manifest-path examples/leptos/
   --target wasm32-unknown-unknown -- -D warnings
 step "leptos: the edge worker"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
-build_edge_if_stale
+build_worker
 step "leptos: build the example (examples/leptos/dist)"
 bash examples/leptos/build.sh
 step "leptos: test dependencies (playwright-core) into tests/e2e/node_modules"

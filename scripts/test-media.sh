@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# make help: seed 2's media spec compiled into the worker
 # Seed 2's media spec (examples/media/features.toml) in the worker under
 # `wrangler dev`, on the Durable Object store: builds the worker with that
 # spec compiled in, into edge/build-media/ (edge/build/ keeps the
@@ -10,6 +11,6 @@ bash scripts/tools.sh rust node worker
 step "media: npm tools (wrangler, esbuild, workerd)"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 step "media: build the worker with examples/media/features.toml"
-FRESHET_FEATURES="$ROOT/examples/media/features.toml" FRESHET_BUILD_DIR=build-media bash edge/build.sh
+build_worker media
 step "media: the worker under wrangler dev with the Durable Object store"
 EDGE_DIR="$ROOT/edge" FRESHET_EDGE_BUILD=build-media node --test --test-concurrency=1 edge/tests/media.test.mjs

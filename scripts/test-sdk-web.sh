@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# make help: the Rust tracker's web feature in Chromium (wasm-bindgen-test)
 # The tracker for Rust web apps (sdk/, feature `web`) in headless Chromium:
 # wasm-bindgen-test through Debian's chromedriver, against the tests'
 # collector (tests/sdk/collector-server.mjs) started here.

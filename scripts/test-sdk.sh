@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# make help: the npm package in Chromium, its size budget, the Nuxt module
 # The browser tracker (sdk/) and the npm package `freshet` (npm/): build the
 # package, the tracker's native unit tests, the 20 KB size budget, then the
 # package in headless Chromium against a local collector, and the Nuxt module

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test of the project, as CI runs it (.ci/run calls `make test`).
-# Each part adds a scripts/test-<part>.sh; they run after the core checks.
+# Every test of the project, as CI runs it (.ci/run calls `make test`): the
+# lints, then each part's scripts/test-<part>.sh (each also runs alone:
+# `make test-<part>`). Ends with a table of what each step cost, slowest
+# first, and the totals of every runner.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -9,33 +11,30 @@ cd "$ROOT"
 mkdir -p .state
 LOG=.state/test.log
 exec > >(tee "$LOG") 2>&1
+export FRESHET_STEP_LOG="$ROOT/.state/steps.tsv"
+: >"$FRESHET_STEP_LOG"
+started=$(date +%s)
+step_table() {
+  echo
+  echo "== where the time went (slowest first)"
+  bash "$ROOT/scripts/step-table.sh" "$FRESHET_STEP_LOG" "$(date +%s.%N)"
+}
+trap 'rc=$?; [ $rc -eq 0 ] || step_table; exit $rc' EXIT
 # The tree must be as the run found it: a test that writes a tracked file (a
 # lockfile, a picture) or leaves a file git does not ignore fails the run at
 # the end. Compared with the start, so a developer's own uncommitted work
 # does not count.
 tree_state() { git status --porcelain 2>/dev/null; git diff 2>/dev/null | sha1sum; }
 tree_before=$(tree_state)
-bash scripts/tools.sh rust redis
-step "format and lints"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-step "core for wasm32 (the browser's feature set and the worker's)"
-cargo build -q -p freshet-core --target wasm32-unknown-unknown --no-default-features --features wire
-cargo build -q -p freshet-core --target wasm32-unknown-unknown
-step "workspace tests"
-cargo test --workspace
-step "fuzz target builds"
-if rustup run nightly rustc --version >/dev/null 2>&1; then
-  bash scripts/tools.sh fuzz
-  cargo +nightly fuzz build -s none receive
-else
-  echo "no nightly toolchain: checking the fuzz target on stable only"
-  cargo check --manifest-path fuzz/Cargo.toml
-fi
+step "tools (scripts/tools.sh: what is missing)"
+FRESHET_STEP_PART=tools bash scripts/tools.sh all
+step "lints (make lint)"
+FRESHET_STEP_PART=lint bash scripts/lint.sh
 for part in "$ROOT"/scripts/test-*.sh; do
   [ -e "$part" ] || continue
-  step "$(basename "$part")"
-  bash "$part"
+  name=$(basename "$part" .sh)
+  step "$name"
+  FRESHET_STEP_PART=${name#test-} bash "$part"
 done
 step "the tree is as the run found it (git status)"
 tree_after=$(tree_state)
@@ -44,6 +43,8 @@ if [ "$tree_after" != "$tree_before" ]; then
   diff <(echo "$tree_before") <(echo "$tree_after") >&2 || true
   exit 1
 fi
+step_table
+echo "make test took $(( $(date +%s) - started )) s"
 sleep 1 # let tee catch up
 # Totals of every runner: cargo's "test result:", node's "# pass"/"# fail",
 # pytest's closing "== N passed, M failed … in Xs ==".

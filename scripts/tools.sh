@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
-# Usage: scripts/tools.sh [rust] [redis] [chromium] [chromedriver] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [all]
+# Usage: scripts/tools.sh [rust] [redis] [chromium] [chromedriver] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [shellcheck] [all]
 # (worker brings wasm: wasm-bindgen and wasm-opt)
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
 #
@@ -48,6 +48,12 @@ install_redis() {
   on_path redis-server && return 0
   apt_install redis-server
   require redis-server on_path redis-server
+}
+
+install_shellcheck() {
+  on_path shellcheck && return 0
+  apt_install shellcheck
+  require shellcheck on_path shellcheck
 }
 
 install_chromium() {
@@ -167,8 +173,8 @@ install_feast() {
 [ $# -eq 0 ] && set -- all
 for what in "$@"; do
   case "$what" in
-    all) install_rust; install_redis; install_chromium; install_chromedriver; install_node; install_worker; install_mongo; install_python ;;
-    rust | redis | chromium | chromedriver | node | wasm | worker | mongo | python | fuzz | feast) "install_$what" ;;
+    all) install_rust; install_redis; install_chromium; install_chromedriver; install_node; install_worker; install_mongo; install_python; install_shellcheck ;;
+    rust | redis | chromium | chromedriver | node | wasm | worker | mongo | python | fuzz | feast | shellcheck) "install_$what" ;;
     *) echo "tools.sh: unknown tool '$what'" >&2; exit 2 ;;
   esac
 done

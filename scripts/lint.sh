@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every language's format and lints (`make lint`; the first part of `make
+# test`): Rust (rustfmt, clippy -D warnings), Python (ruff, mypy), shell
+# (shellcheck on scripts/ and the build scripts).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/tools.sh rust python shellcheck
+VENV="$TOOLS/venv"
+step "lint: rustfmt and clippy (-D warnings)"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+step "lint: ruff and mypy (python/, examples/kserve)"
+"$VENV/bin/ruff" check --config python/pyproject.toml python/python python/tests python/bench examples/kserve
+"$VENV/bin/ruff" format --check --config python/pyproject.toml python/python python/tests python/bench examples/kserve
+(cd python && "$VENV/bin/mypy" --no-incremental)
+step "lint: shellcheck"
+git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x
