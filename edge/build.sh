@@ -21,5 +21,5 @@ else
   worker-build --release -d "$OUT"
 fi
 wasm=$OUT/index_bg.wasm
-[ -f "$wasm" ] || wasm=$(ls "$OUT"/*.wasm | head -1)
+[ -f "$wasm" ] || wasm=$(find "$OUT" -maxdepth 1 -name "*.wasm" | head -1)
 echo "built $wasm: $(wc -c < "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped" >&2

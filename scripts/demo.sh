@@ -90,9 +90,10 @@ for _ in $(seq 1 120); do
 done
 
 step "starting the shop on http://127.0.0.1:$SHOP_PORT (log: .state/shop.log)"
-NUXT_SHOP_MODEL_URL="http://127.0.0.1:$MODEL_PORT" NUXT_FRESHET_EDGE_ENDPOINT="http://127.0.0.1:$PORT/v1/ingest" NUXT_SHOP_EDGE_URL="http://127.0.0.1:$PORT" \
+EDGE_URL="http://127.0.0.1:$PORT" # the edge's port; the shop's server reads its own from PORT
+NUXT_SHOP_MODEL_URL="http://127.0.0.1:$MODEL_PORT" NUXT_FRESHET_EDGE_ENDPOINT="$EDGE_URL/v1/ingest" NUXT_SHOP_EDGE_URL="$EDGE_URL" \
   NUXT_SHOP_READ_TOKEN="$READ_TOKEN" NUXT_SHOP_IDENTITY_SECRET="$IDENTITY_SECRET" \
-  PORT=$SHOP_PORT HOST=127.0.0.1 node $shop/.output/server/index.mjs >.state/shop.log 2>&1 &
+  PORT=$SHOP_PORT HOST=127.0.0.1 node "$shop"/.output/server/index.mjs >.state/shop.log 2>&1 &
 SHOP=$!
 for _ in $(seq 1 60); do
   curl -fs -m 2 -o /dev/null "http://127.0.0.1:$SHOP_PORT/" && break

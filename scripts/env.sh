@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by every script: where the project's tools live and the knobs that
 # keep wrangler, Nuxt and worker-build offline. Tools are installed into
 # .tools/ (git-ignored) by scripts/tools.sh, which skips what is already there.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (after env.sh, from $ROOT) by the benchmarks that run the edge
 # worker: bench-edge, bench-mongo, bench-feast, bench-rate-limit.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (after env.sh, from $ROOT) by what runs the example shop's stack:
 # test-e2e, demo, bench-freshness, bench-loop.
 

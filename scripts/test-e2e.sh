@@ -23,4 +23,5 @@ step "e2e: test dependencies (playwright-core) into tests/e2e/node_modules"
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 step "e2e: the shop in headless Chromium, the edge under wrangler dev, Durable Object store and Redis"
 cd tests/e2e
-node --test --test-concurrency=1 ${E2E_FILES:-shop.test.mjs recommend.test.mjs}
+read -ra files <<<"${E2E_FILES:-shop.test.mjs recommend.test.mjs}"
+node --test --test-concurrency=1 "${files[@]}"

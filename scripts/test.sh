@@ -19,7 +19,12 @@ step_table() {
   echo "== where the time went (slowest first)"
   bash "$ROOT/scripts/step-table.sh" "$FRESHET_STEP_LOG" "$(date +%s.%N)"
 }
-trap 'rc=$?; [ $rc -eq 0 ] || step_table; exit $rc' EXIT
+on_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] || step_table
+  exit "$rc"
+}
+trap on_exit EXIT
 # The tree must be as the run found it: a test that writes a tracked file (a
 # lockfile, a picture) or leaves a file git does not ignore fails the run at
 # the end. Compared with the start, so a developer's own uncommitted work
