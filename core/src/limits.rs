@@ -1,8 +1,8 @@
-//! The limits every received batch is held to (DESIGN.md, "Default limits").
+//! The limits every received batch is held to (docs/ARCHITECTURE.md#wire-format-and-limits).
 
 use crate::time::{DAY, HOUR, Millis};
 
-/// Configurable limits; [`Limits::default`] gives DESIGN.md's defaults.
+/// Configurable limits; [`Limits::default`] gives docs/ARCHITECTURE.md#wire-format-and-limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest body, in bytes, after decompression (and before it, since a

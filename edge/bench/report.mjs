@@ -51,7 +51,7 @@ ${lines.join('\n')}
 
 "wrangler-dev" runs go through wrangler's dev proxy (two processes in front
 of workerd); "workerd" runs serve the same bundle with the \`workerd\` binary
-alone, the figure DESIGN.md asks for.
+alone, the figure [docs/ARCHITECTURE.md, "Measuring"](docs/ARCHITECTURE.md#measuring) asks for.
 
 ${verdict}
 ${errors.length ? `\nRuns with errors or non-2xx answers: ${errors.map((r) => r.label).join(', ')}.\n` : ''}

@@ -215,7 +215,7 @@ test('redis store: every case, the data in Redis, 503 while it is down, exact co
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${redisPort}`,
     FRESHET_STORE_TIMEOUT_MS: '1500' }, { persist: path.join(TMP, 'state-redis') });
   await exercise(w, 'redis');
-  // The layout of DESIGN.md, written by the script.
+  // The layout of docs/ARCHITECTURE.md#redis, written by the script.
   assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-seed-1}', 'pageviews@1'), '1');
   assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-tracker-1}', 'clicks_product_card@1'), '2');
   assert.ok(redisCli(redisPort, 'EXISTS', `fs:{user:cid-tracker-1}:b:${fixture('tracker.json').batchId}`) === '1');

@@ -8,7 +8,7 @@ use crate::error::{Expected, TrackerError};
 /// The largest body `sendBeacon` and `fetch(keepalive)` reliably take is
 /// 64 KiB; a batch must fit one, with room for the envelope.
 pub const MAX_BATCH_BYTES_LIMIT: u32 = 64_000;
-/// The edge refuses events larger than this (DESIGN.md, default limits).
+/// The edge refuses events larger than this (docs/ARCHITECTURE.md#wire-format-and-limits).
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 const STRINGS: [&str; 2] = ["endpoint", "writeKey"];

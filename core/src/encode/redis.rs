@@ -1,4 +1,4 @@
-//! Redis layout and encoding (DESIGN.md, "Storage layout"):
+//! Redis layout and encoding (docs/ARCHITECTURE.md#redis):
 //!
 //! - `fs:{user:cid-1}`: one hash per entity. Plain features are fields
 //!   `pageviews@1`; window buckets are fields `clicks_7d@1|<bucket start, Unix
@@ -20,9 +20,10 @@
 //! The hash tag `{user:cid-1}` keeps an entity's keys in one cluster slot, so
 //! one script call can apply its whole delta atomically.
 //!
-//! Bucket fields name their start in Unix seconds rather than DESIGN.md's
-//! `YYYYMMDD`: the script then prunes buckets by arithmetic alone, and any
-//! reader turns them into dates with one division.
+//! Bucket fields name their start in Unix seconds rather than the original
+//! design's `YYYYMMDD` (docs/ARCHITECTURE.md#where-we-deviate-from-the-original-design):
+//! the script then prunes buckets by arithmetic alone, and any reader turns
+//! them into dates with one division.
 
 use std::collections::BTreeMap;
 use std::fmt;

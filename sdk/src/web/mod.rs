@@ -213,7 +213,7 @@ impl Tracker {
     }
 
     /// Events from now on carry `user_id`, and their batches the identity
-    /// token your server issued (DESIGN.md, identity).
+    /// token your server issued (docs/ARCHITECTURE.md#security).
     pub fn identify(&self, user_id: &str, identity_token: &str) -> Result<(), Error> {
         self.state().core.identify(user_id, identity_token)?;
         Ok(())
