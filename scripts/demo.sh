@@ -8,6 +8,10 @@
 # another spec), it first sends generated visits through the edge
 # (examples/kserve/traffic.py) and trains one from the event log
 # (train.py), and says so. Prints the URL to open and keeps serving until Ctrl-C.
+# The shop's drift page (/drift) works from the first minute: training also
+# profiles the training decisions into .state/baseline.json, the edge's
+# drift baseline (FRESHET_DRIFT_BASELINE), and the demo's edge samples every
+# read (FRESHET_DRIFT_SAMPLE_RATE=1; deployed, the default is 1 %).
 #
 #   FRESHET_STORE=redis://127.0.0.1:6390 make demo     # a Redis of yours
 #   FRESHET_STORE=mongodb://user:pass@127.0.0.1:27017/freshet?authSource=admin make demo
@@ -26,6 +30,7 @@ PORT=${PORT:-8787}
 SHOP_PORT=${SHOP_PORT:-3000}
 MODEL_PORT=${MODEL_PORT:-8090}
 RANKER=.state/ranker.joblib
+BASELINE=.state/baseline.json
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
 IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
 bash scripts/tools.sh rust node worker python
@@ -48,35 +53,51 @@ sed -e '/^\[build\]/,/^$/d' -e "s|^main = .*|main = \"$ROOT/edge/build/index.js\
 # Say which store without echoing a password from the URL.
 STORE_NAME=$(sed -E 's|//[^@/]*@|//…@|' <<<"${FRESHET_STORE:-durable-object}")
 WHERE=; [ -z "${FRESHET_STORE:-}" ] && WHERE=", its state in .state/edge"
-step "starting the edge on http://127.0.0.1:$PORT (store: $STORE_NAME, log: .state/edge.log)"
-edge/node_modules/.bin/wrangler dev --config .state/wrangler.toml --local --ip 127.0.0.1 \
-  --port "$PORT" --inspector-port $((PORT + 1)) --show-interactive-dev-session=false \
-  --persist-to "$ROOT/.state/edge" "${vars[@]}" >.state/edge.log 2>&1 &
-EDGE=$!
+EDGE=
 SHOP=
 MODEL=
 cleanup() {
   [ -n "$SHOP" ] && kill "$SHOP" 2>/dev/null || true
   [ -n "$MODEL" ] && kill "$MODEL" 2>/dev/null || true
-  kill "$EDGE" 2>/dev/null || true
+  [ -n "$EDGE" ] && kill "$EDGE" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
-for _ in $(seq 1 120); do
-  curl -fs -m 2 -o /dev/null "http://127.0.0.1:$PORT/health" && break
-  kill -0 $EDGE 2>/dev/null || { cat .state/edge.log; exit 1; }
-  sleep 1
-done
-curl -fs -m 2 -o /dev/null "http://127.0.0.1:$PORT/health" || { cat .state/edge.log; exit 1; }
+# Starts (or restarts) the edge, with the drift baseline when there is one.
+start_edge() {
+  if [ -n "$EDGE" ]; then
+    kill "$EDGE" 2>/dev/null || true
+    wait "$EDGE" 2>/dev/null || true
+  fi
+  local drift=(--var "FRESHET_DRIFT_SAMPLE_RATE:1")
+  [ -s "$BASELINE" ] && drift+=(--var "FRESHET_DRIFT_BASELINE:$(cat "$BASELINE")")
+  step "starting the edge on http://127.0.0.1:$PORT (store: $STORE_NAME, log: .state/edge.log)"
+  edge/node_modules/.bin/wrangler dev --config .state/wrangler.toml --local --ip 127.0.0.1 \
+    --port "$PORT" --inspector-port $((PORT + 1)) --show-interactive-dev-session=false \
+    --persist-to "$ROOT/.state/edge" "${vars[@]}" "${drift[@]}" >.state/edge.log 2>&1 &
+  EDGE=$!
+  for _ in $(seq 1 240); do
+    curl -fs -m 2 -o /dev/null "http://127.0.0.1:$PORT/health" && return 0
+    kill -0 "$EDGE" 2>/dev/null || { cat .state/edge.log; exit 1; }
+    sleep 0.5
+  done
+  cat .state/edge.log
+  exit 1
+}
+start_edge
 
 # The ranker: trained here from generated traffic when there is none for this spec.
 spec_hash=$("$PY" -c 'import sys, freshet; print(freshet.Spec(open("features.toml").read()).hash)')
 trained_on=$([ -f "$RANKER" ] && "$PY" -c 'import sys, joblib; print(joblib.load(sys.argv[1])["spec_hash"])' "$RANKER" 2>/dev/null || true)
-if [ "$trained_on" != "$spec_hash" ]; then
-  if [ -z "$trained_on" ]; then why="there is no trained ranker ($RANKER)"; else why="$RANKER was trained on spec $trained_on, not this spec ($spec_hash)"; fi
+if [ "$trained_on" != "$spec_hash" ] || [ ! -s "$BASELINE" ]; then
+  if [ -z "$trained_on" ]; then why="there is no trained ranker ($RANKER)"
+  elif [ "$trained_on" != "$spec_hash" ]; then why="$RANKER was trained on spec $trained_on, not this spec ($spec_hash)"
+  else why="there is no drift baseline ($BASELINE)"; fi
   step "$why: sending generated visits through the edge, then training one from its event log (about a minute or two)"
   (cd examples/kserve && "$PY" traffic.py --edge "http://127.0.0.1:$PORT" --write-key dev --visitors "${DEMO_VISITORS:-400}" &&
-    "$PY" train.py --edge "http://127.0.0.1:$PORT" --read-token "$READ_TOKEN" --out "$ROOT/$RANKER")
+    "$PY" train.py --edge "http://127.0.0.1:$PORT" --read-token "$READ_TOKEN" --out "$ROOT/$RANKER" --baseline "$ROOT/$BASELINE")
+  step "restarting the edge with the training set's drift baseline ($BASELINE)"
+  start_edge
 fi
 step "starting the model server (KServe, freshet-ranker) on http://127.0.0.1:$MODEL_PORT (log: .state/model.log)"
 FRESHET_STORE="http://127.0.0.1:$PORT" FRESHET_READ_TOKEN="$READ_TOKEN" FRESHET_SPEC=features.toml FRESHET_MODEL="$RANKER" \

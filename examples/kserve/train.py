@@ -43,6 +43,7 @@ from ranking import COLUMNS, ITEM_FEATURES, PAIR_FEATURES, USER_FEATURES, candid
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import freshet
+from freshet.drift import profile
 
 ROOT = Path(__file__).resolve().parents[2]
 MINUTE = 60_000
@@ -117,6 +118,18 @@ def feature_names() -> list[str]:
     )
 
 
+def write_baseline(path: Path, rows: pd.DataFrame, edge: str, read_token: str, spec: freshet.Spec, start: int) -> None:
+    """The drift baseline of the training decisions (README, "Drift"): every
+    feature of the spec as of each decision, not only the ranker's, so the
+    edge has a baseline for each feature it serves."""
+    every = [f"{e}:{n}" for e in spec.entities for n in spec.plan(e).columns]
+    read = freshet.get_historical_features(rows, every, edge, read_token=read_token, as_of="event_time",
+                                           spec=spec, full_feature_names=True, start=start)  # fmt: skip
+    baseline, _ = profile(read, spec=spec, source="the demo ranker's training decisions")
+    path.write_text(json.dumps(baseline) + "\n")
+    print(f"baseline of {len(baseline['features'])} features: {path}")
+
+
 def matrix(frame: pd.DataFrame, catalog: dict[str, Product], category_of: dict[str, str]) -> np.ndarray:
     out = []
     for r in frame.itertuples(index=False):
@@ -156,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=float, default=7.5, help="how much of the log to read, back from now")
     ap.add_argument("--out", default=str(ROOT / ".state" / "ranker.joblib"), help="where to write the artifact")
     ap.add_argument("--metrics", help="also write the metrics as JSON here")
+    ap.add_argument("--baseline", help="also write the drift baseline of the training rows here (`freshet profile`)")
     args = ap.parse_args(argv)
     edge = args.edge.rstrip("/")
     started = time.monotonic()
@@ -215,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(artifact, out)
+    if args.baseline:
+        write_baseline(Path(args.baseline), fresh, edge, args.read_token, spec, start)
     if args.metrics:
         Path(args.metrics).write_text(json.dumps(summary, indent=2) + "\n")
     f, b, p = results["fresh"], results["twice_daily"], results["popularity_only"]
