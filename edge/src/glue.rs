@@ -1,9 +1,8 @@
 //! The wasm32-only glue: `worker` requests in, ours out; configuration read
-//! once per isolate; the store chosen by `FRESHET_STORE`.
+//! once per isolate (`config::env`); the store chosen by `FRESHET_STORE`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::OnceLock;
 
 use freshet_core::drift::Summary;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
@@ -14,7 +13,8 @@ use worker::{
     wasm_bindgen::{JsCast, JsValue},
 };
 
-use crate::config::{ALL_VARS, Config, ConfigError, EVENT_LOG_VAR, StoreConfig};
+use crate::config::env::config;
+use crate::config::{ConfigError, EVENT_LOG_VAR, StoreConfig};
 use crate::error::EdgeError;
 use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
@@ -159,26 +159,6 @@ impl RateLimit for BindingLimits {
             }
         }
     }
-}
-
-/// The configuration, parsed once per isolate (the worker's and the
-/// gateway objects' alike).
-pub(crate) fn config(env: &Env) -> Result<&'static Config, ConfigError> {
-    static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let vars: Vec<(&str, Option<String>)> = ALL_VARS
-                .iter()
-                .map(|name| (*name, env.var(name).ok().map(|v| v.to_string())))
-                .collect();
-            Config::from_lookup(|name| {
-                vars.iter()
-                    .find(|(n, _)| *n == name)
-                    .and_then(|(_, v)| v.clone())
-            })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
 }
 
 thread_local! {

@@ -26,7 +26,7 @@ use super::pool::PoolLimits;
 use super::redis::{RedisStore, SocketConnector};
 use super::{EntityRead, FeatureStore, StoreError};
 use crate::config::StoreConfig;
-use crate::glue::config;
+use crate::config::env::config;
 use crate::spec::compiled_spec;
 
 /// The binding name in `wrangler.toml`.

@@ -9,6 +9,9 @@ use freshet_core::limits::Limits;
 use crate::store::mongo::MongoUrl;
 use crate::store::redis::RedisUrl;
 
+#[cfg(target_arch = "wasm32")]
+pub mod env;
+
 pub const STORE_VAR: &str = "FRESHET_STORE";
 pub const WRITE_KEYS_VAR: &str = "FRESHET_WRITE_KEYS";
 pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
