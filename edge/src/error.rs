@@ -58,8 +58,6 @@ pub enum EdgeError {
     LogUnavailable(LogError),
     /// The configuration (vars, secrets, compiled-in spec) is invalid.
     Misconfigured(ConfigError),
-    /// `GET /v1/drift` on a store that keeps no drift summaries (yet).
-    DriftNotKept { store: &'static str },
 }
 
 impl EdgeError {
@@ -90,7 +88,6 @@ impl EdgeError {
             Self::RateLimited { .. } => 429,
             Self::StoreUnavailable(_) | Self::LogUnavailable(_) => 503,
             Self::Misconfigured(_) => 500,
-            Self::DriftNotKept { .. } => 501,
         }
     }
 
@@ -117,7 +114,6 @@ impl EdgeError {
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::LogUnavailable(_) => "log_unavailable",
             Self::Misconfigured(_) => "misconfigured",
-            Self::DriftNotKept { .. } => "drift_not_kept",
         }
     }
 
@@ -169,9 +165,6 @@ impl EdgeError {
             // The operator reads this in the answer of their own worker; it
             // names the variable and the rule, never a secret's value.
             Self::Misconfigured(e) => e.to_string(),
-            Self::DriftNotKept { store } => format!(
-                "drift summaries are kept in Redis and the Durable Object store so far; this edge's store is {store}"
-            ),
         }
     }
 

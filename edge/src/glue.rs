@@ -68,10 +68,6 @@ impl FeatureStore for AnyStore {
         out
     }
 
-    fn keeps_drift(&self) -> bool {
-        true
-    }
-
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
         match self {
             Self::Redis(s) => s.add_drift(now, adds).await,

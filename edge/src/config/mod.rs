@@ -141,8 +141,6 @@ impl Origins {
 pub enum ConfigError {
     /// A variable's value breaks its rule; `why` never contains the value of a secret.
     Invalid { var: &'static str, why: String },
-    /// A store that is planned but not built yet.
-    StoreNotSupported { scheme: String },
     /// The compiled-in feature spec does not parse.
     Spec(String),
 }
@@ -151,10 +149,6 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Invalid { var, why } => write!(f, "{var}: {why}"),
-            Self::StoreNotSupported { scheme } => write!(
-                f,
-                "{STORE_VAR}: the {scheme} store is not yet supported; use durable-object or redis://"
-            ),
             Self::Spec(why) => write!(f, "the compiled-in feature spec is invalid: {why}"),
         }
     }

@@ -22,11 +22,6 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     /// to compare with a baseline file of its own.
     pub(super) async fn drift(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
         self.authorize_read(req)?;
-        if !self.store.keeps_drift() {
-            return Err(EdgeError::DriftNotKept {
-                store: self.store.kind(),
-            });
-        }
         let since = match req.query_param("since") {
             None => DAY,
             Some(text) => parse_duration(&text).map_err(EdgeError::BadRequest)?,

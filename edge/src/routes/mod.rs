@@ -62,7 +62,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     /// read is sampled for drift: below the configured rate.
     pub async fn handle_sampled(&self, req: &Request, now: Millis, draw: f64) -> Handled {
         let rate = f64::from(self.config.drift_samples_per_million) / 1e6;
-        let mut sink: DriftSink = (draw < rate && self.store.keeps_drift()).then(BTreeMap::new);
+        let mut sink: DriftSink = (draw < rate).then(BTreeMap::new);
         let origin = req.header("origin");
         let ingest = req.path == "/v1/ingest";
         let result = match (req.method, req.path.as_str()) {

@@ -96,11 +96,6 @@ impl FeatureStore for GatewayStore {
         self.kind
     }
 
-    /// Redis and MongoDB both keep drift summaries; the gateway passes them on.
-    fn keeps_drift(&self) -> bool {
-        true
-    }
-
     async fn add_drift(
         &self,
         now: Millis,

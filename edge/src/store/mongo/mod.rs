@@ -284,10 +284,6 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         "mongodb"
     }
 
-    fn keeps_drift(&self) -> bool {
-        true
-    }
-
     /// One ordered `update` per feature (core's statements), behind a
     /// `createIndexes` of the TTL index the first time in this isolate.
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {

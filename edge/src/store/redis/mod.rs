@@ -169,10 +169,6 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
         "redis"
     }
 
-    fn keeps_drift(&self) -> bool {
-        true
-    }
-
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         if deltas.is_empty() {
             return Ok(Vec::new());
