@@ -6,6 +6,7 @@ use std::fmt;
 
 use freshet_core::limits::Limits;
 
+use crate::secret::Secret;
 use crate::store::mongo::MongoUrl;
 use crate::store::redis::RedisUrl;
 
@@ -80,11 +81,11 @@ pub struct Config {
     /// Whether accepted batches go to the event log (`FRESHET_EVENT_LOG`).
     pub event_log: bool,
     /// `None`: serving refuses every request.
-    pub read_token: Option<String>,
+    pub read_token: Option<Secret>,
     /// `None`: `POST /v1/backfill` refuses every request.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// `None`: identity tokens are ignored and features are keyed by clientId.
-    pub identity_secret: Option<Vec<u8>>,
+    pub identity_secret: Option<Secret>,
     pub store_timeout_ms: u64,
     /// Seconds a rate-limited client is told to wait (`Retry-After`).
     pub rate_limit_period_s: u32,
@@ -245,9 +246,9 @@ impl Config {
             store,
             write_keys,
             event_log,
-            read_token: get(READ_TOKEN_VAR),
-            admin_token: get(ADMIN_TOKEN_VAR),
-            identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
+            read_token: get(READ_TOKEN_VAR).map(Secret::from),
+            admin_token: get(ADMIN_TOKEN_VAR).map(Secret::from),
+            identity_secret: get(IDENTITY_SECRET_VAR).map(Secret::from),
             store_timeout_ms,
             rate_limit_period_s,
             store_gateways,
@@ -423,7 +424,7 @@ mod tests {
         assert_eq!(url.host, "127.0.0.1");
         assert_eq!(url.port, 6390);
         assert_eq!(url.username.as_deref(), Some("u"));
-        assert_eq!(url.password.as_deref(), Some("p@ss"));
+        assert_eq!(url.password.as_ref().map(Secret::expose), Some("p@ss"));
         assert_eq!(url.db, 2);
 
         let c = config(&[(
@@ -439,7 +440,7 @@ mod tests {
             (url.host.as_str(), url.port, url.db.as_str()),
             ("127.0.0.1", 27017, "shop")
         );
-        assert_eq!(url.password.as_deref(), Some("s@cret"));
+        assert_eq!(url.password.as_ref().map(Secret::expose), Some("s@cret"));
         assert_eq!(url.auth_source, "admin");
         assert!(url.tls);
 
@@ -466,8 +467,29 @@ mod tests {
     #[test]
     fn secrets_are_read_and_blank_counts_as_unset() {
         let c = config(&[(READ_TOKEN_VAR, "rt"), (IDENTITY_SECRET_VAR, "  ")]).expect("valid");
-        assert_eq!(c.read_token.as_deref(), Some("rt"));
+        assert_eq!(c.read_token.as_ref().map(Secret::expose), Some("rt"));
         assert_eq!(c.identity_secret, None);
+    }
+
+    #[test]
+    fn formatting_a_config_shows_no_secret() {
+        let secrets = [
+            (READ_TOKEN_VAR, "rt-hunter2"),
+            (ADMIN_TOKEN_VAR, "admin-hunter2"),
+            (IDENTITY_SECRET_VAR, "id-hunter2"),
+        ];
+        for store in [
+            "redis://u:pw-hunter2@127.0.0.1:6379",
+            "mongodb://u:pw-hunter2@127.0.0.1:27017/fs",
+        ] {
+            let mut vars = secrets.to_vec();
+            vars.push((STORE_VAR, store));
+            let c = config(&vars).expect("valid");
+            let text = format!("{c:?}\n{c:#?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            // Each of the four is there, as stars.
+            assert_eq!(text.matches("Some(***)").count(), 4, "{text}");
+        }
     }
 
     #[test]

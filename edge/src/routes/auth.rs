@@ -1,16 +1,17 @@
 //! The bearer tokens of the serving and admin routes, compared without an
-//! early exit.
+//! early exit ([`Secret::matches`]).
 
 use super::Edge;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::Request;
 use crate::rate_limit::RateLimit;
+use crate::secret::Secret;
 use crate::store::FeatureStore;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     pub(super) fn authorize_read(&self, req: &Request) -> Result<(), EdgeError> {
-        let expected = self.config.read_token.as_deref();
+        let expected = self.config.read_token.as_ref();
         bearer(
             req,
             expected,
@@ -24,7 +25,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
 /// configured, `refused` when the given one is missing or wrong.
 pub(super) fn bearer(
     req: &Request,
-    expected: Option<&str>,
+    expected: Option<&Secret>,
     disabled: EdgeError,
     refused: EdgeError,
 ) -> Result<(), EdgeError> {
@@ -36,15 +37,7 @@ pub(super) fn bearer(
             .or_else(|| h.strip_prefix("bearer "))
     });
     match given {
-        Some(given) if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(given) if expected.matches(given.trim().as_bytes()) => Ok(()),
         _ => Err(refused),
     }
-}
-
-/// Compares secrets without an early exit, so timing tells nothing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -163,7 +163,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     ) -> Result<Option<String>, EdgeError> {
         let as_of = now.div_euclid(1000) - IDENTITY_GRACE_S;
         match (&self.config.identity_secret, &batch.identity) {
-            (Some(secret), Some(token)) => verify_token(secret, token, as_of)
+            (Some(secret), Some(token)) => verify_token(secret.expose().as_bytes(), token, as_of)
                 .map(Some)
                 .map_err(EdgeError::Identity),
             _ => Ok(None),

@@ -123,7 +123,7 @@ impl<C: Connector> RedisStore<C> {
             if let Some(user) = &self.url.username {
                 auth.push(user.as_bytes().to_vec());
             }
-            auth.push(password.as_bytes().to_vec());
+            auth.push(password.expose().as_bytes().to_vec());
             out.push(RedisCommand(auth));
         }
         if self.url.db != 0 {
