@@ -164,6 +164,14 @@ async function exercise(w, store) {
   assert.equal(res.status, 204);
   assert.equal(res.headers.get('access-control-allow-origin'), 'https://shop.example');
 
+  // A 405 names the methods of the route it was sent to.
+  for (const [method, route, allow] of [['GET', '/v1/ingest', 'POST, OPTIONS'],
+    ['DELETE', '/v1/features/user/cid-seed-1', 'GET'], ['GET', '/v1/features/batch', 'POST']]) {
+    res = await fetch(`${w.base}${route}`, { method });
+    assert.equal(res.status, 405, `${method} ${route}`);
+    assert.equal(res.headers.get('allow'), allow, `${method} ${route}`);
+  }
+
   // One user and many items in one read.
   res = await fetch(`${w.base}/v1/features/batch`, { method: 'POST',
     headers: { authorization: `Bearer ${READ_TOKEN}`, 'content-type': 'application/json' },

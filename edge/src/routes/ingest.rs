@@ -10,7 +10,7 @@ use freshet_core::validate::{ValidBatch, receive};
 use freshet_core::wire::WRITE_KEY_HEADER;
 use serde_json::json;
 
-use super::Edge;
+use super::{Edge, Route};
 use crate::config::{ConfigError, WRITE_KEYS_VAR};
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
@@ -45,7 +45,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     pub(super) fn preflight(&self, origin: Option<&str>) -> Result<Response, EdgeError> {
         self.require_write_keys()?;
         let Some(origin) = origin else {
-            return Ok(Response::empty(204).with_header("allow", "POST, OPTIONS"));
+            return Ok(Response::empty(204).with_header("allow", Route::Ingest.allow()));
         };
         if !self.config.any_key_allows(origin) {
             return Err(EdgeError::OriginNotAllowed);

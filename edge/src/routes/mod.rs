@@ -49,6 +49,45 @@ pub struct Handled {
     pub drift: Vec<(String, Summary)>,
 }
 
+/// The routes by path. What each answers is in one place, [`Route::allow`],
+/// which the dispatch in [`Edge::handle_sampled`] follows and a 405 names,
+/// as axum answers with the `Allow` of the route asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Ingest,
+    Health,
+    ReadOne,
+    ReadBatch,
+    Events,
+    Backfill,
+    Drift,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Self> {
+        Some(match path {
+            "/v1/ingest" => Self::Ingest,
+            "/health" => Self::Health,
+            "/v1/features/batch" => Self::ReadBatch,
+            "/v1/events" => Self::Events,
+            "/v1/backfill" => Self::Backfill,
+            "/v1/drift" => Self::Drift,
+            p if p.starts_with("/v1/features/") => Self::ReadOne,
+            _ => return None,
+        })
+    }
+
+    /// The methods the route answers, as `Allow` lists them.
+    fn allow(self) -> &'static str {
+        match self {
+            Self::Ingest => "POST, OPTIONS",
+            Self::Health => "GET, HEAD",
+            Self::ReadOne | Self::Events | Self::Drift => "GET",
+            Self::ReadBatch | Self::Backfill => "POST",
+        }
+    }
+}
+
 /// Where a sampled read's served values go; `None` when not sampled.
 type DriftSink = Option<BTreeMap<String, Summary>>;
 
@@ -64,25 +103,24 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         let rate = f64::from(self.config.drift_samples_per_million) / 1e6;
         let mut sink: DriftSink = (draw < rate).then(BTreeMap::new);
         let origin = req.header("origin");
-        let ingest = req.path == "/v1/ingest";
-        let result = match (req.method, req.path.as_str()) {
-            (Method::Options, "/v1/ingest") => self.preflight(origin),
-            (Method::Post, "/v1/ingest") => self.ingest(req, now).await,
-            (Method::Get | Method::Head, "/health") => Ok(Response::json(200, &self.health())),
-            (Method::Post, "/v1/features/batch") => self.read_batch(req, now, &mut sink).await,
-            (Method::Get, "/v1/drift") => self.drift(req, now).await,
-            (Method::Get, "/v1/events") => self.export_events(req, now).await,
-            (Method::Post, "/v1/backfill") => self.backfill(req).await,
-            (Method::Get, path) if path.starts_with("/v1/features/") => {
-                self.read_one(req, path, now, &mut sink).await
+        let route = Route::of(&req.path);
+        let result = match (route, req.method) {
+            (None, _) => Err(EdgeError::NotFound),
+            (Some(Route::Ingest), Method::Options) => self.preflight(origin),
+            (Some(Route::Ingest), Method::Post) => self.ingest(req, now).await,
+            (Some(Route::Health), Method::Get | Method::Head) => {
+                Ok(Response::json(200, &self.health()))
             }
-            (
-                _,
-                "/v1/ingest" | "/health" | "/v1/features/batch" | "/v1/events" | "/v1/backfill"
-                | "/v1/drift",
-            ) => Err(EdgeError::MethodNotAllowed),
-            (_, path) if path.starts_with("/v1/features/") => Err(EdgeError::MethodNotAllowed),
-            _ => Err(EdgeError::NotFound),
+            (Some(Route::ReadBatch), Method::Post) => self.read_batch(req, now, &mut sink).await,
+            (Some(Route::ReadOne), Method::Get) => {
+                self.read_one(req, &req.path, now, &mut sink).await
+            }
+            (Some(Route::Events), Method::Get) => self.export_events(req, now).await,
+            (Some(Route::Backfill), Method::Post) => self.backfill(req).await,
+            (Some(Route::Drift), Method::Get) => self.drift(req, now).await,
+            (Some(route), _) => Err(EdgeError::MethodNotAllowed {
+                allow: route.allow(),
+            }),
         };
         let (mut response, fault, drift) = match result {
             Ok(res) => (res, None, sink.unwrap_or_default().into_iter().collect()),
@@ -94,7 +132,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         };
         // The browser may read an ingest answer (errors too) only when the
         // origin is one a write key admits; the per-key check happened above.
-        if ingest
+        if route == Some(Route::Ingest)
             && req.method != Method::Options
             && let Some(origin) = origin.filter(|o| self.config.any_key_allows(o))
         {

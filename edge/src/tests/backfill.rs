@@ -188,3 +188,8 @@ async fn backfill_counts_every_batch_once_across_the_deploy_that_adds_a_version(
         (401, Some("backfill_disabled"))
     );
 }
+
+#[tokio::test]
+async fn the_backfill_route_answers_post() {
+    assert_allow("/v1/backfill", "POST").await;
+}

@@ -141,3 +141,8 @@ async fn the_drift_report_needs_the_read_token_and_a_sane_since() {
     edge.store.set_down(true);
     assert_eq!(send(&edge, get("/v1/drift")).await.0, 503);
 }
+
+#[tokio::test]
+async fn the_drift_route_answers_get() {
+    assert_allow("/v1/drift", "GET").await;
+}

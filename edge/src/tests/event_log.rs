@@ -133,3 +133,8 @@ async fn a_cut_export_page_goes_on_from_the_next_receive_time() {
         "{rest}"
     );
 }
+
+#[tokio::test]
+async fn the_export_route_answers_get() {
+    assert_allow("/v1/events", "GET").await;
+}

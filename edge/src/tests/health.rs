@@ -27,3 +27,8 @@ async fn a_bad_configuration_is_a_500_that_names_the_variable() {
             .starts_with("FRESHET_WRITE_KEYS")
     );
 }
+
+#[tokio::test]
+async fn health_answers_get_and_head() {
+    assert_allow("/health", "GET, HEAD").await;
+}

@@ -392,3 +392,8 @@ async fn an_identity_is_honoured_for_the_grace_after_its_expiry() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn the_ingest_route_answers_post_and_its_preflight() {
+    assert_allow("/v1/ingest", "POST, OPTIONS").await;
+}

@@ -152,3 +152,28 @@ async fn export(edge: &Edge<MemoryStore>, query: &str) -> (u16, String, Response
         res,
     )
 }
+
+/// A route's truth, as its 405 tells it: each method `allow` lists is
+/// answered (never 405), and every other is a 405 whose `Allow` is `allow`.
+async fn assert_allow(path: &str, allow: &str) {
+    let edge = edge();
+    let methods = [
+        (Method::Get, "GET"),
+        (Method::Head, "HEAD"),
+        (Method::Post, "POST"),
+        (Method::Options, "OPTIONS"),
+        (Method::Other, "DELETE"),
+    ];
+    for (method, name) in methods {
+        let (status, body, res) = send(&edge, Request::new(method, path)).await;
+        if allow.split(", ").any(|m| m == name) {
+            assert_ne!(status, 405, "{name} {path}: {body}");
+        } else {
+            assert_eq!(
+                (status, body["error"].as_str(), res.header("allow")),
+                (405, Some("method_not_allowed"), Some(allow)),
+                "{name} {path}"
+            );
+        }
+    }
+}

@@ -318,3 +318,9 @@ async fn media_features_are_served_and_a_bad_vector_is_named_not_fatal() {
     let score = num(&item("item_popularity_score").await);
     assert!((score - raw / 1000.0).abs() < 1e-12, "{score}");
 }
+
+#[tokio::test]
+async fn the_serving_routes_answer_get_one_and_post_a_batch() {
+    assert_allow("/v1/features/user/cid-1", "GET").await;
+    assert_allow("/v1/features/batch", "POST").await;
+}

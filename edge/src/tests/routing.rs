@@ -8,8 +8,10 @@ async fn unknown_routes_and_methods() {
     let (status, body, _) = send(&edge, Request::new(Method::Get, "/nope")).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
     let (status, _, res) = send(&edge, Request::new(Method::Get, "/v1/ingest")).await;
-    assert_eq!(status, 405);
-    assert!(res.header("allow").is_some());
-    let (status, _, _) = send(&edge, Request::new(Method::Post, "/health")).await;
-    assert_eq!(status, 405);
+    assert_eq!((status, res.header("allow")), (405, Some("POST, OPTIONS")));
+    let (status, _, res) = send(&edge, Request::new(Method::Post, "/health")).await;
+    assert_eq!((status, res.header("allow")), (405, Some("GET, HEAD")));
+    // The batch read's path is its own route, not an entity's.
+    let (status, _, res) = send(&edge, get("/v1/features/batch")).await;
+    assert_eq!((status, res.header("allow")), (405, Some("POST")));
 }
