@@ -14,7 +14,9 @@ use worker::{
 };
 
 use crate::config::env::config;
-use crate::config::{ConfigError, EVENT_LOG_VAR, StoreConfig};
+use crate::config::{
+    ADMIN_TOKEN_VAR, ConfigError, EVENT_LOG_VAR, IDENTITY_SECRET_VAR, READ_TOKEN_VAR, StoreConfig,
+};
 use crate::error::EdgeError;
 use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
@@ -168,6 +170,17 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>, EdgeEr
         return Ok(edge);
     }
     let config = config(env)?.clone();
+    // Each secret's values by name, never a value: during a rotation the
+    // operator sees the new beside the old.
+    for (var, secrets) in [
+        (READ_TOKEN_VAR, &config.read_tokens),
+        (ADMIN_TOKEN_VAR, &config.admin_tokens),
+        (IDENTITY_SECRET_VAR, &config.identity_secrets),
+    ] {
+        if !secrets.is_empty() {
+            console_log!("{var}: {} value(s): {}", secrets.len(), secrets.names());
+        }
+    }
     let spec = compiled_spec()?;
     // Redis and MongoDB: pooled connections in the gateway objects when they
     // are bound (edge/README.md, "Store connections"); else one per request.

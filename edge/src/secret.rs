@@ -53,6 +53,66 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Every value a secret holds at once (the read token, the admin token, the
+/// identity secret): one, or during a rotation the new beside the old, first
+/// the one to sign with. Each value may have a name, which logs and
+/// configuration errors show; a value is never shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets(Vec<NamedSecret>);
+
+/// One value of [`Secrets`], and the name it goes by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedSecret {
+    pub name: Option<String>,
+    pub value: Secret,
+}
+
+impl Secrets {
+    pub fn new(values: Vec<NamedSecret>) -> Self {
+        Self(values)
+    }
+
+    /// One unnamed value (tests, and a configuration without rotation).
+    pub fn one(value: impl Into<String>) -> Self {
+        Self(vec![NamedSecret {
+            name: None,
+            value: Secret::new(value),
+        }])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &NamedSecret> {
+        self.0.iter()
+    }
+
+    /// Whether `given` is one of the values. Every value is compared, each
+    /// without an early exit, so timing tells nothing of which or where.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        self.0
+            .iter()
+            .fold(false, |hit, s| s.value.matches(given) | hit)
+    }
+
+    /// The values' names for a log line: `new, old`; `#2` for an unnamed
+    /// second value.
+    pub fn names(&self) -> String {
+        let names: Vec<String> = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.name.clone().unwrap_or_else(|| format!("#{}", i + 1)))
+            .collect();
+        names.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +129,23 @@ mod tests {
         for other in [&b"hunter3"[..], b"hunter", b"hunter22", b""] {
             assert!(!s.matches(other));
         }
+    }
+
+    #[test]
+    fn several_values_match_each_and_print_their_names_only() {
+        let s = Secrets::new(vec![
+            NamedSecret {
+                name: Some("new".into()),
+                value: Secret::new("new-hunter2-value"),
+            },
+            NamedSecret {
+                name: None,
+                value: Secret::new("old-hunter2-value"),
+            },
+        ]);
+        assert!(s.matches(b"new-hunter2-value") && s.matches(b"old-hunter2-value"));
+        assert!(!s.matches(b"new-hunter2-valu") && !Secrets::default().matches(b""));
+        assert_eq!(s.names(), "new, #2");
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -1,17 +1,18 @@
 //! The bearer tokens of the serving and admin routes, compared without an
-//! early exit ([`Secret::matches`]).
+//! early exit ([`Secrets::matches`]); each takes several values, for a
+//! rotation.
 
 use super::Edge;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::Request;
 use crate::rate_limit::RateLimit;
-use crate::secret::Secret;
+use crate::secret::Secrets;
 use crate::store::FeatureStore;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     pub(super) fn authorize_read(&self, req: &Request) -> Result<(), EdgeError> {
-        let expected = self.config.read_token.as_ref();
+        let expected = &self.config.read_tokens;
         bearer(
             req,
             expected,
@@ -21,17 +22,18 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     }
 }
 
-/// Checks `Authorization: Bearer <expected>`: `disabled` when no token is
-/// configured, `refused` when the given one is missing or wrong.
+/// Checks `Authorization: Bearer <token>` against every value of `expected`:
+/// `disabled` when none is configured, `refused` when the given one is
+/// missing or none of them.
 pub(super) fn bearer(
     req: &Request,
-    expected: Option<&Secret>,
+    expected: &Secrets,
     disabled: EdgeError,
     refused: EdgeError,
 ) -> Result<(), EdgeError> {
-    let Some(expected) = expected else {
+    if expected.is_empty() {
         return Err(disabled);
-    };
+    }
     let given = req.header("authorization").and_then(|h| {
         h.strip_prefix("Bearer ")
             .or_else(|| h.strip_prefix("bearer "))

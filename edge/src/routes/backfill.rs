@@ -22,7 +22,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     /// by this edge's spec are skipped: its live writes applied them. So
     /// live writes and any number of backfill runs count each batch once.
     pub(super) async fn backfill(&self, req: &Request) -> Result<Response, EdgeError> {
-        let expected = self.config.admin_token.as_ref();
+        let expected = &self.config.admin_tokens;
         bearer(
             req,
             expected,

@@ -9,7 +9,8 @@ use crate::store::FeatureStore;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     /// `/health`: the store, the hash of the compiled-in spec (readers and
-    /// trained models compare theirs with it), and whether ingest can run.
+    /// trained models compare theirs with it), whether ingest can run, and
+    /// how many values each secret has.
     pub(super) fn health(&self) -> serde_json::Value {
         let ingest = if self.config.write_keys.is_empty() {
             "misconfigured"
@@ -22,6 +23,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             "spec": self.spec.hash(),
             "ingest": ingest,
             "log": self.log.kind(),
+            // How many values each secret holds (two during a rotation), never which.
+            "secrets": {
+                "read": self.config.read_tokens.len(),
+                "admin": self.config.admin_tokens.len(),
+                "identity": self.config.identity_secrets.len(),
+            },
         })
     }
 }

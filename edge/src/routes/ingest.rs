@@ -3,7 +3,7 @@
 //! answered 202 only once the store and the event log hold it.
 
 use freshet_core::aggregate::aggregate_checked;
-use freshet_core::identity::verify_token;
+use freshet_core::identity::{IdentityError, verify_token};
 use freshet_core::log::LoggedBatch;
 use freshet_core::time::Millis;
 use freshet_core::validate::{ValidBatch, receive};
@@ -153,8 +153,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         }
     }
 
-    /// The userId an identity token vouches for; without a configured
-    /// secret, tokens are ignored and features key by clientId. A token is
+    /// The userId an identity token vouches for, by any of the identity
+    /// secrets; without one, tokens are ignored and features key by clientId. A token is
     /// honoured for [`IDENTITY_GRACE_S`] past its expiry: see there.
     fn verify_identity(
         &self,
@@ -162,12 +162,24 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         now: Millis,
     ) -> Result<Option<String>, EdgeError> {
         let as_of = now.div_euclid(1000) - IDENTITY_GRACE_S;
-        match (&self.config.identity_secret, &batch.identity) {
-            (Some(secret), Some(token)) => verify_token(secret.expose().as_bytes(), token, as_of)
-                .map(Some)
-                .map_err(EdgeError::Identity),
-            _ => Ok(None),
+        let Some(token) = &batch.identity else {
+            return Ok(None);
+        };
+        if self.config.identity_secrets.is_empty() {
+            return Ok(None);
         }
+        // Any of the secrets (a rotation holds two); a token one of them
+        // signed but that has expired is `identity_expired`, one none of
+        // them signed `identity_bad_signature`.
+        let mut refused = IdentityError::BadSignature;
+        for secret in self.config.identity_secrets.iter() {
+            match verify_token(secret.value.expose().as_bytes(), token, as_of) {
+                Ok(user) => return Ok(Some(user)),
+                Err(IdentityError::BadSignature) => {}
+                Err(e) => refused = e,
+            }
+        }
+        Err(EdgeError::Identity(refused))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const ADMIN: &str = "admin-test";
+const ADMIN: &str = "admin-test-token";
 
 /// The compiled-in spec plus `pageviews@2` (page views and product clicks),
 /// marked for backfill: the spec of the deploy that adds the version.

@@ -25,6 +25,7 @@ mod health;
 mod ingest;
 mod rate_limit;
 mod read;
+mod rotation;
 mod routing;
 
 const SEED: &str = include_str!("../../tests/fixtures/seed.json");
@@ -32,7 +33,7 @@ const TRACKER: &str = include_str!("../../tests/fixtures/tracker.json");
 const MALFORMED: &str = include_str!("../../tests/fixtures/malformed.json");
 const NOT_JSON: &str = include_str!("../../tests/fixtures/not-json.txt");
 const BAD_EVENTS: &str = include_str!("../../tests/fixtures/bad-events.json");
-const READ_TOKEN: &str = "rt-test";
+const READ_TOKEN: &str = "rt-test-token";
 const SECRET: &[u8] = b"identity-secret";
 
 fn now() -> Millis {
