@@ -42,8 +42,8 @@ pub enum EdgeError {
     BackfillDisabled,
     /// No route for this path.
     NotFound,
-    /// The route exists but not for this method.
-    MethodNotAllowed,
+    /// The route exists but not for this method; `allow` lists its methods.
+    MethodNotAllowed { allow: &'static str },
     /// The entity is not in the feature spec.
     UnknownEntity,
     /// A feature name asked for is not in the spec (or not of the entity).
@@ -58,8 +58,6 @@ pub enum EdgeError {
     LogUnavailable(LogError),
     /// The configuration (vars, secrets, compiled-in spec) is invalid.
     Misconfigured(ConfigError),
-    /// `GET /v1/drift` on a store that keeps no drift summaries (yet).
-    DriftNotKept { store: &'static str },
 }
 
 impl EdgeError {
@@ -85,12 +83,11 @@ impl EdgeError {
             | Self::BackfillDisabled => 401,
             Self::OriginNotAllowed => 403,
             Self::NotFound | Self::UnknownEntity => 404,
-            Self::MethodNotAllowed => 405,
+            Self::MethodNotAllowed { .. } => 405,
             Self::UnknownFeature(_) | Self::BadRequest(_) => 400,
             Self::RateLimited { .. } => 429,
             Self::StoreUnavailable(_) | Self::LogUnavailable(_) => 503,
             Self::Misconfigured(_) => 500,
-            Self::DriftNotKept { .. } => 501,
         }
     }
 
@@ -109,7 +106,7 @@ impl EdgeError {
             Self::AdminUnauthorized => "unauthorized",
             Self::BackfillDisabled => "backfill_disabled",
             Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UnknownEntity => "unknown_entity",
             Self::UnknownFeature(_) => "unknown_feature",
             Self::BadRequest(_) => "bad_request",
@@ -117,7 +114,6 @@ impl EdgeError {
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::LogUnavailable(_) => "log_unavailable",
             Self::Misconfigured(_) => "misconfigured",
-            Self::DriftNotKept { .. } => "drift_not_kept",
         }
     }
 
@@ -150,7 +146,7 @@ impl EdgeError {
                     .to_owned()
             }
             Self::NotFound => "no such route".to_owned(),
-            Self::MethodNotAllowed => "method not allowed on this route".to_owned(),
+            Self::MethodNotAllowed { .. } => "method not allowed on this route".to_owned(),
             Self::UnknownEntity => "no such entity in the feature spec".to_owned(),
             Self::UnknownFeature(name) => format!("no feature {name:?} for this entity"),
             Self::BadRequest(why) => why.clone(),
@@ -169,9 +165,6 @@ impl EdgeError {
             // The operator reads this in the answer of their own worker; it
             // names the variable and the rule, never a secret's value.
             Self::Misconfigured(e) => e.to_string(),
-            Self::DriftNotKept { store } => format!(
-                "drift summaries are kept in Redis and the Durable Object store so far; this edge's store is {store}"
-            ),
         }
     }
 
@@ -189,7 +182,7 @@ impl EdgeError {
             Self::RateLimited { retry_after_s, .. } => {
                 res.with_header("retry-after", retry_after_s.to_string())
             }
-            Self::MethodNotAllowed => res.with_header("allow", "GET, POST, OPTIONS"),
+            Self::MethodNotAllowed { allow } => res.with_header("allow", *allow),
             _ => res,
         }
     }

@@ -1,9 +1,8 @@
 //! The wasm32-only glue: `worker` requests in, ours out; configuration read
-//! once per isolate; the store chosen by `FRESHET_STORE`.
+//! once per isolate (`config::env`); the store chosen by `FRESHET_STORE`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::OnceLock;
 
 use freshet_core::drift::Summary;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
@@ -14,7 +13,10 @@ use worker::{
     wasm_bindgen::{JsCast, JsValue},
 };
 
-use crate::config::{ALL_VARS, Config, ConfigError, EVENT_LOG_VAR, StoreConfig};
+use crate::config::env::config;
+use crate::config::{
+    ADMIN_TOKEN_VAR, ConfigError, EVENT_LOG_VAR, IDENTITY_SECRET_VAR, READ_TOKEN_VAR, StoreConfig,
+};
 use crate::error::EdgeError;
 use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
@@ -66,10 +68,6 @@ impl FeatureStore for AnyStore {
         };
         STORE_MS.with(|ms| ms.set(ms.get() + js_sys::Date::now() - start));
         out
-    }
-
-    fn keeps_drift(&self) -> bool {
-        true
     }
 
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
@@ -161,26 +159,6 @@ impl RateLimit for BindingLimits {
     }
 }
 
-/// The configuration, parsed once per isolate (the worker's and the
-/// gateway objects' alike).
-pub(crate) fn config(env: &Env) -> Result<&'static Config, ConfigError> {
-    static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let vars: Vec<(&str, Option<String>)> = ALL_VARS
-                .iter()
-                .map(|name| (*name, env.var(name).ok().map(|v| v.to_string())))
-                .collect();
-            Config::from_lookup(|name| {
-                vars.iter()
-                    .find(|(n, _)| *n == name)
-                    .and_then(|(_, v)| v.clone())
-            })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
 thread_local! {
     /// Built at the first request of the isolate; a worker isolate runs one
     /// thread, and its bindings do not change while it lives.
@@ -192,6 +170,17 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>, EdgeEr
         return Ok(edge);
     }
     let config = config(env)?.clone();
+    // Each secret's values by name, never a value: during a rotation the
+    // operator sees the new beside the old.
+    for (var, secrets) in [
+        (READ_TOKEN_VAR, &config.read_tokens),
+        (ADMIN_TOKEN_VAR, &config.admin_tokens),
+        (IDENTITY_SECRET_VAR, &config.identity_secrets),
+    ] {
+        if !secrets.is_empty() {
+            console_log!("{var}: {} value(s): {}", secrets.len(), secrets.names());
+        }
+    }
     let spec = compiled_spec()?;
     // Redis and MongoDB: pooled connections in the gateway objects when they
     // are bound (edge/README.md, "Store connections"); else one per request.

@@ -72,7 +72,8 @@ function event(i, type, extra = {}) {
 // ---- the cases, run once per store ----
 async function exercise(w, store) {
   const health = await (await fetch(`${w.base}/health`)).json();
-  assert.deepEqual(health, { status: 'ok', store, spec: health.spec, ingest: 'ok', log: 'r2' });
+  assert.deepEqual(health, { status: 'ok', store, spec: health.spec, ingest: 'ok', log: 'r2',
+    secrets: { read: 1, admin: 0, identity: 1 } });
   assert.match(health.spec, /^[0-9a-f]{16}$/, 'the hash of the compiled-in features.toml');
 
   const seed = fresh(fixture('seed.json'));
@@ -163,6 +164,14 @@ async function exercise(w, store) {
     headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
   assert.equal(res.status, 204);
   assert.equal(res.headers.get('access-control-allow-origin'), 'https://shop.example');
+
+  // A 405 names the methods of the route it was sent to.
+  for (const [method, route, allow] of [['GET', '/v1/ingest', 'POST, OPTIONS'],
+    ['DELETE', '/v1/features/user/cid-seed-1', 'GET'], ['GET', '/v1/features/batch', 'POST']]) {
+    res = await fetch(`${w.base}${route}`, { method });
+    assert.equal(res.status, 405, `${method} ${route}`);
+    assert.equal(res.headers.get('allow'), allow, `${method} ${route}`);
+  }
 
   // One user and many items in one read.
   res = await fetch(`${w.base}/v1/features/batch`, { method: 'POST',
@@ -349,7 +358,8 @@ test('redis without gateways: a connection per request still works', async () =>
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
     FRESHET_STORE_GATEWAYS: '0' }, { persist: path.join(TMP, 'state-redis-direct') });
   const health = await (await fetch(`${w.base}/health`)).json();
-  assert.deepEqual(health, { status: 'ok', store: 'redis', spec: health.spec, ingest: 'ok', log: 'r2' });
+  assert.deepEqual(health, { status: 'ok', store: 'redis', spec: health.spec, ingest: 'ok', log: 'r2',
+    secrets: { read: 1, admin: 0, identity: 1 } });
   const seed = fresh(fixture('seed.json'));
   for (let i = 0; i < 2; i++) assert.equal((await ingest(w, seed)).status, 202);
   assert.equal(await value(w, 'user', 'cid-seed-1', 'pageviews'), 1);
@@ -379,6 +389,80 @@ test('no write keys: ingest is a 500 misconfigured that names the variable, and 
     { cwd: TMP, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.match(out, /FRESHET_STORE/, out);
   assert.doesNotMatch(out, /FRESHET_WRITE_KEYS|dev=\*/, out);
+});
+
+test('rotating a secret as the README says: clients that switch in between never fail, a removed value is refused, bad lists fail at start', async () => {
+  const secretOf = (label) => `${label}-${randomBytes(8).toString('hex')}`;
+  const old = { read: secretOf('rt-old'), admin: secretOf('admin-old'), identity: secretOf('id-old') };
+  const next = { read: secretOf('rt-new'), admin: secretOf('admin-new'), identity: secretOf('id-new') };
+  const vars = (values) => ({ FRESHET_WRITE_KEYS: 'dev=*', FRESHET_DRIFT_SAMPLE_RATE: '0',
+    FRESHET_READ_TOKEN: values('read'), FRESHET_ADMIN_TOKEN: values('admin'), FRESHET_IDENTITY_SECRET: values('identity') });
+  const phases = [
+    ['before', vars((k) => old[k])],
+    ['during', vars((k) => `new:${next[k]},old:${old[k]}`)],
+    ['after', vars((k) => `new:${next[k]}`)],
+  ];
+  const read = (w, token, id = 'cid-rot') => fetch(`${w.base}/v1/features/user/${id}?names=pageviews`,
+    { headers: { authorization: `Bearer ${token}` } });
+  // Past the admin check, an unknown feature is a 400; refused, a 401.
+  const backfill = (w, token) => fetch(`${w.base}/v1/backfill?feature=nope@1`,
+    { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '' });
+  let n = 0;
+  const signedIn = (w, secret) => ingest(w, { batchId: `b-rot-${++n}`, identity: token('user-rot', Math.floor(Date.now() / 1000) + 600, secret),
+    events: [event(100 + n, 'page_view', { userId: 'user-rot', clientId: 'cid-rot' })] });
+  const logs = [];
+  for (const [phase, v] of phases) {
+    const w = await startWorker(v, { persist: path.join(TMP, 'state-rotation') });
+    const health = await (await fetch(`${w.base}/health`)).json();
+    const count = phase === 'during' ? 2 : 1;
+    assert.deepEqual(health.secrets, { read: count, admin: count, identity: count }, phase);
+    // A client still on the old value until the new one is deployed beside
+    // it, and one moved to the new value once it was: no request fails.
+    const clients = phase === 'before' ? [old] : phase === 'during' ? [old, next] : [next];
+    for (const c of clients) {
+      assert.equal((await read(w, c.read)).status, 200, `${phase}: read`);
+      assert.equal((await backfill(w, c.admin)).status, 400, `${phase}: admin`);
+      const r = await signedIn(w, c.identity);
+      assert.equal(r.status, 202, `${phase}: identity ${r.text}`);
+    }
+    if (phase === 'after') {
+      // The old values, removed, are refused.
+      const res = await read(w, old.read);
+      assert.equal(res.status, 401);
+      const text = await res.text();
+      assert.equal((await backfill(w, old.admin)).status, 401);
+      const r = await signedIn(w, old.identity);
+      assert.equal(r.status, 401, r.text);
+      assert.equal(r.json.error, 'identity_bad_signature');
+      for (const body of [text, r.text]) assert.ok(!body.includes(old.read) && !body.includes(old.identity), body);
+    }
+    if (phase === 'during') assert.match(w.log(), /FRESHET_READ_TOKEN: 2 value\(s\): new, old/);
+    // Every signed-in batch keyed by the user: none fell back to the clientId.
+    const res = await read(w, clients.at(-1).read, 'user-rot');
+    assert.equal((await res.json()).features.pageviews.value, n - (phase === 'after' ? 1 : 0), phase);
+    await stopWorker(w);
+    logs.push(w.log());
+  }
+
+  // Bad lists: the edge starts, refuses every request with the variable named and no value shown.
+  const short = secretOf('x').slice(0, 11);
+  for (const [bad, message] of [[`a:${old.read},`, /^FRESHET_READ_TOKEN: entry 2 is empty/],
+    [`a:${old.read},b:${old.read}`, /^FRESHET_READ_TOKEN: entry 2 \(b\) repeats a value/],
+    [`a:${short}`, /^FRESHET_READ_TOKEN: entry 1 \(a\) is shorter than 12 characters/]]) {
+    const w = await startWorker({ ...vars((k) => old[k]), FRESHET_READ_TOKEN: bad },
+      { persist: path.join(TMP, 'state-rotation-bad'), ready: (res) => res.status === 500 });
+    const res = await fetch(`${w.base}/health`);
+    const body = await res.json();
+    assert.equal(body.error, 'misconfigured');
+    assert.match(body.message, message);
+    assert.ok(!JSON.stringify(body).includes(old.read) && !JSON.stringify(body).includes(short), body.message);
+    await stopWorker(w);
+    logs.push(w.log());
+  }
+  // No value reaches a log line; the names do.
+  const all = logs.join('\n');
+  for (const v of [...Object.values(old), ...Object.values(next)]) assert.ok(!all.includes(v), 'a secret in the log');
+  assert.match(all, /FRESHET_IDENTITY_SECRET: 1 value\(s\): new/);
 });
 
 test('event log in R2: each accepted batch once, the store down and back loses none, export in receive order', async () => {

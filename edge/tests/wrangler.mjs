@@ -70,10 +70,11 @@ export function testConfig(limits = {}) {
 
 /**
  * `wrangler dev` with `--var`s, persisted to `persist`, on a free port;
- * resolves once `/health` answers. `env` adds to the process environment.
- * Returns `{ base, child, log }`, `log()` being what it has printed so far.
+ * resolves once `/health` answers as `ready` wants (ok, unless told).
+ * `env` adds to the process environment. Returns `{ base, child, log }`,
+ * `log()` being what it has printed so far.
  */
-export async function startWorker(vars, { persist = path.join(TMP, 'state'), limits, env = {} } = {}) {
+export async function startWorker(vars, { persist = path.join(TMP, 'state'), limits, env = {}, ready = (res) => res.ok } = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const args = ['dev', '--config', testConfig(limits), '--local', '--ip', '127.0.0.1', '--port', String(port),
@@ -86,7 +87,7 @@ export async function startWorker(vars, { persist = path.join(TMP, 'state'), lim
   const base = `http://127.0.0.1:${port}`;
   const log = () => fs.readFileSync(logFile, 'utf8');
   for (let i = 0; i < 240; i++) {
-    try { if ((await fetch(`${base}/health`)).ok) return { base, child, log }; } catch { /* not yet */ }
+    try { if (ready(await fetch(`${base}/health`))) return { base, child, log }; } catch { /* not yet */ }
     if (child.exitCode !== null) break;
     await sleep(250);
   }

@@ -26,7 +26,7 @@ use super::pool::PoolLimits;
 use super::redis::{RedisStore, SocketConnector};
 use super::{EntityRead, FeatureStore, StoreError};
 use crate::config::StoreConfig;
-use crate::glue::config;
+use crate::config::env::config;
 use crate::spec::compiled_spec;
 
 /// The binding name in `wrangler.toml`.
@@ -94,11 +94,6 @@ struct DriftLoad {
 impl FeatureStore for GatewayStore {
     fn kind(&self) -> &'static str {
         self.kind
-    }
-
-    /// Redis and MongoDB both keep drift summaries; the gateway passes them on.
-    fn keeps_drift(&self) -> bool {
-        true
     }
 
     async fn add_drift(

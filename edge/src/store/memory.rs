@@ -54,10 +54,6 @@ impl FeatureStore for MemoryStore {
         "memory"
     }
 
-    fn keeps_drift(&self) -> bool {
-        true
-    }
-
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         self.check_up()?;
         let mut docs = self.docs.borrow_mut();

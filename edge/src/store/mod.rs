@@ -1,7 +1,9 @@
 //! Where feature documents live. A store only moves bytes: `core` decides
 //! every value (`apply_delta` in the Durable Object and the memory store, the
-//! Lua script `core` encodes for Redis). One folder per adapter; MongoDB and
-//! Redis over HTTP plug in here as further implementations of [`FeatureStore`].
+//! Lua script `core` encodes for Redis). One folder per adapter behind
+//! [`FeatureStore`]: `durable_object/` (the default), `redis/`, `mongo/`, and
+//! `memory.rs` for the tests; `gateway.rs` holds Redis and MongoDB
+//! connections open in Durable Objects. Every store keeps drift summaries.
 
 use std::fmt;
 
@@ -100,7 +102,7 @@ impl std::error::Error for StoreError {}
 /// is single-threaded.
 #[allow(async_fn_in_trait)]
 pub trait FeatureStore {
-    /// `durable-object`, `redis`, `memory`: shown by `/health`.
+    /// `durable-object`, `redis`, `mongodb`, `memory`: shown by `/health`.
     fn kind(&self) -> &'static str;
 
     /// Applies the deltas of one batch (at most one per entity), each at most
@@ -113,10 +115,7 @@ pub trait FeatureStore {
 
     /// Adds sampled served values to the drift summaries of the hour holding
     /// `now`, one per feature key, by increments (no read-modify-write).
-    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
-        let _ = (now, adds);
-        Err(self.no_drift())
-    }
+    async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError>;
 
     /// Each feature's summaries of the hours from `from` to `to`, merged;
     /// a summary that does not decode is that feature's error.
@@ -125,23 +124,5 @@ pub trait FeatureStore {
         features: &[String],
         from: Millis,
         to: Millis,
-    ) -> Result<Vec<Result<Summary, String>>, StoreError> {
-        let _ = (features, from, to);
-        Err(self.no_drift())
-    }
-
-    /// Whether this store keeps drift summaries (all the shipped ones:
-    /// Redis, MongoDB, the gateway, the Durable Object and the memory
-    /// store); reads are sampled only when it does.
-    fn keeps_drift(&self) -> bool {
-        false
-    }
-
-    /// The error of a store that keeps no drift summaries.
-    fn no_drift(&self) -> StoreError {
-        StoreError::Server(format!(
-            "drift summaries are not kept in the {} store",
-            self.kind()
-        ))
-    }
+    ) -> Result<Vec<Result<Summary, String>>, StoreError>;
 }

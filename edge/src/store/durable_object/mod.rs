@@ -84,10 +84,6 @@ impl FeatureStore for DurableObjectStore {
         .await
     }
 
-    fn keeps_drift(&self) -> bool {
-        true
-    }
-
     async fn add_drift(
         &self,
         now: Millis,

@@ -237,7 +237,7 @@ impl<C: Connector> MongoStore<C> {
         let started = parse_sasl(&started).map_err(|e| self.auth_failed(e))?;
         let server_first =
             ServerFirst::parse(&started.payload, &first).map_err(|e| self.auth_failed(e))?;
-        let salted = self.salted.get(password, &server_first);
+        let salted = self.salted.get(password.expose(), &server_first);
         let last = ClientFinal::new(&first, &server_first, &salted);
         let commands = plan(&limits)?;
         let mut messages = vec![sasl_continue(
@@ -282,10 +282,6 @@ impl<C: Connector> MongoStore<C> {
 impl<C: Connector> FeatureStore for MongoStore<C> {
     fn kind(&self) -> &'static str {
         "mongodb"
-    }
-
-    fn keeps_drift(&self) -> bool {
-        true
     }
 
     /// One ordered `update` per feature (core's statements), behind a

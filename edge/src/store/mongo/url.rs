@@ -7,36 +7,21 @@
 //! also gives a standard `mongodb://host:port` string.
 
 use crate::http::percent_decode;
+use crate::secret::Secret;
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MongoUrl {
     pub tls: bool,
     pub host: String,
     pub port: u16,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Where the feature collections live.
     pub db: String,
     /// Where the user is defined: `authSource`, else the database.
     pub auth_source: String,
     /// Sent in `hello` so the server's logs name the client.
     pub app_name: Option<String>,
-}
-
-// By hand, so a password never reaches a log through `{:?}`.
-impl std::fmt::Debug for MongoUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MongoUrl")
-            .field("tls", &self.tls)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("db", &self.db)
-            .field("auth_source", &self.auth_source)
-            .field("app_name", &self.app_name)
-            .finish()
-    }
 }
 
 /// What a `mongodb+srv://` URL gets told.
@@ -73,7 +58,7 @@ impl MongoUrl {
         if parts.user.as_deref() == Some("") {
             return Err("the MongoDB URL has a password but no user name".into());
         }
-        let (username, password) = (parts.user, parts.password);
+        let (username, password) = (parts.user, parts.password.map(Secret::from));
         if parts.host_port.contains(',') {
             return Err(
                 "the MongoDB URL names several hosts; give one (the primary, a mongos \
@@ -159,7 +144,7 @@ mod tests {
         .expect("full");
         assert!(u.tls);
         assert_eq!(u.username.as_deref(), Some("freshet"));
-        assert_eq!(u.password.as_deref(), Some("p@ss:w"));
+        assert_eq!(u.password.as_ref().map(Secret::expose), Some("p@ss:w"));
         assert_eq!((u.port, u.db.as_str()), (27017, "shop"));
         assert_eq!(u.auth_source, "admin");
         assert_eq!(u.app_name.as_deref(), Some("edge"));

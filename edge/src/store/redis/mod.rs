@@ -123,7 +123,7 @@ impl<C: Connector> RedisStore<C> {
             if let Some(user) = &self.url.username {
                 auth.push(user.as_bytes().to_vec());
             }
-            auth.push(password.as_bytes().to_vec());
+            auth.push(password.expose().as_bytes().to_vec());
             out.push(RedisCommand(auth));
         }
         if self.url.db != 0 {
@@ -167,10 +167,6 @@ impl<C: Connector> RedisStore<C> {
 impl<C: Connector> FeatureStore for RedisStore<C> {
     fn kind(&self) -> &'static str {
         "redis"
-    }
-
-    fn keeps_drift(&self) -> bool {
-        true
     }
 
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {

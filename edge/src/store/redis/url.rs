@@ -2,31 +2,18 @@
 
 use freshet_core::encode::redis::DEFAULT_PREFIX;
 
-#[derive(Clone, PartialEq, Eq)]
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisUrl {
     pub tls: bool,
     pub host: String,
     pub port: u16,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub db: u32,
     /// Key prefix, `fs` unless the URL says `?prefix=…` (tests use a random one).
     pub prefix: String,
-}
-
-// By hand, so a password never reaches a log through `{:?}`.
-impl std::fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisUrl")
-            .field("tls", &self.tls)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("db", &self.db)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
 }
 
 impl RedisUrl {
@@ -43,7 +30,7 @@ impl RedisUrl {
         let parts = crate::store::url::split(rest)?;
         // An empty user or password is none (`redis://:pass@host` is AUTH pass).
         let username = parts.user.filter(|u| !u.is_empty());
-        let password = parts.password.filter(|p| !p.is_empty());
+        let password = parts.password.filter(|p| !p.is_empty()).map(Secret::from);
         let (host, path, query) = (parts.host, parts.path, parts.query);
         if host.is_empty() {
             return Err("the Redis URL has no host".into());
@@ -98,12 +85,12 @@ mod tests {
         let u = RedisUrl::parse("rediss://default:s3cr%3At@cache.example:6380/3").expect("full");
         assert!(u.tls);
         assert_eq!(u.username.as_deref(), Some("default"));
-        assert_eq!(u.password.as_deref(), Some("s3cr:t"));
+        assert_eq!(u.password.as_ref().map(Secret::expose), Some("s3cr:t"));
         assert_eq!((u.port, u.db), (6380, 3));
 
         let u = RedisUrl::parse("redis://:onlypass@h").expect("password only");
         assert_eq!(
-            (u.username, u.password.as_deref(), u.port),
+            (u.username, u.password.as_ref().map(Secret::expose), u.port),
             (None, Some("onlypass"), 6379)
         );
 

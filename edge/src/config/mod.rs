@@ -6,11 +6,18 @@ use std::fmt;
 
 use freshet_core::limits::Limits;
 
+use crate::secret::{NamedSecret, Secret, Secrets};
 use crate::store::mongo::MongoUrl;
 use crate::store::redis::RedisUrl;
 
+#[cfg(target_arch = "wasm32")]
+pub mod env;
+
 pub const STORE_VAR: &str = "FRESHET_STORE";
 pub const WRITE_KEYS_VAR: &str = "FRESHET_WRITE_KEYS";
+/// A secret: the bearer token of the serving API. This and the two other
+/// secrets take several values at once, for a rotation (README, "Rotating a
+/// secret"): `name:value,name2:value2`, the names optional.
 pub const READ_TOKEN_VAR: &str = "FRESHET_READ_TOKEN";
 /// A secret: the bearer token of `POST /v1/backfill`, which writes to the
 /// store. Unset: backfill through the edge is off.
@@ -42,6 +49,10 @@ pub const ALL_VARS: [&str; 11] = [
     RATE_LIMIT_PERIOD_VAR,
     STORE_GATEWAYS_VAR,
 ];
+
+/// The shortest value a secret may have: anything shorter is a placeholder
+/// or a typo, not a secret.
+pub const MIN_SECRET_LEN: usize = 12;
 
 /// Default for `FRESHET_STORE_TIMEOUT_MS`: the whole store round trip
 /// (connect, auth, pipeline) must finish within it, or the answer is 503.
@@ -76,12 +87,12 @@ pub struct Config {
     pub write_keys: Vec<WriteKey>,
     /// Whether accepted batches go to the event log (`FRESHET_EVENT_LOG`).
     pub event_log: bool,
-    /// `None`: serving refuses every request.
-    pub read_token: Option<String>,
-    /// `None`: `POST /v1/backfill` refuses every request.
-    pub admin_token: Option<String>,
-    /// `None`: identity tokens are ignored and features are keyed by clientId.
-    pub identity_secret: Option<Vec<u8>>,
+    /// None: serving refuses every request.
+    pub read_tokens: Secrets,
+    /// None: `POST /v1/backfill` refuses every request.
+    pub admin_tokens: Secrets,
+    /// None: identity tokens are ignored and features are keyed by clientId.
+    pub identity_secrets: Secrets,
     pub store_timeout_ms: u64,
     /// Seconds a rate-limited client is told to wait (`Retry-After`).
     pub rate_limit_period_s: u32,
@@ -138,8 +149,6 @@ impl Origins {
 pub enum ConfigError {
     /// A variable's value breaks its rule; `why` never contains the value of a secret.
     Invalid { var: &'static str, why: String },
-    /// A store that is planned but not built yet.
-    StoreNotSupported { scheme: String },
     /// The compiled-in feature spec does not parse.
     Spec(String),
 }
@@ -148,10 +157,6 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Invalid { var, why } => write!(f, "{var}: {why}"),
-            Self::StoreNotSupported { scheme } => write!(
-                f,
-                "{STORE_VAR}: the {scheme} store is not yet supported; use durable-object or redis://"
-            ),
             Self::Spec(why) => write!(f, "the compiled-in feature spec is invalid: {why}"),
         }
     }
@@ -248,9 +253,9 @@ impl Config {
             store,
             write_keys,
             event_log,
-            read_token: get(READ_TOKEN_VAR),
-            admin_token: get(ADMIN_TOKEN_VAR),
-            identity_secret: get(IDENTITY_SECRET_VAR).map(String::into_bytes),
+            read_tokens: parse_secrets(READ_TOKEN_VAR, get(READ_TOKEN_VAR))?,
+            admin_tokens: parse_secrets(ADMIN_TOKEN_VAR, get(ADMIN_TOKEN_VAR))?,
+            identity_secrets: parse_secrets(IDENTITY_SECRET_VAR, get(IDENTITY_SECRET_VAR))?,
             store_timeout_ms,
             rate_limit_period_s,
             store_gateways,
@@ -296,6 +301,59 @@ fn parse_store(value: &str) -> Result<StoreConfig, ConfigError> {
             why: "must be durable-object, redis://[user:pass@]host:port[/db] or mongodb://…".into(),
         }),
     }
+}
+
+/// `value` or `name:value,name2:value2`: the values of one secret, the first
+/// the one to sign with. Errors name the variable and the entry (by its
+/// name, or its place), never a value.
+fn parse_secrets(var: &'static str, value: Option<String>) -> Result<Secrets, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Secrets::default());
+    };
+    let invalid = |why: String| ConfigError::Invalid { var, why };
+    let mut out: Vec<NamedSecret> = Vec::new();
+    for (n, entry) in value.split(',').enumerate().map(|(i, e)| (i + 1, e.trim())) {
+        if entry.is_empty() {
+            return Err(invalid(format!(
+                "entry {n} is empty; write `value` or `name:value,name2:value2`"
+            )));
+        }
+        let (name, secret) = match entry.split_once(':') {
+            Some((name, secret)) => (Some(name.trim()), secret.trim()),
+            None => (None, entry),
+        };
+        if let Some(name) = name
+            && (name.is_empty()
+                || name.len() > 32
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        {
+            return Err(invalid(format!(
+                "entry {n}: the name before ':' must be 1 to 32 letters, digits, _ - or ."
+            )));
+        }
+        let label = name.map_or_else(
+            || format!("entry {n}"),
+            |name| format!("entry {n} ({name})"),
+        );
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(invalid(format!(
+                "{label} is shorter than {MIN_SECRET_LEN} characters: too short to be a secret"
+            )));
+        }
+        if name.is_some() && out.iter().any(|s| s.name.as_deref() == name) {
+            return Err(invalid(format!("{label} repeats a name")));
+        }
+        if out.iter().any(|s| s.value.expose() == secret) {
+            return Err(invalid(format!("{label} repeats a value")));
+        }
+        out.push(NamedSecret {
+            name: name.map(str::to_owned),
+            value: Secret::new(secret),
+        });
+    }
+    Ok(Secrets::new(out))
 }
 
 /// `key=origin1 origin2,key2=*`.
@@ -373,8 +431,8 @@ mod tests {
         let c = config(&[]).expect("empty config is valid");
         assert_eq!(c.store, StoreConfig::DurableObject);
         assert!(c.write_keys.is_empty());
-        assert_eq!(c.read_token, None);
-        assert_eq!(c.identity_secret, None);
+        assert!(c.read_tokens.is_empty());
+        assert!(c.identity_secrets.is_empty());
         assert_eq!(c.store_timeout_ms, DEFAULT_STORE_TIMEOUT_MS);
         assert_eq!(c.limits, Limits::default());
     }
@@ -426,7 +484,7 @@ mod tests {
         assert_eq!(url.host, "127.0.0.1");
         assert_eq!(url.port, 6390);
         assert_eq!(url.username.as_deref(), Some("u"));
-        assert_eq!(url.password.as_deref(), Some("p@ss"));
+        assert_eq!(url.password.as_ref().map(Secret::expose), Some("p@ss"));
         assert_eq!(url.db, 2);
 
         let c = config(&[(
@@ -442,7 +500,7 @@ mod tests {
             (url.host.as_str(), url.port, url.db.as_str()),
             ("127.0.0.1", 27017, "shop")
         );
-        assert_eq!(url.password.as_deref(), Some("s@cret"));
+        assert_eq!(url.password.as_ref().map(Secret::expose), Some("s@cret"));
         assert_eq!(url.auth_source, "admin");
         assert!(url.tls);
 
@@ -468,9 +526,92 @@ mod tests {
 
     #[test]
     fn secrets_are_read_and_blank_counts_as_unset() {
-        let c = config(&[(READ_TOKEN_VAR, "rt"), (IDENTITY_SECRET_VAR, "  ")]).expect("valid");
-        assert_eq!(c.read_token.as_deref(), Some("rt"));
-        assert_eq!(c.identity_secret, None);
+        let c = config(&[
+            (READ_TOKEN_VAR, "rt-0123456789"),
+            (IDENTITY_SECRET_VAR, "  "),
+        ])
+        .expect("valid");
+        assert_eq!(c.read_tokens, Secrets::one("rt-0123456789"));
+        assert!(c.identity_secrets.is_empty());
+    }
+
+    #[test]
+    fn formatting_a_config_shows_no_secret() {
+        let secrets = [
+            (READ_TOKEN_VAR, "new:rt-hunter2-new,old:rt-hunter2-old"),
+            (ADMIN_TOKEN_VAR, "admin-hunter2-token"),
+            (IDENTITY_SECRET_VAR, "id-hunter2-secret"),
+        ];
+        for store in [
+            "redis://u:pw-hunter2@127.0.0.1:6379",
+            "mongodb://u:pw-hunter2@127.0.0.1:27017/fs",
+        ] {
+            let mut vars = secrets.to_vec();
+            vars.push((STORE_VAR, store));
+            let c = config(&vars).expect("valid");
+            let text = format!("{c:?}\n{c:#?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            // Each of the five is there, as stars.
+            assert_eq!(text.matches("***").count() / 2, 5, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_secret_takes_several_named_values_the_first_to_sign_with() {
+        for var in [READ_TOKEN_VAR, ADMIN_TOKEN_VAR, IDENTITY_SECRET_VAR] {
+            let c =
+                config(&[(var, " new:value-of-2026-12 , old:value:with:colons")]).expect("valid");
+            let secrets = match var {
+                READ_TOKEN_VAR => &c.read_tokens,
+                ADMIN_TOKEN_VAR => &c.admin_tokens,
+                _ => &c.identity_secrets,
+            };
+            let values: Vec<(Option<&str>, &str)> = secrets
+                .iter()
+                .map(|s| (s.name.as_deref(), s.value.expose()))
+                .collect();
+            assert_eq!(
+                values,
+                [
+                    (Some("new"), "value-of-2026-12"),
+                    (Some("old"), "value:with:colons")
+                ],
+                "{var}"
+            );
+        }
+        let c = config(&[(READ_TOKEN_VAR, "one-value-0123")]).expect("one");
+        assert_eq!(c.read_tokens.names(), "#1");
+    }
+
+    #[test]
+    fn bad_secret_lists_name_the_variable_and_the_entry_never_a_value() {
+        for (value, why) in [
+            ("first-hunter2-value,", "entry 2 is empty"),
+            (",first-hunter2-value", "entry 1 is empty"),
+            ("a:hunter2-value-1,b:", "entry 2 (b) is shorter than 12"),
+            ("hunter2", "entry 1 is shorter than 12"),
+            (
+                "a:hunter2-value-1,b:hunter2-value-1",
+                "entry 2 (b) repeats a value",
+            ),
+            ("hunter2-value-1,hunter2-value-1", "entry 2 repeats a value"),
+            (
+                "a:hunter2-value-1,a:hunter2-value-2",
+                "entry 2 (a) repeats a name",
+            ),
+            ("a b:hunter2-value-1", "entry 1: the name before ':'"),
+            (":hunter2-value-1", "entry 1: the name before ':'"),
+        ] {
+            for var in [READ_TOKEN_VAR, ADMIN_TOKEN_VAR, IDENTITY_SECRET_VAR] {
+                let e = config(&[(var, value)]).expect_err(value);
+                let text = e.to_string();
+                assert!(
+                    text.starts_with(&format!("{var}: {why}")),
+                    "{value}: {text}"
+                );
+                assert!(!text.contains("hunter2"), "{text}");
+            }
+        }
     }
 
     #[test]

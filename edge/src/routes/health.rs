@@ -1,0 +1,34 @@
+//! `GET /health`: what an operator or a load balancer checks.
+
+use serde_json::json;
+
+use super::Edge;
+use crate::event_log::Bucket;
+use crate::rate_limit::RateLimit;
+use crate::store::FeatureStore;
+
+impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+    /// `/health`: the store, the hash of the compiled-in spec (readers and
+    /// trained models compare theirs with it), whether ingest can run, and
+    /// how many values each secret has.
+    pub(super) fn health(&self) -> serde_json::Value {
+        let ingest = if self.config.write_keys.is_empty() {
+            "misconfigured"
+        } else {
+            "ok"
+        };
+        json!({
+            "status": "ok",
+            "store": self.store.kind(),
+            "spec": self.spec.hash(),
+            "ingest": ingest,
+            "log": self.log.kind(),
+            // How many values each secret holds (two during a rotation), never which.
+            "secrets": {
+                "read": self.config.read_tokens.len(),
+                "admin": self.config.admin_tokens.len(),
+                "identity": self.config.identity_secrets.len(),
+            },
+        })
+    }
+}
