@@ -1,7 +1,7 @@
 //! Training data and consistency checks, free of Python: the event log read
 //! piece by piece (whole objects, or an export streamed in chunks that cut
 //! lines anywhere), fed to `freshet-core`'s point-in-time replay. The binding
-//! (`lib.rs`) only moves bytes in and values out.
+//! (`replay.rs`) only moves bytes in and values out.
 
 use std::collections::BTreeSet;
 use std::fmt;
