@@ -39,6 +39,8 @@ pub mod replay;
 pub mod spec;
 #[cfg(feature = "spec")]
 pub mod state;
+#[cfg(feature = "spec")]
+pub mod store_url;
 
 #[cfg(feature = "identity")]
 pub mod identity;

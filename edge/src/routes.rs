@@ -24,8 +24,7 @@ use crate::rate_limit::{RateLimit, Scope, Unlimited, key_of};
 
 use crate::store::{EntityKey, EntityRead, FeatureStore};
 
-/// Most items in one `POST /v1/features/batch`.
-pub const MAX_BATCH_ITEMS: usize = 200;
+pub use freshet_core::limits::{MAX_BATCH_ITEMS, MAX_EXPORT_SPAN};
 /// Seconds an identity token is still honoured after its expiry. A batch
 /// first sent while its token was valid (a beacon, an answer lost on the way)
 /// is resent to confirm it; batch markers are per entity, so if the resend
@@ -36,9 +35,6 @@ pub const MAX_BATCH_ITEMS: usize = 200;
 pub const IDENTITY_GRACE_S: i64 = 300;
 /// Longest entity id in a serving path or batch read.
 pub const MAX_ID_BYTES: usize = 256;
-/// Longest receive-time span of one `GET /v1/events`: each day of it (and 9
-/// around it) is one listing of the bucket.
-pub const MAX_EXPORT_SPAN: Millis = 31 * DAY;
 
 /// Everything a request needs: configuration, spec, store and rate limits,
 /// built once per isolate by the glue.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use freshet_core::drift::mongo as drift_mongo;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{
-    Baseline, Summary, Thresholds, hour_keys, merge_hours, report, summary_key,
+    Baseline, DEFAULT_SAMPLES_PER_MILLION, Summary, Thresholds, hour_keys, merge_hours, report,
+    summary_key,
 };
 use freshet_core::spec::FeatureSpec;
 use freshet_core::time::Millis;
@@ -245,5 +246,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(drift_mongo_ids, m)?)?;
     m.add_function(wrap_pyfunction!(drift_merge_documents, m)?)?;
     m.add("DRIFT_ADD_SCRIPT", REDIS_ADD_SCRIPT)?;
+    m.add(
+        "DEFAULT_DRIFT_SAMPLE_RATE",
+        f64::from(DEFAULT_SAMPLES_PER_MILLION) / 1e6,
+    )?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `freshet._freshet`, the one binding module: `freshet-core`'s spec, store
-//! decoding, reads, point-in-time replay and drift as Python classes and
+//! decoding, reads, point-in-time replay, drift and store URLs as Python classes and
 //! functions, one file per surface, registered here. [`reader`] and
 //! [`history`] hold the work and know nothing of Python; [`errors`] is the
 //! one mapping from their errors to Python exceptions.
@@ -11,6 +11,7 @@ mod plan;
 pub mod reader;
 mod replay;
 mod spec;
+mod store_url;
 mod values;
 
 use pyo3::prelude::*;
@@ -22,5 +23,6 @@ fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     plan::register(m)?;
     replay::register(m)?;
     drift::register(m)?;
+    store_url::register(m)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! answers into rows) and `FeatureValue`, one served value.
 
 use freshet_core::encode::redis::RedisValue;
+use freshet_core::limits::MAX_BATCH_ITEMS;
 use freshet_core::read::FeatureValue as CoreValue;
 use freshet_core::state::FeatureDoc;
 use freshet_core::time::Millis;
@@ -298,5 +299,6 @@ fn redis_value(obj: &Bound<'_, PyAny>) -> PyResult<RedisValue> {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReadPlan>()?;
     m.add_class::<FeatureValue>()?;
+    m.add("MAX_BATCH_ITEMS", MAX_BATCH_ITEMS)?;
     Ok(())
 }

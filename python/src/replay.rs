@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use freshet_core::limits::{MAX_EXPORT_SPAN, MAX_LATENESS};
 use freshet_core::replay::{AsOf, Row};
 use freshet_core::time::Millis;
 use pyo3::exceptions::PyValueError;
@@ -158,5 +159,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(replay_log, m)?)?;
     m.add_function(wrap_pyfunction!(log_entities, m)?)?;
     m.add_function(wrap_pyfunction!(log_received_at, m)?)?;
+    m.add("MAX_EXPORT_SPAN", MAX_EXPORT_SPAN)?;
+    m.add("MAX_LATENESS", MAX_LATENESS)?;
     Ok(())
 }
