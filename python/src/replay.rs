@@ -3,7 +3,7 @@
 //! log object. Python fetches the pieces; [`crate::history`] parses and
 //! folds them with the GIL released.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use freshet_core::limits::{MAX_EXPORT_SPAN, MAX_LATENESS};
@@ -11,9 +11,11 @@ use freshet_core::replay::{AsOf, Row};
 use freshet_core::time::Millis;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyIterator, PyList};
 
-use crate::history::{HistoryError, LogEntities, Query, Replays, first_received_at, needed_spec};
+use crate::history::{
+    HistoryError, LogEntities, Query, Replays, WholeBatches, first_received_at, needed_spec,
+};
 use crate::spec::Spec;
 use crate::values::to_python;
 
@@ -155,10 +157,66 @@ fn log_received_at(source: &str, head: &[u8]) -> PyResult<Option<Millis>> {
     Ok(first_received_at(source, head)?)
 }
 
+/// The log's batches, each whole as NDJSON bytes (`freshet backfill`'s
+/// request bodies are made of them), from `pieces` as for `replay_log`.
+#[pyfunction]
+fn log_batches(pieces: &Bound<'_, PyAny>) -> PyResult<LogBatches> {
+    Ok(LogBatches {
+        pieces: pieces.try_iter()?.unbind(),
+        batches: WholeBatches::default(),
+        ready: VecDeque::new(),
+        finished: false,
+    })
+}
+
+/// The iterator of `log_batches`: it pulls the next piece only when the
+/// batches read so far are taken, so the log streams through.
+#[pyclass(module = "freshet._freshet")]
+struct LogBatches {
+    pieces: Py<PyIterator>,
+    batches: WholeBatches,
+    ready: VecDeque<Vec<u8>>,
+    finished: bool,
+}
+
+#[pymethods]
+impl LogBatches {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Ok(Some(PyBytes::new(py, &batch)));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let batches = &mut self.batches;
+            match self.pieces.bind(py).clone().next() {
+                Some(item) => {
+                    let item = item?;
+                    let (source, data, more): (String, Bound<'_, PyBytes>, bool) =
+                        item.extract()?;
+                    let bytes = data.as_bytes();
+                    self.ready
+                        .extend(py.detach(|| batches.feed(&source, bytes, more))?);
+                }
+                None => {
+                    self.finished = true;
+                    self.ready.extend(batches.finish()?);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(replay_log, m)?)?;
     m.add_function(wrap_pyfunction!(log_entities, m)?)?;
     m.add_function(wrap_pyfunction!(log_received_at, m)?)?;
+    m.add_function(wrap_pyfunction!(log_batches, m)?)?;
     m.add("MAX_EXPORT_SPAN", MAX_EXPORT_SPAN)?;
     m.add("MAX_LATENESS", MAX_LATENESS)?;
     Ok(())

@@ -1,6 +1,6 @@
 """The extension over freshet-core: the spec, read plans and served values."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, final
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "drift_profile",
     "drift_report",
     "drift_sample_calls",
+    "log_batches",
     "log_entities",
     "log_received_at",
     "mongo_database",
@@ -117,6 +118,7 @@ def replay_log(
 ) -> tuple[list[_Columns], int, int]: ...
 def log_entities(spec: Spec, pieces: Iterable[tuple[str, bytes, bool]]) -> list[tuple[str, str]]: ...
 def log_received_at(source: str, head: bytes) -> int | None: ...
+def log_batches(pieces: Iterable[tuple[str, bytes, bool]]) -> Iterator[bytes]: ...
 def composite_id(parts: list[str]) -> str: ...
 def split_composite_id(id: str) -> list[str]: ...
 
