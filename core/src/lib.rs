@@ -36,9 +36,13 @@ pub mod read;
 #[cfg(feature = "spec")]
 pub mod replay;
 #[cfg(feature = "spec")]
+pub mod secret;
+#[cfg(feature = "spec")]
 pub mod spec;
 #[cfg(feature = "spec")]
 pub mod state;
+#[cfg(feature = "spec")]
+pub mod store_url;
 
 #[cfg(feature = "identity")]
 pub mod identity;

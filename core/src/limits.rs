@@ -1,4 +1,7 @@
-//! The limits every received batch is held to (docs/ARCHITECTURE.md#wire-format-and-limits).
+//! The limits every received batch is held to
+//! (docs/ARCHITECTURE.md#wire-format-and-limits), and those of the edge's
+//! read and export routes, which the Python reader keeps to as well (it reads
+//! them from here, through the extension).
 
 use crate::time::{DAY, HOUR, Millis};
 
@@ -20,6 +23,21 @@ pub struct Limits {
     pub max_past: Millis,
 }
 
+/// How far behind its receive time the edge takes an event, by default.
+pub const DEFAULT_MAX_PAST: Millis = 7 * DAY;
+
+/// The longest an event reaches the edge after its time under the default
+/// limits, with an hour of margin: what an event-time replay of the log
+/// waits for before it answers a row.
+pub const MAX_LATENESS: Millis = DEFAULT_MAX_PAST + HOUR;
+
+/// Most items in one `POST /v1/features/batch`.
+pub const MAX_BATCH_ITEMS: usize = 200;
+
+/// Longest receive-time span of one `GET /v1/events`: each day of it (and 9
+/// around it) is one listing of the bucket.
+pub const MAX_EXPORT_SPAN: Millis = 31 * DAY;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -28,7 +46,7 @@ impl Default for Limits {
             max_events: 500,
             max_payload_depth: 8,
             max_future: 24 * HOUR,
-            max_past: 7 * DAY,
+            max_past: DEFAULT_MAX_PAST,
         }
     }
 }

@@ -2,6 +2,9 @@
 //! [`Request`] and gives a [`Response`], so it is tested natively and the
 //! wasm glue only converts to and from `worker` types.
 
+/// `%XX` decoding: core's, the one the store URLs are read with.
+pub use freshet_core::store_url::percent_decode;
+
 /// The methods the routes tell apart; anything else is [`Method::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -176,27 +179,6 @@ impl Response {
     pub fn body_json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
-}
-
-/// Decodes `%XX` escapes (and `+` as a space in query strings is not
-/// used by our clients, so it stays `+`). `None` if the result is not UTF-8
-/// or an escape is broken.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod event_log;
 pub mod http;
 pub mod rate_limit;
 pub mod routes;
-pub mod secret;
+pub use freshet_core::secret;
 pub mod spec;
 pub mod store;
 

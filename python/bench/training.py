@@ -104,8 +104,7 @@ def chunks(path: Path, size: int = 1 << 20) -> Iterator[tuple[str, bytes, bool]]
 def measure(root: Path, spec_path: Path, rows: int, path: str) -> dict[str, float]:
     """One path, in a process of its own so its peak memory is its own."""
     import freshet
-    from freshet._freshet import replay_log
-    from freshet._log import MAX_LATENESS
+    from freshet._freshet import MAX_LATENESS, replay_log
 
     spec = freshet.Spec(spec_path.read_text())
     df = entity_rows(rows)

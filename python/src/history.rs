@@ -1,7 +1,8 @@
-//! Training data and consistency checks, free of Python: the event log read
-//! piece by piece (whole objects, or an export streamed in chunks that cut
-//! lines anywhere), fed to `freshet-core`'s point-in-time replay. The binding
-//! (`lib.rs`) only moves bytes in and values out.
+//! Training data, consistency checks and backfill, free of Python: the event
+//! log read piece by piece (whole objects, or an export streamed in chunks
+//! that cut lines anywhere), fed to `freshet-core`'s point-in-time replay or
+//! regrouped into whole batches. The binding (`replay.rs`) only moves bytes in
+//! and values out.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -231,6 +232,50 @@ impl LogEntities {
     pub fn finish(mut self) -> Result<BTreeSet<(String, String)>, HistoryError> {
         self.pieces.end()?;
         Ok(self.seen)
+    }
+}
+
+/// The log's batches whole, as NDJSON, for the edge's `POST /v1/backfill`:
+/// the lines of a batch cut across pieces come out together, since a batch
+/// sent in two requests would have its second half found applied.
+#[derive(Debug, Default)]
+pub struct WholeBatches {
+    pieces: LogPieces,
+    /// The batch id of `pending`.
+    pending_id: Option<String>,
+    /// The lines read so far of the last batch id.
+    pending: Vec<u8>,
+}
+
+impl WholeBatches {
+    /// Feeds the next piece of the log (see [`LogPieces::batches`]); returns
+    /// the batches it completed.
+    pub fn feed(
+        &mut self,
+        source: &str,
+        data: &[u8],
+        more: bool,
+    ) -> Result<Vec<Vec<u8>>, HistoryError> {
+        let mut done = Vec::new();
+        for batch in self.pieces.batches(source, data, more)? {
+            if self.pending_id.as_deref() != Some(batch.batch_id.as_str()) {
+                done.extend(self.take());
+                self.pending_id = Some(batch.batch_id.clone());
+            }
+            self.pending.extend(batch.to_ndjson());
+        }
+        Ok(done)
+    }
+
+    /// The last batch, once the log is read to its end.
+    pub fn finish(&mut self) -> Result<Option<Vec<u8>>, HistoryError> {
+        self.pieces.end()?;
+        Ok(self.take())
+    }
+
+    fn take(&mut self) -> Option<Vec<u8>> {
+        self.pending_id.take()?;
+        Some(std::mem::take(&mut self.pending))
     }
 }
 
@@ -493,6 +538,42 @@ mod tests {
         assert_eq!(first_received_at("o", &b.to_ndjson()), Ok(want));
         assert_eq!(first_received_at("o", b""), Ok(None));
         assert!(first_received_at("o", b"{\"batchId\":").is_err());
+    }
+
+    #[test]
+    fn batches_come_out_whole_however_the_log_is_cut() {
+        let text = log();
+        let whole = |chunks: &[&[u8]], more: bool| {
+            let mut batches = WholeBatches::default();
+            let mut out = Vec::new();
+            for chunk in chunks {
+                out.extend(batches.feed("s", chunk, more).expect("feed"));
+            }
+            out.extend(batches.finish().expect("finish"));
+            out
+        };
+        let b1 = batch(
+            "b1",
+            "2026-11-22T10:00:00.000Z",
+            &[
+                ("cid-1", "p-1", "2026-11-22T09:59:59.000Z"),
+                ("cid-2", "p-1", "2026-11-22T09:59:59.500Z"),
+            ],
+        )
+        .to_ndjson();
+        let want = vec![b1.clone(), text[b1.len()..].to_vec()];
+        assert_eq!(whole(&[&text], false), want);
+        // One byte a piece cuts between the lines of `b1` too.
+        for step in [1, 7, 100] {
+            let chunks: Vec<&[u8]> = text.chunks(step).collect();
+            assert_eq!(whole(&chunks, true), want, "chunks of {step}");
+        }
+        let batches = parse_ndjson(&text).expect("log");
+        assert_eq!(
+            whole(&[&batches[0].to_object(), &batches[1].to_object()], false),
+            want
+        );
+        assert_eq!(whole(&[], true), Vec::<Vec<u8>>::new());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The reader, free of Python: a read plan for one entity and a list of
 //! feature names, the store requests it needs, and the decoding of each
 //! store's answer into served values, all through `freshet-core`. The
-//! binding (`lib.rs`) only converts these types to and from Python objects.
+//! binding (`plan.rs`) only converts these types to and from Python objects.
 
 use std::collections::HashMap;
 use std::fmt;

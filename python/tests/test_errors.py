@@ -6,6 +6,7 @@ its key; a spec that differs from the edge's is caught."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import socket
 import time
@@ -16,6 +17,8 @@ import pytest
 import redis
 
 import freshet
+from freshet import _freshet
+from freshet.drift import drift
 
 from conftest import READ_TOKEN, SPEC, Edge, MongoServer, RedisServer, silent_server, start_redis, stop
 
@@ -90,6 +93,47 @@ def test_a_bad_spec_names_the_feature(tmp_path: Path) -> None:
     bad.write_text(SPEC.read_text().replace('agg = "count"', 'agg = "median"', 1))
     with pytest.raises(freshet.InvalidSpec, match="feature `pageviews@1`: unknown aggregation `median`"):
         freshet.FeatureStore(bad, "redis://127.0.0.1:1")
+
+
+# URLs the edge refuses for FRESHET_STORE, and what each is told: the reader
+# reads the same store, by the same rule (core's parser), and never guesses a
+# database or drops an option it does not know.
+REFUSED_URLS = [
+    ("mongodb://127.0.0.1:{port}", "the MongoDB URL needs a database after the host (/db)"),
+    ("mongodb://127.0.0.1:{port}/", "the MongoDB URL needs a database after the host (/db)"),
+    ("mongodb://127.0.0.1:{port}/a.b", "the MongoDB URL needs a database after the host (/db)"),
+    ("mongodb+srv://u:hunter2@cluster0.example.net/fs", "mongodb+srv:// is not supported"),
+    ("mongodb://a:1,b:2/fs", "the MongoDB URL names several hosts"),
+    ("mongodb://u@127.0.0.1:{port}/fs", "the MongoDB URL has a user name but no password"),
+    ("mongodb://127.0.0.1:{port}/fs?replicaSet=rs0", 'the MongoDB option "replicaSet" is not supported'),
+    ("mongodb://127.0.0.1:{port}/fs?authMechanism=SCRAM-SHA-1", "the only MongoDB authMechanism is SCRAM-SHA-256"),
+    ("redis://127.0.0.1:{port}/x", "the Redis database (after /) must be a number"),
+    ("redis://u:hunter2@127.0.0.1:99999/0", "the Redis port must be a number from 1 to 65535"),
+    ("rediss://127.0.0.1:{port}/0?prefix=a:b", "the only Redis URL option is prefix="),
+    ("redis://127.0.0.1:{port}/0?prefix=", "the only Redis URL option is prefix="),
+    ("redis://127.0.0.1:{port}/0?socket_timeout=1", "the only Redis URL option is prefix="),
+]
+
+
+@pytest.mark.parametrize(("url", "why"), REFUSED_URLS)
+def test_store_urls_the_edge_refuses_are_refused_before_any_io(
+    hung: tuple[socket.socket, int], url: str, why: str
+) -> None:
+    server, port = hung
+    url = url.format(port=port)
+    with pytest.raises(ValueError, match="^invalid store URL: " + re.escape(why)) as refused:
+        freshet.FeatureStore(SPEC, url)
+    assert "hunter2" not in str(refused.value)
+    with pytest.raises(ValueError, match=re.escape(why)):
+        drift(url, spec=SPEC)
+    assert not accepted(server), "the store was contacted"
+
+
+def test_a_store_url_gives_what_the_edge_reads_from_it() -> None:
+    # The key prefix (`fs` unless `?prefix=`) and the database, as the edge reads them.
+    assert _freshet.redis_key_prefix("redis://127.0.0.1:1/0") == "fs"
+    assert _freshet.redis_key_prefix("rediss://u:p@127.0.0.1:1/2?prefix=t_1") == "t_1"
+    assert _freshet.mongo_database("mongodb://u:p@127.0.0.1:1/shop?authSource=admin") == "shop"
 
 
 @pytest.mark.parametrize("scheme", ["redis://127.0.0.1:{port}/0", "mongodb://127.0.0.1:{port}/db",

@@ -16,3 +16,7 @@ pub use baseline::{Baseline, FeatureBaseline};
 pub use report::{Check, DriftReport, FeatureReport, Status, Thresholds, report};
 pub use store::{SUMMARY_TTL_SECS, hour_keys, summary_key};
 pub use summary::{Summary, merge_hours};
+
+/// Reads sampled into the summaries when the edge or the reader is not
+/// told otherwise, per million: the seed's 1 %.
+pub const DEFAULT_SAMPLES_PER_MILLION: u32 = 10_000;

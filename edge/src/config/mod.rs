@@ -70,8 +70,7 @@ pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 10;
 /// request and `rediss://` and `mongodb://` go through the gateways.
 pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
 
-/// Default drift sampling, in reads per million: the seed's 1 %.
-pub const DEFAULT_DRIFT_SAMPLES_PER_MILLION: u32 = 10_000;
+pub use freshet_core::drift::DEFAULT_SAMPLES_PER_MILLION as DEFAULT_DRIFT_SAMPLES_PER_MILLION;
 
 fn default_store_gateways(store: &StoreConfig) -> u32 {
     match store {

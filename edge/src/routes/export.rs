@@ -9,9 +9,7 @@ use crate::http::{Request, Response};
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-/// Longest receive-time span of one `GET /v1/events`: each day of it (and 9
-/// around it) is one listing of the bucket.
-pub const MAX_EXPORT_SPAN: Millis = 31 * DAY;
+pub use freshet_core::limits::MAX_EXPORT_SPAN;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
     /// `GET /v1/events?from=…[&to=…][&limit=N]`: the logged batches received

@@ -15,8 +15,7 @@ use crate::http::{Body, Request, Response, percent_decode};
 use crate::rate_limit::RateLimit;
 use crate::store::{EntityKey, EntityRead, FeatureStore};
 
-/// Most items in one `POST /v1/features/batch`.
-pub const MAX_BATCH_ITEMS: usize = 200;
+pub use freshet_core::limits::MAX_BATCH_ITEMS;
 /// Longest entity id in a serving path or batch read.
 pub const MAX_ID_BYTES: usize = 256;
 

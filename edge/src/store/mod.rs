@@ -24,7 +24,6 @@ pub mod pool;
 pub mod redis;
 #[cfg(target_arch = "wasm32")]
 pub mod socket;
-pub mod url;
 
 #[cfg(test)]
 mod test_support;

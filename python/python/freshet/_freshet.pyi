@@ -1,10 +1,14 @@
 """The extension over freshet-core: the spec, read plans and served values."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, final
 
 __all__ = [
+    "DEFAULT_DRIFT_SAMPLE_RATE",
     "DRIFT_ADD_SCRIPT",
+    "MAX_BATCH_ITEMS",
+    "MAX_EXPORT_SPAN",
+    "MAX_LATENESS",
     "CorruptLog",
     "CorruptState",
     "FeatureValue",
@@ -25,9 +29,12 @@ __all__ = [
     "drift_profile",
     "drift_report",
     "drift_sample_calls",
+    "log_batches",
     "log_entities",
     "log_received_at",
+    "mongo_database",
     "parse_duration",
+    "redis_key_prefix",
     "replay_log",
     "split_composite_id",
 ]
@@ -86,6 +93,17 @@ class Spec:
     def compose_ids(self, entity: str, ids: dict[str, list[str]]) -> list[str]: ...
     def plan(self, entity: str, names: list[str] | None = None) -> ReadPlan: ...
 
+# The edge's limits, from core (freshet_core::limits): most itemIds per
+# batch read, longest receive-time span (ms) of one export request, and the
+# longest an event reaches the edge after its time (ms), with an hour's margin.
+MAX_BATCH_ITEMS: int
+MAX_EXPORT_SPAN: int
+MAX_LATENESS: int
+
+# Store URLs read by core's parser, the edge's: ValueError for a URL it refuses.
+def redis_key_prefix(url: str) -> str: ...
+def mongo_database(url: str) -> str: ...
+
 # One query: (features as (entity, name) pairs, ids per entity, row times in ms).
 _Query = tuple[list[tuple[str, str]], dict[str, list[str]], list[int]]
 # One query's answer, each one list per feature: (values, stale, updated_at).
@@ -100,11 +118,14 @@ def replay_log(
 ) -> tuple[list[_Columns], int, int]: ...
 def log_entities(spec: Spec, pieces: Iterable[tuple[str, bytes, bool]]) -> list[tuple[str, str]]: ...
 def log_received_at(source: str, head: bytes) -> int | None: ...
+def log_batches(pieces: Iterable[tuple[str, bytes, bool]]) -> Iterator[bytes]: ...
 def composite_id(parts: list[str]) -> str: ...
 def split_composite_id(id: str) -> list[str]: ...
 
 # Drift (README, "Drift"): summaries and reports as JSON text, computed by core.
 DRIFT_ADD_SCRIPT: str
+# The share of reads sampled unless told otherwise (the edge's default).
+DEFAULT_DRIFT_SAMPLE_RATE: float
 
 def drift_profile(spec: Spec, columns: dict[str, str], source: str) -> tuple[str, list[str]]: ...
 def drift_report(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from freshet._freshet import LogUnavailable, log_received_at
+from freshet._freshet import MAX_EXPORT_SPAN, LogUnavailable, log_received_at
 
 # (source, bytes, more): a whole object, or with more=True a chunk of a
 # streamed export whose last line may go on in the next chunk.
@@ -22,13 +22,8 @@ Piece = tuple[str, bytes, bool]
 SECOND = 1000
 HOUR = 3600 * SECOND
 DAY = 24 * HOUR
-# One export request spans at most this much receive time (the edge's MAX_EXPORT_SPAN).
-EDGE_MAX_SPAN = 31 * DAY
 # The edge keeps no index of where its log begins; read this far back by default.
 EDGE_DEFAULT_LOOKBACK = 365 * DAY
-# The edge refuses events more than 7 days older than their receipt (its
-# default limit), so an event at or before T is received by T + 7 days.
-MAX_LATENESS = 7 * DAY + HOUR
 # Enough of an object to hold its first line (an event is at most 32 KiB).
 HEAD_BYTES = 128 * 1024
 SUFFIXES = (".ndjson.gz", ".ndjson", ".jsonl.gz", ".jsonl")
@@ -107,7 +102,7 @@ class EdgeLog(LogSource):
         with httpx.Client(timeout=self.timeout, headers=self.headers) as client:
             span_from = start
             while span_from <= end:
-                span_to = min(span_from + EDGE_MAX_SPAN, end)
+                span_to = min(span_from + MAX_EXPORT_SPAN, end)
                 page_from: int | None = span_from
                 while page_from is not None:
                     page_from = yield from self._page(client, page_from, span_to)

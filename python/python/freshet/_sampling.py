@@ -21,8 +21,6 @@ from freshet._freshet import DRIFT_ADD_SCRIPT, drift_mongo_index, drift_mongo_up
 
 log = logging.getLogger("freshet.drift")
 
-# The seed's rate: 1 read in 100.
-DEFAULT_SAMPLE_RATE = 0.01
 # Sampled reads waiting to be written, at most; more are dropped.
 MAX_PENDING = 256
 
@@ -135,8 +133,9 @@ class MongoSampler(Sampler):
     the drift collection (as the edge sends them), after the collection's
     TTL index is made once per client (the URL's database, as reads use)."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: str) -> None:
         super().__init__()
+        self._database = database
         self._indexed: set[int] = set()
 
     @staticmethod
@@ -157,7 +156,7 @@ class MongoSampler(Sampler):
         return ("createIndexes", collection, {"indexes": [bson.decode(index)]})
 
     def _write(self, client: Any, updates: Updates) -> None:
-        db = client.get_default_database(default="freshet")
+        db = client.get_database(self._database)
         if id(client) not in self._indexed:
             name, value, kwargs = self._index()
             db.command(name, value, **kwargs)
@@ -166,7 +165,7 @@ class MongoSampler(Sampler):
             db.command(name, value, **kwargs)
 
     async def _awrite(self, client: Any, updates: Updates) -> None:
-        db = client.get_default_database(default="freshet")
+        db = client.get_database(self._database)
         if id(client) not in self._indexed:
             name, value, kwargs = self._index()
             await db.command(name, value, **kwargs)

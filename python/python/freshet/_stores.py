@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from freshet._freshet import FeatureValue, ReadPlan, StoreUnavailable
+from freshet._freshet import (
+    MAX_BATCH_ITEMS,
+    FeatureValue,
+    ReadPlan,
+    StoreUnavailable,
+    mongo_database,
+    redis_key_prefix,
+)
 from freshet._sampling import MongoSampler, RedisSampler, sampled_calls, sampled_updates
 
 Row = dict[str, FeatureValue]
 # One part of a read: a plan and the ids it reads. A ranking read has two
 # (user, items) or three (and the pairs, one per item).
 Part = tuple[ReadPlan, list[str]]
-
-# The edge's most itemIds per batch read (edge/src/routes.rs, MAX_BATCH_ITEMS).
-EDGE_MAX_ITEMS = 200
 
 
 class Store:
@@ -67,7 +71,7 @@ def open_store(
     if scheme in ("redis", "rediss"):
         need("redis", "redis")
         return RedisStore(url, timeout=timeout, prefix=prefix, drift_sample_rate=drift_sample_rate)
-    if scheme == "mongodb":
+    if scheme in ("mongodb", "mongodb+srv"):
         need("pymongo", "mongodb")
         return MongoStore(url, timeout=timeout, drift_sample_rate=drift_sample_rate)
     if scheme in ("http", "https"):
@@ -100,11 +104,11 @@ class RedisStore(Store):
     kind = "redis"
 
     def __init__(self, url: str, *, timeout: float, prefix: str | None, drift_sample_rate: float = 0.0) -> None:
-        # `?prefix=` is Freshet's (the edge's URL takes it too), not redis-py's.
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query)
-        self.prefix = prefix or dict(query).get("prefix") or "fs"
-        self.url = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "prefix"])))
+        # The edge's rule (core's parser): a URL it refuses is refused here.
+        # Its one option, `?prefix=`, is Freshet's, not redis-py's.
+        url_prefix = redis_key_prefix(url)
+        self.prefix = prefix or url_prefix
+        self.url = urlunsplit(urlsplit(url)._replace(query=""))
         self.timeout = timeout
         self._sync: Any = None
         self._async: Any = None
@@ -210,13 +214,15 @@ class MongoStore(Store):
     kind = "mongodb"
 
     def __init__(self, url: str, *, timeout: float, drift_sample_rate: float = 0.0) -> None:
+        # The edge's rule (core's parser): the URL names the database.
+        self.database = mongo_database(url)
         self.url = url
         self.timeout = timeout
         self._sync: Any = None
         self._async: Any = None
         self._collections: dict[tuple[int, str], Any] = {}
         self.drift_sample_rate = drift_sample_rate
-        self._sampler = MongoSampler()
+        self._sampler = MongoSampler(self.database)
 
     def _options(self) -> dict[str, Any]:
         ms = max(1, int(self.timeout * 1000))
@@ -245,7 +251,7 @@ class MongoStore(Store):
             from bson.codec_options import CodecOptions
             from bson.raw_bson import RawBSONDocument
 
-            db = client.get_default_database(default="freshet")
+            db = client.get_database(self.database)
             coll = db.get_collection(plan.collection, codec_options=CodecOptions(document_class=RawBSONDocument))
             self._collections[key] = coll
         return coll
@@ -344,16 +350,16 @@ class EdgeStore(Store):
         if len(parts) == 1:  # many ids of one entity
             (plan, ids) = parts[0]
             return [
-                (self._items(plan, ids[i : i + EDGE_MAX_ITEMS]), [(plan, "items")])
-                for i in range(0, len(ids), EDGE_MAX_ITEMS)
+                (self._items(plan, ids[i : i + MAX_BATCH_ITEMS]), [(plan, "items")])
+                for i in range(0, len(ids), MAX_BATCH_ITEMS)
             ]
         # A ranking read: the user, the items and their pairs together, at
-        # most EDGE_MAX_ITEMS items a request (each request names the user:
+        # most MAX_BATCH_ITEMS items a request (each request names the user:
         # its pairs need it; the first one holds the user's features).
         (uplan, uids), (iplan, iids), *pairs = parts
         requests = []
-        for start in range(0, max(len(iids), 1), EDGE_MAX_ITEMS):
-            chunk = iids[start : start + EDGE_MAX_ITEMS]
+        for start in range(0, max(len(iids), 1), MAX_BATCH_ITEMS):
+            chunk = iids[start : start + MAX_BATCH_ITEMS]
             body: dict[str, Any] = {"userId": uids[0], "userEntity": uplan.entity}
             if uplan.names is not None:
                 body["userFeatures"] = uplan.names

@@ -8,7 +8,8 @@ logged batches under that same marker. Whichever comes second for a batch
 finds it applied, so every batch counts once: one the old spec logged, one
 retried across the deploy, one a backfill already applied. The edge folds
 and applies (with ``core``, into whichever store it runs: Redis, MongoDB or
-the Durable Object); here the log's lines only move, whole batches per
+the Durable Object); core reads the log into whole batches (through the
+extension, as for replay), and here they only move, whole batches per
 request.
 """
 
@@ -20,8 +21,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from freshet._freshet import CorruptLog, StoreUnavailable
-from freshet._log import EDGE_DEFAULT_LOOKBACK, Piece, now_ms, open_log
+from freshet._freshet import StoreUnavailable, log_batches
+from freshet._log import EDGE_DEFAULT_LOOKBACK, now_ms, open_log
 
 # One request's NDJSON at most: well under the edge's 512 KiB body limit.
 CHUNK_BYTES = 256 * 1024
@@ -86,7 +87,7 @@ def backfill(
     url = f"{edge.rstrip('/')}/v1/backfill"
     report = BackfillReport(feature)
     with httpx.Client(timeout=timeout, headers={"authorization": f"Bearer {token}"}) as client:
-        for body in _requests(_lines(source.pieces(start, end)), chunk_bytes):
+        for body in _requests(log_batches(source.pieces(start, end)), chunk_bytes):
             try:
                 # Gzipped: the edge reads gzip or plain, and its body limit counts what is sent.
                 r = client.post(url, params={"feature": feature}, content=gzip.compress(body, 6),
@@ -112,50 +113,12 @@ def _message(body: bytes) -> str:
         return body[:200].decode(errors="replace")
 
 
-def _lines(pieces: Iterator[Piece]) -> Iterator[tuple[str, bytes]]:
-    """Every line of the log with where it came from: whole objects
-    (gunzipped when gzipped) and streamed chunks cut at line ends."""
-    pending = b""
-    for source, data, more in pieces:
-        if not more and data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as e:
-                raise CorruptLog(f"{source}: gzip: {e}") from e
-        data = pending + data
-        if more:
-            data, _, pending = data.rpartition(b"\n")
-        else:
-            pending = b""
-        for line in data.split(b"\n"):
-            if line.strip():
-                yield source, line
-
-
-def _batches(lines: Iterator[tuple[str, bytes]]) -> Iterator[bytes]:
-    """Each logged batch's lines, newline-terminated, in log order."""
-    batch = bytearray()
-    batch_id = None
-    for source, line in lines:
-        try:
-            this = json.loads(line)["batchId"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise CorruptLog(f"{source}: a line without a batchId: {line[:120]!r}") from e
-        if this != batch_id and batch:
-            yield bytes(batch)
-            batch.clear()
-        batch_id = this
-        batch += line + b"\n"
-    if batch:
-        yield bytes(batch)
-
-
-def _requests(lines: Iterator[tuple[str, bytes]], chunk_bytes: int) -> Iterator[bytes]:
+def _requests(batches: Iterator[bytes], chunk_bytes: int) -> Iterator[bytes]:
     """Request bodies of whole batches, each at most ``chunk_bytes`` unless
     one batch is larger: a batch is never split across two requests (the
     second half would find the batch applied)."""
     body = bytearray()
-    for batch in _batches(lines):
+    for batch in batches:
         if body and len(body) + len(batch) > chunk_bytes:
             yield bytes(body)
             body.clear()

@@ -28,6 +28,7 @@ from freshet._freshet import (
     drift_mongo_index,
     drift_profile,
     drift_report,
+    mongo_database,
     parse_duration,
 )
 
@@ -148,12 +149,13 @@ def _from_mongo(url: str, since: int, spec: Spec, timeout: float) -> tuple[dict[
     from bson.raw_bson import RawBSONDocument
     from pymongo.errors import PyMongoError
 
+    database = mongo_database(url)  # the edge's rule: the URL names it
     collection, _ = drift_mongo_index()
     ids = {k: drift_mongo_ids(k, since) for k in _feature_keys(spec)}
     ms = max(1, int(timeout * 1000))
     client: Any = pymongo.MongoClient(url, timeoutMS=ms, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
     try:
-        db = client.get_default_database(default="freshet")
+        db = client.get_database(database)
         coll = db.get_collection(collection, codec_options=CodecOptions(document_class=RawBSONDocument))
         found = {d["_id"]: d.raw for d in coll.find({"_id": {"$in": [i for hours in ids.values() for i in hours]}})}
     except PyMongoError as e:
@@ -314,7 +316,7 @@ def drift(
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss"):
         live, errors = _from_redis(url, s, since_ms, timeout)
-    elif scheme == "mongodb":
+    elif scheme in ("mongodb", "mongodb+srv"):
         live, errors = _from_mongo(url, since_ms, s, timeout)
     elif scheme in ("http", "https"):
         live, errors = _from_edge(url, since, read_token, timeout)

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from freshet._freshet import Spec, replay_log
-from freshet._log import EDGE_DEFAULT_LOOKBACK, MAX_LATENESS, open_log
+from freshet._freshet import MAX_LATENESS, Spec, replay_log
+from freshet._log import EDGE_DEFAULT_LOOKBACK, open_log
 
 if TYPE_CHECKING:
     import pandas as pd

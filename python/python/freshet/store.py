@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from freshet._freshet import ReadPlan, Spec
-from freshet._sampling import DEFAULT_SAMPLE_RATE
+from freshet._freshet import DEFAULT_DRIFT_SAMPLE_RATE, ReadPlan, Spec
 from freshet._stores import EdgeStore, Part, Store, open_store
 from freshet.response import OnlineResponse, RankingResponse
 
@@ -58,7 +57,7 @@ class FeatureStore:
         timeout: float = DEFAULT_TIMEOUT,
         edge_url: str | None = None,
         prefix: str | None = None,
-        drift_sample_rate: float = DEFAULT_SAMPLE_RATE,
+        drift_sample_rate: float = DEFAULT_DRIFT_SAMPLE_RATE,
     ) -> None:
         if not 0.0 <= drift_sample_rate <= 1.0:
             raise ValueError("drift_sample_rate is a share of reads, from 0 to 1")

@@ -13,8 +13,8 @@ use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta};
 use serde_json::Value;
 
+use super::MongoUrl;
 use super::scram::MECHANISM;
-use super::url::MongoUrl;
 use super::wire::{Message, Sequence};
 use crate::store::{EntityKey, StoreError};
 

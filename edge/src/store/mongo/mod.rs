@@ -16,7 +16,6 @@
 mod commands;
 mod conn;
 mod scram;
-mod url;
 mod wire;
 
 #[cfg(target_arch = "wasm32")]
@@ -49,10 +48,10 @@ use commands::{
     parse_update_reply, plan_finds, plan_updates, sasl_continue, sasl_start,
 };
 pub use conn::Connection;
+pub use freshet_core::store_url::{MongoUrl, SRV_REFUSED};
 use scram::{ClientFinal, ClientFirst, SaltedPasswords, ServerFirst};
 #[cfg(target_arch = "wasm32")]
 pub use socket::WorkerSocket;
-pub use url::{MongoUrl, SRV_REFUSED};
 use wire::Message;
 
 use super::pool::{Pool, PoolLimits};

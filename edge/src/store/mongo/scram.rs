@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-pub const MECHANISM: &str = "SCRAM-SHA-256";
+pub use freshet_core::store_url::mongo::AUTH_MECHANISM as MECHANISM;
 /// RFC 7677 asks for at least 4096 rounds; fewer means a weak or forged server.
 const MIN_ITERATIONS: u32 = 4096;
 /// More than this would stall the isolate for seconds: refused.

@@ -13,7 +13,6 @@ mod conn;
 mod resp;
 #[cfg(target_arch = "wasm32")]
 mod socket;
-mod url;
 
 #[cfg(test)]
 mod integration_tests;
@@ -34,9 +33,9 @@ use futures_util::future::{Either, select};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use conn::Connection;
+pub use freshet_core::store_url::RedisUrl;
 #[cfg(target_arch = "wasm32")]
 pub use socket::SocketConnector;
-pub use url::RedisUrl;
 
 use super::pool::{Pool, PoolLimits};
 use super::{EntityKey, EntityRead, FeatureStore, StoreError};

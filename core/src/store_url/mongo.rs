@@ -6,7 +6,7 @@
 //! records would need DNS over HTTPS from the worker, and every provider
 //! also gives a standard `mongodb://host:port` string.
 
-use crate::http::percent_decode;
+use super::percent_decode;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct MongoUrl {
     /// Sent in `hello` so the server's logs name the client.
     pub app_name: Option<String>,
 }
+
+/// The one authentication mechanism the edge speaks.
+pub const AUTH_MECHANISM: &str = "SCRAM-SHA-256";
 
 /// What a `mongodb+srv://` URL gets told.
 pub const SRV_REFUSED: &str = "mongodb+srv:// is not supported (the worker cannot resolve \
@@ -54,7 +57,7 @@ impl MongoUrl {
         let rest = url
             .strip_prefix("mongodb://")
             .ok_or_else(|| "a MongoDB URL starts with mongodb://".to_string())?;
-        let parts = crate::store::url::split(rest)?;
+        let parts = super::split(rest)?;
         if parts.user.as_deref() == Some("") {
             return Err("the MongoDB URL has a password but no user name".into());
         }
@@ -70,7 +73,7 @@ impl MongoUrl {
         if host.is_empty() {
             return Err("the MongoDB URL has no host".into());
         }
-        let port = crate::store::url::port(parts.port, 27017, "MongoDB")?;
+        let port = super::port(parts.port, 27017, "MongoDB")?;
         let db = percent_decode(path).ok_or_else(|| "bad %-escape in the database".to_string())?;
         if !database_name_ok(&db) {
             return Err(
@@ -89,7 +92,7 @@ impl MongoUrl {
             match key {
                 "tls" | "ssl" => tls = flag(key, &value)?,
                 "authSource" if database_name_ok(&value) => auth_source = Some(value),
-                "authMechanism" if value == super::scram::MECHANISM => {}
+                "authMechanism" if value == AUTH_MECHANISM => {}
                 "authMechanism" => {
                     return Err("the only MongoDB authMechanism is SCRAM-SHA-256".into());
                 }

@@ -1,9 +1,16 @@
-//! What every store URL shares after its scheme:
-//! `[user[:pass]@]host[:port][/path][?query]`. Each store checks its own
-//! rules (defaults, what may be empty, the path and the options) on the parts.
-//! Errors never repeat the URL: it may hold a password.
+//! The store URLs of `FRESHET_STORE` (`redis://`, `rediss://`,
+//! `mongodb://`), parsed by one rule for the edge and the Python reader, so
+//! a URL one of them refuses the other refuses too. What every store URL
+//! shares after its scheme is `[user[:pass]@]host[:port][/path][?query]`;
+//! each store checks its own rules (defaults, what may be empty, the path
+//! and the options) on the parts. Errors never repeat the URL: it may hold
+//! a password.
 
-use crate::http::percent_decode;
+pub mod mongo;
+pub mod redis;
+
+pub use mongo::{MongoUrl, SRV_REFUSED};
+pub use redis::RedisUrl;
 
 /// The parts of a URL after `scheme://`; user and password %-decoded.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,6 +26,27 @@ pub struct UrlParts<'a> {
     /// After the first `/`, before `?`; not decoded.
     pub path: &'a str,
     pub query: &'a str,
+}
+
+/// Decodes `%XX` escapes (and `+` as a space in query strings is not
+/// used by our clients, so it stays `+`). `None` if the result is not UTF-8
+/// or an escape is broken.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Splits what follows `scheme://`.

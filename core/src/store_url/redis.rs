@@ -1,6 +1,6 @@
 //! `redis://[user:pass@]host:port[/db]` (and `rediss://` for TLS).
 
-use freshet_core::encode::redis::DEFAULT_PREFIX;
+use crate::encode::redis::DEFAULT_PREFIX;
 
 use crate::secret::Secret;
 
@@ -27,7 +27,7 @@ impl RedisUrl {
         } else {
             return Err("a Redis URL starts with redis:// or rediss://".into());
         };
-        let parts = crate::store::url::split(rest)?;
+        let parts = super::split(rest)?;
         // An empty user or password is none (`redis://:pass@host` is AUTH pass).
         let username = parts.user.filter(|u| !u.is_empty());
         let password = parts.password.filter(|p| !p.is_empty()).map(Secret::from);
@@ -35,7 +35,7 @@ impl RedisUrl {
         if host.is_empty() {
             return Err("the Redis URL has no host".into());
         }
-        let port = crate::store::url::port(parts.port, 6379, "Redis")?;
+        let port = super::port(parts.port, 6379, "Redis")?;
         let mut prefix = DEFAULT_PREFIX.to_owned();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {

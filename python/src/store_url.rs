@@ -1,0 +1,33 @@
+//! Store URLs as the Python reader takes them: read by core's parser, the
+//! edge's, so a URL the edge refuses for `FRESHET_STORE` is refused here too,
+//! with the same reason, before any connection.
+
+use freshet_core::store_url::{MongoUrl, RedisUrl};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+fn refused(why: String) -> PyErr {
+    PyValueError::new_err(format!("invalid store URL: {why}"))
+}
+
+/// The key prefix of a `redis://` or `rediss://` URL (`?prefix=`, else the
+/// edge's default); `ValueError` saying what is wrong with a URL the edge
+/// refuses.
+#[pyfunction]
+fn redis_key_prefix(url: &str) -> PyResult<String> {
+    RedisUrl::parse(url).map(|u| u.prefix).map_err(refused)
+}
+
+/// The database of a `mongodb://` URL, which the edge requires; `ValueError`
+/// saying what is wrong with a URL the edge refuses (`mongodb+srv://`
+/// included).
+#[pyfunction]
+fn mongo_database(url: &str) -> PyResult<String> {
+    MongoUrl::parse(url).map(|u| u.db).map_err(refused)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(redis_key_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(mongo_database, m)?)?;
+    Ok(())
+}
