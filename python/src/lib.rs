@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use freshet_core::drift::mongo as drift_mongo;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{
-    Baseline, Summary, Thresholds, hour_keys, merge_hours, report, summary_key,
+    Baseline, Summary, Thresholds, check_drift, hour_keys, merge_hours, summary_key,
 };
 use freshet_core::encode::redis::RedisValue;
 use freshet_core::read::{FeatureValue as CoreValue, ReadError};
@@ -635,6 +635,20 @@ fn split_composite_id(id: &str) -> PyResult<Vec<String>> {
     })
 }
 
+/// The column `get_historical_features(full_feature_names=True)` gives a
+/// feature: `entity__name` (`freshet-core`'s `full_feature_name`).
+#[pyfunction]
+fn full_feature_name(entity: &str, name: &str) -> String {
+    freshet_core::spec::full_feature_name(entity, name)
+}
+
+/// The entity and name of an `entity__name` column; `None` for another.
+#[pyfunction]
+fn split_full_feature_name(column: &str) -> Option<(String, String)> {
+    freshet_core::spec::split_full_feature_name(column)
+        .map(|(entity, name)| (entity.to_owned(), name.to_owned()))
+}
+
 /// Every `(entity, id)` the log's events were folded into, as the edge keyed
 /// them, sorted; `pieces` as for `replay_log`.
 #[pyfunction]
@@ -693,7 +707,7 @@ fn drift_profile(
 /// `entity__name`, or the latest version of the one feature called `name`.
 fn feature_key(spec: &FeatureSpec, name: &str) -> Option<String> {
     // `entity__name`: get_historical_features's full_feature_names.
-    if let Some((entity, name)) = name.split_once("__") {
+    if let Some((entity, name)) = freshet_core::spec::split_full_feature_name(name) {
         return spec.lookup(entity, name).map(|f| f.key().to_owned());
     }
     if name.contains('@') {
@@ -724,14 +738,10 @@ fn drift_report(
     baseline: Option<&str>,
     min_samples: Option<u64>,
 ) -> PyResult<String> {
-    let baseline = match baseline {
-        Some(text) => Baseline::from_json(text).map_err(PyValueError::new_err)?,
-        None => Baseline {
-            source: "expected".to_owned(),
-            ..Baseline::default()
-        },
-    }
-    .with_expected(&spec.inner);
+    let baseline = baseline
+        .map(Baseline::from_json)
+        .transpose()
+        .map_err(PyValueError::new_err)?;
     let mut all: BTreeMap<String, Result<Summary, String>> = BTreeMap::new();
     for (key, text) in live {
         let s = serde_json::from_str::<Summary>(&text).map_err(|e| format!("summary: {e}"));
@@ -744,10 +754,8 @@ fn drift_report(
     if let Some(n) = min_samples {
         thresholds.min_samples = n;
     }
-    let out = report(&all, &baseline.features, &thresholds);
-    let source = baseline.source;
-    serde_json::to_string(&serde_json::json!({ "baseline": source, "report": out }))
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+    let checked = check_drift(&spec.inner, &all, baseline, &thresholds);
+    serde_json::to_string(&checked).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Merges the hashes of a feature's hours (`HGETALL` answers) into one
@@ -887,6 +895,8 @@ fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(log_received_at, m)?)?;
     m.add_function(wrap_pyfunction!(composite_id, m)?)?;
     m.add_function(wrap_pyfunction!(split_composite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(full_feature_name, m)?)?;
+    m.add_function(wrap_pyfunction!(split_full_feature_name, m)?)?;
     m.add_function(wrap_pyfunction!(drift_profile, m)?)?;
     m.add_function(wrap_pyfunction!(drift_report, m)?)?;
     m.add_function(wrap_pyfunction!(drift_merge_hashes, m)?)?;

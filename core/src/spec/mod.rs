@@ -16,6 +16,7 @@ mod entity;
 mod error;
 mod feature;
 mod field_path;
+mod full_name;
 mod hash;
 mod parse;
 mod raw;
@@ -33,6 +34,7 @@ pub use entity::{EntityDef, MAX_KEY_BYTES, composite_id, split_composite_id};
 pub use error::{PairError, SpecError};
 pub use feature::{EventMatch, Expected, FeatureDef};
 pub use field_path::FieldPath;
+pub use full_name::{full_feature_name, split_full_feature_name};
 pub use window::{MAX_WINDOW, MAX_WINDOW_BUCKETS, Window};
 
 /// Every entity and feature of a `features.toml`, checked.
