@@ -92,7 +92,9 @@ fn seed_payload_becomes_one_upsert_with_the_seeds_operators() {
     let mut expected = FeatureDoc::default();
     apply_delta(&spec, &mut expected, user);
     assert_eq!(
-        decode_document(&spec, "user", &stored).features,
+        decode_document(&spec, "user", &stored)
+            .expect("decodes")
+            .features,
         expected.features
     );
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use freshet_core::drift::mongo as drift_mongo;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{
-    Baseline, DEFAULT_SAMPLES_PER_MILLION, Summary, Thresholds, hour_keys, merge_hours, report,
-    summary_key,
+    Baseline, DEFAULT_SAMPLES_PER_MILLION, Summary, Thresholds, check_drift, hour_keys,
+    merge_hours, summary_key,
 };
 use freshet_core::spec::FeatureSpec;
 use freshet_core::time::Millis;
@@ -58,7 +58,7 @@ fn drift_profile(
 /// `entity__name`, or the latest version of the one feature called `name`.
 fn feature_key(spec: &FeatureSpec, name: &str) -> Option<String> {
     // `entity__name`: get_historical_features's full_feature_names.
-    if let Some((entity, name)) = name.split_once("__") {
+    if let Some((entity, name)) = freshet_core::spec::split_full_feature_name(name) {
         return spec.lookup(entity, name).map(|f| f.key().to_owned());
     }
     if name.contains('@') {
@@ -89,14 +89,10 @@ fn drift_report(
     baseline: Option<&str>,
     min_samples: Option<u64>,
 ) -> PyResult<String> {
-    let baseline = match baseline {
-        Some(text) => Baseline::from_json(text).map_err(PyValueError::new_err)?,
-        None => Baseline {
-            source: "expected".to_owned(),
-            ..Baseline::default()
-        },
-    }
-    .with_expected(&spec.inner);
+    let baseline = baseline
+        .map(Baseline::from_json)
+        .transpose()
+        .map_err(PyValueError::new_err)?;
     let mut all: BTreeMap<String, Result<Summary, String>> = BTreeMap::new();
     for (key, text) in live {
         let s = serde_json::from_str::<Summary>(&text).map_err(|e| format!("summary: {e}"));
@@ -109,10 +105,8 @@ fn drift_report(
     if let Some(n) = min_samples {
         thresholds.min_samples = n;
     }
-    let out = report(&all, &baseline.features, &thresholds);
-    let source = baseline.source;
-    serde_json::to_string(&serde_json::json!({ "baseline": source, "report": out }))
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+    let checked = check_drift(&spec.inner, &all, baseline, &thresholds);
+    serde_json::to_string(&checked).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Merges the hashes of a feature's hours (`HGETALL` answers) into one

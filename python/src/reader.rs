@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use freshet_core::encode::mongo::{collection, decode_document, document_to_json};
+use freshet_core::encode::mongo::{collection, decode_document, document_name, document_to_json};
 use freshet_core::encode::redis::{
     EntityKeys, RedisCommand, RedisValue, decode_state_for, read_commands_for,
 };
@@ -220,15 +220,24 @@ impl Plan {
     }
 
     /// Decodes one raw BSON document; returns its `_id` (a string, or `None`
-    /// when it is not one) and its feature document.
+    /// when it is not one, with no features) and its feature document. A
+    /// part that does not decode is `Corrupt`, naming the document.
     pub fn decode_mongo(&self, raw: &[u8]) -> Result<(Option<String>, FeatureDoc), ReaderError> {
         let document = bson::Document::from_reader(raw).map_err(|e| ReaderError::Corrupt {
             key: format!("{} document", self.mongo_collection()),
             detail: format!("not BSON: {e}"),
         })?;
-        let id = document.get_str("_id").ok().map(str::to_owned);
+        // A document whose `_id` is not a string names no row: not decoded.
+        let Ok(id) = document.get_str("_id") else {
+            return Ok((None, FeatureDoc::default()));
+        };
         let json = document_to_json(&document);
-        Ok((id, decode_document(&self.spec, &self.entity, &json)))
+        let doc =
+            decode_document(&self.spec, &self.entity, &json).map_err(|e| ReaderError::Corrupt {
+                key: document_name(&self.entity, id),
+                detail: e.to_string(),
+            })?;
+        Ok((Some(id.to_owned()), doc))
     }
 
     // ---- the edge's serving API ----
@@ -345,5 +354,29 @@ mod tests {
             .decode_redis("fs", "cid-1", &replies)
             .expect_err("corrupt");
         assert!(err.to_string().starts_with("fs:{user:cid-1}: "), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_document_names_its_id_and_field() {
+        let plan = Plan::new(spec(), "user", Some(vec!["pageviews".into()])).expect("plan");
+        let raw = |document: bson::Document| {
+            let mut bytes = Vec::new();
+            document.to_writer(&mut bytes).expect("bson");
+            bytes
+        };
+        let good =
+            raw(bson::doc! {"_id": "cid-1", "_ts": {"pageviews@1": 1_i64}, "pageviews@1": 3_i64});
+        let (id, doc) = plan.decode_mongo(&good).expect("decodes");
+        assert_eq!(id.as_deref(), Some("cid-1"));
+        assert!(doc.features.contains_key("pageviews@1"));
+        let bad =
+            raw(bson::doc! {"_id": "cid-1", "_ts": {"pageviews@1": 1_i64}, "pageviews@1": "many"});
+        let err = plan.decode_mongo(&bad).expect_err("corrupt");
+        assert!(matches!(err, ReaderError::Corrupt { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "user_features document \"cid-1\": unexpected MongoDB state: \
+             field `pageviews@1` is a string, not an integer"
+        );
     }
 }

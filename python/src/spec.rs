@@ -118,6 +118,20 @@ fn split_composite_id(id: &str) -> PyResult<Vec<String>> {
     })
 }
 
+/// The column `get_historical_features(full_feature_names=True)` gives a
+/// feature: `entity__name` (`freshet-core`'s `full_feature_name`).
+#[pyfunction]
+fn full_feature_name(entity: &str, name: &str) -> String {
+    freshet_core::spec::full_feature_name(entity, name)
+}
+
+/// The entity and name of an `entity__name` column; `None` for another.
+#[pyfunction]
+fn split_full_feature_name(column: &str) -> Option<(String, String)> {
+    freshet_core::spec::split_full_feature_name(column)
+        .map(|(entity, name)| (entity.to_owned(), name.to_owned()))
+}
+
 /// `24h`, `7d`… in milliseconds (the spec's duration syntax).
 #[pyfunction]
 fn parse_duration(text: &str) -> PyResult<Millis> {
@@ -128,6 +142,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Spec>()?;
     m.add_function(wrap_pyfunction!(composite_id, m)?)?;
     m.add_function(wrap_pyfunction!(split_composite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(full_feature_name, m)?)?;
+    m.add_function(wrap_pyfunction!(split_full_feature_name, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     Ok(())
 }

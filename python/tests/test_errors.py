@@ -233,6 +233,34 @@ def test_a_corrupt_hash_names_its_key(redis_server: RedisServer) -> None:
         assert store.get_online_features("user", ["ok"], ["searches"])[0]["searches"].value == 0
 
 
+def test_a_corrupt_mongodb_document_names_its_id_and_field(mongo_server: MongoServer) -> None:
+    """The rule Redis follows: a field that is there but does not decode fails
+    the read, naming the document and the field; one never written reads as
+    its default."""
+    import pymongo
+
+    bad, never = "bad-" + secrets.token_hex(3), "never-" + secrets.token_hex(3)
+    with pymongo.MongoClient(mongo_server.url()) as client:
+        client.get_default_database()["user_features"].insert_many([
+            {"_id": bad, "_ts": {"pageviews@1": 5, "recent_products@1": 5}, "pageviews@1": "many",
+             "recent_products@1": [{"t": 5, "id": "e1", "v": "p1"}, {"t": 4, "v": "p2"}]},
+            {"_id": never, "_ts": {"pageviews@1": 5}},
+        ])  # fmt: skip
+    with freshet.FeatureStore(SPEC, mongo_server.url()) as store:
+        match = rf'^user_features document "{bad}": .*field `pageviews@1` is a string, not an integer'
+        with pytest.raises(freshet.CorruptState, match=match):
+            store.get_online_features("user", [never, bad], ["pageviews"])
+
+        async def read_async() -> None:
+            async with store:
+                await store.get_online_features_async("user", [bad], ["recent_products"])
+
+        match = rf'^user_features document "{bad}": .*field `recent_products@1.1.id` is missing'
+        with pytest.raises(freshet.CorruptState, match=match):
+            asyncio.run(read_async())
+        assert store.get_online_features("user", [never], ["pageviews"])[0]["pageviews"].value == 0
+
+
 def test_a_wrong_read_token_is_refused(redis_edge: tuple[Edge, str]) -> None:
     edge, _ = redis_edge
     with (

@@ -364,6 +364,23 @@ def test_unknown_features_fail_before_any_io() -> None:
         freshet.get_historical_features(df, ["user:pageviews"], "http://127.0.0.1:9", spec=SPEC, as_of="now")
 
 
+def test_full_feature_names_are_the_columns_profile_reads_back() -> None:
+    """One rule for `entity__name` columns (core's full_feature_name): what
+    get_historical_features names is what `freshet profile` reads back."""
+    from freshet._freshet import split_full_feature_name
+    from freshet.drift import profile
+    from freshet.history import column_names
+
+    names = column_names([("user", "pageviews"), ("product", "popularity_7d")], full_feature_names=True)
+    assert names == ["user__pageviews", "product__popularity_7d"]
+    assert [split_full_feature_name(n) for n in [*names, "user"]] == [
+        ("user", "pageviews"), ("product", "popularity_7d"), None]  # fmt: skip
+    frame = pd.DataFrame({"user": ["a", "b", "c"], **{n: [1, 2, 3] for n in names}})
+    baseline, skipped = profile(frame, spec=SPEC)
+    assert set(baseline["features"]) == {"pageviews@1", "popularity_7d@1"}
+    assert skipped == ["user"]
+
+
 def test_missing_columns_are_named() -> None:
     t = pd.Timestamp("2026-11-22T10:00:00Z")
     with pytest.raises(ValueError, match="no `product` column: the product id that product:popularity_7d need"):

@@ -2,7 +2,7 @@
 //! trained on. The edge and the Python reader sample served values into a
 //! [`Summary`] per feature per hour (kept in the online store, merged by
 //! addition), `freshet profile` turns a training set into a [`Baseline`],
-//! and [`report`] compares the two the same way for `freshet drift` and
+//! and [`check_drift`] compares the two the same way for `freshet drift` and
 //! `GET /v1/drift`.
 
 pub mod baseline;
@@ -13,7 +13,9 @@ pub mod store;
 pub mod summary;
 
 pub use baseline::{Baseline, FeatureBaseline};
-pub use report::{Check, DriftReport, FeatureReport, Status, Thresholds, report};
+pub use report::{
+    Check, DriftCheck, DriftReport, FeatureReport, Status, Thresholds, check_drift, report,
+};
 pub use store::{SUMMARY_TTL_SECS, hour_keys, summary_key};
 pub use summary::{Summary, merge_hours};
 

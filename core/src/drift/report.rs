@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{FeatureBaseline, bin_of, shares};
+use super::baseline::{Baseline, FeatureBaseline, bin_of, shares};
 use super::summary::{Summary, bucket_bounds};
+use crate::spec::FeatureSpec;
 
 /// Thresholds of every check, with the defaults above.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -135,6 +136,37 @@ pub struct DriftReport {
 
 /// A feature's live side: its summary, or why it could not be read.
 pub type Live = Result<Summary, String>;
+
+/// A drift check as `GET /v1/drift` and `freshet drift` answer it: the
+/// report, and where its baseline came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftCheck {
+    /// The baseline's `source` (a file name, or "expected").
+    pub baseline: String,
+    pub report: DriftReport,
+}
+
+/// Checks `live` against `baseline`, a baseline file (without one, the
+/// source is "expected"), its missing features filled in by the spec's
+/// `expected` stats: the one way the edge and the Python reader assemble
+/// the report.
+pub fn check_drift(
+    spec: &FeatureSpec,
+    live: &BTreeMap<String, Live>,
+    baseline: Option<Baseline>,
+    thresholds: &Thresholds,
+) -> DriftCheck {
+    let baseline = baseline
+        .unwrap_or_else(|| Baseline {
+            source: "expected".to_owned(),
+            ..Baseline::default()
+        })
+        .with_expected(spec);
+    DriftCheck {
+        report: report(live, &baseline.features, thresholds),
+        baseline: baseline.source,
+    }
+}
 
 /// Compares each feature's live summary with its baseline. `live` and
 /// `baselines` are keyed by feature key; every feature of either appears.
@@ -527,5 +559,45 @@ mod tests {
         assert!((js_distance(&[1.0, 0.0], &[0.0, 1.0]) - 2f64.ln().sqrt()).abs() < 1e-12);
         let p = psi(&[0.5, 0.5], &[0.25, 0.75]);
         assert!((p - (-0.25 * 0.5f64.ln() + 0.25 * 1.5f64.ln())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_check_fills_the_baseline_from_the_spec_and_names_its_source() {
+        let spec = FeatureSpec::parse(
+            "[entities.user]\nkey = [\"userId\"]\n\
+             [[feature]]\nname = \"n\"\nentity = \"user\"\non = [\"*\"]\nagg = \"count\"\n\
+             expected = { mean = 2.0, stddev = 1.0 }\n\
+             [[feature]]\nname = \"m\"\nentity = \"user\"\non = [\"*\"]\nagg = \"count\"\n",
+        )
+        .expect("spec");
+        let live: BTreeMap<String, Live> = [("m@1".to_owned(), Err("broken".to_owned()))].into();
+        let t = Thresholds::default();
+        let expected = check_drift(&spec, &live, None, &t);
+        assert_eq!(expected.baseline, "expected");
+        let keys: Vec<&str> = expected
+            .report
+            .features
+            .iter()
+            .map(|f| f.feature.as_str())
+            .collect();
+        assert_eq!(keys, ["m@1", "n@1"]);
+        assert_eq!(expected.report.features[0].status, Status::Corrupt);
+        let train: Vec<Value> = (0..200).map(|i| json!(i % 5)).collect();
+        let file = Baseline::profile("train.parquet", [("m@1", train.as_slice())]);
+        let profiled = check_drift(&spec, &live, Some(file), &t);
+        assert_eq!(profiled.baseline, "train.parquet");
+        assert_eq!(
+            profiled.report,
+            report(
+                &live,
+                &Baseline::profile("", [("m@1", train.as_slice())])
+                    .with_expected(&spec)
+                    .features,
+                &t
+            )
+        );
+        let text = serde_json::to_value(&profiled).expect("json");
+        assert_eq!(text["baseline"], "train.parquet");
+        assert!(text["report"]["features"].is_array());
     }
 }

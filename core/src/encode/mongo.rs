@@ -29,8 +29,11 @@
 //! removed by the update (it cannot see the document); reads ignore them.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde_json::{Map, Value, json};
+
+use super::DecodeError;
 
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
@@ -128,32 +131,6 @@ fn increments(value: &Agg, key: &str, mut inc: impl FnMut(String, Value)) {
     }
 }
 
-/// Reads back what [`increments`] wrote.
-fn decode_increments(def: &FeatureDef, raw: &Value) -> Option<Agg> {
-    let windowed = def.window.is_some();
-    let parts = |v: &Value| -> Option<Vec<f64>> {
-        let parts = v.as_object()?;
-        let n = def.cell_parts();
-        (0..n)
-            .map(|k| parts.get(&k.to_string()).map_or(Some(0.0), Value::as_f64))
-            .collect()
-    };
-    match def.agg {
-        Aggregation::Avg => decode_cells(raw, windowed, parts).map(Agg::Avg),
-        Aggregation::VectorAvg => decode_cells(raw, windowed, parts).map(Agg::VectorAvg),
-        Aggregation::Decay => decode_cells(raw, windowed, Value::as_i64).map(Agg::Decay),
-        Aggregation::Mode => raw.as_object().map(|counts| {
-            Agg::Mode(
-                counts
-                    .iter()
-                    .filter_map(|(k, n)| Some((unescape_key(k), n.as_i64()?)))
-                    .collect(),
-            )
-        }),
-        _ => None,
-    }
-}
-
 fn cells<T>(cells: &Cells<T>, key: &str, mut put: impl FnMut(String, &T)) {
     match cells {
         Cells::Total(v) => put(key.to_owned(), v),
@@ -196,77 +173,172 @@ pub fn unescape_key(key: &str) -> String {
         .replace("%25", "%")
 }
 
+/// How errors name an entity's document: its collection and `_id`.
+pub fn document_name(entity: &str, id: &str) -> String {
+    format!("{} document {id:?}", collection(entity))
+}
+
 /// Decodes an entity's document (as relaxed extended JSON: numbers plain)
-/// into its [`FeatureDoc`]. Parts that do not have Freshet's shape are skipped.
-pub fn decode_document(spec: &FeatureSpec, entity: &str, document: &Value) -> FeatureDoc {
+/// into its [`FeatureDoc`]. A feature without its value or its `_ts` entry
+/// was never written and is left out (it reads as its default); a part that
+/// is there but does not have the shape [`update_one`] writes is an error
+/// naming its field, as Redis's decoding is ([`super`]).
+pub fn decode_document(
+    spec: &FeatureSpec,
+    entity: &str,
+    document: &Value,
+) -> Result<FeatureDoc, DecodeError> {
     let mut doc = FeatureDoc::default();
-    let ts = document.get("_ts").and_then(Value::as_object);
+    let ts = document.get("_ts").map(|t| object(t, "_ts")).transpose()?;
     for def in spec.features_of(entity) {
         let key = def.key();
-        let (Some(updated_at), Some(raw)) = (
-            ts.and_then(|t| t.get(key)).and_then(Value::as_i64),
-            document.get(key),
-        ) else {
+        let (Some(updated_at), Some(raw)) = (ts.and_then(|t| t.get(key)), document.get(key)) else {
             continue;
         };
-        let windowed = def.window.is_some();
-        let value = match def.agg {
-            Aggregation::Count => decode_cells(raw, windowed, Value::as_i64).map(Agg::Count),
-            Aggregation::Sum => decode_cells(raw, windowed, Value::as_f64).map(Agg::Sum),
-            Aggregation::Min => decode_cells(raw, windowed, Value::as_f64).map(Agg::Min),
-            Aggregation::Max => decode_cells(raw, windowed, Value::as_f64).map(Agg::Max),
-            Aggregation::Last => decode_stamped(raw).map(Agg::Last),
-            Aggregation::First => decode_stamped(raw).map(Agg::First),
-            Aggregation::Distinct => raw.as_object().map(|seen| {
-                Agg::Distinct(
-                    seen.iter()
-                        .filter_map(|(k, t)| Some((unescape_key(k), t.as_i64()?)))
-                        .collect(),
-                )
-            }),
-            Aggregation::LatestN => raw
-                .as_array()
-                .map(|items| Agg::LatestN(items.iter().filter_map(decode_stamped).collect())),
-            Aggregation::Avg | Aggregation::VectorAvg | Aggregation::Decay | Aggregation::Mode => {
-                decode_increments(def, raw)
-            }
+        let updated_at = integer(updated_at, &format!("_ts.{key}"))?;
+        let mut state = FeatureState {
+            updated_at,
+            value: decode_value(def, raw)?,
         };
-        if let Some(value) = value {
-            let mut state = FeatureState { updated_at, value };
-            state.settle(def);
-            doc.features.insert(key.to_owned(), state);
-        }
+        state.settle(def);
+        doc.features.insert(key.to_owned(), state);
     }
-    doc
+    Ok(doc)
+}
+
+/// Reads back one feature's field as [`update_one`] wrote it.
+fn decode_value(def: &FeatureDef, raw: &Value) -> Result<Agg, DecodeError> {
+    let key = def.key();
+    let windowed = def.window.is_some();
+    // `avg` and `vector_avg` cells: a part never incremented is 0.
+    let parts = |cell: &Value, field: &str| -> Result<Vec<f64>, DecodeError> {
+        let parts = object(cell, field)?;
+        (0..def.cell_parts())
+            .map(|k| {
+                let k = k.to_string();
+                parts
+                    .get(&k)
+                    .map_or(Ok(0.0), |x| number(x, &format!("{field}.{k}")))
+            })
+            .collect()
+    };
+    Ok(match def.agg {
+        Aggregation::Count => Agg::Count(decode_cells(raw, key, windowed, integer)?),
+        Aggregation::Sum => Agg::Sum(decode_cells(raw, key, windowed, number)?),
+        Aggregation::Min => Agg::Min(decode_cells(raw, key, windowed, number)?),
+        Aggregation::Max => Agg::Max(decode_cells(raw, key, windowed, number)?),
+        Aggregation::Last => Agg::Last(decode_stamped(raw, key)?),
+        Aggregation::First => Agg::First(decode_stamped(raw, key)?),
+        Aggregation::Distinct => Agg::Distinct(decode_counts(raw, key)?),
+        Aggregation::LatestN => Agg::LatestN(
+            array(raw, key)?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| decode_stamped(item, &format!("{key}.{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Aggregation::Avg => Agg::Avg(decode_cells(raw, key, windowed, parts)?),
+        Aggregation::VectorAvg => Agg::VectorAvg(decode_cells(raw, key, windowed, parts)?),
+        Aggregation::Decay => Agg::Decay(decode_cells(raw, key, windowed, integer)?),
+        Aggregation::Mode => Agg::Mode(decode_counts(raw, key)?),
+    })
 }
 
 fn decode_cells<T>(
     raw: &Value,
+    field: &str,
     windowed: bool,
-    get: impl Fn(&Value) -> Option<T>,
-) -> Option<Cells<T>> {
+    get: impl Fn(&Value, &str) -> Result<T, DecodeError>,
+) -> Result<Cells<T>, DecodeError> {
     if !windowed {
-        return get(raw).map(Cells::Total);
+        return get(raw, field).map(Cells::Total);
     }
-    let buckets = raw
-        .as_object()?
-        .iter()
-        .filter_map(|(start, v)| Some((start.parse::<Millis>().ok()? * SECOND, get(v)?)))
-        .collect();
-    Some(Cells::Buckets(buckets))
+    let mut buckets = BTreeMap::new();
+    for (start, v) in object(raw, field)? {
+        let at = format!("{field}.{start}");
+        let start = start
+            .parse::<Millis>()
+            .ok()
+            .and_then(|s| s.checked_mul(SECOND))
+            .ok_or_else(|| bad(&at, "is not a bucket start (Unix seconds)"))?;
+        buckets.insert(start, get(v, &at)?);
+    }
+    Ok(Cells::Buckets(buckets))
 }
 
-fn decode_stamped(raw: &Value) -> Option<Stamped> {
-    Some(Stamped {
-        t: raw.get("t")?.as_i64()?,
-        id: raw.get("id")?.as_str()?.to_owned(),
-        v: raw.get("v")?.clone(),
+/// `distinct`'s times and `mode`'s counts, by escaped value.
+fn decode_counts(raw: &Value, field: &str) -> Result<BTreeMap<String, i64>, DecodeError> {
+    object(raw, field)?
+        .iter()
+        .map(|(k, n)| Ok((unescape_key(k), integer(n, &format!("{field}.{k}"))?)))
+        .collect()
+}
+
+fn decode_stamped(raw: &Value, field: &str) -> Result<Stamped, DecodeError> {
+    let s = object(raw, field)?;
+    let part = |name: &str| {
+        let at = format!("{field}.{name}");
+        s.get(name)
+            .map(|v| (v, at.clone()))
+            .ok_or_else(|| bad(&at, "is missing"))
+    };
+    let (t, t_at) = part("t")?;
+    let (id, id_at) = part("id")?;
+    let (v, _) = part("v")?;
+    Ok(Stamped {
+        t: integer(t, &t_at)?,
+        id: id
+            .as_str()
+            .ok_or_else(|| bad(&id_at, format!("is {}, not a string", kind(id))))?
+            .to_owned(),
+        v: v.clone(),
     })
+}
+
+fn bad(field: &str, why: impl fmt::Display) -> DecodeError {
+    DecodeError {
+        store: "MongoDB",
+        detail: format!("field `{field}` {why}"),
+    }
+}
+
+fn integer(v: &Value, field: &str) -> Result<i64, DecodeError> {
+    v.as_i64()
+        .ok_or_else(|| bad(field, format!("is {}, not an integer", kind(v))))
+}
+
+fn number(v: &Value, field: &str) -> Result<f64, DecodeError> {
+    v.as_f64()
+        .ok_or_else(|| bad(field, format!("is {}, not a number", kind(v))))
+}
+
+fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, DecodeError> {
+    v.as_object()
+        .ok_or_else(|| bad(field, format!("is {}, not a document", kind(v))))
+}
+
+fn array<'a>(v: &'a Value, field: &str) -> Result<&'a Vec<Value>, DecodeError> {
+    v.as_array()
+        .ok_or_else(|| bad(field, format!("is {}, not an array", kind(v))))
+}
+
+/// What a misshapen value is, without its content (which may be large).
+fn kind(v: &Value) -> &'static str {
+    match v {
+        // Also every BSON type Freshet never writes ([`bson_to_json`]).
+        Value::Null => "null or of a type Freshet never writes",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a float",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a document",
+    }
 }
 
 /// BSON as the relaxed JSON [`decode_document`] reads: Int32/Int64
 /// integers, Double floats; types Freshet never writes (dates, ids, binary)
-/// become null, which decoding skips.
+/// become null, which decoding refuses.
 #[cfg(feature = "bson")]
 pub fn bson_to_json(value: &bson::Bson) -> Value {
     use bson::Bson;
@@ -358,6 +430,231 @@ mod tests {
         assert_eq!(keys(&s), ["t", "id", "v"]);
         assert_eq!(keys(&json!({"id": -1, "t": -1})), ["t", "id"]);
         assert_eq!(keys(&json!({"b": 1, "a": 2})), ["a", "b"]);
+    }
+
+    const SHAPES: &str = r#"
+[entities.user]
+key = ["userId"]
+
+[[feature]]
+name = "n"
+entity = "user"
+on = ["*"]
+agg = "count"
+
+[[feature]]
+name = "n_1d"
+entity = "user"
+on = ["*"]
+agg = "count"
+window = "1d"
+
+[[feature]]
+name = "s"
+entity = "user"
+on = ["*"]
+agg = "sum"
+field = "payload.x"
+
+[[feature]]
+name = "lo"
+entity = "user"
+on = ["*"]
+agg = "min"
+field = "payload.x"
+
+[[feature]]
+name = "hi"
+entity = "user"
+on = ["*"]
+agg = "max"
+field = "payload.x"
+
+[[feature]]
+name = "l"
+entity = "user"
+on = ["*"]
+agg = "last"
+field = "payload.x"
+
+[[feature]]
+name = "f"
+entity = "user"
+on = ["*"]
+agg = "first"
+field = "payload.x"
+
+[[feature]]
+name = "d"
+entity = "user"
+on = ["*"]
+agg = "distinct"
+field = "payload.x"
+
+[[feature]]
+name = "r"
+entity = "user"
+on = ["*"]
+agg = "latest_n"
+field = "payload.x"
+
+[[feature]]
+name = "a"
+entity = "user"
+on = ["*"]
+agg = "avg"
+field = "payload.x"
+
+[[feature]]
+name = "a_1d"
+entity = "user"
+on = ["*"]
+agg = "avg"
+field = "payload.x"
+window = "1d"
+
+[[feature]]
+name = "v"
+entity = "user"
+on = ["*"]
+agg = "vector_avg"
+field = "payload.x"
+dim = 2
+
+[[feature]]
+name = "e"
+entity = "user"
+on = ["*"]
+agg = "decay"
+half_life = "1d"
+
+[[feature]]
+name = "m"
+entity = "user"
+on = ["*"]
+agg = "mode"
+field = "payload.x"
+"#;
+
+    const AT: i64 = 1_700_000_000_000;
+
+    fn decode(key: &str, value: Value) -> Result<FeatureDoc, DecodeError> {
+        let spec = FeatureSpec::parse(SHAPES).expect("spec");
+        let document = json!({"_id": "u1", "_ts": {key: AT}, key: value});
+        decode_document(&spec, "user", &document)
+    }
+
+    #[test]
+    fn every_shape_decodes_and_a_malformed_part_is_named() {
+        // (feature, as written, malformed, the field the error names)
+        let cases = [
+            ("n@1", json!(3), json!("3"), "n@1"),
+            (
+                "n_1d@1",
+                json!({"1700000000": 2}),
+                json!({"1700000000": "2"}),
+                "n_1d@1.1700000000",
+            ),
+            (
+                "n_1d@1",
+                json!({"1700000000": 2}),
+                json!({"soon": 2}),
+                "n_1d@1.soon",
+            ),
+            ("n_1d@1", json!({"1700000000": 2}), json!(2), "n_1d@1"),
+            ("s@1", json!(2.5), json!([2.5]), "s@1"),
+            ("lo@1", json!(-1), json!(null), "lo@1"),
+            ("hi@1", json!(7.5), json!(true), "hi@1"),
+            (
+                "l@1",
+                json!({"t": AT, "id": "e1", "v": "x"}),
+                json!({"t": AT, "v": "x"}),
+                "l@1.id",
+            ),
+            (
+                "f@1",
+                json!({"t": AT, "id": "e1", "v": 1}),
+                json!({"t": "1", "id": "e1", "v": 1}),
+                "f@1.t",
+            ),
+            (
+                "f@1",
+                json!({"t": AT, "id": "e1", "v": 1}),
+                json!("x"),
+                "f@1",
+            ),
+            ("d@1", json!({"a": AT}), json!({"a": AT, "b": 1.5}), "d@1.b"),
+            (
+                "r@1",
+                json!([{"t": AT, "id": "e1", "v": 1}]),
+                json!([{"t": AT, "id": "e1", "v": 1}, 7]),
+                "r@1.1",
+            ),
+            ("r@1", json!([]), json!({"0": 1}), "r@1"),
+            (
+                "a@1",
+                json!({"0": 2, "1": 3.0}),
+                json!({"0": 2, "1": "3"}),
+                "a@1.1",
+            ),
+            (
+                "a_1d@1",
+                json!({"1700000000": {"0": 1, "1": 2}}),
+                json!({"1700000000": 3}),
+                "a_1d@1.1700000000",
+            ),
+            (
+                "v@1",
+                json!({"0": 1, "1": 0.5, "2": 0.5}),
+                json!({"0": 1, "1": null}),
+                "v@1.1",
+            ),
+            (
+                "e@1",
+                json!({"1700000000": 4_294_967_296_i64}),
+                json!({"1700000000": 1.5}),
+                "e@1.1700000000",
+            ),
+            ("m@1", json!({"x": 3}), json!({"x": "3"}), "m@1.x"),
+        ];
+        for (key, good, malformed, field) in cases {
+            let doc = decode(key, good).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(doc.features.contains_key(key), "{key}");
+            let e = decode(key, malformed).expect_err(key).to_string();
+            assert!(
+                e.starts_with(&format!("unexpected MongoDB state: field `{field}` ")),
+                "{key}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_part_never_written_is_absent_and_a_malformed_time_is_named() {
+        let spec = FeatureSpec::parse(SHAPES).expect("spec");
+        let decode = |document: Value| decode_document(&spec, "user", &document);
+        // A value without its time, a time without its value, no `_ts`: absent.
+        let doc = decode(json!({"_id": "u1", "_ts": {"s@1": AT}, "n@1": 3})).expect("decodes");
+        assert!(doc.features.is_empty());
+        let doc = decode(json!({"_id": "u1", "n@1": 3})).expect("decodes");
+        assert!(doc.features.is_empty());
+        // An `avg` part never incremented is 0.
+        let doc =
+            decode(json!({"_id": "u1", "_ts": {"a@1": AT}, "a@1": {"0": 1}})).expect("decodes");
+        assert_eq!(
+            doc.features["a@1"].value,
+            Agg::Avg(Cells::Total(vec![1.0, 0.0]))
+        );
+        let e = decode(json!({"_ts": {"n@1": "late"}, "n@1": 3})).expect_err("time");
+        assert_eq!(
+            e.to_string(),
+            "unexpected MongoDB state: field `_ts.n@1` is a string, not an integer"
+        );
+        let e = decode(json!({"_ts": 5})).expect_err("_ts");
+        assert_eq!(
+            e.to_string(),
+            "unexpected MongoDB state: field `_ts` is an integer, not a document"
+        );
+        assert_eq!(document_name("user", "u1"), "user_features document \"u1\"");
     }
 
     #[test]

@@ -26,8 +26,8 @@
 //! them into dates with one division.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
+pub use super::DecodeError;
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
 use crate::time::{Millis, SECOND};
@@ -302,20 +302,11 @@ fn is_set_feature(def: &FeatureDef) -> bool {
     )
 }
 
-/// A reply that does not have the shape Freshet writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(pub String);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unexpected Redis state: {}", self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
 fn bad(what: impl Into<String>) -> DecodeError {
-    DecodeError(what.into())
+    DecodeError {
+        store: "Redis",
+        detail: what.into(),
+    }
 }
 
 /// Decodes the replies to [`read_commands`] into the entity's document.

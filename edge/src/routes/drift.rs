@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use freshet_core::drift::{Baseline, SUMMARY_TTL_SECS, Summary, Thresholds, report};
+use freshet_core::drift::{Baseline, SUMMARY_TTL_SECS, Summary, Thresholds, check_drift};
 use freshet_core::spec::parse_duration;
 use freshet_core::time::{DAY, HOUR, Millis, SECOND, format_rfc3339};
 use serde_json::json;
@@ -44,21 +44,18 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         let from = now - since;
         let live = self.store.load_drift(&keys, from, now).await?;
         let live: BTreeMap<String, Result<Summary, String>> = keys.into_iter().zip(live).collect();
-        let baseline = match &self.config.drift_baseline {
+        let baseline = self
+            .config
+            .drift_baseline
+            .as_deref()
             // Checked when the configuration was read.
-            Some(text) => Baseline::from_json(text).unwrap_or_default(),
-            None => Baseline {
-                source: "expected".to_owned(),
-                ..Baseline::default()
-            },
-        }
-        .with_expected(self.spec);
-        let report = report(&live, &baseline.features, &Thresholds::default());
+            .map(|text| Baseline::from_json(text).unwrap_or_default());
+        let checked = check_drift(self.spec, &live, baseline, &Thresholds::default());
         let mut body = json!({
             "from": format_rfc3339(from),
             "to": format_rfc3339(now),
-            "baseline": baseline.source,
-            "report": report,
+            "baseline": checked.baseline,
+            "report": checked.report,
         });
         if req.query_param("summaries").as_deref() == Some("1") {
             let summaries: BTreeMap<&String, serde_json::Value> = live

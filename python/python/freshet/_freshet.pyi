@@ -29,6 +29,7 @@ __all__ = [
     "drift_profile",
     "drift_report",
     "drift_sample_calls",
+    "full_feature_name",
     "log_batches",
     "log_entities",
     "log_received_at",
@@ -37,6 +38,7 @@ __all__ = [
     "redis_key_prefix",
     "replay_log",
     "split_composite_id",
+    "split_full_feature_name",
 ]
 
 class FreshetError(Exception): ...
@@ -121,6 +123,8 @@ def log_received_at(source: str, head: bytes) -> int | None: ...
 def log_batches(pieces: Iterable[tuple[str, bytes, bool]]) -> Iterator[bytes]: ...
 def composite_id(parts: list[str]) -> str: ...
 def split_composite_id(id: str) -> list[str]: ...
+def full_feature_name(entity: str, name: str) -> str: ...
+def split_full_feature_name(column: str) -> tuple[str, str] | None: ...
 
 # Drift (README, "Drift"): summaries and reports as JSON text, computed by core.
 DRIFT_ADD_SCRIPT: str

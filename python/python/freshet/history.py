@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from freshet._freshet import MAX_LATENESS, Spec, replay_log
+from freshet._freshet import MAX_LATENESS, Spec, full_feature_name, replay_log
 from freshet._log import EDGE_DEFAULT_LOOKBACK, open_log
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _entity_ids(spec: Spec, entity_df: Any, entity: str, pairs: list[tuple[str, 
 
 
 def column_names(pairs: list[tuple[str, str]], full_feature_names: bool) -> list[str]:
-    names = [f"{e}__{n}" if full_feature_names else n for e, n in pairs]
+    names = [full_feature_name(e, n) if full_feature_names else n for e, n in pairs]
     for name in names:
         if names.count(name) > 1:
             hint = "" if full_feature_names else "; pass full_feature_names=True for entity__name columns"

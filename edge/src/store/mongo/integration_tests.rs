@@ -302,6 +302,37 @@ async fn against_a_real_server_with_authentication() {
     assert_eq!(read, from_mongo);
     assert_eq!(pooled.connector.connects.get(), 1);
     assert_eq!(pooled.idle_connections(), 1);
+
+    // A field never written reads as its default; a field someone broke
+    // fails the read, naming the document and the field, as in Redis: a
+    // corrupt document is never served as defaults.
+    let broke = run(
+        &mongo,
+        vec![doc! {"update": "user_features", "updates": [
+            {"q": {"_id": "cid-race"}, "u": {"$unset": {"pageviews@1": ""}}},
+            {"q": {"_id": "cid-order"}, "u": {"$set": {"recent_products@1.1.t": "soon"}}},
+        ], "$db": db.as_str()}],
+    )
+    .await;
+    assert_eq!(broke[0].get_i32("nModified").ok(), Some(2), "{broke:?}");
+    let unset = mongo
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "cid-race")]))
+        .await
+        .unwrap();
+    let unset = read_features(spec, "user", &unset[0], None, now).unwrap();
+    assert_eq!(unset["pageviews"].value, serde_json::json!(0));
+    let e = mongo
+        .load(&EntityRead::all_of(&[EntityKey::new("user", "cid-order")]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        StoreError::Corrupt(
+            "user_features document \"cid-order\": unexpected MongoDB state: \
+             field `recent_products@1.1.t` is a string, not an integer"
+                .into()
+        )
+    );
 }
 
 #[tokio::test]

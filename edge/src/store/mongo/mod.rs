@@ -35,7 +35,7 @@ use freshet_core::drift::mongo::{
     COLLECTION as DRIFT, hour_ids, summary_from_document, ttl_index, update_statements,
 };
 use freshet_core::drift::{Summary, merge_hours};
-use freshet_core::encode::mongo::decode_document;
+use freshet_core::encode::mongo::{decode_document, document_name};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use freshet_core::time::Millis;
@@ -438,7 +438,13 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
                     };
                     let json = document_to_json(&found);
                     for &i in plan.indices.iter().filter(|&&i| keys[i].id == id) {
-                        docs[i] = decode_document(self.spec, &keys[i].entity, &json);
+                        let key = &keys[i];
+                        docs[i] = decode_document(self.spec, &key.entity, &json).map_err(|e| {
+                            StoreError::Corrupt(format!(
+                                "{}: {e}",
+                                document_name(&key.entity, &key.id)
+                            ))
+                        })?;
                     }
                 }
             }

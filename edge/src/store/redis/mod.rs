@@ -23,7 +23,8 @@ use std::pin::pin;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{Summary, hour_keys, merge_hours, summary_key};
 use freshet_core::encode::redis::{
-    RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state_for, read_commands_for,
+    EntityKeys, RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state_for,
+    read_commands_for,
 };
 use freshet_core::read::resolve_names;
 use freshet_core::spec::FeatureSpec;
@@ -311,7 +312,15 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                     return Err(StoreError::Server(e.clone()));
                 }
                 let doc = decode_state_for(self.spec, &key.entity, wanted.as_deref(), part)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    .map_err(|e| {
+                        let hash = EntityKeys {
+                            prefix: &self.url.prefix,
+                            entity: &key.entity,
+                            id: &key.id,
+                        }
+                        .hash();
+                        StoreError::Corrupt(format!("{hash}: {e}"))
+                    })?;
                 docs.push(doc);
                 at += n;
             }
