@@ -121,7 +121,7 @@ impl Core {
     pub fn next_body(&mut self, now: f64, flush: bool) -> Option<String> {
         let now = now as u64;
         if flush {
-            self.core.flush();
+            self.core.flush(now);
         }
         self.core.seal_if_old(now);
         let out = self.core.start_send(now)?;
