@@ -134,6 +134,137 @@ mod tests {
         }
     }
 
+    /// The token vectors every other copy of this rule is tested against
+    /// (`freshet/server` in `npm/src/server.js`, by `tests/sdk/server.test.mjs`):
+    /// made here, kept in `tests/fixtures/identity-tokens.json`. The test
+    /// fails when the file and this module disagree; `FRESHET_BLESS=1`
+    /// rewrites the file after a deliberate change (review the diff).
+    #[test]
+    fn the_shared_token_vectors_are_what_core_computes() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/identity-tokens.json"
+        );
+        let got = token_vectors();
+        if std::env::var_os("FRESHET_BLESS").is_some() {
+            let text = serde_json::to_string_pretty(&got).expect("json") + "\n";
+            std::fs::write(path, text).expect("write the vectors");
+        }
+        let kept: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(path).expect("the vectors; run with FRESHET_BLESS=1"),
+        )
+        .expect("the vectors are JSON");
+        assert_eq!(got, kept, "{path} is not what core computes");
+    }
+
+    /// Each vector: the secret the verifier holds, the token, `now` in Unix
+    /// seconds and the verdict; `claims` (userId, expiry) when the token is
+    /// exactly what `issue_token` gives for them with that secret, else null
+    /// (tampered, signed elsewhere, or written by hand).
+    fn token_vectors() -> serde_json::Value {
+        use serde_json::json;
+        const SECRET: &str = "site-secret";
+        const EXPIRY: i64 = 1_795_000_000; // 2026-11-18T11:06:40Z
+        let vector = |case: &str, claims: Option<(&str, i64)>, token: String, now: i64| {
+            let verdict = match verify_token(SECRET.as_bytes(), &token, now) {
+                Ok(user_id) => json!({ "userId": user_id }),
+                Err(e) => json!({ "error": e.code() }),
+            };
+            let claims =
+                claims.map(|(user_id, expiry)| json!({ "userId": user_id, "expiry": expiry }));
+            json!({ "case": case, "secret": SECRET, "claims": claims, "now": now, "token": token, "verdict": verdict })
+        };
+        let issued = |case: &str, user_id: &str, expiry: i64, now: i64| {
+            let token = issue_token(SECRET.as_bytes(), user_id, expiry);
+            vector(case, Some((user_id, expiry)), token, now)
+        };
+        // Signed with the secret, over claims written as issue_token never
+        // writes them.
+        let signed = |claims: &str| {
+            let tag = mac(SECRET.as_bytes(), claims).finalize().into_bytes();
+            format!("{claims}.{}", URL_SAFE_NO_PAD.encode(tag))
+        };
+        let token = issue_token(SECRET.as_bytes(), "user-1", EXPIRY);
+        let other = issue_token(b"other-secret", "user-1", EXPIRY);
+        let before = EXPIRY - 600;
+        let vectors = vec![
+            issued("valid before its expiry", "user-1", EXPIRY, before),
+            issued("valid during its expiry second", "user-1", EXPIRY, EXPIRY),
+            issued("expired from the next second", "user-1", EXPIRY, EXPIRY + 1),
+            issued(
+                "a userId with dots: split from the right",
+                "user.42",
+                EXPIRY,
+                before,
+            ),
+            issued(
+                "a userId freshet/server does not issue",
+                "ann@example.com",
+                EXPIRY,
+                before,
+            ),
+            issued("an expiry before 1970", "user-1", -1, before),
+            vector(
+                "the latest expiry",
+                None,
+                signed("user-1.9223372036854775807"),
+                before,
+            ),
+            vector(
+                "an expiry past 64 bits",
+                None,
+                signed("user-1.9223372036854775808"),
+                before,
+            ),
+            vector(
+                "an expiry with a plus sign",
+                None,
+                signed("user-1.+1795000000"),
+                before,
+            ),
+            vector("an empty userId", None, signed(".1795000000"), before),
+            vector("signed with another secret", None, other.clone(), before),
+            vector(
+                "signed with another secret and expired: the signature comes first",
+                None,
+                other,
+                EXPIRY + 1,
+            ),
+            vector(
+                "the userId changed",
+                None,
+                token.replacen("user-1", "user-2", 1),
+                before,
+            ),
+            vector(
+                "the expiry moved",
+                None,
+                token.replacen(".1795000000.", ".1795086400.", 1),
+                before,
+            ),
+            vector("the signature padded", None, format!("{token}="), before),
+            vector(
+                "the signature not base64url",
+                None,
+                "user-1.1795000000.!!".into(),
+                before,
+            ),
+            vector(
+                "an expiry that is not a number",
+                None,
+                "user-1.soon.c2ln".into(),
+                before,
+            ),
+            vector("no signature", None, "user-1.1795000000".into(), before),
+            vector("only a userId", None, "user-1".into(), before),
+            vector("empty", None, String::new(), before),
+        ];
+        json!({
+            "about": "Identity tokens as core/src/identity.rs issues and verifies them, made by its test the_shared_token_vectors_are_what_core_computes (FRESHET_BLESS=1 rewrites this file). now and expiry are Unix seconds; claims are what issue_token signed into the token, null when it did not make it with this secret.",
+            "vectors": vectors,
+        })
+    }
+
     #[test]
     fn matches_a_known_hmac_sha256_vector() {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stop, stopWorker, waitExit } from './wrangler.mjs';
 
 const ROOT = path.resolve(EDGE, '..');
@@ -80,7 +81,7 @@ const snapshot = (port) => JSON.stringify(pymongo(port,
 async function logLine(w, re) {
   for (let i = 0; i < 100; i++) {
     const line = w.log().split('\n').find((l) => re.test(l));
-    if (line) return line.replace(/\x1b\[[0-9;]*m/g, '').trim();
+    if (line) return stripVTControlCharacters(line).trim();
     await sleep(50);
   }
   assert.fail(`no log line matches ${re}:\n${w.log()}`);

@@ -21,6 +21,13 @@ export interface TrackerOptions {
   /** gzip bodies with CompressionStream where the browser has it. Default true. */
   gzip?: boolean;
   /**
+   * Send the first event after a quiet spell (no batch for `flushIntervalMs`)
+   * at once, in a batch of its own; the events after it batch by the
+   * interval as ever, so sustained activity sends no more requests.
+   * false: every event waits for the interval. Default true.
+   */
+  leadingEdge?: boolean;
+  /**
    * Called when the edge refuses the identity token given to `identify`
    * (`code`: `identity_expired`, `identity_bad_signature` or
    * `identity_malformed`). The tracker has already forgotten the token and

@@ -121,8 +121,8 @@ export function startTracker(options) {
       const res = await fetch(url, POST(data));
       status = res.status;
       const header = res.headers.get('retry-after');
-      // Retry-After is delta-seconds or an HTTP date.
-      if (header) retryAfter = /^\s*\d+\s*$/.test(header) ? header * 1000 : Math.max(0, Date.parse(header) - Date.now());
+      // Retry-After is delta-seconds or an HTTP date (sdk/src/driver.rs's retry_after_ms).
+      if (header) retryAfter = /^\s*\d{1,19}\s*$/.test(header) ? header * 1000 : Math.max(0, Date.parse(header) - Date.now());
       if (status === 401) code = String((await res.json().catch(() => 0)).error);
     } catch { /* offline, DNS, CORS: status 0 is retried */ }
     const settled = core.settle(Date.now(), status, retryAfter, code);
@@ -195,7 +195,8 @@ export function startTracker(options) {
     for (let i = 0; i < (ls?.length ?? 0); i++) if (ls.key(i)?.startsWith(SLOT)) slots.push(ls.key(i));
     for (const key of slots) {
       const text = get(key) ?? '';
-      const heartbeat = +text.slice(0, text.indexOf('\n'));
+      // As sdk/src/driver.rs's adoptable: an unreadable heartbeat counts as 0.
+      const heartbeat = /^\d{1,19}(\n|$)/.test(text) ? parseInt(text) : 0;
       if (heartbeat === 0 || now0 - heartbeat > ADOPT_AFTER_MS) {
         core.adopt(text);
         put(key, null);

@@ -26,12 +26,18 @@ export function issueIdentityToken(userId, secret, { ttlSeconds = 3600, now = Da
   return `${message}.${sign(secret, message)}`;
 }
 
-/** The userId of a valid, unexpired token, else null. */
+/**
+ * The userId of a valid, unexpired token, else null: the edge's rule
+ * (core/src/identity.rs), checked against its vectors in
+ * tests/fixtures/identity-tokens.json. Split from the right, so a userId may
+ * hold dots; the expiry is a 64-bit integer; a token is valid through its
+ * expiry second.
+ */
 export function verifyIdentityToken(token, secret, { now = Date.now() } = {}) {
-  const parts = typeof token === 'string' ? token.split('.') : [];
-  if (parts.length !== 3 || !USER_ID.test(parts[0]) || !/^\d{1,12}$/.test(parts[1])) return null;
-  const expected = Buffer.from(sign(secret, `${parts[0]}.${parts[1]}`));
-  const given = Buffer.from(parts[2]);
+  const parts = typeof token === 'string' ? /^(.+)\.([+-]?\d+)\.([^.]*)$/s.exec(token) : null;
+  if (!parts || BigInt.asIntN(64, BigInt(parts[2])) !== BigInt(parts[2])) return null;
+  const expected = Buffer.from(sign(secret, `${parts[1]}.${parts[2]}`));
+  const given = Buffer.from(parts[3]);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-  return Number(parts[1]) * 1000 > now ? parts[0] : null;
+  return Number(parts[2]) >= Math.floor(now / 1000) ? parts[1] : null;
 }

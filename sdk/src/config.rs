@@ -15,7 +15,7 @@ const STRINGS: [&str; 2] = ["endpoint", "writeKey"];
 /// Longest endpoint URL and write key. The key rides in every body, so with
 /// an identity token (at most 512) it stays inside the envelope's room.
 const MAX_STRING: [usize; 2] = [2048, 256];
-const BOOLS: [&str; 2] = ["persist", "gzip"];
+const BOOLS: [&str; 3] = ["persist", "gzip", "leadingEdge"];
 /// Numeric options with their ranges; all but the last are integers.
 const NUMBERS: [(&str, u32, u32); 6] = [
     ("batchSize", 1, 500),
@@ -50,6 +50,9 @@ pub struct Config {
     pub sample_rate: f64,
     pub persist: bool,
     pub gzip: bool,
+    /// The first event after a quiet spell (no batch for `flush_interval_ms`)
+    /// goes at once, in a batch of its own (`TrackerCore::track`).
+    pub leading_edge: bool,
 }
 
 impl Default for Config {
@@ -65,6 +68,7 @@ impl Default for Config {
             sample_rate: 1.0,
             persist: true,
             gzip: true,
+            leading_edge: true,
         }
     }
 }
@@ -106,10 +110,10 @@ impl Config {
                     });
                 }
             };
-            if i == 0 {
-                self.persist = b;
-            } else {
-                self.gzip = b;
+            match i {
+                0 => self.persist = b,
+                1 => self.gzip = b,
+                _ => self.leading_edge = b,
             }
         } else if let Some(i) = NUMBERS.iter().position(|(n, ..)| *n == key) {
             let (name, min, max) = NUMBERS[i];
@@ -197,6 +201,7 @@ impl Config {
         c.set("sampleRate", Num(self.sample_rate))?;
         c.set("persist", Bool(self.persist))?;
         c.set("gzip", Bool(self.gzip))?;
+        c.set("leadingEdge", Bool(self.leading_edge))?;
         c.finish()
     }
 }
@@ -233,6 +238,7 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(ok.clone().check(), Ok(ok.clone()));
+        assert!(ok.leading_edge, "the leading edge is on by default");
         assert_eq!(
             Config::default().check(),
             Err(TrackerError::MissingOption("endpoint"))

@@ -2,10 +2,14 @@
 //! (`npm/src/index.js`) and the Rust one of the `web` feature (`web/`). The
 //! storage keys and the cookie are shared, so a site that moves from one
 //! driver to the other keeps its visitors' client ids and queued events. The
-//! JS driver keeps its own copy of these few constants (reading them from
-//! the wasm would grow the npm package); a test below checks they agree.
+//! JS driver keeps its own copy of these few constants, of the codes the
+//! wasm answers it with, and of two rules (which slot to adopt, what a
+//! `Retry-After` says): reading them from the wasm would grow the npm
+//! package (the two rules in the wasm cost 266 bytes gzip, measured). A
+//! test below checks the copies agree.
 
 use crate::encode::parse_u64;
+use crate::retry::Disposition;
 
 /// localStorage key of the client id.
 pub const CLIENT_KEY: &str = "freshet:cid";
@@ -29,6 +33,25 @@ pub const GZIP_MIN_BYTES: usize = 1024;
 /// Dispatched on `window` when the edge refuses the identity token;
 /// `detail.code` is the reason.
 pub const IDENTITY_REJECTED_EVENT: &str = "freshet:identityrejected";
+
+/// Bits of `Core.track`'s answer to the JS driver: the event was queued (0:
+/// opted or sampled out), a batch is ready to send, old events were evicted
+/// over `maxQueue`.
+pub const TRACK_QUEUED: u8 = 1;
+pub const TRACK_SEALED: u8 = 2;
+pub const TRACK_EVICTED: u8 = 4;
+
+/// `Core.settle`'s answer to the JS driver: 0 delivered, 1 to be retried, 2
+/// dropped for good (the driver warns), 3 the identity token was refused and
+/// forgotten and the batch goes again without it (the driver tells the page).
+pub fn settled_code(disposition: Disposition) -> u8 {
+    match disposition {
+        Disposition::Delivered => 0,
+        Disposition::RetryAfter(_) => 1,
+        Disposition::Drop => 2,
+        Disposition::WithoutIdentity => 3,
+    }
+}
 
 /// Whether a saved slot is another tab's to adopt at `now`: its tab closed
 /// (heartbeat 0) or has not written for `ADOPT_AFTER_MS`.
@@ -98,7 +121,8 @@ mod tests {
         assert_eq!(retry_after_ms("soon", 0, f64::NAN), None);
     }
 
-    /// The JS driver's copies of the shared constants must agree with these.
+    /// The JS driver's copies of the shared constants, of the wasm's answer
+    /// codes and of `adoptable` and `retry_after_ms` must agree with these.
     #[test]
     fn the_js_driver_uses_the_same_keys_and_timings() {
         let js =
@@ -115,8 +139,59 @@ mod tests {
             format!("const SAVE_DELAY_MS = {SAVE_DELAY_MS};"),
             format!("const GZIP_MIN_BYTES = {GZIP_MIN_BYTES};"),
             format!("const IDENTITY_REJECTED = '{IDENTITY_REJECTED_EVENT}';"),
+            format!("result & {TRACK_EVICTED}"),
+            format!("result & {TRACK_SEALED}"),
+            format!("settled === {}", settled_code(Disposition::Drop)),
+            format!("settled === {}", settled_code(Disposition::WithoutIdentity)),
+            // `adoptable` and `retry_after_ms` in JS: the first line's
+            // heartbeat read as `parse_u64` reads it (1 to 19 digits), else
+            // 0; a Retry-After of seconds, else a date, never in the past.
+            // The cases below are what both copies give.
+            r"const heartbeat = /^\d{1,19}(\n|$)/.test(text) ? parseInt(text) : 0;".to_owned(),
+            "if (heartbeat === 0 || now0 - heartbeat > ADOPT_AFTER_MS) {".to_owned(),
+            r"/^\s*\d{1,19}\s*$/.test(header) ? header * 1000 : Math.max(0, Date.parse(header) - Date.now());".to_owned(),
         ] {
             assert!(js.contains(&needle), "npm/src/index.js lacks {needle:?}");
         }
+        let now = 10_000_000;
+        let nineteen = "9".repeat(19);
+        for (saved, adopted) in [
+            ("0\nB x 0 s -".to_owned(), true),
+            (format!("{}\nB x 0 s -", now - ADOPT_AFTER_MS - 1), true),
+            (format!("{}\nB x 0 s -", now - ADOPT_AFTER_MS), false),
+            (format!("{}", now - 1), false),
+            (format!("{nineteen}\n"), false),
+            (format!("1{nineteen}\n"), true),
+            ("garbage".to_owned(), true),
+            (" 9999999\n".to_owned(), true),
+            (String::new(), true),
+        ] {
+            assert_eq!(
+                adoptable(&saved, now),
+                adopted,
+                "{saved:?}: the JS copy gives {adopted}"
+            );
+        }
+        let date = 5_000.0;
+        for (header, ms) in [
+            ("3", Some(3_000)),
+            (" 3 ", Some(3_000)),
+            (nineteen.as_str(), Some(u64::MAX)),
+            ("1".repeat(20).as_str(), Some(4_000)),
+            ("Wed", Some(4_000)),
+            ("3.5", Some(4_000)),
+        ] {
+            assert_eq!(
+                retry_after_ms(header, 1_000, date),
+                ms,
+                "{header:?}: the JS copy gives {ms:?}"
+            );
+        }
+        assert_eq!(
+            retry_after_ms("Wed", 9_000, date),
+            Some(0),
+            "never in the past"
+        );
+        assert_eq!(retry_after_ms("soon", 0, f64::NAN), None, "no date: none");
     }
 }

@@ -11,10 +11,11 @@ use js_sys::TypeError;
 use wasm_bindgen::prelude::*;
 
 use crate::config::Config;
+use crate::driver::{TRACK_EVICTED, TRACK_QUEUED, TRACK_SEALED, settled_code};
 use crate::encode::push_u64;
 use crate::entropy::BrowserEntropy;
 use crate::error::TrackerError;
-use crate::retry::{Attempt, Disposition};
+use crate::retry::Attempt;
 use crate::tracker::{Stored, Tracked, TrackerCore};
 
 /// See `Cargo.toml`: a small allocator for a small heap. Locked rather than
@@ -62,9 +63,9 @@ impl Core {
 
     /// Queues an event. `payload` is the payload as `JSON.stringify` wrote
     /// it (the driver checks it is a plain object); `shared_session` is the
-    /// session as saved by any tab. Bits of the result: 1 queued (0: opted
-    /// or sampled out), 2 a batch is ready to send, 4 old events have been
-    /// evicted over `maxQueue`. Throws a `TypeError` for a bad type or payload.
+    /// session as saved by any tab. The answer's bits: [`TRACK_QUEUED`] (0:
+    /// opted or sampled out), [`TRACK_SEALED`], [`TRACK_EVICTED`]. Throws a
+    /// `TypeError` for a bad type or payload.
     pub fn track(
         &mut self,
         now: f64,
@@ -81,10 +82,16 @@ impl Core {
                 shared_session.as_deref(),
             )
             .map_err(type_error)?;
-        let evicted = if self.core.queue.evicted > 0 { 4 } else { 0 };
+        let evicted = if self.core.queue.evicted > 0 {
+            TRACK_EVICTED
+        } else {
+            0
+        };
         Ok(match tracked {
             Tracked::Ignored => 0,
-            Tracked::Queued { sealed } => 1 | (u8::from(sealed) << 1) | evicted,
+            Tracked::Queued { sealed } => {
+                TRACK_QUEUED | (u8::from(sealed) * TRACK_SEALED) | evicted
+            }
         })
     }
 
@@ -114,7 +121,7 @@ impl Core {
     pub fn next_body(&mut self, now: f64, flush: bool) -> Option<String> {
         let now = now as u64;
         if flush {
-            self.core.flush();
+            self.core.flush(now);
         }
         self.core.seal_if_old(now);
         let out = self.core.start_send(now)?;
@@ -131,9 +138,8 @@ impl Core {
     /// Settles the batch on the wire: `status` 0 for a network error;
     /// `retry_after_ms` is the answer's `Retry-After` as milliseconds from
     /// now (the driver reads seconds or an HTTP date), NaN or below 0 for none;
-    /// `error_code` is the `error` of a 401's JSON body, else empty.
-    /// 0: delivered, 1: will retry, 2: dropped for good, 3: the identity
-    /// token was refused and forgotten; the batch goes again without it.
+    /// `error_code` is the `error` of a 401's JSON body, else empty. The
+    /// answer is a [`settled_code`].
     pub fn settle(&mut self, now: f64, status: u16, retry_after_ms: f64, error_code: &str) -> u8 {
         let Some(id) = self.on_wire.take() else {
             return 0;
@@ -143,12 +149,7 @@ impl Core {
             (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
             error_code,
         );
-        match self.core.settle(&id, attempt, now as u64) {
-            Disposition::Delivered => 0,
-            Disposition::RetryAfter(_) => 1,
-            Disposition::Drop => 2,
-            Disposition::WithoutIdentity => 3,
-        }
+        settled_code(self.core.settle(&id, attempt, now as u64))
     }
 
     /// Every batch's body for `sendBeacon`, one a line (JSON has no raw

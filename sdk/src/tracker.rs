@@ -66,6 +66,9 @@ pub struct TrackerCore<R> {
     pub opted_out: bool,
     sampled_in: bool,
     pub queue: Queue,
+    /// When this tab last sealed a batch (made it ready to send): with the
+    /// leading edge, the next one is due an interval later.
+    last_sealed_ms: Option<u64>,
 }
 
 impl<R: Entropy> TrackerCore<R> {
@@ -93,6 +96,7 @@ impl<R: Entropy> TrackerCore<R> {
             opted_out: stored.opted_out,
             sampled_in,
             queue: Queue::default(),
+            last_sealed_ms: None,
         }
     }
 
@@ -177,11 +181,17 @@ impl<R: Entropy> TrackerCore<R> {
         }
         let limits = self.limits();
         let rng = &mut self.rng;
-        let sealed = self
+        let mut sealed = self
             .queue
             .push(event, self.identity.as_deref(), now, limits, || {
                 uuid_v7(now, rng.bytes10())
             });
+        if sealed {
+            self.last_sealed_ms = Some(now);
+        }
+        if self.leading(now) {
+            sealed |= self.seal_open(now);
+        }
         Ok(Tracked::Queued { sealed })
     }
 
@@ -222,7 +232,7 @@ impl<R: Entropy> TrackerCore<R> {
     /// Logout: forget the user, start a new anonymous client and session.
     /// Queued events keep the identity they were tracked under.
     pub fn reset(&mut self, now: u64) {
-        self.queue.seal_open();
+        self.seal_open(now);
         self.user_id = None;
         self.identity = None;
         self.client_id = self.new_id(now);
@@ -234,8 +244,16 @@ impl<R: Entropy> TrackerCore<R> {
     }
 
     /// Seals the open batch so the next send takes it.
-    pub fn flush(&mut self) -> bool {
-        self.queue.seal_open()
+    pub fn flush(&mut self, now: u64) -> bool {
+        self.seal_open(now)
+    }
+
+    fn seal_open(&mut self, now: u64) -> bool {
+        let sealed = self.queue.seal_open();
+        if sealed {
+            self.last_sealed_ms = Some(now);
+        }
+        sealed
     }
 
     /// Opting out forgets what is queued: it must never be sent.
@@ -251,11 +269,21 @@ impl<R: Entropy> TrackerCore<R> {
     /// Seals the open batch once it is `flushIntervalMs` old.
     pub fn seal_if_old(&mut self, now: u64) -> bool {
         match self.queue.open_since() {
-            Some(t) if now >= t + u64::from(self.config.flush_interval_ms) => {
-                self.queue.seal_open()
-            }
+            Some(t) if now >= t + u64::from(self.config.flush_interval_ms) => self.seal_open(now),
             _ => false,
         }
+    }
+
+    /// The leading edge: an event that has just opened a batch after a
+    /// quiet spell (no batch sealed for `flushIntervalMs`) goes at once, in
+    /// a batch of its own; the events after it batch by the interval as
+    /// ever. So sustained activity (events closer than the interval) never
+    /// leads, and costs no more requests than without the leading edge.
+    fn leading(&self, now: u64) -> bool {
+        let interval = u64::from(self.config.flush_interval_ms);
+        self.config.leading_edge
+            && self.queue.open_since() == Some(now)
+            && self.last_sealed_ms.is_none_or(|t| now >= t + interval)
     }
 
     /// The next batch due at `now`, taken onto the wire.
@@ -298,8 +326,13 @@ impl<R: Entropy> TrackerCore<R> {
 
     /// Bodies for `sendBeacon` when the page hides or goes away.
     pub fn unload(&mut self, now: u64) -> Vec<String> {
-        self.queue
-            .unload_bodies(now, &self.config.write_key, BEACON_CONFIRM_MS)
+        let bodies = self
+            .queue
+            .unload_bodies(now, &self.config.write_key, BEACON_CONFIRM_MS);
+        if !bodies.is_empty() {
+            self.last_sealed_ms = Some(now);
+        }
+        bodies
     }
 
     /// When the browser layer should wake us next: the open batch's interval
@@ -347,13 +380,16 @@ mod tests {
 
     const T0: u64 = 1_795_341_599_000;
 
+    /// A tracker batching by count and interval alone: the leading edge has
+    /// its own tests (`leading`).
     fn tracker(batch_size: f64) -> TrackerCore<Seeded> {
-        use crate::config::OptionValue::{Num, Str};
+        use crate::config::OptionValue::{Bool, Num, Str};
         let mut c = Config::default();
         c.set("endpoint", Str("/api/ingest".into()))
             .expect("endpoint");
         c.set("writeKey", Str("wk".into())).expect("key");
         c.set("batchSize", Num(batch_size)).expect("size");
+        c.set("leadingEdge", Bool(false)).expect("leading edge");
         TrackerCore::new(
             c.finish().expect("config"),
             Seeded(7),
@@ -535,7 +571,7 @@ mod tests {
         t.reset(T0);
         assert_ne!(t.client_id, cid);
         t.track(T0, "after", None).expect("ok");
-        t.flush();
+        t.flush(T0);
         let mut bodies = Vec::new();
         while let Some(out) = t.start_send(T0) {
             t.settle(
@@ -582,7 +618,7 @@ mod tests {
         t.identify("user-1", "user-1.1795345199.c2ln").expect("ok");
         t.track(T0, "a", None).expect("ok");
         t.track(T0, "b", None).expect("ok");
-        t.flush();
+        t.flush(T0);
         let first = t.start_send(T0).expect("due");
         assert_eq!(
             parse(&first.body).identity.as_deref(),
@@ -611,7 +647,7 @@ mod tests {
         let d = t.settle(&again.batch_id, answer(401, "identity_expired"), T0 + 60);
         assert_eq!(d, Disposition::Drop);
         assert_eq!((t.queue.dropped, t.queue.len()), (2, 1));
-        t.flush();
+        t.flush(T0 + 60);
         let later = parse(&t.start_send(T0 + 60).expect("due").body);
         assert_eq!(
             (later.identity, later.events[0].user_id.clone()),
@@ -760,6 +796,124 @@ mod tests {
         }
     }
 
+    /// A tracker with the leading edge (the default) and this interval,
+    /// batching by the interval alone (batches of up to 500 events).
+    fn leading(interval_ms: f64) -> TrackerCore<Seeded> {
+        use crate::config::OptionValue::{Num, Str};
+        let mut c = Config::default();
+        c.set("endpoint", Str("/e".into())).expect("endpoint");
+        c.set("writeKey", Str("wk".into())).expect("key");
+        c.set("flushIntervalMs", Num(interval_ms))
+            .expect("interval");
+        c.set("batchSize", Num(500.0)).expect("size");
+        TrackerCore::new(
+            c.finish().expect("config"),
+            Seeded(3),
+            T0,
+            Stored::default(),
+        )
+    }
+
+    /// Drives `t` as the browser drivers do against an edge that takes every
+    /// batch at once: a track at each of `clicks`, the timer at each wake.
+    /// Returns when each batch went and how many events it held.
+    fn send_times(t: &mut TrackerCore<Seeded>, clicks: &[u64]) -> Vec<(u64, usize)> {
+        let mut sent = Vec::new();
+        let mut pump = |t: &mut TrackerCore<Seeded>, now: u64| {
+            t.seal_if_old(now);
+            while let Some(out) = t.start_send(now) {
+                sent.push((now, parse(&out.body).events.len()));
+                t.settle(&out.batch_id, answer(202, ""), now);
+            }
+        };
+        for &click in clicks {
+            while let Some(wake) = t.next_wake().filter(|w| *w < click) {
+                pump(t, wake);
+            }
+            if t.track(click, "product_click", None) == Ok(Tracked::Queued { sealed: true }) {
+                pump(t, click);
+            }
+        }
+        while let Some(wake) = t.next_wake() {
+            pump(t, wake);
+        }
+        sent
+    }
+
+    #[test]
+    fn leading_a_click_after_a_quiet_spell_goes_at_once_the_next_ones_batch_as_ever() {
+        let mut t = leading(250.0);
+        assert_eq!(
+            t.track(T0, "product_click", None),
+            Ok(Tracked::Queued { sealed: true }),
+            "the first click of the page"
+        );
+        let out = t.start_send(T0).expect("due at once");
+        assert_eq!(parse(&out.body).events.len(), 1);
+        t.settle(&out.batch_id, answer(202, ""), T0);
+        let sent = send_times(&mut t, &[T0 + 10, T0 + 20]);
+        assert_eq!(sent, [(T0 + 260, 2)], "batched for the interval, as ever");
+        let later = T0 + 260 + 250;
+        assert_eq!(
+            send_times(&mut t, &[later, later + 1]),
+            [(later, 1), (later + 251, 1)]
+        );
+    }
+
+    #[test]
+    fn leading_ten_clicks_in_a_tenth_of_a_second_make_two_requests() {
+        let clicks: Vec<u64> = (0..10).map(|i| T0 + i * 10).collect();
+        let sent = send_times(&mut leading(250.0), &clicks);
+        assert_eq!(sent, [(T0, 1), (T0 + 260, 9)]);
+    }
+
+    #[test]
+    fn leading_sustained_clicks_send_no_more_than_one_batch_an_interval() {
+        for gap in [1, 40, 99, 249] {
+            let clicks: Vec<u64> = (0..400).map(|i| T0 + i * gap).collect();
+            let sent = send_times(&mut leading(250.0), &clicks);
+            for pair in sent.windows(2) {
+                assert!(pair[1].0 >= pair[0].0 + 250, "gap {gap}: {pair:?}");
+            }
+            let mut off = tracker(500.0);
+            off.config.flush_interval_ms = 250;
+            let without = send_times(&mut off, &clicks);
+            assert!(
+                sent.len() <= without.len() + 1,
+                "gap {gap}: {} > {} + 1",
+                sent.len(),
+                without.len()
+            );
+            let events: usize = sent.iter().map(|(_, n)| n).sum();
+            assert_eq!(events, clicks.len());
+        }
+    }
+
+    #[test]
+    fn leading_a_quiet_spell_of_one_interval_resets_the_budget() {
+        let mut t = leading(250.0);
+        let burst: Vec<u64> = (0..20).map(|i| T0 + i * 30).collect();
+        let sent = send_times(&mut t, &burst);
+        let last = sent.last().expect("sent").0;
+        assert_eq!(
+            send_times(&mut t, &[last + 249]),
+            [(last + 499, 1)],
+            "not quiet yet"
+        );
+        let quiet = last + 499 + 250;
+        assert_eq!(
+            send_times(&mut t, &[quiet, quiet + 5]),
+            [(quiet, 1), (quiet + 255, 1)]
+        );
+    }
+
+    #[test]
+    fn without_the_leading_edge_the_first_click_waits_the_interval() {
+        let mut t = tracker(20.0);
+        t.config.flush_interval_ms = 250;
+        assert_eq!(send_times(&mut t, &[T0, T0 + 10]), [(T0 + 250, 2)]);
+    }
+
     /// The ids of the events waiting in `t`'s queue.
     fn queued_ids(t: &TrackerCore<Seeded>) -> std::collections::HashSet<String> {
         t.queue
@@ -795,6 +949,11 @@ mod tests {
             c.set("maxQueue", Num(f64::from(3 + roll(40))))
                 .expect("queue");
             c.set("flushIntervalMs", Num(100.0)).expect("interval");
+            c.set(
+                "leadingEdge",
+                crate::config::OptionValue::Bool(roll(2) == 0),
+            )
+            .expect("leading edge");
             let config = c.finish().expect("config");
             let mut t = TrackerCore::new(config.clone(), Seeded(seed), T0, Stored::default());
             let mut edge = Edge::default();
@@ -818,7 +977,7 @@ mod tests {
                         );
                     }
                     5 => {
-                        t.flush();
+                        t.flush(now);
                     }
                     6 if on_wire.is_none() => {
                         t.seal_if_old(now);
@@ -924,7 +1083,7 @@ mod tests {
                 edge.receive(&out.body, false, &config);
                 t.settle(&out.batch_id, Attempt::NetworkError, now);
             }
-            t.flush();
+            t.flush(now);
             for _ in 0..10_000 {
                 now += 3_600_000;
                 let Some(out) = t.start_send(now) else { break };

@@ -132,12 +132,14 @@ async fn received_at_least(n: usize, ms: u64, what: &str) -> Vec<Received> {
     }
 }
 
+/// Batching by count and interval alone: the leading edge has its own test.
 fn config(endpoint: &str, batch_size: u32, flush_interval_ms: u32) -> Config {
     Config {
         endpoint: endpoint.to_owned(),
         write_key: "wk_test".into(),
         batch_size,
         flush_interval_ms,
+        leading_edge: false,
         ..Config::default()
     }
 }
@@ -212,6 +214,39 @@ async fn batches_go_by_count_and_by_interval() {
         5,
         "every event once"
     );
+}
+
+#[wasm_bindgen_test]
+async fn the_leading_edge_sends_a_click_after_a_quiet_spell_at_once() {
+    let endpoint = fresh_run().await;
+    let leading = |endpoint: &str| Config {
+        leading_edge: Config::default().leading_edge,
+        ..config(endpoint, 20, 1_000)
+    };
+    let t = Tracker::start(leading(&endpoint)).expect("start");
+    t.track("product_click", &click(0)).expect("track");
+    let got = received_at_least(1, 3_000, "the leading click").await;
+    let batch = got[0].batch();
+    assert_eq!(batch.events.len(), 1);
+    let waited = sent_ms(batch) - ms(&batch.events[0].timestamp);
+    assert!(waited < 50.0, "on the wire {waited} ms after the click");
+    drop(t);
+
+    // Ten clicks in 100 ms: the first at once, the other nine a second later.
+    let endpoint = fresh_run().await;
+    let t = Tracker::start(leading(&endpoint)).expect("start");
+    for i in 0..10 {
+        t.track("product_click", &click(i)).expect("track");
+        sleep(Duration::from_millis(10)).await;
+    }
+    received_at_least(2, 5_000, "the trailing batch").await;
+    sleep(Duration::from_millis(1_200)).await;
+    let sizes: Vec<usize> = received()
+        .await
+        .iter()
+        .map(|r| r.batch().events.len())
+        .collect();
+    assert_eq!(sizes, [1, 9]);
 }
 
 #[wasm_bindgen_test]

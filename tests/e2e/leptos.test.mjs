@@ -124,8 +124,9 @@ describe('the Leptos example app, tracking in Rust', () => {
     const relay = await startRelay(() => edge.base);
     try {
       const v = await visitor();
-      // Nothing leaves on its own: a batch of up to 500, an hour apart.
-      const page = await open(v, appUrl({ endpoint: `${relay.base}/v1/ingest`, batchSize: 500, flushIntervalMs: 3_600_000 }));
+      // Nothing leaves on its own: a batch of up to 500, an hour apart, and
+      // the first event too (no leading edge).
+      const page = await open(v, appUrl({ endpoint: `${relay.base}/v1/ingest`, batchSize: 500, flushIntervalMs: 3_600_000, leadingEdge: false }));
       const cid = await clientId(page);
       await clickCard(page, 'lp-3', 5);
       assert.equal(await stat(page, 'queued'), 6, 'the page view and five clicks wait in the queue');

@@ -39,7 +39,7 @@ export async function startModel({ store, artifact, port }) {
     await stack.until(async () => child.exitCode === null ? (await (await fetch(`${base}/v1/models/freshet-ranker`)).json()).ready : new Error('exited'), 60_000, 'the model server', 200);
   } catch (e) {
     await stack.stop(child);
-    throw new Error(`${e.message}\n${fs.readFileSync(logFile, 'utf8').slice(-4000)}`);
+    throw new Error(`${e.message}\n${fs.readFileSync(logFile, 'utf8').slice(-4000)}`, { cause: e });
   }
   return { base, port, child };
 }

@@ -123,7 +123,7 @@ export async function startEdge({ store, persist = path.join(TMP, 'edge-state'),
   try {
     await until(async () => child.exitCode === null ? (await fetch(`${base}/health`)).ok : new Error('exited'), 120_000, 'wrangler dev', 250);
   } catch (e) {
-    throw new Error(`${e.message}\n${fs.readFileSync(logFile, 'utf8')}`);
+    throw new Error(`${e.message}\n${fs.readFileSync(logFile, 'utf8')}`, { cause: e });
   }
   return { base, port, child, store: store ?? 'durable-object', persist, logFile };
 }

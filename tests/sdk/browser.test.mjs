@@ -29,9 +29,10 @@ async function context() {
   return c;
 }
 
+// Batching by count and interval alone unless a test asks for the leading edge.
 async function tracked(options = {}, ctx) {
   const page = await openPage(ctx ?? (await context()), collector.origin);
-  await page.evaluate((o) => window.start(o), { endpoint: collector.endpoint, writeKey: 'wk_test', ...options });
+  await page.evaluate((o) => window.start(o), { endpoint: collector.endpoint, writeKey: 'wk_test', leadingEdge: false, ...options });
   return page;
 }
 
@@ -81,7 +82,7 @@ test('a batch goes at batchSize, and at maxBatchBytes', async () => {
   for (const r of collector.received) assert.ok(r.raw.length <= 4096, `body of ${r.raw.length} bytes`);
 });
 
-test('an open batch goes after flushIntervalMs without a flush', async () => {
+test('an open batch goes after flushIntervalMs without a flush (leadingEdge false: the first event waits too)', async () => {
   const page = await tracked({ flushIntervalMs: 400 });
   const t0 = Date.now();
   await track(page, 2);
@@ -89,6 +90,36 @@ test('an open batch goes after flushIntervalMs without a flush', async () => {
   const waited = collector.received[0].at - t0;
   assert.ok(waited >= 300, `sent after ${waited} ms`);
   assert.equal(collector.received[0].body.events.length, 2);
+});
+
+test('the leading edge (by default): a click after a quiet spell is on the wire at once; ten clicks in 100 ms make two requests', async () => {
+  const page = await openPage(await context(), collector.origin);
+  await page.evaluate((endpoint) => window.start({ endpoint, writeKey: 'wk_test', flushIntervalMs: 1000 }), collector.endpoint);
+  const waited = await page.evaluate(async () => {
+    const sent = new Promise((resolve) => new PerformanceObserver((list, observer) => {
+      const post = list.getEntries().find((e) => e.name.includes('/ingest'));
+      if (post) { observer.disconnect(); resolve(post.startTime); }
+    }).observe({ type: 'resource' }));
+    const at = performance.now();
+    window.t.track('product_click', { productId: 'p1' });
+    return (await sent) - at;
+  });
+  assert.ok(waited < 50, `the click went after ${waited.toFixed(1)} ms`);
+  await until(() => collector.received.length === 1, 5000, 'the leading click');
+  assert.equal(collector.received[0].body.events.length, 1);
+
+  collector.reset();
+  const burst = await openPage(await context(), collector.origin);
+  await burst.evaluate((endpoint) => window.start({ endpoint, writeKey: 'wk_test', flushIntervalMs: 1000 }), collector.endpoint);
+  await burst.evaluate(async () => {
+    for (let i = 0; i < 10; i++) {
+      window.t.track('product_click', { i });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  });
+  await until(() => collector.received.length >= 2, 5000, 'the trailing batch');
+  await sleep(1200);
+  assert.deepEqual(collector.received.map((r) => r.body.events.length), [1, 9]);
 });
 
 test('pagehide sends the queue with sendBeacon as text/plain', async () => {
@@ -201,7 +232,7 @@ async function listening(options = {}, ctx) {
     window.heard = [];
     addEventListener('freshet:identityrejected', (e) => window.heard.push(e.detail.code));
     return window.start({ ...o, onIdentityRejected: (code) => window.rejected.push(code) });
-  }, { endpoint: collector.endpoint, writeKey: 'wk_test', flushIntervalMs: 60_000, ...options });
+  }, { endpoint: collector.endpoint, writeKey: 'wk_test', flushIntervalMs: 60_000, leadingEdge: false, ...options });
   return { page, warnings };
 }
 

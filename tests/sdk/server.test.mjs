@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { issueIdentityToken, verifyIdentityToken } from '../../npm/src/server.js';
 
 const NOW = Date.UTC(2026, 10, 22, 10, 0, 0);
@@ -23,6 +24,29 @@ test('verification takes a valid token and refuses tampered, foreign or expired 
   assert.equal(verifyIdentityToken(token.replace('user-1', 'user-2'), 's3cret', { now: NOW }), null);
   assert.equal(verifyIdentityToken(token, 's3cret', { now: NOW + 601_000 }), null);
   assert.equal(verifyIdentityToken('garbage', 's3cret', { now: NOW }), null);
+});
+
+// Made by core (core/src/identity.rs), the rule the edge applies.
+const { vectors } = JSON.parse(readFileSync(new URL('../fixtures/identity-tokens.json', import.meta.url)));
+
+test("verification gives core's verdict on every shared token vector, through the last millisecond of a second", () => {
+  assert.ok(vectors.length >= 10);
+  for (const { case: name, secret, token, now, verdict } of vectors) {
+    const want = verdict.userId ?? null;
+    assert.equal(verifyIdentityToken(token, secret, { now: now * 1000 }), want, name);
+    assert.equal(verifyIdentityToken(token, secret, { now: now * 1000 + 999 }), want, `${name}, 999 ms on`);
+  }
+});
+
+test("issuing gives core's token for every claim freshet/server issues, and refuses the rest", () => {
+  const issuable = (userId) => /^[A-Za-z0-9_-]{1,64}$/.test(userId);
+  const issued = vectors.filter((v) => v.claims);
+  assert.ok(issued.some((v) => issuable(v.claims.userId)) && issued.some((v) => !issuable(v.claims.userId)));
+  for (const { case: name, secret, claims: { userId, expiry }, token } of issued) {
+    const issue = () => issueIdentityToken(userId, secret, { ttlSeconds: 1, now: (expiry - 1) * 1000 });
+    if (issuable(userId)) assert.equal(issue(), token, name);
+    else assert.throws(issue, TypeError, name);
+  }
 });
 
 test('bad arguments throw TypeErrors', () => {

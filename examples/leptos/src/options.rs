@@ -8,8 +8,9 @@ use web_sys::UrlSearchParams;
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8787/v1/ingest";
 pub const DEFAULT_WRITE_KEY: &str = "dev";
 
-/// Reads `endpoint`, `writeKey`, `batchSize` and `flushIntervalMs`; the
-/// others keep the tracker's defaults. Ranges are the tracker's to check.
+/// Reads `endpoint`, `writeKey`, `batchSize`, `flushIntervalMs` and
+/// `leadingEdge`; the others keep the tracker's defaults. Ranges are the
+/// tracker's to check.
 pub fn from_page() -> Result<Config, String> {
     let search = leptos::prelude::location()
         .search()
@@ -30,6 +31,11 @@ pub fn from_page() -> Result<Config, String> {
     }
     if let Some(n) = whole_number(&params, "flushIntervalMs")? {
         config.flush_interval_ms = n;
+    }
+    if let Some(s) = params.get("leadingEdge") {
+        config.leading_edge = s
+            .parse()
+            .map_err(|_| format!("leadingEdge must be true or false, got {s:?}"))?;
     }
     Ok(config)
 }

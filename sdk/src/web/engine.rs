@@ -104,7 +104,7 @@ pub fn pump(this: &Rc<Shared>, flush: bool, tick: bool) {
     let outgoing = {
         let mut s = this.state.borrow_mut();
         if flush {
-            s.core.flush();
+            s.core.flush(now);
         }
         s.core.seal_if_old(now);
         let out = s.core.start_send(now); // none while a batch is on the wire
