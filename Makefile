@@ -3,7 +3,7 @@
 # need into .tools/ first and skip what is already there. `make help` lists
 # every target; each part's tests also run alone (`make test-edge`, ...).
 PARTS := $(patsubst scripts/test-%.sh,%,$(filter-out scripts/test.sh,$(wildcard scripts/test-*.sh)))
-.PHONY: help demo test bench fmt lint screenshot $(addprefix test-,$(PARTS))
+.PHONY: help demo test bench fmt fuzz lint screenshot $(addprefix test-,$(PARTS))
 
 help: ## this list
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -22,7 +22,10 @@ bench: ## every benchmark (BENCHMARKS.md)
 fmt: ## format the Rust workspace
 	cargo fmt --all
 
-lint: ## rustfmt, clippy, ruff, mypy, shellcheck
+fuzz: ## fuzz the receive path for FUZZ_SECONDS (60) with cargo-fuzz (nightly)
+	@bash scripts/fuzz.sh
+
+lint: ## rustfmt, clippy, ruff, mypy, shellcheck, eslint
 	@bash scripts/lint.sh
 
 $(addprefix test-,$(PARTS)): test-%:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every language's format and lints (`make lint`; the first part of `make
 # test`): Rust (rustfmt, clippy -D warnings), Python (ruff, mypy), shell
-# (shellcheck on scripts/ and the build scripts).
+# (shellcheck on every tracked *.sh), JS/TS/Vue (ESLint: scripts/lint-js.sh).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -16,3 +16,4 @@ step "lint: ruff and mypy (python/, examples/kserve)"
 (cd python && "$VENV/bin/mypy" --no-incremental)
 step "lint: shellcheck"
 git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x
+bash scripts/lint-js.sh

@@ -3,7 +3,8 @@
 # The Rust workspace: core for wasm32 (the browser's feature set and the
 # worker's), every crate's native tests (`cargo test --workspace`: core, the
 # tracker's logic, the edge's store tests against a real redis-server, the
-# Python binding's Rust side), and the fuzz target's build.
+# Python binding's Rust side), and a check that the fuzz target compiles
+# (`make fuzz` builds and runs it with cargo-fuzz on nightly).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -13,11 +14,8 @@ cargo build -q -p freshet-core --target wasm32-unknown-unknown --no-default-feat
 cargo build -q -p freshet-core --target wasm32-unknown-unknown
 step "workspace tests"
 cargo test --workspace
-step "fuzz target builds"
-if rustup run nightly rustc --version >/dev/null 2>&1; then
-  bash scripts/tools.sh fuzz
-  cargo +nightly fuzz build -s none receive
-else
-  echo "no nightly toolchain: checking the fuzz target on stable only"
-  cargo check --manifest-path fuzz/Cargo.toml
-fi
+# A check, not cargo-fuzz's instrumented nightly build: that cost 3 to 7
+# minutes of a run from nothing (installing cargo-fuzz, then building core
+# again with sanitizer coverage) to learn no more than whether it compiles.
+step "the fuzz target compiles (cargo check)"
+cargo check -q --manifest-path fuzz/Cargo.toml
