@@ -49,6 +49,19 @@ test("issuing gives core's token for every claim freshet/server issues, and refu
   }
 });
 
+test('during a rotation, tokens are signed with the first secret and either verifies', () => {
+  const [fresh, old] = ['new-secret-2026-12', 'old-secret-2026-06'];
+  const token = issueIdentityToken('user-1', [fresh, old], { ttlSeconds: 600, now: NOW });
+  assert.equal(token, issueIdentityToken('user-1', fresh, { ttlSeconds: 600, now: NOW }));
+  const signedWithOld = issueIdentityToken('user-1', old, { ttlSeconds: 600, now: NOW });
+  assert.equal(verifyIdentityToken(token, [fresh, old], { now: NOW }), 'user-1');
+  assert.equal(verifyIdentityToken(signedWithOld, [fresh, old], { now: NOW }), 'user-1');
+  // The old secret removed: what it signed no longer verifies.
+  assert.equal(verifyIdentityToken(signedWithOld, [fresh], { now: NOW }), null);
+  assert.throws(() => issueIdentityToken('u', []), TypeError);
+  assert.throws(() => issueIdentityToken('u', [fresh, '']), TypeError);
+});
+
 test('bad arguments throw TypeErrors', () => {
   assert.throws(() => issueIdentityToken('a b', 's'), TypeError);
   assert.throws(() => issueIdentityToken('x'.repeat(65), 's'), TypeError);
