@@ -1,10 +1,13 @@
 // Freshness: from a click in the browser to the value visible in the serving
 // API. Headless Chromium clicks a product card in the built example shop
-// (its tracker configured as shipped: a batch goes 250 ms after its first
-// event); this process polls GET /v1/features/user/<clientId> every
-// POLL_MS until clicks_product_card shows the click. One click at a time,
-// CLICKS per store, each store on its own edge under `wrangler dev`.
-// Prints one JSON line per store on stdout. Usage:
+// (its tracker configured as shipped: flushIntervalMs 250, the leading edge
+// on), and again with the leading edge off (NUXT_PUBLIC_FRESHET_LEADING_EDGE
+// =false: a batch goes 250 ms after its first event); this process polls
+// GET /v1/features/user/<clientId> every POLL_MS until clicks_product_card
+// shows the click. One click at a time, CLICKS per store and mode, each
+// store on its own edge under `wrangler dev`. Then, on the first store, the
+// requests 100 clicks make at a human pace and in bursts, in both modes.
+// Prints one JSON line per store and mode on stdout. Usage:
 //   node freshness.mjs [clicks] [stores: durable-object,redis,mongo]
 import fs from 'node:fs';
 import net from 'node:net';
@@ -37,12 +40,15 @@ async function startMongo() {
   return { child, url: `mongodb://127.0.0.1:${port}/freshet` };
 }
 
-async function measure(browser, storeName) {
+const leadingEdgeEnv = (on) => ({ NUXT_PUBLIC_FRESHET_LEADING_EDGE: String(on) });
+
+async function measure(browser, storeName, leadingEdge, countRequests) {
   let server;
   if (storeName === 'redis') server = await stack.startRedis(await stack.freePort());
   if (storeName === 'mongo') server = await startMongo();
-  const edge = await stack.startEdge({ store: server?.url, persist: path.join(stack.TMP, `state-${storeName}`) });
-  const shop = await stack.startShop(edge);
+  const mode = leadingEdge ? 'on' : 'off';
+  const edge = await stack.startEdge({ store: server?.url, persist: path.join(stack.TMP, `state-${storeName}-${mode}`) });
+  const shop = await stack.startShop(edge, undefined, leadingEdgeEnv(leadingEdge));
   const context = await browser.newContext();
   // The click's own time, from the browser's event (same clock as Date.now() here).
   await context.addInitScript(() => document.addEventListener('click', (e) => { window.__clickAt = performance.timeOrigin + e.timeStamp; }, true));
@@ -79,22 +85,60 @@ async function measure(browser, storeName) {
   const loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const final = await read();
   await context.close();
+  const requests = countRequests ? await requestsPer100Clicks(browser, shop) : undefined;
   await stack.stop(shop.child);
   await stack.stop(edge.child);
   if (server) await stack.stop(server.child);
   return {
-    store: storeName, clicks: CLICKS, counted: final, pollMs: POLL_MS,
-    total: summary(total), toWire: summary(toWire), fromWire: summary(fromWire), loadBefore, loadAfter,
+    store: storeName, leadingEdge, clicks: CLICKS, counted: final, pollMs: POLL_MS,
+    total: summary(total), toWire: summary(toWire), fromWire: summary(fromWire), loadBefore, loadAfter, requests,
   };
+}
+
+/**
+ * The batches (POSTs to /api/ingest) 100 clicks on a product card make, on
+ * one page (navigation prevented, so no page view comes between): at a human
+ * pace (one click every 600 ms, slower than the flush interval) and in
+ * bursts (ten bursts of ten clicks within 100 ms, 1.5 s apart).
+ */
+async function requestsPer100Clicks(browser, shop) {
+  // `offsets`: when each click goes, in ms from the first.
+  const count = async (offsets) => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => document.addEventListener('click', (e) => e.preventDefault(), true));
+    const page = await context.newPage();
+    let posts = 0;
+    page.on('request', (r) => { if (r.url().endsWith('/api/ingest') && r.method() === 'POST') posts++; });
+    await page.goto(`${shop.origin}/category/cameras`);
+    await page.waitForSelector('[data-product="prod-1"]');
+    await sleep(1500); // the page view's batch is out of the way
+    const before = posts;
+    const t0 = Date.now();
+    for (const offset of offsets) {
+      const wait = t0 + offset - Date.now();
+      if (wait > 0) await sleep(wait);
+      await page.click('[data-product="prod-1"]', { noWaitAfter: true });
+    }
+    await sleep(1500); // the last batch is out
+    const sent = posts - before;
+    await context.close();
+    return sent;
+  };
+  const human = await count(Array.from({ length: 100 }, (_, i) => i * 600));
+  const bursts = await count(Array.from({ length: 100 }, (_, i) => Math.floor(i / 10) * 1500 + (i % 10) * 10));
+  return { human, bursts };
 }
 
 const browser = await stack.launch();
 try {
   for (const store of STORES) {
-    try {
-      console.log(JSON.stringify(await measure(browser, store)));
-    } catch (e) {
-      console.log(JSON.stringify({ store, error: String(e.message).split('\n')[0] }));
+    // Both modes side by side for each store; the request counts once.
+    for (const leadingEdge of [true, false]) {
+      try {
+        console.log(JSON.stringify(await measure(browser, store, leadingEdge, store === STORES[0])));
+      } catch (e) {
+        console.log(JSON.stringify({ store, leadingEdge, error: String(e.message).split('\n')[0] }));
+      }
     }
   }
 } finally {
