@@ -18,4 +18,4 @@ cargo test --workspace
 # minutes of a run from nothing (installing cargo-fuzz, then building core
 # again with sanitizer coverage) to learn no more than whether it compiles.
 step "the fuzz target compiles (cargo check)"
-cargo check -q --manifest-path fuzz/Cargo.toml
+cargo check -q --manifest-path fuzz/Cargo.toml --no-default-features
