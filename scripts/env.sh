@@ -26,35 +26,20 @@ step() {
   fi
 }
 
-# Builds one variant of the worker unless it is current, so a run builds each
-# variant once however many scripts use it. Usage: build_worker [VARIANT]
-#   (none)    edge/build, the repository's features.toml
-#   media     edge/build-media, seed 2's examples/media/features.toml
-#   backfill  edge/build-backfill, features.toml plus the next deploy's version
-#             (python/tests/fixtures/backfill-version.toml)
-# A variant is current when edge/<dir>/index.js is newer than every source and
-# was built from the same spec (its hash is kept beside it in .spec).
+# Builds the worker into edge/build unless it is current, so a run builds it
+# once however many scripts use it: current when edge/build/index.js is newer
+# than every source and was built from the same spec (its hash is kept
+# beside it in .spec). A test that needs another spec gives this build its
+# text in FRESHET_SPEC (edge/src/spec.rs) rather than building again.
 build_worker() {
-  local variant=${1:-} dir spec
-  case "$variant" in
-    "") dir=build spec="$ROOT/features.toml" ;;
-    media) dir=build-media spec="$ROOT/examples/media/features.toml" ;;
-    backfill)
-      dir=build-backfill spec="$ROOT/.state/features-backfill.toml"
-      mkdir -p "$ROOT/.state"
-      cat "$ROOT/features.toml" "$ROOT/python/tests/fixtures/backfill-version.toml" >"$spec.new"
-      if cmp -s "$spec.new" "$spec"; then rm -f "$spec.new"; else mv "$spec.new" "$spec"; fi
-      ;;
-    *) echo "build_worker: unknown variant '$variant'" >&2; return 2 ;;
-  esac
-  local out="$ROOT/edge/$dir" want
+  local spec="$ROOT/features.toml" out="$ROOT/edge/build" want
   want=$(sha256sum <"$spec" | cut -d' ' -f1)
   if [ -f "$out/index.js" ] && [ "$(cat "$out/.spec" 2>/dev/null)" = "$want" ] &&
     [ -z "$(cd "$ROOT" && find edge/src edge/Cargo.toml edge/build.rs edge/build.sh core/src core/Cargo.toml Cargo.lock \
       -newer "$out/index.js" -print -quit)" ]; then
-    echo "edge/$dir is current" >&2
+    echo "edge/build is current" >&2
     return 0
   fi
-  FRESHET_FEATURES="$spec" FRESHET_BUILD_DIR=$dir bash "$ROOT/edge/build.sh"
+  FRESHET_FEATURES="$spec" bash "$ROOT/edge/build.sh"
   echo "$want" >"$out/.spec"
 }

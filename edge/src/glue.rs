@@ -13,7 +13,7 @@ use worker::{
     wasm_bindgen::{JsCast, JsValue},
 };
 
-use crate::config::env::config;
+use crate::config::env::{config, spec as worker_spec};
 use crate::config::{
     ADMIN_TOKEN_VAR, ConfigError, EVENT_LOG_VAR, IDENTITY_SECRET_VAR, READ_TOKEN_VAR, StoreConfig,
 };
@@ -22,7 +22,6 @@ use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
 use crate::rate_limit::{RateLimit, Scope};
 use crate::routes::Edge;
-use crate::spec::compiled_spec;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
 use crate::store::gateway::{self, GatewayStore};
 use crate::store::mongo::{MongoStore, WorkerSocket};
@@ -181,7 +180,7 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>, EdgeEr
             console_log!("{var}: {} value(s): {}", secrets.len(), secrets.names());
         }
     }
-    let spec = compiled_spec()?;
+    let spec = worker_spec(env)?;
     // Redis and MongoDB: pooled connections in the gateway objects when they
     // are bound (edge/README.md, "Store connections"); else one per request.
     let gateway = match config.store_gateways {

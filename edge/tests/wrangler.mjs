@@ -10,8 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const EDGE = process.env.EDGE_DIR ?? path.resolve(import.meta.dirname, '..');
-// The worker build served, under edge/: `build` (the repository's spec), or
-// another a script built with FRESHET_BUILD_DIR (edge/build.sh).
+// The worker build served, under edge/: `build` (the repository's spec; a
+// test that needs another passes its text in FRESHET_SPEC), or another a
+// script built with FRESHET_BUILD_DIR (edge/build.sh).
 export const BUILD = process.env.FRESHET_EDGE_BUILD ?? 'build';
 export const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'freshet-edge-'));
 const children = [];

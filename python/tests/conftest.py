@@ -205,8 +205,8 @@ def start_edge(
     admin_token: str | None = None,
     extra_vars: dict[str, str] | None = None,
 ) -> Edge:
-    """`wrangler dev` of edge/<build> (edge/build-backfill: the next deploy's
-    spec) on `store`, its local state (Durable Objects, the R2 log) under
+    """`wrangler dev` of edge/<build> (another spec: its text in
+    `extra_vars["FRESHET_SPEC"]`) on `store`, its local state (Durable Objects, the R2 log) under
     `persist`, which a later deploy may share."""
     if not (EDGE / build / "index.js").exists():
         raise RuntimeError(f"{EDGE}/{build}/index.js is missing: run edge/build.sh")

@@ -1,7 +1,7 @@
 """Backfill of a new feature version across a deploy, on the real worker
 under `wrangler dev` with each store: the old spec's edge takes traffic, the
-next deploy's (edge/build-backfill: `pageviews@2`, page views and product
-clicks, marked `backfill = true`) takes over the same store and log, a batch
+next deploy's (the same worker build given the next spec in FRESHET_SPEC:
+`pageviews@2`, page views and product clicks, marked `backfill = true`) takes over the same store and log, a batch
 is retried across the deploy, and `freshet backfill` runs while live traffic
 keeps arriving. The new version then equals a replay of the whole log from
 scratch and the count by construction; `pageviews@1` is untouched; a second
@@ -22,7 +22,10 @@ from freshet.cli import main
 
 from conftest import READ_TOKEN, ROOT, Edge, MongoServer, RedisServer, iso, now_ms, start_edge, stop
 
-SPEC_V2 = ROOT / ".state" / "features-backfill.toml"
+# The next deploy's spec: the example's plus a version marked for backfill.
+SPEC_V2_TEXT = (ROOT / "features.toml").read_text() + (
+    Path(__file__).parent / "fixtures" / "backfill-version.toml"
+).read_text()
 ADMIN = "admin-" + secrets.token_hex(6)
 
 
@@ -73,10 +76,10 @@ def test_backfill_counts_each_batch_once_while_live_writes_go_on(
     finally:
         stop(old.proc)
 
-    new = start_edge(tmp_root, url, build="build-backfill", persist=persist, admin_token=ADMIN)
+    new = start_edge(tmp_root, url, persist=persist, admin_token=ADMIN, extra_vars={"FRESHET_SPEC": SPEC_V2_TEXT})
     try:
         health = new.get("/health")
-        assert health["spec"] == freshet.Spec(SPEC_V2.read_text()).hash
+        assert health["spec"] == freshet.Spec(SPEC_V2_TEXT).hash
         # Its answer lost, the straddling batch is sent again to the new deploy.
         new.post_events(straddle, batch_id=f"straddle-{run}")
 
@@ -101,7 +104,7 @@ def test_backfill_counts_each_batch_once_while_live_writes_go_on(
         # The new version equals a replay of the whole log, from scratch.
         rows = pd.DataFrame({"user": users, "event_timestamp": pd.Timestamp(now_ms() + 1000, unit="ms")})
         replayed = freshet.get_historical_features(rows, ["user:pageviews@2"], log=new.base, read_token=READ_TOKEN,
-                                                   spec=SPEC_V2, start=t0 - 60_000)  # fmt: skip
+                                                   spec=freshet.Spec(SPEC_V2_TEXT), start=t0 - 60_000)  # fmt: skip
         assert list(replayed["pageviews@2"]) == [2 * visits[u] for u in users]
 
         # Again, through the CLI: everything found applied; the 30 batches the

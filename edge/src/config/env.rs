@@ -4,9 +4,17 @@
 
 use std::sync::OnceLock;
 
+use freshet_core::spec::FeatureSpec;
 use worker::Env;
 
 use super::{ALL_VARS, Config, ConfigError};
+use crate::spec::{SPEC_VAR, worker_spec};
+
+/// The isolate's feature spec: `FRESHET_SPEC` when set, else the compiled-in one.
+pub fn spec(env: &Env) -> Result<&'static FeatureSpec, ConfigError> {
+    let text = env.var(SPEC_VAR).ok().map(|v| v.to_string());
+    worker_spec(text.as_deref())
+}
 
 /// The configuration, parsed once per isolate (the worker's and the
 /// gateway objects' alike).

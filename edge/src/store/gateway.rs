@@ -26,8 +26,7 @@ use super::pool::PoolLimits;
 use super::redis::{RedisStore, SocketConnector};
 use super::{EntityRead, FeatureStore, StoreError};
 use crate::config::StoreConfig;
-use crate::config::env::config;
-use crate::spec::compiled_spec;
+use crate::config::env::{config, spec as worker_spec};
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "STORE_GATEWAY";
@@ -265,7 +264,7 @@ impl StoreGateway {
 
 impl DurableObject for StoreGateway {
     fn new(_state: State, env: Env) -> Self {
-        let store = match (config(&env), compiled_spec()) {
+        let store = match (config(&env), worker_spec(&env)) {
             (Ok(config), Ok(spec)) => match &config.store {
                 StoreConfig::Redis(url) => Ok(PooledStore::Redis(RedisStore::pooled(
                     spec,

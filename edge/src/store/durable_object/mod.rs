@@ -18,7 +18,7 @@ use worker::{
     durable_object,
 };
 
-use crate::spec::compiled_spec;
+use crate::config::env::spec as worker_spec;
 use crate::store::object_call::call_object;
 use crate::store::{EntityRead, FeatureStore, StoreError};
 
@@ -148,6 +148,8 @@ impl FeatureStore for DurableObjectStore {
 #[durable_object]
 pub struct FeatureEntity {
     state: State,
+    /// For the spec (`FRESHET_SPEC` or the compiled-in one).
+    env: Env,
     /// The document as last read or written; this object is its only writer.
     cached: RefCell<Option<FeatureDoc>>,
     ready: Cell<bool>,
@@ -320,16 +322,17 @@ impl FeatureEntity {
 }
 
 impl DurableObject for FeatureEntity {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             cached: RefCell::new(None),
             ready: Cell::new(false),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let spec = compiled_spec().map_err(|e| rust_error("spec", e))?;
+        let spec = worker_spec(&self.env).map_err(|e| rust_error("spec", e))?;
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/apply") => {
                 // serde_json, not `req.json()`: the delta's maps have integer
