@@ -60,7 +60,7 @@ mod tests {
             let spec = super::parse_worker_spec(none).expect("the compiled-in spec");
             assert!(spec.lookup("user", "pageviews").is_some());
         }
-        let bad = super::parse_worker_spec(Some("[[feature]]\nname = 1")).unwrap_err();
+        let bad = super::parse_worker_spec(Some("[[feature]]\nname = 1")).expect_err("refused");
         assert!(bad.starts_with("FRESHET_SPEC: "), "{bad}");
     }
 }
