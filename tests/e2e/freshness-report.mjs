@@ -14,7 +14,7 @@ const lines = [
   'event after a quiet spell is sent at once) and off (`leadingEdge: false`: every batch waits out the',
   'interval), side by side in one run, and the benchmark polls',
   '`GET /v1/features/user/<clientId>` every 5 ms until `clicks_product_card` shows the click. One click',
-  'at a time; the edge under `wrangler dev` (its proxy in front of workerd), everything on 127.0.0.1.',
+  'at a time, 600 ms after the page it is on was shown; the edge under `wrangler dev` (its proxy in front of workerd), everything on 127.0.0.1.',
   '"to the wire": click until the batch request leaves the browser (the flush interval);',
   '"wire to visible": from there through the shop, the edge and the store to the first read that shows it.',
   '',

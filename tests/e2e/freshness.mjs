@@ -68,7 +68,10 @@ async function measure(browser, storeName, leadingEdge, countRequests) {
   const loadBefore = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   for (let n = 1; n <= CLICKS; n++) {
     await page.waitForSelector('[data-product="prod-1"]');
-    await sleep(300); // the page view of the way back is on the wire and out of the way
+    // A look at the page before the next click: the page view of the way back
+    // is on the wire and out of the way, and the tracker has sent nothing for
+    // more than its flush interval (250 ms), as after a person's pause.
+    await sleep(600);
     sentAt = 0;
     await page.click('[data-product="prod-1"]');
     const clickAt = await page.evaluate(() => window.__clickAt);
