@@ -18,15 +18,18 @@ pub const SPEC_VAR: &str = "FRESHET_SPEC";
 
 /// The compiled-in spec, parsed at the first call.
 pub fn compiled_spec() -> Result<&'static FeatureSpec, ConfigError> {
-    worker_spec(None)
+    worker_spec(|| None)
 }
 
-/// The spec of this isolate: `text` (the `FRESHET_SPEC` variable) when set,
-/// else the compiled-in one. Parsed at the first call; an isolate has one
-/// environment, so later calls get the same spec.
-pub fn worker_spec(text: Option<&str>) -> Result<&'static FeatureSpec, ConfigError> {
+/// The spec of this isolate: the text `text` gives (the `FRESHET_SPEC`
+/// variable) when set, else the compiled-in one. Parsed at the first call,
+/// and `text` is only asked then: an isolate has one environment, so later
+/// calls (every Durable Object request) get the same spec without reading it.
+pub fn worker_spec(
+    text: impl FnOnce() -> Option<String>,
+) -> Result<&'static FeatureSpec, ConfigError> {
     static SPEC: OnceLock<Result<FeatureSpec, String>> = OnceLock::new();
-    SPEC.get_or_init(|| parse_worker_spec(text))
+    SPEC.get_or_init(|| parse_worker_spec(text().as_deref()))
         .as_ref()
         .map_err(|e| ConfigError::Spec(e.clone()))
 }

@@ -12,8 +12,7 @@ use crate::spec::{SPEC_VAR, worker_spec};
 
 /// The isolate's feature spec: `FRESHET_SPEC` when set, else the compiled-in one.
 pub fn spec(env: &Env) -> Result<&'static FeatureSpec, ConfigError> {
-    let text = env.var(SPEC_VAR).ok().map(|v| v.to_string());
-    worker_spec(text.as_deref())
+    worker_spec(|| env.var(SPEC_VAR).ok().map(|v| v.to_string()))
 }
 
 /// The configuration, parsed once per isolate (the worker's and the
