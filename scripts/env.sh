@@ -26,6 +26,18 @@ step() {
   fi
 }
 
+# Clippy's lints during a build: clippy-driver compiles the workspace's own
+# crates (rustc with clippy's lints on top, `-D warnings`; dependencies get
+# plain rustc), so a test build lints as it compiles instead of a separate
+# `cargo clippy` checking every dependency a second time. The lints are the
+# same as `cargo clippy`'s: cargo-clippy itself runs cargo with these two
+# variables. `make test` lints the workspace this way (scripts/test-core.sh)
+# and the Leptos example (scripts/test-leptos.sh); `make lint` runs clippy.
+with_clippy() {
+  RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)" \
+    CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
+}
+
 # Builds the worker into edge/build unless it is current, so a run builds it
 # once however many scripts use it: current when edge/build/index.js is newer
 # than every source and was built from the same spec (its hash is kept

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make help: Rust workspace tests (cargo test), core for wasm32, the fuzz target
+# make help: Rust workspace tests (cargo test, clippy as it builds), core for wasm32, the fuzz target
 # The Rust workspace: core for wasm32 (the browser's feature set and the
 # worker's), every crate's native tests (`cargo test --workspace`: core, the
 # tracker's logic, the edge's store tests against a real redis-server, the
@@ -12,8 +12,11 @@ bash scripts/tools.sh rust redis
 step "core for wasm32 (the browser's feature set and the worker's)"
 cargo build -q -p freshet-core --target wasm32-unknown-unknown --no-default-features --features wire
 cargo build -q -p freshet-core --target wasm32-unknown-unknown
-step "workspace tests"
-cargo test --workspace
+# Built with clippy's lints (-D warnings; with_clippy in env.sh): every
+# target, the benchmarks included (criterion runs each once as a test).
+step "workspace tests, linted by clippy as they build"
+with_clippy cargo test --workspace --all-targets
+with_clippy cargo test --workspace --doc
 # A check, not cargo-fuzz's instrumented nightly build: that cost 3 to 7
 # minutes of a run from nothing (installing cargo-fuzz, then building core
 # again with sanitizer coverage) to learn no more than whether it compiles.

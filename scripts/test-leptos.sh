@@ -10,15 +10,21 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/tools.sh rust chromium node worker
-step "leptos: format and lints of the example (its own workspace)"
+# FRESHET_COMPILE_ONLY=1 (scripts/prefetch.sh) stops after what it compiles.
+compile_only() { [ "${FRESHET_COMPILE_ONLY:-0}" = 1 ]; }
+if compile_only; then
+  with_clippy bash examples/leptos/build.sh
+  exit 0
+fi
+step "leptos: format of the example (its own workspace)"
 cargo fmt --manifest-path examples/leptos/Cargo.toml -- --check
-CARGO_TARGET_DIR="$ROOT/target" cargo clippy -q --manifest-path examples/leptos/Cargo.toml \
-  --target wasm32-unknown-unknown -- -D warnings
 step "leptos: the edge worker"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 build_worker
-step "leptos: build the example (examples/leptos/dist)"
-bash examples/leptos/build.sh
+# Its lints come with its build (with_clippy, -D warnings), not a second
+# compile of Leptos by `cargo clippy`.
+step "leptos: build the example with clippy's lints (examples/leptos/dist)"
+with_clippy bash examples/leptos/build.sh
 step "leptos: test dependencies (playwright-core) into tests/e2e/node_modules"
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 step "leptos: the app in headless Chromium, the edge under wrangler dev"

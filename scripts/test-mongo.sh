@@ -10,7 +10,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/tools.sh rust node worker mongo
 step "mongo: the store's native tests against SecantusDB"
-FRESHET_REQUIRE_MONGO=1 FRESHET_SECANTUSD="$TOOLS/venv/bin/secantusd-py" cargo test -p freshet-edge --lib store::mongo
+FRESHET_REQUIRE_MONGO=1 FRESHET_SECANTUSD="$TOOLS/venv/bin/secantusd-py" with_clippy cargo test -p freshet-edge --lib store::mongo
 step "mongo: npm tools (wrangler, esbuild, workerd)"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 step "mongo: build the worker"

@@ -7,9 +7,17 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/tools.sh rust node wasm chromedriver
+# FRESHET_COMPILE_ONLY=1 (scripts/prefetch.sh) stops after what it compiles.
+compile_only() { [ "${FRESHET_COMPILE_ONLY:-0}" = 1 ]; }
 
 step "sdk web: lints of the wasm-only code (both drivers, the browser tests)"
 cargo clippy -q -p freshet-sdk --target wasm32-unknown-unknown --features web,js --all-targets -- -D warnings
+
+if compile_only; then
+  cargo test -q -p freshet-sdk --features web --target wasm32-unknown-unknown --test web --no-run
+  bash scripts/size-sdk-web.sh
+  exit 0
+fi
 
 step "sdk web: the collector for the browser tests"
 LOG=$(mktemp)

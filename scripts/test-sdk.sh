@@ -8,12 +8,19 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/tools.sh rust node wasm chromium
+# FRESHET_COMPILE_ONLY=1 (scripts/prefetch.sh) stops after what it compiles.
+compile_only() { [ "${FRESHET_COMPILE_ONLY:-0}" = 1 ]; }
 
 step "sdk: build the npm package (cargo -> wasm-bindgen -> wasm-opt)"
 bash npm/build.sh
 
 step "sdk: native unit tests of the tracker's logic"
-cargo test -q -p freshet-sdk
+# Built as scripts/test-core.sh built them (with clippy), so not again.
+if compile_only; then
+  with_clippy cargo test -q -p freshet-sdk --no-run
+  exit 0
+fi
+with_clippy cargo test -q -p freshet-sdk
 
 step "sdk: test dependencies (playwright-core, esbuild) into tests/sdk/node_modules"
 # npm install, not npm ci: see ../shared/TOOLCHAIN.md on npm 11 lockfiles.

@@ -19,8 +19,15 @@ step_table() {
   echo "== where the time went (slowest first)"
   bash "$ROOT/scripts/step-table.sh" "$FRESHET_STEP_LOG" "$(date +%s.%N)"
 }
+# A failed run stops what it started in the background (and their children).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 on_exit() {
   local rc=$?
+  for pid in ${tools_bg:-} ${prefetch:-}; do kill_tree "$pid"; done
   [ "$rc" -eq 0 ] || step_table
   exit "$rc"
 }
@@ -44,8 +51,8 @@ tools_bg_log=.state/tools-background.log
 ) >"$tools_bg_log" 2>&1 &
 tools_bg=$!
 FRESHET_STEP_PART=tools bash scripts/tools.sh rust redis chromium chromedriver node mongo python shellcheck
-step "lints (make lint)"
-FRESHET_STEP_PART=lint bash scripts/lint.sh
+step "lints (make lint; clippy runs in test-core's build)"
+FRESHET_CLIPPY_IN_TESTS=1 FRESHET_STEP_PART=lint bash scripts/lint.sh
 step "test-core"
 FRESHET_STEP_PART=core bash scripts/test-core.sh
 step "tools: waiting for the background install (wasm-bindgen, worker-build)"
@@ -54,13 +61,37 @@ if ! wait "$tools_bg"; then
   echo "the background tool install failed (above)" >&2
   exit 1
 fi
+tools_bg=
 cat "$tools_bg_log"
+# The worker and the wheel, which most parts after this use, are built once
+# here (each part's script would build them when missing); then the parts
+# that mostly wait on the edge, a store or a browser run first, while
+# scripts/prefetch.sh compiles at a lower priority for the parts that come
+# last (Leptos, the tracker's wasm builds).
+step "the edge worker (edge/build) and the wheel, for the parts after"
+(cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+build_worker
+FRESHET_STEP_PART=wheel bash scripts/install-python.sh
+prefetch_log=.state/prefetch.log
+bash scripts/prefetch.sh >"$prefetch_log" 2>&1 &
+prefetch=$!
+order=(python edge mongo media e2e sdk leptos sdk-web)
 for part in "$ROOT"/scripts/test-*.sh; do
   name=$(basename "$part" .sh)
-  [ "$name" = test-core ] && continue
-  step "$name"
-  FRESHET_STEP_PART=${name#test-} bash "$part"
+  name=${name#test-}
+  [[ " core ${order[*]} " == *" $name "* ]] || order+=("$name")
 done
+for name in "${order[@]}"; do
+  step "test-$name"
+  FRESHET_STEP_PART=$name bash "scripts/test-$name.sh"
+done
+# A failure here is not a test's: each part compiled what it needed itself.
+if ! wait "$prefetch"; then
+  echo "warning: scripts/prefetch.sh failed (its log follows); the parts built for themselves" >&2
+  cat "$prefetch_log" >&2
+fi
+prefetch=
+tail -n 1 "$prefetch_log"
 step "the tree is as the run found it (git status)"
 tree_after=$(tree_state)
 if [ "$tree_after" != "$tree_before" ]; then

@@ -97,12 +97,13 @@ fn apply_all(
     }
 }
 
-/// `MEMORY USAGE` of every key of one entity (its hash and its sets), batch markers left out.
+/// `MEMORY USAGE` of every key of one entity (its hash and its sets), batch
+/// markers (the `:b` zset, and the layout before's `:b:<id>` keys) left out.
 fn entity_bytes(con: &mut redis::Connection, prefix: &str, entity: &str, id: &str) -> i64 {
     let pattern = format!("{prefix}:{{{entity}:{id}}}*");
     let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(con).expect("KEYS");
     keys.iter()
-        .filter(|k| !k.contains(":b:"))
+        .filter(|k| !k.contains(":b:") && !k.ends_with(":b"))
         .map(|k| {
             let usage = [
                 b"MEMORY".to_vec(),

@@ -26,6 +26,9 @@ pub struct Limits {
 /// How far behind its receive time the edge takes an event, by default.
 pub const DEFAULT_MAX_PAST: Millis = 7 * DAY;
 
+/// How far ahead of its receive time the edge takes an event, by default.
+pub const DEFAULT_MAX_FUTURE: Millis = 24 * HOUR;
+
 /// The longest an event reaches the edge after its time under the default
 /// limits, with an hour of margin: what an event-time replay of the log
 /// waits for before it answers a row.
@@ -45,7 +48,7 @@ impl Default for Limits {
             max_event_bytes: 32 * 1024,
             max_events: 500,
             max_payload_depth: 8,
-            max_future: 24 * HOUR,
+            max_future: DEFAULT_MAX_FUTURE,
             max_past: DEFAULT_MAX_PAST,
         }
     }

@@ -14,12 +14,19 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::limits::{DEFAULT_MAX_FUTURE, DEFAULT_MAX_PAST};
 use crate::spec::{FeatureDef, FeatureSpec, Window};
-use crate::time::{DAY, Millis};
+use crate::time::{HOUR, Millis};
 
-/// How long a store remembers that a batch was applied; a retry after that
-/// is applied again. Matches the Redis marker's `EX 86400`.
-pub const BATCH_MARKER_TTL: Millis = DAY;
+/// How long a store remembers that a batch was applied, from its receive
+/// time: as long as the edge would take any of its events again. An event
+/// is at most [`DEFAULT_MAX_FUTURE`] ahead of the receive time that took it,
+/// and is taken until it is [`DEFAULT_MAX_PAST`] old, so a copy of the batch
+/// sent later than this (the end-of-visit beacon resent on a return days
+/// later) has every event refused as too old and changes nothing; an hour
+/// of margin on top. A retry within it finds the marker and counts once.
+/// (docs/ARCHITECTURE.md#exactly-once)
+pub const BATCH_MARKER_TTL: Millis = DEFAULT_MAX_PAST + DEFAULT_MAX_FUTURE + HOUR;
 /// Most batch markers one document keeps (the most recent ones).
 pub const MAX_BATCH_MARKERS: usize = 10_000;
 
@@ -289,6 +296,7 @@ impl<T: Clone> Cells<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::DAY;
 
     fn spec() -> FeatureSpec {
         FeatureSpec::parse(include_str!("../../features.toml")).expect("example spec")
@@ -331,22 +339,57 @@ mod tests {
     }
 
     #[test]
-    fn batch_markers_expire_after_a_day() {
+    fn batch_markers_expire_after_the_last_time_the_edge_takes_their_events() {
         let spec = spec();
         let mut doc = FeatureDoc::default();
+        let ttl = BATCH_MARKER_TTL;
         apply_delta(&spec, &mut doc, &delta("old", 0, "pageviews@1", count(1)));
-        apply_delta(&spec, &mut doc, &delta("new", DAY, "pageviews@1", count(1)));
-        assert!(doc.batches.contains_key("old"), "exactly a day old is kept");
+        // The end-of-visit beacon resent on a return two days later.
+        let two_days = 2 * DAY;
+        let again = delta("old", two_days, "pageviews@1", count(1));
+        assert_eq!(apply_delta(&spec, &mut doc, &again), Applied::Duplicate);
+        apply_delta(&spec, &mut doc, &delta("new", ttl, "pageviews@1", count(1)));
+        assert!(
+            doc.batches.contains_key("old"),
+            "exactly the TTL old is kept"
+        );
         apply_delta(
             &spec,
             &mut doc,
-            &delta("newer", DAY + 1, "pageviews@1", count(1)),
+            &delta("newer", ttl + 1, "pageviews@1", count(1)),
         );
         assert!(!doc.batches.contains_key("old"));
         // A batch older than the horizon is applied but not remembered.
         apply_delta(&spec, &mut doc, &delta("late", 0, "pageviews@1", count(1)));
         assert!(!doc.batches.contains_key("late"));
         assert_eq!(doc.batches.len(), 2);
+    }
+
+    /// The marker outlives every copy of its batch the edge would take an
+    /// event of: the latest event a batch received at `t` can hold (at the
+    /// limit ahead of it) is still taken at `t + max_future + max_past`,
+    /// refused a millisecond later, and the marker is kept past both.
+    #[test]
+    fn the_marker_outlives_every_copy_whose_events_the_edge_takes() {
+        use crate::limits::Limits;
+        use crate::validate::receive;
+        let limits = Limits::default();
+        let t: Millis = 1_795_000_000_000;
+        let ahead = t + limits.max_future;
+        let body = serde_json::json!({"batchId": "b1", "events": [{
+            "type": "page_view", "clientId": "cid-1",
+            "timestamp": crate::time::format_rfc3339(ahead),
+        }]});
+        let body = serde_json::to_vec(&body).expect("json");
+        let taken = |at: Millis| receive(&body, at, &limits).expect("valid").events.len();
+        assert_eq!(taken(t), 1, "first sent");
+        let last = ahead + limits.max_past;
+        assert_eq!(taken(last), 1, "the last moment a copy still counts");
+        assert_eq!(taken(last + 1), 0, "after it, every event is too old");
+        assert!(
+            last - t < BATCH_MARKER_TTL,
+            "the marker is still there at the last moment"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ mod common;
 
 use common::{NOW, spec};
 use freshet_core::aggregate::aggregate;
-use freshet_core::encode::mongo::{decode_document, update_one};
+use freshet_core::encode::marker_member;
+use freshet_core::encode::mongo::{MARKER_SLOTS, decode_document, marker_slot, update_one};
 use freshet_core::limits::Limits;
 use freshet_core::state::{FeatureDoc, apply_delta};
 use freshet_core::validate::receive;
@@ -20,6 +21,9 @@ fn first_upsert(filter: &Value, update: &Value) -> Value {
     let mut doc = Map::new();
     doc.insert("_id".into(), filter["_id"].clone());
     for (op, fields) in update.as_object().expect("update") {
+        if op == "$unset" {
+            continue; // nothing to remove from no document
+        }
         for (path, value) in fields.as_object().expect("fields") {
             let value = if op == "$push" {
                 let mut each = value["$each"].as_array().expect("$each").clone();
@@ -70,10 +74,18 @@ fn seed_payload_becomes_one_upsert_with_the_seeds_operators() {
         .expect("user delta");
     let update = update_one(&spec, user);
     assert_eq!(update.collection, "user_features");
-    assert_eq!(
-        update.filter,
-        json!({"_id": "cid-1732269480000-k3j9x2", "_batches": {"$ne": batch.batch_id}})
-    );
+    // The markers: the batch's, in the slot of its receive day, and checked
+    // in every other slot but the next day's (cleared by this write), and in
+    // the layout before's `_batches`.
+    let marker = marker_member(&batch.batch_id);
+    let slot = marker_slot(NOW);
+    let cleared = (slot + 1) % MARKER_SLOTS;
+    let mut filter =
+        json!({"_id": "cid-1732269480000-k3j9x2", "_batches": {"$ne": batch.batch_id}});
+    for s in (0..MARKER_SLOTS).filter(|s| *s != cleared) {
+        filter[format!("_b.{s}")] = json!({"$ne": marker});
+    }
+    assert_eq!(update.filter, filter);
     let u = &update.update;
     assert_eq!(u["$inc"]["pageviews@1"], 2);
     assert_eq!(u["$inc"]["clicks_product_card@1"], 2);
@@ -84,9 +96,10 @@ fn seed_payload_becomes_one_upsert_with_the_seeds_operators() {
     );
     assert_eq!(u["$max"]["last_event_at@1"], 1_795_341_560_000.0);
     assert_eq!(
-        u["$push"]["_batches"],
-        json!({"$each": [batch.batch_id], "$slice": -1000})
+        u["$push"][format!("_b.{slot}")],
+        json!({"$each": [marker], "$slice": -1000})
     );
+    assert_eq!(u["$unset"][format!("_b.{cleared}")], "");
 
     let stored = first_upsert(&update.filter, &update.update);
     let mut expected = FeatureDoc::default();

@@ -299,7 +299,6 @@ fn to_worker(res: Response) -> worker::Result<worker::Response> {
 
 #[event(fetch)]
 async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
-    let now = Date::now().as_millis() as i64;
     let edge = match edge(&env) {
         Ok(edge) => edge,
         Err(e) => {
@@ -307,6 +306,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
             return to_worker(e.to_response());
         }
     };
+    let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
     let start = js_sys::Date::now();
     let req = to_request(req, edge.config.limits.max_body_bytes).await?;
     STORE_MS.with(|ms| ms.set(0.0));

@@ -8,11 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
+import { resendTwoDaysLater } from './resend.mjs';
 import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stop, stopWorker, waitExit } from './wrangler.mjs';
 
 const ROOT = path.resolve(EDGE, '..');
@@ -161,7 +162,10 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   assert.deepEqual(Object.keys(seedDoc['viewed_categories@1']), ['cameras']);
   assert.deepEqual(seedDoc['recent_products@1'].map((p) => p.v), ['prod-1']);
   assert.equal(seedDoc['last_event_at@1'], Date.parse(seed.events[2].timestamp));
-  assert.equal(seedDoc._batches.length, 1);
+  // One applied-batch marker, in the slot of its receive day (day % 11).
+  const slot = String(Math.floor(Date.now() / 86400000) % 11);
+  assert.deepEqual(Object.keys(seedDoc._b), [slot]);
+  assert.equal(seedDoc._b[slot].length, 1);
   assert.equal(sum(findOne(mongoPort, 'product_features', 'prod-1')['popularity_7d@1']), 1);
 
   const trackerDoc = findOne(mongoPort, 'user_features', 'cid-tracker-1');
@@ -170,7 +174,9 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   assert.equal(trackerDoc['searches@1'], 1);
   assert.equal(trackerDoc['last_interacted_product@1'].v, 'prod-9');
   assert.deepEqual(trackerDoc['recent_products@1'].map((p) => p.v), ['prod-9', 'prod-7']);
-  assert.deepEqual(trackerDoc._batches, [tracker.batchId]);
+  // The marker is the first 16 hex digits of the batch id's SHA-256.
+  const marker = createHash('sha256').update(tracker.batchId).digest('hex').slice(0, 16);
+  assert.deepEqual(trackerDoc._b, { [slot]: [marker] });
   for (const p of ['prod-7', 'prod-9']) assert.equal(sum(findOne(mongoPort, 'product_features', p)['popularity_7d@1']), 1);
 
   // The serving API reads the same values.
@@ -235,6 +241,9 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   assert.equal(findOne(mongoPort, 'user_features', 'cid-tracker-1')['clicks_product_card@1'], 2);
   assert.equal((await features(w, 'user', 'cid-down')).clicks_product_card.value, 2);
   await stopWorker(w);
+
+  // A visit's last beacon, resent on a return two days later, counts once.
+  await resendTwoDaysLater(vars(PASSWORD), { persist: path.join(TMP, 'state-mongo-resend') }, READ_TOKEN);
   await stopMongo(mongo);
 });
 

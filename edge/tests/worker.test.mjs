@@ -6,10 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { resendTwoDaysLater } from './resend.mjs';
 import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stopWorker, testConfig } from './wrangler.mjs';
 
 const READ_TOKEN = 'rt-' + randomBytes(8).toString('hex');
@@ -216,6 +217,21 @@ test('durable object store: every case, and the state survives a restart', async
   await stopWorker(w);
 });
 
+test('a visit\'s last beacon, resent on a return two days later, counts once: Durable Object and Redis', async () => {
+  await resendTwoDaysLater({ ...baseVars, FRESHET_STORE: 'durable-object' },
+    { persist: path.join(TMP, 'state-resend-do') }, READ_TOKEN);
+  const port = await freePort();
+  const dir = path.join(TMP, 'redis-resend');
+  fs.mkdirSync(dir);
+  const redis = await startRedis(port, dir);
+  try {
+    await resendTwoDaysLater({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}` },
+      { persist: path.join(TMP, 'state-resend-redis') }, READ_TOKEN);
+  } finally {
+    await stopRedis(port, redis);
+  }
+});
+
 test('redis store: every case, the data in Redis, 503 while it is down, exact counts after', async () => {
   redisPort = await freePort();
   const dir = path.join(TMP, 'redis');
@@ -227,7 +243,14 @@ test('redis store: every case, the data in Redis, 503 while it is down, exact co
   // The layout of docs/ARCHITECTURE.md#redis, written by the script.
   assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-seed-1}', 'pageviews@1'), '1');
   assert.equal(redisCli(redisPort, 'HGET', 'fs:{user:cid-tracker-1}', 'clicks_product_card@1'), '2');
-  assert.ok(redisCli(redisPort, 'EXISTS', `fs:{user:cid-tracker-1}:b:${fixture('tracker.json').batchId}`) === '1');
+  // The applied-batch markers: one zset per entity, the first 8 bytes of
+  // each batch id's SHA-256 scored by when it expires (8 days and an hour
+  // on), the key expiring with its last marker.
+  const marker = createHash('sha256').update(fixture('tracker.json').batchId).digest('hex').slice(0, 16);
+  const zscore = "return redis.call('ZSCORE', KEYS[1], (ARGV[1]:gsub('..', function(h) return string.char(tonumber(h, 16)) end)))";
+  const expires = Number(redisCli(redisPort, 'EVAL', zscore, '1', 'fs:{user:cid-tracker-1}:b', marker));
+  assert.ok(Math.abs(expires - (Date.now() / 1000 + 8 * 86400 + 3600)) < 120, `${expires}`);
+  assert.ok(Number(redisCli(redisPort, 'TTL', 'fs:{user:cid-tracker-1}:b')) > 8 * 86400);
 
   // Redis goes away: 503, nothing claimed.
   await stopRedis(redisPort, redis);

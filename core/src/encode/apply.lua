@@ -1,11 +1,23 @@
 -- Freshet: applies one entity's delta atomically, at most once per batch.
 -- Mirrors freshet-core's FeatureState::merge (core/src/state.rs); the test
 -- core/tests/redis_script.rs pins the two together on a real Redis.
--- KEYS[1] entity hash, KEYS[2] batch marker, KEYS[3..] zsets of set features.
--- ARGV[1] marker TTL in seconds, then per feature: op, field, updatedAt, args.
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+-- KEYS[1] entity hash, KEYS[2] the entity's batch markers (zset: member the
+-- marker's 8 bytes, score when it expires, Unix s), KEYS[3] the batch's marker in the
+-- layout before (a string key, honoured until the last of them expires),
+-- KEYS[4..] zsets of set features.
+-- ARGV[1] the marker (16 hex digits), ARGV[2] the receive time and ARGV[3]
+-- the marker's expiry (Unix s), then per feature: op, field, updatedAt, args.
+-- Kept as its 8 bytes: 9 bytes a marker less than the hex in a listpack.
+local marker = (ARGV[1]:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
+if redis.call('ZSCORE', KEYS[2], marker) or redis.call('EXISTS', KEYS[3]) == 1 then
   return 0
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], marker)
+-- The key goes with its last marker (an entity that stops being written),
+-- timed from the receive time, so Redis's clock and the edge's need not agree.
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('EXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - tonumber(ARGV[2])))
 local hash = KEYS[1]
 -- (t1, id1) < (t2, id2), ids compared byte-wise (Lua's < follows the locale).
 local function precedes(t1, id1, t2, id2)
@@ -32,7 +44,7 @@ local function add_parts(cur, delta)
   for k = 1, #sum do sum[k] = string.format('%.17g', sum[k]) end
   return table.concat(sum, ',')
 end
-local i, z = 2, 3
+local i, z = 4, 4
 while i <= #ARGV do
   local op, field, ts = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3

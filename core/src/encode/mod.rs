@@ -28,3 +28,23 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// How a store names one applied-batch marker (Redis's marker zset,
+/// MongoDB's day slots): the first 8 bytes of the SHA-256 of the batch id
+/// (or of a backfill marker, `<batchId>|name@version`), in hex. A batch id
+/// is the tracker's UUID (36 bytes) or a client's own, up to 128; these 16
+/// keep an entity's markers small, and two batches of one entity share one
+/// with odds of 2^-64 each pair (an entity would need 2^32 batches within
+/// the markers' lifetime for even odds).
+pub fn marker_member(batch_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(batch_id.as_bytes());
+    let mut out = String::with_capacity(16);
+    for byte in &digest[..8] {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";

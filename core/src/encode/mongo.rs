@@ -17,13 +17,21 @@
 //!   [`crate::spec::Decay`]); `mode@1: {"<value as JSON>": <count>, …}` by
 //!   `$inc` per value, keys escaped as `distinct`'s;
 //! - `_ts: {"<feature>": <latest event time>}` by `$max`;
-//! - `_batches: [<batch id>, …]`, the last 1,000 applied, by `$push` with
-//!   `$slice`. The filter says `_batches: {$ne: batchId}`: a retried batch
-//!   matches no document, the upsert then collides on `_id`, and that
-//!   duplicate-key error means "already applied". A retry is recognised while
-//!   fewer than 1,000 newer batches touched the same entity: for a product
-//!   clicked by many visitors that is the window that matters (at 10 batches
-//!   a second, 100 s), and 1,000 ids (~40 KB) keep the document small.
+//! - `_b: {"<slot>": [<marker>, …], …}`: the applied-batch markers
+//!   ([`marker_member`], 16 hex digits), in [`MARKER_SLOTS`] slots by receive
+//!   day (the day number modulo 11). A write `$push`es its marker into its
+//!   day's slot (keeping that slot's last [`MAX_MARKERS_PER_DAY`]) and
+//!   `$unset`s the next day's slot, which holds markers of ten days before,
+//!   past [`BATCH_MARKER_TTL`]. The filter says `"_b.<slot>": {$ne: marker}`
+//!   for every other slot: a retried batch matches no document, the upsert
+//!   then collides on `_id`, and that duplicate-key error means "already
+//!   applied". So a retry counts once for as long as the edge takes any of
+//!   its events (8 days and an hour), for an entity of up to 1,000 batches a
+//!   day; a day slot is bounded, so a document holds at most 11,000 markers
+//!   (~290 KB) however hot its entity.
+//! - `_batches: [<batch id>, …]`: the markers of the layout before `_b`,
+//!   still in the filter (a batch applied before an upgrade counts once) and
+//!   no longer written.
 //!
 //! Old window buckets, and `distinct` and `mode` values beyond `max`, are not
 //! removed by the update (it cannot see the document); reads ignore them.
@@ -33,14 +41,29 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use super::DecodeError;
+use super::{DecodeError, marker_member};
 
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
-use crate::state::{Agg, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
-use crate::time::{Millis, SECOND};
+use crate::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
+use crate::time::{DAY, Millis, SECOND};
 
-/// How many batch ids a document remembers.
-pub const MAX_BATCH_MARKERS: usize = 1_000;
+/// How many day slots of batch markers a document has: a marker is kept
+/// until its slot is cleared, ten days after its day began, longer than
+/// [`BATCH_MARKER_TTL`] from any time of that day.
+pub const MARKER_SLOTS: Millis = 11;
+/// Most markers one day slot keeps (the latest); beyond them, a batch of that
+/// day retried later than 1,000 newer ones of the same day counts again.
+pub const MAX_MARKERS_PER_DAY: usize = 1_000;
+
+// The slot cleared on day D is day D - 10's: its markers are at least nine
+// days old, past their TTL; every marker younger than the TTL is in a slot
+// the filter checks (days D - 9 to D).
+const _: () = assert!((MARKER_SLOTS - 2) * DAY >= BATCH_MARKER_TTL);
+
+/// The day slot of a batch received at `received_at`.
+pub fn marker_slot(received_at: Millis) -> Millis {
+    received_at.div_euclid(DAY).rem_euclid(MARKER_SLOTS)
+}
 
 /// One `updateOne`: where, what, and always `upsert: true`.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,20 +119,36 @@ pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
             ),
         }
     }
+    let marker = marker_member(&delta.batch_id);
+    let slot = marker_slot(delta.received_at);
+    let stale = (slot + 1).rem_euclid(MARKER_SLOTS);
     set(
         "$push",
-        "_batches".to_owned(),
-        json!({"$each": [delta.batch_id], "$slice": -(MAX_BATCH_MARKERS as i64)}),
+        format!("_b.{slot}"),
+        json!({"$each": [marker], "$slice": -(MAX_MARKERS_PER_DAY as i64)}),
     );
+    set("$unset", format!("_b.{stale}"), Value::from(""));
     let update: Map<String, Value> = ops
         .into_iter()
         .map(|(op, fields)| (op.to_owned(), Value::Object(fields)))
         .collect();
     MongoUpdate {
         collection: collection(&delta.entity),
-        filter: json!({"_id": delta.id, "_batches": {"$ne": delta.batch_id}}),
+        filter: marker_filter(&delta.id, &delta.batch_id, &marker, stale),
         update: Value::Object(update),
     }
+}
+
+/// The document, unless one of its slots (but the one being cleared) or the
+/// layout before's `_batches` holds the batch's marker.
+fn marker_filter(id: &str, batch_id: &str, marker: &str, stale: Millis) -> Value {
+    let mut filter = Map::new();
+    filter.insert("_id".into(), Value::from(id));
+    for slot in (0..MARKER_SLOTS).filter(|s| *s != stale) {
+        filter.insert(format!("_b.{slot}"), json!({"$ne": marker}));
+    }
+    filter.insert("_batches".into(), json!({"$ne": batch_id}));
+    Value::Object(filter)
 }
 
 /// The `$inc`s of the aggregations that only add: `avg`, `vector_avg`,

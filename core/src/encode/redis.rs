@@ -15,7 +15,15 @@
 //!   fixed-point bucket sums as a windowed `count` does, with `HINCRBY`.
 //! - `fs:{user:cid-1}:preferred_hour@1`: a zset per `mode` feature, member
 //!   the value as JSON, score its count (`ZINCRBY`), trimmed to `max`.
-//! - `fs:{user:cid-1}:b:<batchId>`: the applied-batch marker, `SET NX EX 86400`.
+//! - `fs:{user:cid-1}:b`: the entity's applied-batch markers, a zset: member
+//!   the 8 bytes of [`marker_member`] (the first 8 of the batch id's SHA-256;
+//!   the script turns the hex it is given into bytes), score when
+//!   the marker expires (Unix seconds, [`BATCH_MARKER_TTL`] after the batch
+//!   was received); the script drops the expired ones on every write, and
+//!   the key expires with its last marker.
+//! - `fs:{user:cid-1}:b:<batchId>`: the marker of the layout before (a
+//!   string, `EX 86400`); no longer written, still honoured by the script
+//!   until the last of them has expired.
 //!
 //! The hash tag `{user:cid-1}` keeps an entity's keys in one cluster slot, so
 //! one script call can apply its whole delta atomically.
@@ -27,7 +35,7 @@
 
 use std::collections::BTreeMap;
 
-pub use super::DecodeError;
+pub use super::{DecodeError, marker_member};
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
 use crate::time::{Millis, SECOND};
@@ -88,7 +96,13 @@ impl EntityKeys<'_> {
         format!("{}:{feature_key}", self.hash())
     }
 
-    pub fn batch_marker(&self, batch_id: &str) -> String {
+    /// The zset of the entity's applied-batch markers.
+    pub fn batch_markers(&self) -> String {
+        format!("{}:b", self.hash())
+    }
+
+    /// The marker key of the layout before the zset (`SET NX EX 86400`).
+    pub fn legacy_batch_marker(&self, batch_id: &str) -> String {
         format!("{}:b:{batch_id}", self.hash())
     }
 }
@@ -131,8 +145,18 @@ pub fn apply_call(spec: &FeatureSpec, prefix: &str, delta: &EntityDelta) -> Appl
         id: &delta.id,
     };
     let mut call = ApplyCall {
-        keys: vec![keys.hash(), keys.batch_marker(&delta.batch_id)],
-        args: vec![(BATCH_MARKER_TTL / SECOND).to_string()],
+        keys: vec![
+            keys.hash(),
+            keys.batch_markers(),
+            keys.legacy_batch_marker(&delta.batch_id),
+        ],
+        args: vec![
+            marker_member(&delta.batch_id),
+            delta.received_at.div_euclid(SECOND).to_string(),
+            (delta.received_at + BATCH_MARKER_TTL)
+                .div_euclid(SECOND)
+                .to_string(),
+        ],
     };
     for (key, state) in &delta.updates {
         let Some(def) = spec.feature(key) else {
@@ -526,7 +550,11 @@ mod tests {
             keys.set("viewed_categories@1"),
             "fs:{user:cid-123}:viewed_categories@1"
         );
-        assert_eq!(keys.batch_marker("b1"), "fs:{user:cid-123}:b:b1");
+        assert_eq!(keys.batch_markers(), "fs:{user:cid-123}:b");
+        assert_eq!(keys.legacy_batch_marker("b1"), "fs:{user:cid-123}:b:b1");
+        assert_eq!(marker_member("b1"), marker_member("b1"));
+        assert_ne!(marker_member("b1"), marker_member("b2"));
+        assert_eq!(marker_member("b1").len(), 16);
     }
 
     #[test]

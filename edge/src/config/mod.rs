@@ -35,8 +35,15 @@ pub const DRIFT_SAMPLE_RATE_VAR: &str = "FRESHET_DRIFT_SAMPLE_RATE";
 /// The baseline file of `freshet profile` (its JSON text) that
 /// `GET /v1/drift` compares with; the spec's `expected` stats without it.
 pub const DRIFT_BASELINE_VAR: &str = "FRESHET_DRIFT_BASELINE";
+/// Moves the edge's clock by this many milliseconds (a signed integer; 0
+/// when unset): the receive time of every batch and the `now` of every read.
+/// For tests that need days to pass against a real store, such as a batch
+/// resent two days later (edge/tests/resend.mjs); `/health` shows it when
+/// it is set. Not for production.
+pub const CLOCK_OFFSET_VAR: &str = "FRESHET_CLOCK_OFFSET_MS";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 11] = [
+pub const ALL_VARS: [&str; 12] = [
+    CLOCK_OFFSET_VAR,
     DRIFT_SAMPLE_RATE_VAR,
     DRIFT_BASELINE_VAR,
     ADMIN_TOKEN_VAR,
@@ -102,6 +109,8 @@ pub struct Config {
     /// The baseline file's text, checked to parse.
     pub drift_baseline: Option<String>,
     pub limits: Limits,
+    /// `FRESHET_CLOCK_OFFSET_MS`: added to the edge's clock (tests only).
+    pub clock_offset_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +250,13 @@ impl Config {
                 }
             },
         };
+        let clock_offset_ms = match get(CLOCK_OFFSET_VAR) {
+            None => 0,
+            Some(v) => v.trim().parse::<i64>().map_err(|_| ConfigError::Invalid {
+                var: CLOCK_OFFSET_VAR,
+                why: "must be a whole number of milliseconds (tests only)".into(),
+            })?,
+        };
         let drift_baseline = get(DRIFT_BASELINE_VAR);
         if let Some(text) = &drift_baseline {
             freshet_core::drift::Baseline::from_json(text).map_err(|why| ConfigError::Invalid {
@@ -261,6 +277,7 @@ impl Config {
             drift_samples_per_million,
             drift_baseline,
             limits: Limits::default(),
+            clock_offset_ms,
         })
     }
 

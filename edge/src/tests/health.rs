@@ -33,3 +33,17 @@ async fn a_bad_configuration_is_a_500_that_names_the_variable() {
 async fn health_answers_get_and_head() {
     assert_allow("/health", "GET, HEAD").await;
 }
+
+#[tokio::test]
+async fn a_moved_clock_is_shown_and_a_bad_one_refused() {
+    let moved = edge_with(&[("FRESHET_CLOCK_OFFSET_MS", "172800000")]);
+    let (_, body, _) = send(&moved, Request::new(Method::Get, "/health")).await;
+    assert_eq!(body["clockOffsetMs"], 172_800_000);
+    let e = Config::from_lookup(|n| match n {
+        "FRESHET_WRITE_KEYS" => Some("dev=*".to_owned()),
+        "FRESHET_CLOCK_OFFSET_MS" => Some("2 days".to_owned()),
+        _ => None,
+    })
+    .expect_err("not a number");
+    assert!(e.to_string().starts_with("FRESHET_CLOCK_OFFSET_MS"), "{e}");
+}

@@ -7,6 +7,8 @@
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, doc};
+#[cfg(test)]
+use freshet_core::encode::marker_member;
 use freshet_core::encode::mongo::{collection, update_one};
 pub use freshet_core::encode::mongo::{document_to_json, json_to_document as to_document};
 use freshet_core::spec::FeatureSpec;
@@ -346,7 +348,7 @@ pub fn plan_finds(db: &str, keys: &[EntityKey]) -> Vec<PlannedFind> {
                 message: Message::command(doc! {
                     "find": coll.as_str(),
                     "filter": {"_id": {"$in": ids}},
-                    "projection": {"_batches": 0_i32},
+                    "projection": {"_batches": 0_i32, "_b": 0_i32},
                     "batchSize": n,
                     "singleBatch": true,
                     "$db": db,
@@ -500,10 +502,18 @@ mod tests {
                 assert_eq!(q.get_str("_id").ok(), Some(deltas[i].id.as_str()));
                 assert_eq!(
                     q.get_document("_batches")
-                        .expect("marker")
+                        .expect("the layout before's marker")
                         .get_str("$ne")
                         .ok(),
                     Some(deltas[i].batch_id.as_str())
+                );
+                let marker = marker_member(&deltas[i].batch_id);
+                let slots = q.keys().filter(|k| k.starts_with("_b.")).count();
+                assert_eq!(slots, 10, "every day slot but the one cleared");
+                let slot = q.get_document("_b.0").or_else(|_| q.get_document("_b.1"));
+                assert_eq!(
+                    slot.expect("a slot").get_str("$ne").ok(),
+                    Some(marker.as_str())
                 );
             }
         }
@@ -567,7 +577,7 @@ mod tests {
         );
         assert_eq!(
             body.get_document("projection").expect("projection"),
-            &doc! {"_batches": 0_i32}
+            &doc! {"_batches": 0_i32, "_b": 0_i32}
         );
         let docs = parse_find_reply(
             &doc! {"ok": 1.0, "cursor": {"id": 0_i64, "ns": "fs.user_features",

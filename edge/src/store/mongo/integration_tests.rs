@@ -279,7 +279,12 @@ async fn against_a_real_server_with_authentication() {
         .unwrap()
         .clone();
     assert_eq!(doc.get("pageviews@1"), Some(&Bson::Int64(1)), "{doc}");
-    assert_eq!(doc.get_array("_batches").unwrap().len(), 1);
+    // One marker, in its day's slot; nothing in the layout before's `_batches`.
+    let slots = doc.get_document("_b").unwrap();
+    assert_eq!(slots.len(), 1, "{doc}");
+    let (_, slot) = slots.iter().next().unwrap();
+    assert_eq!(slot.as_array().unwrap().len(), 1, "{doc}");
+    assert!(doc.get("_batches").is_none(), "{doc}");
 
     // Pooled, as in the gateway object: one connection, authenticated once,
     // serves every later exchange with the commands alone.
@@ -778,4 +783,78 @@ async fn drift_summaries_merge_in_any_order_stay_bounded_and_a_corrupt_one_is_na
         "{:?}",
         live[2]
     );
+}
+
+/// The end-of-visit beacon: applied, its answer never read, and the same
+/// batch resent on a return two days later counts once. Ten days on, the
+/// write of that day clears the first day's slot; a batch applied before
+/// the day slots (in `_batches`) still counts once.
+#[tokio::test]
+async fn a_batch_resent_two_days_later_counts_once() {
+    use freshet_core::time::DAY;
+    let Some(bin) = secantusd() else { return };
+    let dir = storage_dir("freshet-mongo-resend");
+    let port = free_port();
+    let _server = start(&bin, &dir, port, false);
+    let mongo = store(&format!("mongodb://127.0.0.1:{port}/resend"), 10_000);
+    let first = deltas_of(TRACKER);
+    let at = |deltas: &[EntityDelta], shift: i64, batch: Option<&str>| {
+        let mut out = deltas.to_vec();
+        for d in &mut out {
+            d.received_at += shift;
+            if let Some(b) = batch {
+                d.batch_id = b.into();
+            }
+        }
+        out
+    };
+    let applied = mongo.apply(&first).await.unwrap();
+    assert!(
+        applied.iter().all(|a| *a == Applied::Applied),
+        "{applied:?}"
+    );
+    let keys = [EntityKey::new("user", "cid-tracker-1")];
+    let before = mongo.load(&EntityRead::all_of(&keys)).await.unwrap();
+
+    let again = mongo.apply(&at(&first, 2 * DAY, None)).await.unwrap();
+    assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    assert_eq!(
+        mongo.load(&EntityRead::all_of(&keys)).await.unwrap(),
+        before,
+        "counted once"
+    );
+
+    // Ten days on: that day's write clears the first day's slot.
+    mongo
+        .apply(&at(&first, 10 * DAY, Some("b-ten-days-on")))
+        .await
+        .unwrap();
+    let found = run(
+        &mongo,
+        vec![doc! {"find": "user_features", "filter": {"_id": "cid-tracker-1"}, "$db": "resend"}],
+    )
+    .await;
+    let doc = found[0]
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    let slots = doc.get_document("_b").unwrap();
+    assert_eq!(slots.len(), 1, "only the tenth day's slot: {doc}");
+
+    // A batch the layout before marked, in `_batches`, still counts once.
+    run(
+        &mongo,
+        vec![
+            doc! {"update": "user_features", "updates": [{"q": {"_id": "cid-tracker-1"},
+            "u": {"$push": {"_batches": "b-before-the-upgrade"}}}], "$db": "resend"},
+        ],
+    )
+    .await;
+    let mut old = at(&first, 10 * DAY, Some("b-before-the-upgrade"));
+    old.retain(|d| d.entity == "user");
+    assert_eq!(mongo.apply(&old).await.unwrap(), vec![Applied::Duplicate]);
 }

@@ -547,3 +547,98 @@ async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
         live[2]
     );
 }
+
+/// The end-of-visit beacon: applied, its answer never read, and the same
+/// batch resent on a return two days later counts once. The entity keeps
+/// its markers in one zset, pruned as they expire ([`BATCH_MARKER_TTL`]
+/// after their batch was received, the last moment the edge takes any of
+/// its events), and a marker of the layout before the zset still counts.
+#[tokio::test]
+async fn a_batch_resent_two_days_later_counts_once() {
+    use freshet_core::state::BATCH_MARKER_TTL;
+    use freshet_core::time::{DAY, SECOND};
+    let Some(server) = start(&[]) else { return };
+    let spec = compiled_spec().unwrap();
+    let prefix = prefix();
+    let redis = store(&format!(
+        "redis://127.0.0.1:{}?prefix={prefix}",
+        server.port
+    ));
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let deltas = |at| {
+        aggregate(
+            spec,
+            &receive(TRACKER.as_bytes(), at, &Default::default()).unwrap(),
+            None,
+        )
+    };
+    let first = deltas(now);
+    let applied = redis.apply(&first).await.unwrap();
+    assert!(
+        applied.iter().all(|a| *a == Applied::Applied),
+        "{applied:?}"
+    );
+    let keys = [EntityKey::new("user", "cid-tracker-1")];
+    let state = || async { redis.load(&EntityRead::all_of(&keys)).await.unwrap() };
+    let before = state().await;
+
+    let later = deltas(now + 2 * DAY);
+    assert_eq!(
+        later.len(),
+        first.len(),
+        "two days on, every event is still taken"
+    );
+    let again = redis.apply(&later).await.unwrap();
+    assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    assert_eq!(state().await, before, "counted once");
+
+    let markers = format!("{prefix}:{{user:cid-tracker-1}}:b");
+    assert_eq!(redis_cli(server.port, &["ZCARD", &markers]).await, "1");
+    let ttl: i64 = redis_cli(server.port, &["TTL", &markers])
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        (ttl - BATCH_MARKER_TTL / SECOND).abs() <= 5,
+        "the key goes with its marker: {ttl}"
+    );
+
+    // Past the TTL, the next write drops the marker (the edge would refuse
+    // every event of a copy sent then as too old; here the deltas are
+    // applied as if it had not, to show the window ends).
+    let late = now + BATCH_MARKER_TTL + SECOND;
+    let mut other = first.clone();
+    for d in &mut other {
+        d.batch_id = "b-a-week-on".into();
+        d.received_at = late;
+    }
+    redis.apply(&other).await.unwrap();
+    assert_eq!(
+        redis_cli(server.port, &["ZCARD", &markers]).await,
+        "1",
+        "the expired one pruned"
+    );
+    let mut expired = first.clone();
+    for d in &mut expired {
+        d.received_at = late;
+    }
+    let applied = redis.apply(&expired).await.unwrap();
+    assert!(
+        applied.iter().all(|a| *a == Applied::Applied),
+        "{applied:?}"
+    );
+
+    // A batch applied before the zset layout: its string marker still counts.
+    let mut old_layout = first.clone();
+    old_layout.retain(|d| d.entity == "user");
+    for d in &mut old_layout {
+        d.batch_id = "b-before-the-upgrade".into();
+    }
+    let legacy = format!("{prefix}:{{user:cid-tracker-1}}:b:b-before-the-upgrade");
+    assert_eq!(
+        redis_cli(server.port, &["SET", &legacy, "1", "EX", "86400"]).await,
+        "OK"
+    );
+    let applied = redis.apply(&old_layout).await.unwrap();
+    assert_eq!(applied, vec![Applied::Duplicate]);
+}
