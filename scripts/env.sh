@@ -38,12 +38,27 @@ with_clippy() {
     CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
 }
 
+# A digest of the files under the given paths (relative to $ROOT): what a
+# build that skips itself when current compares with its stamp.
+sources_digest() {
+  (cd "$ROOT" && find "$@" -type f -print0 | sort -z | xargs -0 sha1sum) | sha1sum | cut -c1-16
+}
+
 # Builds the worker into edge/build unless it is current, so a run builds it
 # once however many scripts use it: current when edge/build/index.js is newer
 # than every source and was built from the same spec (its hash is kept
 # beside it in .spec). A test that needs another spec gives this build its
 # text in FRESHET_SPEC (edge/src/spec.rs) rather than building again.
 build_worker() {
+  # Under `make test` two lanes of parts run side by side: one builds, the
+  # other waits for it and then finds the build current.
+  mkdir -p "$ROOT/.state"
+  (
+    flock 9
+    build_worker_unlocked
+  ) 9>"$ROOT/.state/worker.lock"
+}
+build_worker_unlocked() {
   local spec="$ROOT/features.toml" out="$ROOT/edge/build" want
   want=$(sha256sum <"$spec" | cut -d' ' -f1)
   if [ -f "$out/index.js" ] && [ "$(cat "$out/.spec" 2>/dev/null)" = "$want" ] &&

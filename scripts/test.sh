@@ -13,11 +13,12 @@ LOG=.state/test.log
 exec > >(tee "$LOG") 2>&1
 export FRESHET_STEP_LOG="$ROOT/.state/steps.tsv"
 : >"$FRESHET_STEP_LOG"
+STEP_LOGS=("$FRESHET_STEP_LOG")
 started=$(date +%s)
 step_table() {
   echo
   echo "== where the time went (slowest first)"
-  bash "$ROOT/scripts/step-table.sh" "$FRESHET_STEP_LOG" "$(date +%s.%N)"
+  bash "$ROOT/scripts/step-table.sh" "$(date +%s.%N)" "${STEP_LOGS[@]}"
 }
 # A failed run stops what it started in the background (and their children).
 kill_tree() {
@@ -27,7 +28,7 @@ kill_tree() {
 }
 on_exit() {
   local rc=$?
-  for pid in ${tools_bg:-} ${prefetch:-}; do kill_tree "$pid"; done
+  for pid in ${tools_bg:-} ${prefetch:-} ${lane_a_pid:-} ${lane_b_pid:-}; do kill_tree "$pid"; done
   [ "$rc" -eq 0 ] || step_table
   exit "$rc"
 }
@@ -63,28 +64,59 @@ if ! wait "$tools_bg"; then
 fi
 tools_bg=
 cat "$tools_bg_log"
-# The worker and the wheel, which most parts after this use, are built once
-# here (each part's script would build them when missing); then the parts
-# that mostly wait on the edge, a store or a browser run first, while
-# scripts/prefetch.sh compiles at a lower priority for the parts that come
-# last (Leptos, the tracker's wasm builds).
-step "the edge worker (edge/build) and the wheel, for the parts after"
+# What most parts use is built once here (each part's script would build it
+# when missing, and finds it current): the worker, the wheel, the tracker
+# package. Then the parts run in two lanes side by side, each part's steps in
+# order: most of their time they wait on the edge, a store or a browser, so
+# two share the 2 cores; scripts/prefetch.sh compiles at a lower priority
+# what the parts at the lanes' ends build (Leptos, the tracker's wasm
+# tests). Parts that touch the same files are in the same lane (e2e and
+# leptos: tests/e2e/node_modules); the builds they share take a lock.
+step "the edge worker (edge/build), the wheel and the tracker package, for the parts after"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 build_worker
 FRESHET_STEP_PART=wheel bash scripts/install-python.sh
+bash npm/build.sh >/dev/null
 prefetch_log=.state/prefetch.log
 bash scripts/prefetch.sh >"$prefetch_log" 2>&1 &
 prefetch=$!
-order=(python edge mongo media e2e sdk leptos sdk-web)
+lane_a=(python sdk sdk-web)
+lane_b=(edge mongo media e2e leptos)
 for part in "$ROOT"/scripts/test-*.sh; do
   name=$(basename "$part" .sh)
   name=${name#test-}
-  [[ " core ${order[*]} " == *" $name "* ]] || order+=("$name")
+  [[ " core ${lane_a[*]} ${lane_b[*]} " == *" $name "* ]] || lane_b+=("$name")
 done
-for name in "${order[@]}"; do
-  step "test-$name"
-  FRESHET_STEP_PART=$name bash "scripts/test-$name.sh"
+run_lane() {
+  local part
+  for part in "$@"; do
+    step "test-$part"
+    if ! FRESHET_STEP_PART=$part bash "scripts/test-$part.sh"; then
+      echo "test-$part failed"
+      printf '%s\t-\tend\n' "$(date +%s.%N)" >>"$FRESHET_STEP_LOG"
+      return 1
+    fi
+  done
+  printf '%s\t-\tend\n' "$(date +%s.%N)" >>"$FRESHET_STEP_LOG"
+}
+FRESHET_STEP_PART=lanes step "two lanes side by side: ${lane_a[*]} | ${lane_b[*]}"
+: >.state/steps-a.tsv
+: >.state/steps-b.tsv
+(FRESHET_STEP_LOG="$ROOT/.state/steps-a.tsv" run_lane "${lane_a[@]}") >.state/lane-a.log 2>&1 &
+lane_a_pid=$!
+(FRESHET_STEP_LOG="$ROOT/.state/steps-b.tsv" run_lane "${lane_b[@]}") >.state/lane-b.log 2>&1 &
+lane_b_pid=$!
+lanes_failed=0
+for lane in a b; do
+  pid_var=lane_${lane}_pid
+  if ! wait "${!pid_var}"; then lanes_failed=1; fi
+  printf -v "$pid_var" '%s' ""
+  echo
+  echo "==== lane $lane ===="
+  cat ".state/lane-$lane.log"
 done
+STEP_LOGS+=("$ROOT/.state/steps-a.tsv" "$ROOT/.state/steps-b.tsv")
+[ "$lanes_failed" = 0 ] || { echo "a part failed (its lane's log above)" >&2; exit 1; }
 # A failure here is not a test's: each part compiled what it needed itself.
 if ! wait "$prefetch"; then
   echo "warning: scripts/prefetch.sh failed (its log follows); the parts built for themselves" >&2

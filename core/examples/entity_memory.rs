@@ -227,7 +227,8 @@ fn window(con: &mut redis::Connection) {
                 let update = update_one(&spec, &delta).update;
                 for (_, fields) in update.as_object().expect("update").iter() {
                     for (path, v) in fields.as_object().expect("fields") {
-                        if path == "_batches" {
+                        // The batch markers (the day slots) are not the window's.
+                        if path == "_batches" || path.starts_with("_b.") {
                             continue;
                         }
                         mongo.insert(path.clone(), v.clone());
