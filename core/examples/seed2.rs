@@ -37,7 +37,16 @@ use serde_json::json;
 
 const NOW: &str = "2026-11-22T10:00:00Z";
 const PREFIX: &str = "s2";
-const GENRES: [&str; 8] = ["drama", "comedy", "action", "documentary", "thriller", "romance", "animation", "horror"];
+const GENRES: [&str; 8] = [
+    "drama",
+    "comedy",
+    "action",
+    "documentary",
+    "thriller",
+    "romance",
+    "animation",
+    "horror",
+];
 /// Users measured one by one (every key), and items and pairs.
 const SAMPLE: usize = 2_000;
 
@@ -102,15 +111,20 @@ struct Watch {
 
 fn embeddings() -> Vec<Vec<f64>> {
     let mut rng = Rng(7);
-    GENRES.iter().map(|_| (0..32).map(|_| (rng.unit() * 2.0 - 1.0) * 0.5).collect()).collect()
+    GENRES
+        .iter()
+        .map(|_| (0..32).map(|_| (rng.unit() * 2.0 - 1.0) * 0.5).collect())
+        .collect()
 }
 
 fn zipf_cdf(items: usize) -> Vec<f64> {
     let mut acc = 0.0;
-    let mut cdf: Vec<f64> = (1..=items).map(|r| {
-        acc += 1.0 / r as f64;
-        acc
-    }).collect();
+    let mut cdf: Vec<f64> = (1..=items)
+        .map(|r| {
+            acc += 1.0 / r as f64;
+            acc
+        })
+        .collect();
     for c in &mut cdf {
         *c /= acc;
     }
@@ -201,7 +215,14 @@ fn load(con: &mut redis::Connection, spec: &FeatureSpec, deltas: &[EntityDelta])
 }
 
 fn memory(con: &mut redis::Connection, key: &str) -> i64 {
-    match redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0).query(con).expect("MEMORY") {
+    match redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(key)
+        .arg("SAMPLES")
+        .arg(0)
+        .query(con)
+        .expect("MEMORY")
+    {
         R::Int(n) => n,
         _ => 0,
     }
@@ -210,7 +231,10 @@ fn memory(con: &mut redis::Connection, key: &str) -> i64 {
 /// Bytes of one entity's keys: (its features: hash and sets; its markers).
 fn entity_bytes(con: &mut redis::Connection, entity: &str, id: &str) -> (i64, i64) {
     let hash = format!("{PREFIX}:{{{entity}:{id}}}");
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{hash}*")).query(con).expect("KEYS");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{hash}*"))
+        .query(con)
+        .expect("KEYS");
     let (mut features, mut markers) = (0, 0);
     for k in keys {
         if k.ends_with(":b") {
@@ -227,11 +251,21 @@ fn entity_bytes(con: &mut redis::Connection, entity: &str, id: &str) -> (i64, i6
 fn expire_markers(con: &mut redis::Connection, now: Millis) {
     let mut cursor = 0u64;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("MATCH")
-            .arg(format!("{PREFIX}:*:b")).arg("COUNT").arg(10_000).query(con).expect("SCAN");
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{PREFIX}:*:b"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query(con)
+            .expect("SCAN");
         let mut pipe = redis::pipe();
         for k in &keys {
-            pipe.cmd("ZREMRANGEBYSCORE").arg(k).arg("-inf").arg(format!("({}", now / SECOND)).ignore();
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(k)
+                .arg("-inf")
+                .arg(format!("({}", now / SECOND))
+                .ignore();
         }
         let _: () = pipe.query(con).expect("prune");
         if next == 0 {
@@ -243,7 +277,10 @@ fn expire_markers(con: &mut redis::Connection, now: Millis) {
 
 fn used_memory(con: &mut redis::Connection) -> i64 {
     let info: String = redis::cmd("INFO").arg("memory").query(con).expect("INFO");
-    info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).expect("used_memory")
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
 }
 
 struct Stats {
@@ -255,11 +292,17 @@ struct Stats {
 fn stats(mut v: Vec<i64>) -> Stats {
     v.sort_unstable();
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    Stats { mean: v.iter().sum::<i64>() as f64 / v.len() as f64, p50: at(0.5), p99: at(0.99) }
+    Stats {
+        mean: v.iter().sum::<i64>() as f64 / v.len() as f64,
+        p50: at(0.5),
+        p99: at(0.99),
+    }
 }
 
 fn main() {
-    let users: usize = std::env::args().nth(1).map_or(50_000, |n| n.parse().expect("users"));
+    let users: usize = std::env::args()
+        .nth(1)
+        .map_or(50_000, |n| n.parse().expect("users"));
     let items = (users / 4).max(100);
     let server;
     let url = match std::env::args().nth(2) {
@@ -269,8 +312,11 @@ fn main() {
             server.url()
         }
     };
-    let mut con = redis::Client::open(url).and_then(|c| c.get_connection()).expect("redis");
-    let spec = FeatureSpec::parse(include_str!("../../examples/media/features.toml")).expect("media spec");
+    let mut con = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("redis");
+    let spec =
+        FeatureSpec::parse(include_str!("../../examples/media/features.toml")).expect("media spec");
     let now = parse_rfc3339(NOW).expect("time");
     let emb = embeddings();
     let before = used_memory(&mut con);
@@ -326,7 +372,8 @@ fn main() {
         p_mark.push(m);
     }
     let distinct_pairs: usize = {
-        let all: std::collections::BTreeSet<(u32, u32)> = watches.iter().map(|w| (w.user, w.item)).collect();
+        let all: std::collections::BTreeSet<(u32, u32)> =
+            watches.iter().map(|w| (w.user, w.item)).collect();
         all.len()
     };
     let active_items = {
@@ -336,7 +383,10 @@ fn main() {
     let named: Vec<(u32, (i64, i64))> = (0..3u32)
         .map(|k| {
             let u = users as u32 + k;
-            (per_user[&u], entity_bytes(&mut con, "user", &format!("u-{u}")))
+            (
+                per_user[&u],
+                entity_bytes(&mut con, "user", &format!("u-{u}")),
+            )
         })
         .collect();
 
@@ -365,18 +415,33 @@ fn main() {
     let (ua, ia, pa) = (stats(user_all), stats(item_all), stats(pair_all));
     let scale = 2_000_000.0 / users as f64;
     let gb = |b: f64| b / 1e9;
-    println!("Seed 2's registry (examples/media/features.toml) in Redis {}, through the apply script, one batch per watch; \
+    println!(
+        "Seed 2's registry (examples/media/features.toml) in Redis {}, through the apply script, one batch per watch; \
               `cargo run --release -p freshet-core --example seed2 -- {users}` ({loaded:.0} s to generate and load).\n",
-             redis_version(&mut con));
-    println!("Population: {users} users, {items} items ({active_items} watched), {} watches over 30 days, \
+        redis_version(&mut con)
+    );
+    println!(
+        "Population: {users} users, {items} items ({active_items} watched), {} watches over 30 days, \
               {distinct_pairs} (user, item) pairs; 7-day watch count mean {mean:.1}, stddev {sd:.1} \
-              (registry: 12.5, 8.3).\n", watches.iter().filter(|w| (w.user as usize) < users).count());
-    println!("| per entity (sampled: {} users, {} items, {} pairs) | features mean / p50 / p99 | markers mean / p50 / p99 | together mean / p50 / p99 |",
-             u_feat.len(), i_feat.len(), p_feat.len());
+              (registry: 12.5, 8.3).\n",
+        watches.iter().filter(|w| (w.user as usize) < users).count()
+    );
+    println!(
+        "| per entity (sampled: {} users, {} items, {} pairs) | features mean / p50 / p99 | markers mean / p50 / p99 | together mean / p50 / p99 |",
+        u_feat.len(),
+        i_feat.len(),
+        p_feat.len()
+    );
     println!("|---|---|---|---|");
-    for (name, f, m, a) in [("user", &uf, &um, &ua), ("item", &ifs, &im, &ia), ("user_item pair", &pf, &pm, &pa)] {
-        println!("| {name} | {:.0} / {} / {} B | {:.0} / {} / {} B | {:.0} / {} / {} B |",
-                 f.mean, f.p50, f.p99, m.mean, m.p50, m.p99, a.mean, a.p50, a.p99);
+    for (name, f, m, a) in [
+        ("user", &uf, &um, &ua),
+        ("item", &ifs, &im, &ia),
+        ("user_item pair", &pf, &pm, &pa),
+    ] {
+        println!(
+            "| {name} | {:.0} / {} / {} B | {:.0} / {} / {} B | {:.0} / {} / {} B |",
+            f.mean, f.p50, f.p99, m.mean, m.p50, m.p99, a.mean, a.p50, a.p99
+        );
     }
     println!();
     println!("| user | watches over 30 days | features | markers |");
@@ -388,16 +453,26 @@ fn main() {
     let users_b = ua.mean * 2_000_000.0;
     let items_b = ia.mean * 500_000.0 * active_items as f64 / items as f64;
     let pairs_b = pa.mean * distinct_pairs as f64 * scale;
-    println!("| at seed 2's size (the means above × 2M users, 500K items, {:.1}M pairs) | GB |", distinct_pairs as f64 * scale / 1e6);
+    println!(
+        "| at seed 2's size (the means above × 2M users, 500K items, {:.1}M pairs) | GB |",
+        distinct_pairs as f64 * scale / 1e6
+    );
     println!("|---|---:|");
     println!("| users | {:.2} |", gb(users_b));
     println!("| items | {:.2} |", gb(items_b));
     println!("| user_item pairs | {:.2} |", gb(pairs_b));
-    println!("| whole store, `used_memory` of this run × {scale:.0} | {:.2} |", gb(total as f64 * scale));
+    println!(
+        "| whole store, `used_memory` of this run × {scale:.0} | {:.2} |",
+        gb(total as f64 * scale)
+    );
     println!("| seed 2's Redis (users and items) | 4.2 |");
 }
 
 fn redis_version(con: &mut redis::Connection) -> String {
     let info: String = redis::cmd("INFO").arg("server").query(con).expect("INFO");
-    info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("?").trim().to_owned()
+    info.lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned()
 }
