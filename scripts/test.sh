@@ -28,7 +28,7 @@ kill_tree() {
 }
 on_exit() {
   local rc=$?
-  for pid in ${tools_bg:-} ${prefetch:-} ${lane_a_pid:-} ${lane_b_pid:-}; do kill_tree "$pid"; done
+  for pid in ${tools_bg:-} ${prefetch:-} ${wheel:-} ${lane_a_pid:-} ${lane_b_pid:-}; do kill_tree "$pid"; done
   [ "$rc" -eq 0 ] || step_table
   exit "$rc"
 }
@@ -71,17 +71,25 @@ cat "$tools_bg_log"
 # two share the 2 cores; scripts/prefetch.sh compiles at a lower priority
 # what the parts at the lanes' ends build (Leptos, the tracker's wasm
 # tests). Parts that touch the same files are in the same lane (e2e and
-# leptos: tests/e2e/node_modules); the builds they share take a lock.
+# leptos: tests/e2e/node_modules; sdk and sdk-web: tests/sdk); the builds
+# they share take a lock. pytest, the longest part, has a lane nearly to
+# itself.
 step "the edge worker (edge/build), the wheel and the tracker package, for the parts after"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
+# The worker's release build leaves a core idle a third of its time (its
+# link, LTO and wasm-opt run alone): the wheel builds beside it (its own
+# profile, its own cargo lock).
+FRESHET_STEP_PART=wheel bash scripts/install-python.sh &
+wheel=$!
 build_worker
-FRESHET_STEP_PART=wheel bash scripts/install-python.sh
+wait "$wheel"
+wheel=
 bash npm/build.sh >/dev/null
 prefetch_log=.state/prefetch.log
 bash scripts/prefetch.sh >"$prefetch_log" 2>&1 &
 prefetch=$!
-lane_a=(python sdk sdk-web)
-lane_b=(edge mongo media e2e leptos)
+lane_a=(python media edge)
+lane_b=(mongo e2e sdk leptos sdk-web)
 for part in "$ROOT"/scripts/test-*.sh; do
   name=$(basename "$part" .sh)
   name=${name#test-}

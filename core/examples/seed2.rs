@@ -26,8 +26,8 @@ mod redis_server;
 use std::collections::BTreeMap;
 
 use freshet_core::aggregate::aggregate;
-use freshet_core::encode::redis::{apply_call, apply_script_sha1};
-use freshet_core::spec::FeatureSpec;
+use freshet_core::encode::redis::{EntityKeys, apply_call, apply_script_sha1};
+use freshet_core::spec::{Aggregation, FeatureSpec};
 use freshet_core::state::EntityDelta;
 use freshet_core::time::{DAY, Millis, SECOND, parse_rfc3339};
 use freshet_core::validate::{Event, ValidBatch};
@@ -229,21 +229,27 @@ fn memory(con: &mut redis::Connection, key: &str) -> i64 {
 }
 
 /// Bytes of one entity's keys: (its features: hash and sets; its markers).
-fn entity_bytes(con: &mut redis::Connection, entity: &str, id: &str) -> (i64, i64) {
-    let hash = format!("{PREFIX}:{{{entity}:{id}}}");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{hash}*"))
-        .query(con)
-        .expect("KEYS");
-    let (mut features, mut markers) = (0, 0);
-    for k in keys {
-        if k.ends_with(":b") {
-            markers += memory(con, &k);
-        } else {
-            features += memory(con, &k);
+fn entity_bytes(
+    con: &mut redis::Connection,
+    spec: &FeatureSpec,
+    entity: &str,
+    id: &str,
+) -> (i64, i64) {
+    let keys = EntityKeys {
+        prefix: PREFIX,
+        entity,
+        id,
+    };
+    let mut features = memory(con, &keys.hash());
+    for def in spec.features().iter().filter(|d| d.entity == entity) {
+        if matches!(
+            def.agg,
+            Aggregation::Distinct | Aggregation::LatestN | Aggregation::Mode
+        ) {
+            features += memory(con, &keys.set(def.key()));
         }
     }
-    (features, markers)
+    (features, memory(con, &keys.batch_markers()))
 }
 
 /// Drops the markers past their expiry at `now`, as the next write or the
@@ -345,7 +351,7 @@ fn main() {
     let mut u_feat = Vec::new();
     let mut u_mark = Vec::new();
     for u in (0..users).step_by(step) {
-        let (f, m) = entity_bytes(&mut con, "user", &format!("u-{u}"));
+        let (f, m) = entity_bytes(&mut con, &spec, "user", &format!("u-{u}"));
         if f > 0 {
             u_feat.push(f);
             u_mark.push(m);
@@ -354,7 +360,7 @@ fn main() {
     let mut i_feat = Vec::new();
     let mut i_mark = Vec::new();
     for i in (0..items).step_by((items / SAMPLE).max(1)) {
-        let (f, m) = entity_bytes(&mut con, "item", &format!("v-{i}"));
+        let (f, m) = entity_bytes(&mut con, &spec, "item", &format!("v-{i}"));
         if f > 0 {
             i_feat.push(f);
             i_mark.push(m);
@@ -367,7 +373,7 @@ fn main() {
     let mut p_feat = Vec::new();
     let mut p_mark = Vec::new();
     for (u, i) in &pairs {
-        let (f, m) = entity_bytes(&mut con, "user_item", &format!("u-{u}|v-{i}"));
+        let (f, m) = entity_bytes(&mut con, &spec, "user_item", &format!("u-{u}|v-{i}"));
         p_feat.push(f);
         p_mark.push(m);
     }
@@ -385,7 +391,7 @@ fn main() {
             let u = users as u32 + k;
             (
                 per_user[&u],
-                entity_bytes(&mut con, "user", &format!("u-{u}")),
+                entity_bytes(&mut con, &spec, "user", &format!("u-{u}")),
             )
         })
         .collect();
