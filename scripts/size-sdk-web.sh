@@ -26,7 +26,8 @@ build() {
   mkdir -p "$OUT/$name"
   wasm-bindgen --target web --out-dir "$OUT/$name" --out-name app \
     target/wasm32-unknown-unknown/release/examples/web_size.wasm
-  "$WASM_OPT_BIN" "${OPT[@]}" -g "$OUT/$name/app_bg.wasm" -o "$OUT/$name/named.wasm"
+  # Names kept, for the code-per-crate table: the full build's only.
+  [ "$name" = full ] && "$WASM_OPT_BIN" "${OPT[@]}" -g "$OUT/$name/app_bg.wasm" -o "$OUT/$name/named.wasm"
   "$WASM_OPT_BIN" "${OPT[@]}" --strip-debug --strip-producers "$OUT/$name/app_bg.wasm" -o "$OUT/$name/app_bg.wasm"
 }
 build typed WEB_SIZE_TYPED_ONLY=1
