@@ -308,7 +308,7 @@ fn stats(mut v: Vec<i64>) -> Stats {
 fn main() {
     let users: usize = std::env::args()
         .nth(1)
-        .map_or(50_000, |n| n.parse().expect("users"));
+        .map_or(10_000, |n| n.parse().expect("users"));
     let items = (users / 4).max(100);
     let server;
     let url = match std::env::args().nth(2) {
