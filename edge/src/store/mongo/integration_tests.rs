@@ -132,6 +132,23 @@ async fn run(store: &MongoStore<Tokio>, commands: Vec<Document>) -> Vec<Document
         .unwrap()
 }
 
+/// The document `_id` of `collection`, through the store's own handshake.
+async fn find_one(store: &MongoStore<Tokio>, db: &str, collection: &str, id: &str) -> Document {
+    let found = run(
+        store,
+        vec![doc! {"find": collection, "filter": {"_id": id}, "$db": db}],
+    )
+    .await;
+    found[0]
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone()
+}
+
 fn deltas_of(body: &str) -> Vec<EntityDelta> {
     let spec = compiled_spec().unwrap();
     let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
@@ -265,19 +282,7 @@ async fn against_a_real_server_with_authentication() {
     );
 
     // The document is plain: counts are Int64 at `<name>@<version>`.
-    let found = run(
-        &mongo,
-        vec![doc! {"find": "user_features", "filter": {"_id": "cid-seed-1"}, "$db": db.as_str()}],
-    )
-    .await;
-    let doc = found[0]
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()[0]
-        .as_document()
-        .unwrap()
-        .clone();
+    let doc = find_one(&mongo, &db, "user_features", "cid-seed-1").await;
     assert_eq!(doc.get("pageviews@1"), Some(&Bson::Int64(1)), "{doc}");
     // One marker, in its day's slot; nothing in the layout before's `_batches`.
     let slots = doc.get_document("_b").unwrap();
@@ -829,19 +834,7 @@ async fn a_batch_resent_two_days_later_counts_once() {
         .apply(&at(&first, 10 * DAY, Some("b-ten-days-on")))
         .await
         .unwrap();
-    let found = run(
-        &mongo,
-        vec![doc! {"find": "user_features", "filter": {"_id": "cid-tracker-1"}, "$db": "resend"}],
-    )
-    .await;
-    let doc = found[0]
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()[0]
-        .as_document()
-        .unwrap()
-        .clone();
+    let doc = find_one(&mongo, "resend", "user_features", "cid-tracker-1").await;
     let slots = doc.get_document("_b").unwrap();
     assert_eq!(slots.len(), 1, "only the tenth day's slot: {doc}");
 
