@@ -13,9 +13,9 @@
 //! An item has one of seed 2's genres and its 32-dim embedding; a watch
 //! lasts a lognormal number of minutes (median 20). Watches are applied in
 //! time order, received when they happen, so the markers and window
-//! buckets are those of a store that ran for 30 days; at the end the
-//! markers past their expiry are dropped, as the next write (or the key's
-//! expiry) would drop them.
+//! buckets are those of a store that ran for 30 days. Markers are counted
+//! as they lie: a write clears its entity's ten-day-old slot, so an entity
+//! idle since keeps its last days' markers until its next write.
 //!
 //! Usage: `cargo run --release -p freshet-core --example seed2 -- <users> [redis url]`
 //! (a redis-server of its own on a free port when no URL is given).
@@ -228,7 +228,10 @@ fn memory(con: &mut redis::Connection, key: &str) -> i64 {
     }
 }
 
-/// Bytes of one entity's keys: (its features: hash and sets; its markers).
+/// Bytes of one entity's keys: (its features; its markers). The markers
+/// share the entity's hash (slots `_b0`…`_b10`), so they are what the hash
+/// takes beyond a copy of it without them (which may also change its
+/// encoding: their true cost).
 fn entity_bytes(
     con: &mut redis::Connection,
     spec: &FeatureSpec,
@@ -240,45 +243,48 @@ fn entity_bytes(
         entity,
         id,
     };
-    let mut features = memory(con, &keys.hash());
+    let hash = keys.hash();
+    let whole = memory(con, &hash);
+    let fields: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL")
+        .arg(&hash)
+        .query(con)
+        .expect("HGETALL");
+    let kept: Vec<_> = fields
+        .iter()
+        .filter(|(f, _)| !f.starts_with(b"_b"))
+        .collect();
+    let copy = format!("{hash}:copy");
+    let without = if kept.len() == fields.len() {
+        // No markers: nothing to take away (a copy would only show the
+        // allocator's rounding).
+        whole
+    } else if kept.is_empty() {
+        0
+    } else {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(&copy);
+        for (f, v) in &kept {
+            cmd.arg(f.as_slice()).arg(v.as_slice());
+        }
+        let _: i64 = cmd.query(con).expect("HSET");
+        let n = memory(con, &copy);
+        let _: i64 = redis::cmd("DEL").arg(&copy).query(con).expect("DEL");
+        n
+    };
+    let mut features = without;
     for def in spec.features().iter().filter(|d| d.entity == entity) {
         if matches!(
             def.agg,
-            Aggregation::Distinct | Aggregation::LatestN | Aggregation::Mode
+            Aggregation::Distinct
+                | Aggregation::LatestN
+                | Aggregation::Mode
+                | Aggregation::Avg
+                | Aggregation::VectorAvg
         ) {
-            features += memory(con, &keys.set(def.key()));
+            features += memory(con, &keys.feature(def));
         }
     }
-    (features, memory(con, &keys.batch_markers()))
-}
-
-/// Drops the markers past their expiry at `now`, as the next write or the
-/// key's own expiry would.
-fn expire_markers(con: &mut redis::Connection, now: Millis) {
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{PREFIX}:*:b"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query(con)
-            .expect("SCAN");
-        let mut pipe = redis::pipe();
-        for k in &keys {
-            pipe.cmd("ZREMRANGEBYSCORE")
-                .arg(k)
-                .arg("-inf")
-                .arg(format!("({}", now / SECOND))
-                .ignore();
-        }
-        let _: () = pipe.query(con).expect("prune");
-        if next == 0 {
-            return;
-        }
-        cursor = next;
-    }
+    (features, whole - without)
 }
 
 fn used_memory(con: &mut redis::Connection) -> i64 {
@@ -342,7 +348,6 @@ fn main() {
     if !deltas.is_empty() {
         load(&mut con, &spec, &deltas);
     }
-    expire_markers(&mut con, now);
     let loaded = started.elapsed().as_secs_f64();
     let total = used_memory(&mut con) - before;
 

@@ -196,7 +196,11 @@ fn fold(def: &FeatureDef, event: &Event, user: Option<&str>) -> Folded {
         Aggregation::Avg => match field() {
             None => Folded::Missing,
             Some(v) => match v.as_f64() {
-                Some(x) => Folded::Value(Agg::Avg(cell(def, event, vec![1.0, x]))),
+                Some(x) if !def.round(x).is_finite() => Folded::Refused(format!(
+                    "{} is too large for float = \"f32\"",
+                    field_name(def)
+                )),
+                Some(x) => Folded::Value(Agg::Avg(cell(def, event, vec![1.0, def.round(x)]))),
                 None => Folded::Refused(format!("{} is not a number", field_name(def))),
             },
         },
@@ -258,7 +262,7 @@ fn weighted_vector(
     let weight = match &def.weight {
         None => 1.0,
         Some(path) => match path.get(event, user).as_ref().map(Value::as_f64) {
-            Some(Some(w)) if w >= 0.0 => w,
+            Some(Some(w)) if w >= 0.0 => def.round(w),
             Some(_) => return Err(format!("{path} is not a number of 0 or more")),
             None => return Err(format!("{path} is missing")),
         },
@@ -269,7 +273,9 @@ fn weighted_vector(
         let x = item
             .as_f64()
             .ok_or_else(|| format!("{name} holds something other than a number"))?;
-        let weighted = weight * x;
+        // Exact in doubles for two f32 numbers, so rounding once gives the
+        // single-precision product.
+        let weighted = def.round(weight * def.round(x));
         if !weighted.is_finite() {
             let weight = name_of(def.weight.as_ref());
             return Err(format!("{name} times {weight} is too large"));

@@ -115,6 +115,20 @@ pub struct EntityDelta {
     pub updates: BTreeMap<String, FeatureState>,
 }
 
+impl EntityDelta {
+    /// Whether applying the delta twice would change more than applying it
+    /// once: some feature it updates adds up (`count`, `sum`, `avg`,
+    /// `decay`, `mode`, `vector_avg`). Only then must a store remember its
+    /// batch; features the spec no longer has are not applied, so they do
+    /// not count.
+    pub fn needs_marker(&self, spec: &FeatureSpec) -> bool {
+        self.updates
+            .keys()
+            .filter_map(|key| spec.feature(key))
+            .any(|def| !def.agg.is_idempotent())
+    }
+}
+
 /// Whether `apply_delta` changed the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -125,7 +139,13 @@ pub enum Applied {
 
 /// Applies one delta to a stored document, at most once per batch id: the
 /// document remembers the batch ids of the last [`BATCH_MARKER_TTL`].
+/// A delta whose features all merge idempotently is merged without one
+/// ([`EntityDelta::needs_marker`]): applied again, it changes nothing.
 pub fn apply_delta(spec: &FeatureSpec, doc: &mut FeatureDoc, delta: &EntityDelta) -> Applied {
+    if !delta.needs_marker(spec) {
+        merge_delta(spec, doc, delta);
+        return Applied::Applied;
+    }
     if doc.batches.contains_key(&delta.batch_id) {
         return Applied::Duplicate;
     }
@@ -219,7 +239,7 @@ impl FeatureState {
             }
             (Agg::LatestN(a), Agg::LatestN(b)) => a.extend(b),
             (Agg::Avg(a), Agg::Avg(b)) | (Agg::VectorAvg(a), Agg::VectorAvg(b)) => {
-                a.merge(b, add_parts);
+                a.merge(b, |x, y| add_parts(x, y, def));
             }
             // Saturating: past 2^30 events in one bucket the value stops
             // growing instead of wrapping (Redis and MongoDB refuse the write).
@@ -256,11 +276,15 @@ impl FeatureState {
     }
 }
 
-/// Adds a cell of several numbers part by part; cells of another length mean
-/// the spec changed `dim` without a new version, and the newer one wins.
-fn add_parts(a: &mut Vec<f64>, b: Vec<f64>) {
+/// Adds a cell of several numbers part by part, each sum rounded as the
+/// feature keeps its numbers ([`FeatureDef::round`]); cells of another
+/// length mean the spec changed `dim` without a new version, and the newer
+/// one wins.
+fn add_parts(a: &mut Vec<f64>, b: Vec<f64>, def: &FeatureDef) {
     if a.len() == b.len() {
-        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        a.iter_mut()
+            .zip(b)
+            .for_each(|(x, y)| *x = def.round(*x + y));
     } else {
         *a = b;
     }

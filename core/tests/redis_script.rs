@@ -3,6 +3,8 @@
 //! `apply_delta` in memory, must leave the same state and read the same.
 
 mod common;
+#[path = "common/redis_calls.rs"]
+mod redis_calls;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
@@ -11,44 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{NOW, batch, events, spec};
 use freshet_core::aggregate::aggregate;
-use freshet_core::encode::redis::{
-    APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1, decode_state, read_commands,
-};
+use freshet_core::encode::redis::{APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1};
 use freshet_core::read::read_features;
 use freshet_core::spec::FeatureSpec;
-use freshet_core::state::{Applied, FeatureDoc, apply_delta};
+use freshet_core::state::{Agg, Applied, Cells, FeatureDoc, apply_delta};
 use freshet_core::validate::ValidBatch;
 use proptest::prelude::*;
+use redis_calls::{convert, read_entity, run};
 use redis_server::RedisServer;
-
-fn convert(v: redis::Value) -> RedisValue {
-    match v {
-        redis::Value::Nil => RedisValue::Nil,
-        redis::Value::Int(i) => RedisValue::Int(i),
-        redis::Value::BulkString(b) => RedisValue::Bulk(b),
-        redis::Value::Array(items) | redis::Value::Set(items) => {
-            RedisValue::Array(items.into_iter().map(convert).collect())
-        }
-        redis::Value::SimpleString(s) => RedisValue::Simple(s),
-        redis::Value::Okay => RedisValue::Simple("OK".to_owned()),
-        redis::Value::Map(pairs) => RedisValue::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (convert(k), convert(v)))
-                .collect(),
-        ),
-        redis::Value::Double(d) => RedisValue::Double(d),
-        other => RedisValue::Error(format!("{other:?}")),
-    }
-}
-
-fn run(con: &mut redis::Connection, parts: &[Vec<u8>]) -> redis::RedisResult<redis::Value> {
-    let mut cmd = redis::cmd(std::str::from_utf8(&parts[0]).expect("verb"));
-    for p in &parts[1..] {
-        cmd.arg(p.as_slice());
-    }
-    cmd.query(con)
-}
 
 static PREFIX: AtomicU64 = AtomicU64::new(0);
 
@@ -85,20 +57,7 @@ fn check(
         }
     }
     for ((entity, id), doc) in &docs {
-        let mut pipe = redis::pipe();
-        for c in read_commands(spec, &prefix, entity, id) {
-            let mut cmd = redis::cmd(std::str::from_utf8(&c.0[0]).expect("verb"));
-            for p in &c.0[1..] {
-                cmd.arg(p.as_slice());
-            }
-            pipe.add_command(cmd);
-        }
-        let replies: Vec<redis::Value> = pipe
-            .query(con)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let replies: Vec<RedisValue> = replies.into_iter().map(convert).collect();
-        let stored =
-            decode_state(spec, entity, &replies).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stored = read_entity(con, spec, &prefix, entity, id);
         prop_assert_eq!(&stored.features, &doc.features, "{}/{}", entity, id);
         let from_redis = read_features(spec, entity, &stored, None, NOW).expect("read");
         let from_core = read_features(spec, entity, doc, None, NOW).expect("read");
@@ -220,8 +179,8 @@ fn a_read_of_some_features_reads_only_their_sets() {
     let commands = read_commands_for(&spec, "part", "user", "cid-0", Some(&wanted));
     assert_eq!(
         commands.len(),
-        2,
-        "HGETALL and one ZRANGE, not one per set feature"
+        4,
+        "HGETALL and one ZRANGE in each layout, not one per set feature"
     );
     let replies: Vec<RedisValue> = commands
         .iter()
@@ -240,15 +199,7 @@ fn a_read_of_some_features_reads_only_their_sets() {
     assert!(doc.features.contains_key("recent_products@1"));
 }
 
-/// Fractional numbers: the script adds `avg` and `vector_avg` cells in
-/// doubles, in the order core adds them, and keeps them as exact text, so
-/// even the last bit agrees (`HINCRBYFLOAT`'s long double would not).
-#[test]
-fn fractional_averages_agree_to_the_last_bit() {
-    use freshet_core::time::DAY;
-    use freshet_core::validate::Event;
-    let floats = client_spec(
-        r#"
+const FLOATS: &str = r#"
 [[feature]]
 name = "minutes"
 entity = "user"
@@ -265,8 +216,16 @@ agg = "vector_avg"
 field = "payload.v"
 dim = 3
 weight = "payload.minutes"
-"#,
-    );
+"#;
+
+/// Fractional numbers: the script adds `avg` and `vector_avg` cells in
+/// doubles, in the order core adds them, and packs them as their 8 bytes,
+/// so even the last bit agrees (`HINCRBYFLOAT`'s long double would not).
+#[test]
+fn fractional_averages_agree_to_the_last_bit() {
+    use freshet_core::time::DAY;
+    use freshet_core::validate::Event;
+    let floats = client_spec(FLOATS);
     let event = |i: i32| Event {
         id: format!("e{i:03}"),
         event_type: "watch".into(),
@@ -292,4 +251,21 @@ weight = "payload.minutes"
         .and_then(|c| c.get_connection())
         .expect("connect");
     check(&mut con, &floats, &schedule).expect("Redis and apply_delta agree");
+    // Single precision, as `float = "f32"` asks: the script rounds each sum
+    // as core does, so the cells agree to the last bit of their 4 bytes.
+    let singles = client_spec(&FLOATS.replace("agg = ", "float = \"f32\"\nagg = "));
+    check(&mut con, &singles, &schedule).expect("Redis and apply_delta agree in f32");
+    let mut doc = FeatureDoc::default();
+    for b in &schedule {
+        for delta in aggregate(&singles, b, None).iter().filter(|d| d.id == "c0") {
+            apply_delta(&singles, &mut doc, delta);
+        }
+    }
+    let Some(Agg::VectorAvg(Cells::Total(parts))) = doc.features.get("taste@1").map(|s| &s.value)
+    else {
+        panic!("taste@1 is a vector_avg total: {doc:?}");
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let single = |x: f64| f64::from(x as f32);
+    assert!(parts.iter().all(|x| single(*x) == *x), "{parts:?}");
 }

@@ -180,14 +180,12 @@ impl Plan {
         id: &str,
         replies: &[RedisValue],
     ) -> Result<FeatureDoc, ReaderError> {
-        let key = || {
-            EntityKeys {
-                prefix,
-                entity: &self.entity,
-                id,
-            }
-            .hash()
+        let keys = EntityKeys {
+            prefix,
+            entity: &self.entity,
+            id,
         };
+        let key = || keys.hash();
         if let Some(RedisValue::Error(e)) =
             replies.iter().find(|r| matches!(r, RedisValue::Error(_)))
         {
@@ -198,7 +196,12 @@ impl Plan {
         }
         decode_state_for(&self.spec, &self.entity, Some(&self.wanted()), replies).map_err(|e| {
             ReaderError::Corrupt {
-                key: key(),
+                // The hash whose state is bad: layout 1's when read from it.
+                key: if e.layout1 {
+                    keys.layout1_hash()
+                } else {
+                    key()
+                },
                 detail: e.to_string(),
             }
         })
@@ -292,10 +295,21 @@ mod tests {
             Some(vec!["pageviews".into(), "viewed_categories".into()]),
         )
         .expect("plan");
-        assert_eq!(plan.redis_commands_per_entity(), 2);
+        // HGETALL and one ZRANGE in each layout (layout 1 read where layout 2
+        // holds nothing).
+        assert_eq!(plan.redis_commands_per_entity(), 4);
         let cmds = plan.redis_commands("fs", "cid-1");
+        let tag = spec()
+            .feature("viewed_categories@1")
+            .expect("feature")
+            .tag()
+            .to_owned();
         assert_eq!(
             cmds[1].0[1],
+            format!("fs:{{user:cid-1}}:{tag}").into_bytes()
+        );
+        assert_eq!(
+            cmds[3].0[1],
             b"fs:{user:cid-1}:viewed_categories@1".to_vec()
         );
     }
@@ -344,12 +358,16 @@ mod tests {
     #[test]
     fn a_corrupt_hash_names_its_key() {
         let plan = Plan::new(spec(), "user", Some(vec!["pageviews".into()])).expect("plan");
-        let replies = [RedisValue::Array(vec![
-            RedisValue::Bulk(b"_ts:pageviews@1".to_vec()),
-            RedisValue::Bulk(b"1".to_vec()),
-            RedisValue::Bulk(b"pageviews@1".to_vec()),
-            RedisValue::Bulk(b"many".to_vec()),
-        ])];
+        // Layout 2 holds nothing; layout 1's hash is corrupt.
+        let replies = [
+            RedisValue::Nil,
+            RedisValue::Array(vec![
+                RedisValue::Bulk(b"_ts:pageviews@1".to_vec()),
+                RedisValue::Bulk(b"1".to_vec()),
+                RedisValue::Bulk(b"pageviews@1".to_vec()),
+                RedisValue::Bulk(b"many".to_vec()),
+            ]),
+        ];
         let err = plan
             .decode_redis("fs", "cid-1", &replies)
             .expect_err("corrupt");

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import path from 'node:path';
 import * as stack from './stack.mjs';
+import { entityHash, featureTag } from '../../edge/tests/redis_layout.mjs';
 
 const { until, sleep, settle } = stack;
 const STORES = (process.env.E2E_STORES || 'durable-object,redis').split(',');
@@ -120,15 +121,16 @@ for (const storeName of STORES) {
       assert.ok(ingest.length > 0 && ingest.every((s) => s === 202), `ingest answers: ${ingest}`);
 
       if (redis) {
-        // Straight from Redis, in the layout of core/src/encode/redis.rs.
-        const h = stack.redisHash(redis.port, `fs:{user:${cid}}`);
-        assert.equal(h['pageviews@1'], '6');
-        assert.equal(h['clicks_product_card@1'], '2');
-        assert.equal(h['searches@1'], '1');
-        assert.equal(sumFields(h, 'clicks_product_card_7d@1|'), 2);
-        assert.equal(sumFields(h, 'cart_value_1h@1|'), 598);
-        assert.equal(h['last_interacted_product@1'], '"prod-4"');
-        const cats = stack.redisCli(redis.port, '--raw', 'ZRANGE', `fs:{user:${cid}}:viewed_categories@1`, '0', '-1').split('\n').sort();
+        // Straight from Redis, in the layout of core/src/encode/redis/mod.rs.
+        const h = stack.redisHash(redis.port, entityHash('user', cid));
+        const field = (key) => h[featureTag(key)];
+        assert.equal(field('pageviews@1'), '6');
+        assert.equal(field('clicks_product_card@1'), '2');
+        assert.equal(field('searches@1'), '1');
+        assert.equal(sumFields(h, `${featureTag('clicks_product_card_7d@1')}|`), 2);
+        assert.equal(sumFields(h, `${featureTag('cart_value_1h@1')}|`), 598);
+        assert.equal(field('last_interacted_product@1'), '"prod-4"');
+        const cats = stack.redisCli(redis.port, '--raw', 'ZRANGE', `fs:{user:${cid}}:${featureTag('viewed_categories@1')}`, '0', '-1').split('\n').sort();
         assert.deepEqual(cats, ['cameras', 'lenses']);
       }
 
@@ -257,7 +259,7 @@ for (const storeName of STORES) {
       assert.deepEqual((({ pageviews, clicks_product_card }) => ({ pageviews, clicks_product_card }))(await stack.features(edge, 'user', cid)),
         { pageviews: 1, clicks_product_card: 0 });
       await until(async () => (await page.textContent('#features-entity').catch(() => '')) === `user:${userId}`, 5000, 'the panel to follow the user');
-      if (redis) assert.equal(stack.redisHash(redis.port, `fs:{user:${userId}}`)['pageviews@1'], '3');
+      if (redis) assert.equal(stack.redisHash(redis.port, entityHash('user', userId))[featureTag('pageviews@1')], '3');
 
       // Someone else takes the token's form and puts the user's id in it: the
       // signature no longer matches. The edge refuses the token (401), the

@@ -19,6 +19,9 @@ pub struct DecodeError {
     /// `Redis` or `MongoDB`.
     pub store: &'static str,
     pub detail: String,
+    /// Whether the state is Redis layout 1's (read where layout 2 holds
+    /// nothing), so the error names that key.
+    pub layout1: bool,
 }
 
 impl fmt::Display for DecodeError {

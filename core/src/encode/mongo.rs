@@ -119,24 +119,43 @@ pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
             ),
         }
     }
-    let marker = marker_member(&delta.batch_id);
-    let slot = marker_slot(delta.received_at);
-    let stale = (slot + 1).rem_euclid(MARKER_SLOTS);
-    set(
-        "$push",
-        format!("_b.{slot}"),
-        json!({"$each": [marker], "$slice": -(MAX_MARKERS_PER_DAY as i64)}),
-    );
-    set("$unset", format!("_b.{stale}"), Value::from(""));
+    // A delta that merges idempotently needs no marker: applied again, it
+    // changes nothing.
+    let filter = if delta.needs_marker(spec) {
+        let marker = marker_member(&delta.batch_id);
+        let slot = marker_slot(delta.received_at);
+        let stale = (slot + 1).rem_euclid(MARKER_SLOTS);
+        set(
+            "$push",
+            format!("_b.{slot}"),
+            json!({"$each": [marker], "$slice": -(MAX_MARKERS_PER_DAY as i64)}),
+        );
+        set("$unset", format!("_b.{stale}"), Value::from(""));
+        marker_filter(&delta.id, &delta.batch_id, &marker, stale)
+    } else {
+        json!({"_id": delta.id})
+    };
     let update: Map<String, Value> = ops
         .into_iter()
         .map(|(op, fields)| (op.to_owned(), Value::Object(fields)))
         .collect();
     MongoUpdate {
         collection: collection(&delta.entity),
-        filter: marker_filter(&delta.id, &delta.batch_id, &marker, stale),
+        filter,
         update: Value::Object(update),
     }
+}
+
+/// Why this spec cannot be kept in MongoDB, if it cannot: `$inc` adds in
+/// doubles, so a `float = "f32"` feature's sums would not be the ones core
+/// rounds (README, "Where we deviate").
+pub fn unsupported(spec: &FeatureSpec) -> Option<String> {
+    spec.features().iter().find(|def| def.f32).map(|def| {
+        format!(
+            "feature `{}` has float = \"f32\", which MongoDB cannot keep exactly ($inc adds in doubles): use Redis or the Durable Object, or drop float",
+            def.key()
+        )
+    })
 }
 
 /// The document, unless one of its slots (but the one being cleared) or the
@@ -338,6 +357,7 @@ fn bad(field: &str, why: impl fmt::Display) -> DecodeError {
     DecodeError {
         store: "MongoDB",
         detail: format!("field `{field}` {why}"),
+        layout1: false,
     }
 }
 

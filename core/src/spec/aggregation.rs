@@ -51,6 +51,16 @@ impl Aggregation {
         Self::VectorAvg,
     ];
 
+    /// Whether merging a state into itself leaves it as it was, so a batch
+    /// applied twice changes nothing and needs no marker: `min`, `max`,
+    /// `last`, `first`, `distinct` and `latest_n`.
+    pub fn is_idempotent(self) -> bool {
+        matches!(
+            self,
+            Self::Min | Self::Max | Self::Last | Self::First | Self::Distinct | Self::LatestN
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Count => "count",

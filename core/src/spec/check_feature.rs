@@ -10,7 +10,7 @@ use super::check_entity::is_valid_name;
 use super::decay::{Decay, decay_window};
 use super::duration::parse_duration;
 use super::entity::EntityDef;
-use super::feature::{EventMatch, Expected, FeatureDef};
+use super::feature::{EventMatch, Expected, FeatureDef, tag_of};
 use super::field_path::FieldPath;
 use super::raw::{RawFeature, toml_to_json};
 use super::window::{MAX_WINDOW, MAX_WINDOW_BUCKETS, Window};
@@ -30,6 +30,7 @@ pub(super) fn check_feature(
     let tz = check_tz(field.as_ref(), raw.tz.as_deref())?;
     let decay = check_decay(agg, raw.rate, raw.half_life.as_deref(), raw.scale, raw.cap)?;
     let (dim, weight) = check_vector(agg, raw.dim, raw.weight.as_deref())?;
+    let f32 = check_float(agg, raw.float.as_deref())?;
     let filter = check_filter(raw.filter)?;
     let window = check_window(agg, raw.window.as_deref(), raw.precision.as_deref())?;
     let window = match decay {
@@ -48,6 +49,7 @@ pub(super) fn check_feature(
         None => default_of(agg, dim),
     };
     let key = format!("{}@{}", raw.name, raw.version);
+    let tag = tag_of(&key);
     Ok(FeatureDef {
         name: raw.name,
         version: raw.version,
@@ -63,12 +65,28 @@ pub(super) fn check_feature(
         decay,
         dim,
         weight,
+        f32,
         tz,
         expected: raw.expected,
         description: raw.description,
         backfill: raw.backfill,
         key,
+        tag,
     })
+}
+
+/// `float`: `"f64"` (the default) or `"f32"`, for the aggregations that
+/// keep sums of fractions (`avg`, `vector_avg`).
+fn check_float(agg: Aggregation, float: Option<&str>) -> Result<bool, String> {
+    match float {
+        None | Some("f64") => Ok(false),
+        Some("f32") if matches!(agg, Aggregation::Avg | Aggregation::VectorAvg) => Ok(true),
+        Some("f32") => Err(format!(
+            "float = \"f32\" applies to avg and vector_avg, not {}",
+            agg.name()
+        )),
+        Some(other) => Err(format!("float must be \"f64\" or \"f32\", not \"{other}\"")),
+    }
 }
 
 /// The name, version and entity: what the feature is called and of what.

@@ -35,6 +35,11 @@ pub struct FeatureDef {
     pub dim: usize,
     /// `vector_avg`: the field each vector is weighted by (1 without one).
     pub weight: Option<FieldPath>,
+    /// `float = "f32"` (`avg`, `vector_avg`): every number of the state is
+    /// rounded to single precision after each product and sum, everywhere
+    /// core computes it, so a store may keep it in 4 bytes and a replay
+    /// agrees to the last bit. `false` (the default) keeps doubles.
+    pub f32: bool,
     /// The time zone of the derived fields `hour_of_day` and `day_of_week`
     /// (UTC without one).
     pub tz: Option<jiff::tz::TimeZone>,
@@ -46,6 +51,7 @@ pub struct FeatureDef {
     /// each batch to it once between them (README, "Backfill").
     pub backfill: bool,
     pub(super) key: String,
+    pub(super) tag: String,
 }
 
 /// Which event types a feature listens to.
@@ -65,10 +71,45 @@ pub struct Expected {
     pub max: Option<f64>,
 }
 
+/// See [`FeatureDef::tag`].
+pub(super) fn tag_of(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let digest = Sha256::digest(key.as_bytes());
+    let mut n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    (0..4)
+        .map(|_| {
+            let d = char::from(DIGITS[usize::try_from(n % 62).expect("< 62")]);
+            n /= 62;
+            d
+        })
+        .collect()
+}
+
 impl FeatureDef {
     /// The storage key: `name@version`.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The short name a store's layout 2 keeps the feature under (Redis
+    /// fields and keys): 4 characters of `[0-9A-Za-z]` from the SHA-256 of
+    /// the storage key, unique among the entity's features (the spec is
+    /// refused otherwise), so the same feature has the same tag in every
+    /// deployment and a new version gets a new one.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// Rounds a number of the state to what the feature keeps: itself, or
+    /// the nearest single-precision float for `float = "f32"`.
+    pub fn round(&self, x: f64) -> f64 {
+        if self.f32 {
+            #[allow(clippy::cast_possible_truncation)]
+            f64::from(x as f32)
+        } else {
+            x
+        }
     }
 
     pub fn listens_to(&self, event_type: &str) -> bool {

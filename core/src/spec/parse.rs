@@ -56,6 +56,15 @@ impl FeatureSpec {
             if features.iter().any(|f| f.key == feature.key) {
                 return Err(fail(format!("`{}` is defined twice", feature.key)));
             }
+            if let Some(other) = features
+                .iter()
+                .find(|f| f.entity == feature.entity && f.tag == feature.tag)
+            {
+                return Err(fail(format!(
+                    "`{}` and `{}` have the same short name `{}` in the store; give one of them another version",
+                    other.key, feature.key, feature.tag
+                )));
+            }
             features.push(feature);
         }
         if features.is_empty() {

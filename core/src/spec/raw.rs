@@ -46,6 +46,7 @@ pub(super) struct RawFeature {
     pub(super) cap: Option<f64>,
     pub(super) dim: Option<usize>,
     pub(super) weight: Option<String>,
+    pub(super) float: Option<String>,
     pub(super) tz: Option<String>,
     pub(super) expected: Option<Expected>,
     pub(super) description: Option<String>,

@@ -508,3 +508,23 @@ fn durations() {
         assert!(parse_duration(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_feature_has_a_short_stable_tag_and_f32_is_for_sums_of_fractions() {
+    let spec = FeatureSpec::parse(include_str!("../../../features.toml")).expect("spec");
+    let def = spec.feature("pageviews@1").expect("pageviews");
+    // Pinned: stores written with it read by every later version, and
+    // edge/tests/redis_layout.mjs restates it.
+    assert_eq!(def.tag(), "1VqL");
+    let bad = "[entities.user]\nkey = [\"clientId\"]\n[[feature]]\nname = \"n\"\nentity = \"user\"\non = [\"x\"]\nagg = \"count\"\nfloat = \"f32\"\n";
+    let err = FeatureSpec::parse(bad).expect_err("f32 count");
+    assert!(
+        err.to_string().contains("applies to avg and vector_avg"),
+        "{err}"
+    );
+    let bad = bad
+        .replace("agg = \"count\"", "agg = \"avg\"\nfield = \"payload.x\"")
+        .replace("f32", "f16");
+    let err = FeatureSpec::parse(&bad).expect_err("f16");
+    assert!(err.to_string().contains("float must be"), "{err}");
+}

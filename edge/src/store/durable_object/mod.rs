@@ -232,7 +232,9 @@ impl FeatureEntity {
     /// form one step, and the runtime commits the writes together.
     fn apply(&self, spec: &FeatureSpec, delta: &EntityDelta) -> Result<Applied> {
         let sql = self.sql()?;
-        if self.applied_before(&sql, &delta.batch_id)? {
+        // A delta that merges idempotently needs no marker (as in every store).
+        let marked = delta.needs_marker(spec);
+        if marked && self.applied_before(&sql, &delta.batch_id)? {
             return Ok(Applied::Duplicate);
         }
         let mut doc = self.take_doc(&sql)?;
@@ -243,10 +245,12 @@ impl FeatureEntity {
             "INSERT OR REPLACE INTO doc (k, v) VALUES ('doc', ?)",
             vec![text.into()],
         )?;
-        sql.exec(
-            "INSERT OR REPLACE INTO batches (id, at) VALUES (?, ?)",
-            vec![delta.batch_id.as_str().into(), delta.received_at.into()],
-        )?;
+        if marked {
+            sql.exec(
+                "INSERT OR REPLACE INTO batches (id, at) VALUES (?, ?)",
+                vec![delta.batch_id.as_str().into(), delta.received_at.into()],
+            )?;
+        }
         sql.exec(
             "DELETE FROM batches WHERE at < ?",
             vec![(delta.received_at - BATCH_MARKER_TTL).into()],

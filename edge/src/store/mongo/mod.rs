@@ -374,6 +374,9 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         if deltas.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(why) = freshet_core::encode::mongo::unsupported(self.spec) {
+            return Err(StoreError::Server(why));
+        }
         let spec = self.spec;
         let db = self.url.db.as_str();
         self.exchange(async |conn| {

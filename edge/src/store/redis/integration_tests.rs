@@ -550,13 +550,15 @@ async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
 
 /// The end-of-visit beacon: applied, its answer never read, and the same
 /// batch resent on a return two days later counts once. The entity keeps
-/// its markers in one zset, pruned as they expire ([`BATCH_MARKER_TTL`]
-/// after their batch was received, the last moment the edge takes any of
-/// its events), and a marker of the layout before the zset still counts.
+/// its markers in its hash, in the slot of the day they were received,
+/// checked for nine days or more (past [`BATCH_MARKER_TTL`], the last
+/// moment the edge takes any of their batch's events) and cleared on the
+/// tenth; a marker of the layouts before still counts.
 #[tokio::test]
 async fn a_batch_resent_two_days_later_counts_once() {
+    use freshet_core::encode::redis::EntityKeys;
     use freshet_core::state::BATCH_MARKER_TTL;
-    use freshet_core::time::{DAY, SECOND};
+    use freshet_core::time::DAY;
     let Some(server) = start(&[]) else { return };
     let spec = compiled_spec().unwrap();
     let prefix = prefix();
@@ -589,34 +591,45 @@ async fn a_batch_resent_two_days_later_counts_once() {
         "two days on, every event is still taken"
     );
     let again = redis.apply(&later).await.unwrap();
-    assert!(again.iter().all(|a| *a == Applied::Duplicate), "{again:?}");
+    for (d, a) in later.iter().zip(&again) {
+        // A delta that merges idempotently carries no marker: applied again.
+        let expected = if d.needs_marker(spec) {
+            Applied::Duplicate
+        } else {
+            Applied::Applied
+        };
+        assert_eq!(*a, expected, "{}/{}", d.entity, d.id);
+    }
     assert_eq!(state().await, before, "counted once");
 
-    let markers = format!("{prefix}:{{user:cid-tracker-1}}:b");
-    assert_eq!(redis_cli(server.port, &["ZCARD", &markers]).await, "1");
-    let ttl: i64 = redis_cli(server.port, &["TTL", &markers])
-        .await
-        .parse()
-        .unwrap();
-    assert!(
-        (ttl - BATCH_MARKER_TTL / SECOND).abs() <= 5,
-        "the key goes with its marker: {ttl}"
+    let hash = EntityKeys {
+        prefix: &prefix,
+        entity: "user",
+        id: "cid-tracker-1",
+    }
+    .hash();
+    let slot = format!("_b{}", now.div_euclid(DAY) % 11);
+    assert_eq!(
+        redis_cli(server.port, &["HSTRLEN", &hash, &slot]).await,
+        "8",
+        "one marker, 8 bytes, in its day's slot"
     );
+    const _: () = assert!(9 * DAY > BATCH_MARKER_TTL);
 
-    // Past the TTL, the next write drops the marker (the edge would refuse
-    // every event of a copy sent then as too old; here the deltas are
-    // applied as if it had not, to show the window ends).
-    let late = now + BATCH_MARKER_TTL + SECOND;
+    // Ten days on, the write of that day clears the slot (the edge would
+    // refuse every event of a copy sent then as too old; here the deltas
+    // are applied as if it had not, to show the window ends).
+    let late = now + 10 * DAY;
     let mut other = first.clone();
     for d in &mut other {
-        d.batch_id = "b-a-week-on".into();
+        d.batch_id = "b-ten-days-on".into();
         d.received_at = late;
     }
     redis.apply(&other).await.unwrap();
     assert_eq!(
-        redis_cli(server.port, &["ZCARD", &markers]).await,
-        "1",
-        "the expired one pruned"
+        redis_cli(server.port, &["HEXISTS", &hash, &slot]).await,
+        "0",
+        "the old slot cleared"
     );
     let mut expired = first.clone();
     for d in &mut expired {
@@ -641,4 +654,62 @@ async fn a_batch_resent_two_days_later_counts_once() {
     );
     let applied = redis.apply(&old_layout).await.unwrap();
     assert_eq!(applied, vec![Applied::Duplicate]);
+}
+
+/// A store written before layout 2: the entity's first write in layout 2
+/// moves its layout-1 state over (WATCH, read, MULTI/EXEC), then applies,
+/// and the values go on from where layout 1 left them.
+#[tokio::test]
+async fn an_entity_in_layout_1_is_moved_on_its_first_write() {
+    let Some(server) = start(&[]) else { return };
+    let spec = compiled_spec().unwrap();
+    let prefix = prefix();
+    let redis = store(&format!(
+        "redis://127.0.0.1:{}?prefix={prefix}",
+        server.port
+    ));
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let old = format!("{prefix}:{{user:cid-tracker-1}}");
+    let t = (now - 1_000).to_string();
+    assert_eq!(
+        redis_cli(
+            server.port,
+            &["HSET", &old, "_ts:pageviews@1", &t, "pageviews@1", "5"]
+        )
+        .await,
+        "2"
+    );
+    let keys = [EntityKey::new("user", "cid-tracker-1")];
+    let pageviews = || async {
+        let docs = redis.load(&EntityRead::all_of(&keys)).await.unwrap();
+        match docs[0].features.get("pageviews@1").map(|s| &s.value) {
+            Some(freshet_core::state::Agg::Count(freshet_core::state::Cells::Total(n))) => *n,
+            other => panic!("pageviews@1: {other:?}"),
+        }
+    };
+    assert_eq!(pageviews().await, 5, "layout 1 reads as it lies");
+    let deltas = aggregate(
+        spec,
+        &receive(TRACKER.as_bytes(), now, &Default::default()).unwrap(),
+        None,
+    );
+    let added = deltas
+        .iter()
+        .find(|d| d.entity == "user")
+        .and_then(|d| d.updates.get("pageviews@1"))
+        .map(|s| match &s.value {
+            freshet_core::state::Agg::Count(freshet_core::state::Cells::Total(n)) => *n,
+            _ => 0,
+        })
+        .unwrap_or(0);
+    let applied = redis.apply(&deltas).await.unwrap();
+    assert!(
+        applied.iter().all(|a| *a == Applied::Applied),
+        "{applied:?}"
+    );
+    assert_eq!(pageviews().await, 5 + added, "moved, then applied once");
+    assert_eq!(redis_cli(server.port, &["EXISTS", &old]).await, "0");
+    let again = redis.apply(&deltas).await.unwrap();
+    assert!(again.contains(&Applied::Duplicate), "{again:?}");
+    assert_eq!(pageviews().await, 5 + added);
 }

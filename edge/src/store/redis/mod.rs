@@ -23,8 +23,8 @@ use std::pin::pin;
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{Summary, hour_keys, merge_hours, summary_key};
 use freshet_core::encode::redis::{
-    EntityKeys, RedisCommand, RedisValue, apply_call, apply_script_sha1, decode_state_for,
-    read_commands_for,
+    ApplyReply, EntityKeys, RedisCommand, RedisValue, apply_call, apply_script_sha1,
+    decode_state_for, migrate_call, migrate_reads, migrate_watch, read_commands_for,
 };
 use freshet_core::read::resolve_names;
 use freshet_core::spec::FeatureSpec;
@@ -164,6 +164,68 @@ impl<C: Connector> RedisStore<C> {
     }
 }
 
+impl<C: Connector> RedisStore<C> {
+    /// Moves one entity from layout 1 to layout 2 (core's `migrate_call`):
+    /// `WATCH` its layout-1 keys, read them, then the move in
+    /// `MULTI`/`EXEC`, which Redis aborts if an edge of the version before
+    /// wrote them in between; then read again and retry, a few times.
+    async fn migrate(
+        &self,
+        conn: &mut Connection<C::Conn>,
+        delta: &EntityDelta,
+    ) -> Result<(), StoreError> {
+        let (prefix, entity, id) = (
+            self.url.prefix.as_str(),
+            delta.entity.as_str(),
+            delta.id.as_str(),
+        );
+        for _ in 0..5 {
+            let mut watch = vec![b"WATCH".to_vec()];
+            watch.extend(
+                migrate_watch(self.spec, prefix, entity, id)
+                    .into_iter()
+                    .map(String::into_bytes),
+            );
+            let mut reads = vec![RedisCommand(watch)];
+            reads.extend(migrate_reads(self.spec, prefix, entity, id));
+            let replies = self.run(conn, reads).await?;
+            let call = migrate_call(
+                self.spec,
+                prefix,
+                entity,
+                id,
+                &replies[1..],
+                delta.received_at,
+            )
+            .map_err(|e| StoreError::Corrupt(format!("{entity}/{id}: {e}")))?;
+            let exec = vec![
+                RedisCommand::new(["MULTI"]),
+                call.eval(),
+                RedisCommand::new(["EXEC"]),
+            ];
+            let replies = self.run(conn, exec).await?;
+            match replies.last() {
+                Some(RedisValue::Array(done)) => {
+                    if let Some(RedisValue::Error(e)) = done.first() {
+                        return Err(StoreError::Server(e.clone()));
+                    }
+                    return Ok(());
+                }
+                // Aborted: a watched key changed.
+                Some(RedisValue::Nil) => continue,
+                other => {
+                    return Err(StoreError::Protocol(format!(
+                        "unexpected EXEC reply {other:?}"
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Server(format!(
+            "{entity}/{id}: its layout-1 state kept changing during its migration"
+        )))
+    }
+}
+
 impl<C: Connector> FeatureStore for RedisStore<C> {
     fn kind(&self) -> &'static str {
         "redis"
@@ -181,12 +243,12 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
             calls.iter().map(|c| c.evalsha(&self.script_sha1)).collect();
         self.exchange(async |conn| {
             let replies = self.run(conn, commands.clone()).await?;
-            let mut outcome: Vec<Option<Applied>> = vec![None; deltas.len()];
+            let mut outcome: Vec<Option<ApplyReply>> = vec![None; deltas.len()];
             let mut retry = Vec::new();
             for (i, reply) in replies.into_iter().enumerate() {
                 match reply {
                     RedisValue::Error(e) if e.starts_with("NOSCRIPT") => retry.push(i),
-                    other => outcome[i] = Some(script_answer(other)?),
+                    other => outcome[i] = Some(script_answer(&other)?),
                 }
             }
             if !retry.is_empty() {
@@ -194,12 +256,27 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 let evals = retry.iter().map(|&i| calls[i].eval()).collect();
                 let replies = self.run(conn, evals).await?;
                 for (&i, reply) in retry.iter().zip(replies) {
-                    outcome[i] = Some(script_answer(reply)?);
+                    outcome[i] = Some(script_answer(&reply)?);
+                }
+            }
+            // Entities still in layout 1: moved to layout 2, then applied.
+            for (i, reply) in outcome.iter_mut().enumerate() {
+                if *reply == Some(ApplyReply::NeedsMigration) {
+                    self.migrate(conn, &deltas[i]).await?;
+                    let again = self.run(conn, vec![calls[i].eval()]).await?;
+                    *reply = Some(script_answer(again.first().unwrap_or(&RedisValue::Nil))?);
                 }
             }
             outcome
                 .into_iter()
-                .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
+                .map(|o| match o {
+                    Some(ApplyReply::Applied) => Ok(Applied::Applied),
+                    Some(ApplyReply::Duplicate) => Ok(Applied::Duplicate),
+                    Some(ApplyReply::NeedsMigration) => Err(StoreError::Protocol(
+                        "the entity still holds layout-1 state after its migration".into(),
+                    )),
+                    None => Err(StoreError::Protocol("a delta got no reply".into())),
+                })
                 .collect()
         })
         .await
@@ -313,12 +390,17 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 }
                 let doc = decode_state_for(self.spec, &key.entity, wanted.as_deref(), part)
                     .map_err(|e| {
-                        let hash = EntityKeys {
+                        let keys = EntityKeys {
                             prefix: &self.url.prefix,
                             entity: &key.entity,
                             id: &key.id,
-                        }
-                        .hash();
+                        };
+                        // The hash whose state is bad: layout 1's when read from it.
+                        let hash = if e.layout1 {
+                            keys.layout1_hash()
+                        } else {
+                            keys.hash()
+                        };
                         StoreError::Corrupt(format!("{hash}: {e}"))
                     })?;
                 docs.push(doc);
@@ -330,15 +412,11 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
     }
 }
 
-/// The apply script answers 1 (applied) or 0 (the batch was applied before).
-fn script_answer(reply: RedisValue) -> Result<Applied, StoreError> {
+/// The apply script's answer (core's [`ApplyReply`]).
+fn script_answer(reply: &RedisValue) -> Result<ApplyReply, StoreError> {
     match reply {
-        RedisValue::Int(1) => Ok(Applied::Applied),
-        RedisValue::Int(0) => Ok(Applied::Duplicate),
-        RedisValue::Error(e) => Err(StoreError::Server(e)),
-        other => Err(StoreError::Protocol(format!(
-            "unexpected script reply {other:?}"
-        ))),
+        RedisValue::Error(e) => Err(StoreError::Server(e.clone())),
+        other => ApplyReply::from_reply(other).map_err(|e| StoreError::Protocol(e.to_string())),
     }
 }
 

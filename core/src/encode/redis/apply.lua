@@ -1,0 +1,205 @@
+-- Freshet: applies one entity's delta atomically, at most once per batch,
+-- in layout 2 (core/src/encode/redis/mod.rs). Mirrors freshet-core's
+-- FeatureState::merge (core/src/state.rs); core/tests/redis_script.rs pins
+-- the two together on a real Redis.
+-- KEYS[1] the entity's hash; KEYS[2] its layout-1 hash and KEYS[3] its
+-- layout-1 marker zset (state a migration moves here); KEYS[4] the batch's
+-- marker string of the layout before those (honoured until it expires);
+-- when migrating, KEYS[5..4+L] the layout-1 set keys to delete; then one key
+-- per blob or set feature, in the order of the features.
+-- ARGV[1] the batch marker (16 hex digits), '' for a delta that needs none
+-- (every feature idempotent); ARGV[2] the receive time (Unix s); ARGV[3]
+-- 'apply', or 'migrate' followed by L, the number N of layout-1 markers and
+-- N (expiry day, marker) pairs; then per feature: op, tag, updatedAt, args.
+-- Replies 1 applied, 0 applied before (nothing changed), 2 the entity still
+-- holds layout-1 state (migrate it, then apply again).
+local hash = KEYS[1]
+local i, z = 4, 5
+local function bytes(hex)
+  return (hex:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
+end
+-- Markers: 8 bytes each, appended to the field `_b<day mod 11>` of the day
+-- they were received; a write clears the next day's slot (ten days old,
+-- past the markers' 8 d 1 h), so a marker is checked for at least nine days.
+local function slot_of(day) return '_b' .. (day % 11) end
+local function add_marker(day, m)
+  local f = slot_of(day)
+  redis.call('HSET', hash, f, (redis.call('HGET', hash, f) or '') .. m)
+end
+if ARGV[3] == 'migrate' then
+  if redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 then return 0 end
+  local l, n = tonumber(ARGV[4]), tonumber(ARGV[5])
+  i = 6
+  for _ = 1, n do
+    add_marker(tonumber(ARGV[i]), bytes(ARGV[i + 1]))
+    i = i + 2
+  end
+  redis.call('DEL', KEYS[2], KEYS[3])
+  for k = 5, 4 + l do redis.call('DEL', KEYS[k]) end
+  z = 5 + l
+elseif redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
+  return 2
+end
+if ARGV[1] ~= '' then
+  local marker = bytes(ARGV[1])
+  local day = math.floor(tonumber(ARGV[2]) / 86400)
+  local stale = slot_of(day + 1)
+  for s = 0, 10 do
+    local f = '_b' .. s
+    if f ~= stale then
+      local v = redis.call('HGET', hash, f)
+      local p = v and string.find(v, marker, 1, true)
+      while p do
+        if (p - 1) % 8 == 0 then return 0 end
+        p = string.find(v, marker, p + 1, true)
+      end
+    end
+  end
+  if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+  redis.call('HDEL', hash, stale)
+  add_marker(day, marker)
+end
+-- (t1, id1) < (t2, id2), ids compared byte-wise (Lua's < follows the locale).
+local function precedes(t1, id1, t2, id2)
+  if t1 ~= t2 then return t1 < t2 end
+  for k = 1, math.min(#id1, #id2) do
+    local a, b = string.byte(id1, k), string.byte(id2, k)
+    if a ~= b then return a < b end
+  end
+  return #id1 < #id2
+end
+while i <= #ARGV do
+  local op, tag, ts = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local tsfield = '_t' .. tag
+  local old = tonumber(redis.call('HGET', hash, tsfield) or '-1')
+  local now = old
+  if ts > old then
+    now = ts
+    redis.call('HSET', hash, tsfield, ARGV[i - 1])
+  end
+  if op == 'count' or op == 'sum' or op == 'min' or op == 'max' then
+    -- Windowed cells are fields `<tag>|<bucket number>` (start / width).
+    local span, g, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    i = i + 3
+    local cutoff = 0
+    if span > 0 then cutoff = math.floor((now - span) / g) end
+    for _ = 1, n do
+      local b, v = ARGV[i], ARGV[i + 1]
+      i = i + 2
+      local f = tag
+      if span > 0 then f = tag .. '|' .. b end
+      if span == 0 or tonumber(b) >= cutoff then
+        if op == 'count' then
+          redis.call('HINCRBY', hash, f, v)
+        elseif op == 'sum' then
+          redis.call('HINCRBYFLOAT', hash, f, v)
+        else
+          local cur = redis.call('HGET', hash, f)
+          if not cur or (op == 'min' and tonumber(v) < tonumber(cur))
+              or (op == 'max' and tonumber(v) > tonumber(cur)) then
+            redis.call('HSET', hash, f, v)
+          end
+        end
+      end
+    end
+    -- Buckets that left the window: every bucket lies in [old cutoff, old],
+    -- so this loop is bounded by the window's bucket count.
+    if span > 0 and old >= 0 and now > old then
+      local stop = math.min(cutoff, math.floor(old / g) + 1)
+      for b = math.floor((old - span) / g), stop - 1 do
+        redis.call('HDEL', hash, tag .. '|' .. string.format('%d', b))
+      end
+    end
+  elseif op == 'cells' then
+    -- avg and vector_avg: one string key of packed cells after a 3-byte
+    -- header (the number format, then the count of numbers a cell keeps, u16),
+    -- each cell a bucket number (i4, 0 without a window) and its numbers,
+    -- little-endian doubles ('d') or single floats ('f', float = "f32":
+    -- adding two in doubles and rounding once gives their single sum).
+    local key = KEYS[z]
+    z = z + 1
+    local span, g, fmt, parts, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2],
+      tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+    i = i + 5
+    local cutoff = -2147483648
+    if span > 0 then cutoff = math.floor((now - span) / g) end
+    local header = fmt .. string.char(parts % 256, math.floor(parts / 256))
+    local layout = '<i4' .. string.rep(fmt, parts)
+    local width = 4 + parts * (fmt == 'f' and 4 or 8)
+    local cur = redis.call('GET', key) or ''
+    local cells, order = {}, {}
+    -- Another header: the spec changed dim or float without a new version;
+    -- the delta wins, as in core.
+    if string.sub(cur, 1, 3) == header then
+      for p = 4, #cur, width do
+        local cell = { struct.unpack(layout, cur, p) }
+        cell[#cell] = nil
+        local b = table.remove(cell, 1)
+        if b >= cutoff then
+          cells[b] = cell
+          order[#order + 1] = b
+        end
+      end
+    end
+    for _ = 1, n do
+      local b = tonumber(ARGV[i])
+      local sum = {}
+      for x in string.gmatch(ARGV[i + 1], '[^,]+') do sum[#sum + 1] = tonumber(x) end
+      i = i + 2
+      if b >= cutoff then
+        local old_cell = cells[b]
+        if old_cell then
+          for k = 1, parts do sum[k] = old_cell[k] + sum[k] end
+        else
+          order[#order + 1] = b
+        end
+        cells[b] = sum
+      end
+    end
+    if #order > 0 then
+      table.sort(order)
+      local out = { header }
+      for _, b in ipairs(order) do
+        out[#out + 1] = struct.pack(layout, b, unpack(cells[b]))
+      end
+      redis.call('SET', key, table.concat(out))
+    else
+      redis.call('DEL', key)
+    end
+  elseif op == 'last' or op == 'first' then
+    local t, id, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    local ofield = '_o' .. tag
+    local cur = redis.call('HGET', hash, ofield)
+    local take = true
+    if cur then
+      local bar = string.find(cur, '|', 1, true)
+      local ct, cid = tonumber(string.sub(cur, 1, bar - 1)), string.sub(cur, bar + 1)
+      if op == 'last' then
+        take = precedes(ct, cid, tonumber(t), id)
+      else
+        take = precedes(tonumber(t), id, ct, cid)
+      end
+    end
+    if take then redis.call('HSET', hash, tag, v, ofield, t .. '|' .. id) end
+  elseif op == 'distinct' or op == 'latest' or op == 'mode' then
+    -- A zset trimmed to the max highest scores: latest times, or for mode
+    -- the counts of each value.
+    local key, max, n = KEYS[z], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+    z = z + 1
+    i = i + 2
+    for _ = 1, n do
+      if op == 'mode' then
+        redis.call('ZINCRBY', key, ARGV[i], ARGV[i + 1])
+      else
+        redis.call('ZADD', key, 'GT', ARGV[i], ARGV[i + 1])
+      end
+      i = i + 2
+    end
+    redis.call('ZREMRANGEBYRANK', key, 0, -(max + 1))
+  else
+    return redis.error_reply('freshet: unknown op ' .. tostring(op))
+  end
+end
+return 1

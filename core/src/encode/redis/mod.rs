@@ -1,0 +1,686 @@
+//! Redis layout 2 and its encoding (docs/ARCHITECTURE.md#redis). Per entity:
+//!
+//! - `fs:{user:cid-1}:2`: one hash. Each feature is named by its 4-character
+//!   [`FeatureDef::tag`]: `<tag>` holds an unwindowed number or a `last`/
+//!   `first` value (JSON), `<tag>|<n>` window bucket number n (its start
+//!   divided by the bucket width), `_t<tag>` the latest event time (ms),
+//!   `_o<tag>` the `time|id` that ranks a `last`/`first` value.
+//! - `_b0` … `_b10` in the same hash: the applied-batch markers, 8 bytes each
+//!   ([`marker_member`]), appended to the slot of the day they were received
+//!   (day number modulo 11); a write clears the next day's slot, ten days
+//!   old, so a marker is checked for at least nine days, beyond
+//!   [`BATCH_MARKER_TTL`]. A delta whose features all merge idempotently
+//!   (`min`, `max`, `last`, `first`, `distinct`, `latest_n`) carries no
+//!   marker: applying it twice changes nothing.
+//! - `fs:{user:cid-1}:<tag>`: a string per `avg` and `vector_avg` feature,
+//!   its cells packed (see `apply.lua`): a cell of 33 doubles is 268 bytes
+//!   where its text took ~600, and a hash keeps its compact encoding only
+//!   while every value is at most 64 bytes (`hash-max-listpack-value`).
+//!   `float = "f32"` halves it again.
+//! - `fs:{user:cid-1}:<tag>`: a zset per `distinct` feature (member the
+//!   value, score the latest time seen), `latest_n` feature (member
+//!   `<event id> <JSON value>`, score the event time) and `mode` feature
+//!   (member the value as JSON, score its count), trimmed to `max`.
+//!
+//! The hash tag `{user:cid-1}` keeps an entity's keys in one cluster slot, so
+//! one script call can apply its whole delta atomically.
+//!
+//! Layout 1 ([`layout1`], full names and decimal text) is still read: an
+//! entity that holds it reads from it, and its first write in layout 2 is
+//! refused (the script replies 2) until [`migrate_call`] has moved it, which
+//! `freshet migrate` does for a whole store.
+
+mod layout1;
+mod replies;
+mod stored;
+
+use std::collections::BTreeMap;
+
+pub use super::{DecodeError, marker_member};
+use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
+use crate::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
+use crate::time::{DAY, Millis, SECOND};
+use replies::{bad, bytes, pairs, parse, utf8};
+use stored::{Stored, decode_feature};
+
+/// The script that applies one delta; replies 1 if applied, 0 if the batch
+/// was applied before.
+pub const APPLY_SCRIPT: &str = include_str!("apply.lua");
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "fs";
+
+/// The script's SHA-1, as `EVALSHA` wants it.
+pub fn apply_script_sha1() -> String {
+    sha1_smol::Sha1::from(APPLY_SCRIPT).digest().to_string()
+}
+
+/// One Redis command: its name and arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisCommand(pub Vec<Vec<u8>>);
+
+impl RedisCommand {
+    pub fn new<I, A>(parts: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<Vec<u8>>,
+    {
+        Self(parts.into_iter().map(Into::into).collect())
+    }
+}
+
+/// A reply, as far as decoding needs one (RESP2 and RESP3).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedisValue {
+    Nil,
+    Int(i64),
+    Double(f64),
+    Simple(String),
+    Bulk(Vec<u8>),
+    Array(Vec<RedisValue>),
+    Map(Vec<(RedisValue, RedisValue)>),
+    Error(String),
+}
+
+/// Where one entity's keys live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityKeys<'a> {
+    pub prefix: &'a str,
+    pub entity: &'a str,
+    pub id: &'a str,
+}
+
+impl EntityKeys<'_> {
+    fn base(&self) -> String {
+        format!("{}:{{{}:{}}}", self.prefix, self.entity, self.id)
+    }
+
+    /// The entity's hash.
+    pub fn hash(&self) -> String {
+        format!("{}:2", self.base())
+    }
+
+    /// The key of a feature kept apart from the hash (cells or a zset).
+    pub fn feature(&self, def: &FeatureDef) -> String {
+        format!("{}:{}", self.base(), def.tag())
+    }
+
+    /// The entity's hash in layout 1.
+    pub fn layout1_hash(&self) -> String {
+        self.base()
+    }
+
+    /// A set feature's zset in layout 1.
+    pub fn layout1_set(&self, feature_key: &str) -> String {
+        format!("{}:{feature_key}", self.base())
+    }
+
+    /// The zset of the entity's applied-batch markers in layout 1.
+    pub fn layout1_batch_markers(&self) -> String {
+        format!("{}:b", self.base())
+    }
+
+    /// A batch's marker key before that (`SET NX EX 86400`).
+    pub fn legacy_batch_marker(&self, batch_id: &str) -> String {
+        format!("{}:b:{batch_id}", self.base())
+    }
+}
+
+/// Where a feature lives in layout 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Hash,
+    /// A string of packed cells.
+    Cells,
+    Set,
+}
+
+fn place(def: &FeatureDef) -> Place {
+    match def.agg {
+        Aggregation::Distinct | Aggregation::LatestN | Aggregation::Mode => Place::Set,
+        Aggregation::Avg | Aggregation::VectorAvg => Place::Cells,
+        _ => Place::Hash,
+    }
+}
+
+/// Whether a feature lives in a zset of its own.
+fn is_set_feature(def: &FeatureDef) -> bool {
+    place(def) == Place::Set
+}
+
+/// The keys and arguments of one [`APPLY_SCRIPT`] call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyCall {
+    pub keys: Vec<String>,
+    pub args: Vec<String>,
+}
+
+impl ApplyCall {
+    /// `EVALSHA <sha> <numkeys> keys… args…`
+    pub fn evalsha(&self, sha1: &str) -> RedisCommand {
+        self.command("EVALSHA", sha1)
+    }
+
+    /// `EVAL <script> …`, for when the server answers `NOSCRIPT`.
+    pub fn eval(&self) -> RedisCommand {
+        self.command("EVAL", APPLY_SCRIPT)
+    }
+
+    fn command(&self, verb: &str, script: &str) -> RedisCommand {
+        let mut parts: Vec<Vec<u8>> = Vec::with_capacity(3 + self.keys.len() + self.args.len());
+        parts.push(verb.into());
+        parts.push(script.into());
+        parts.push(self.keys.len().to_string().into());
+        parts.extend(self.keys.iter().map(|k| k.clone().into_bytes()));
+        parts.extend(self.args.iter().map(|a| a.clone().into_bytes()));
+        RedisCommand(parts)
+    }
+}
+
+/// What the script replies to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyReply {
+    Applied,
+    /// The batch was applied before: nothing changed.
+    Duplicate,
+    /// The entity still holds layout-1 state: [`migrate_call`] first.
+    NeedsMigration,
+}
+
+impl ApplyReply {
+    /// The script's integer reply.
+    pub fn from_reply(reply: &RedisValue) -> Result<Self, DecodeError> {
+        match reply {
+            RedisValue::Int(1) => Ok(Self::Applied),
+            RedisValue::Int(0) => Ok(Self::Duplicate),
+            RedisValue::Int(2) => Ok(Self::NeedsMigration),
+            RedisValue::Error(e) => Err(bad(format!("apply script: {e}"))),
+            other => Err(bad(format!("apply script replied {other:?}"))),
+        }
+    }
+}
+
+/// The script call that applies `delta`. Features the spec does not know
+/// are left out, as `apply_delta` leaves them out.
+pub fn apply_call(spec: &FeatureSpec, prefix: &str, delta: &EntityDelta) -> ApplyCall {
+    let keys = EntityKeys {
+        prefix,
+        entity: &delta.entity,
+        id: &delta.id,
+    };
+    let marker = if delta.needs_marker(spec) {
+        marker_member(&delta.batch_id)
+    } else {
+        String::new()
+    };
+    let mut call = call_head(&keys, &delta.batch_id, marker, delta.received_at);
+    call.args.push("apply".to_owned());
+    encode_updates(spec, &mut call, &keys, &delta.updates);
+    call
+}
+
+fn call_head(
+    keys: &EntityKeys<'_>,
+    batch_id: &str,
+    marker: String,
+    received_at: Millis,
+) -> ApplyCall {
+    ApplyCall {
+        keys: vec![
+            keys.hash(),
+            keys.layout1_hash(),
+            keys.layout1_batch_markers(),
+            keys.legacy_batch_marker(batch_id),
+        ],
+        args: vec![marker, received_at.div_euclid(SECOND).to_string()],
+    }
+}
+
+fn encode_updates(
+    spec: &FeatureSpec,
+    call: &mut ApplyCall,
+    keys: &EntityKeys<'_>,
+    updates: &BTreeMap<String, FeatureState>,
+) {
+    for (key, state) in updates {
+        let Some(def) = spec.feature(key) else {
+            continue;
+        };
+        encode_update(call, keys, def, state);
+    }
+}
+
+fn encode_update(
+    call: &mut ApplyCall,
+    keys: &EntityKeys<'_>,
+    def: &FeatureDef,
+    state: &FeatureState,
+) {
+    let head = |call: &mut ApplyCall, op: &str| {
+        call.args.extend([
+            op.to_owned(),
+            def.tag().to_owned(),
+            state.updated_at.to_string(),
+        ]);
+    };
+    match &state.value {
+        Agg::Count(cells) | Agg::Decay(cells) => {
+            encode_cells(call, def, head, "count", cells, i64::to_string);
+        }
+        Agg::Sum(cells) => encode_cells(call, def, head, "sum", cells, f64::to_string),
+        Agg::Min(cells) => encode_cells(call, def, head, "min", cells, f64::to_string),
+        Agg::Max(cells) => encode_cells(call, def, head, "max", cells, f64::to_string),
+        Agg::Last(s) | Agg::First(s) => {
+            head(
+                call,
+                if matches!(state.value, Agg::Last(_)) {
+                    "last"
+                } else {
+                    "first"
+                },
+            );
+            call.args
+                .extend([s.t.to_string(), s.id.clone(), s.v.to_string()]);
+        }
+        Agg::Distinct(seen) => {
+            let members = seen.iter().map(|(value, t)| (t.to_string(), value.clone()));
+            encode_set(call, keys, def, head, "distinct", seen.len(), members);
+        }
+        Agg::LatestN(items) => {
+            let members = items.iter().map(|s| (s.t.to_string(), latest_member(s)));
+            encode_set(call, keys, def, head, "latest", items.len(), members);
+        }
+        Agg::Mode(counts) => {
+            let members = counts
+                .iter()
+                .map(|(value, n)| (n.to_string(), value.clone()));
+            encode_set(call, keys, def, head, "mode", counts.len(), members);
+        }
+        Agg::Avg(cells) | Agg::VectorAvg(cells) => {
+            head(call, "cells");
+            call.keys.push(keys.feature(def));
+            let (span, granule) = window_of(def);
+            call.args.extend([
+                span.to_string(),
+                granule.to_string(),
+                if def.f32 { "f" } else { "d" }.to_owned(),
+                def.cell_parts().to_string(),
+            ]);
+            push_cells(call, def, cells, |parts| join_parts(parts));
+        }
+    }
+}
+
+fn window_of(def: &FeatureDef) -> (Millis, Millis) {
+    def.window.map_or((0, 0), |w| (w.span, w.granule))
+}
+
+/// A zset feature's args: its key, `max`, then (score, member) pairs.
+fn encode_set(
+    call: &mut ApplyCall,
+    keys: &EntityKeys<'_>,
+    def: &FeatureDef,
+    head: impl Fn(&mut ApplyCall, &str),
+    op: &str,
+    len: usize,
+    members: impl Iterator<Item = (String, String)>,
+) {
+    head(call, op);
+    call.keys.push(keys.feature(def));
+    call.args.extend([def.max.to_string(), len.to_string()]);
+    for (score, member) in members {
+        call.args.extend([score, member]);
+    }
+}
+
+/// A cell of several numbers as one argument: shortest round-trip text
+/// joined by `,`, which the script reads back exactly.
+fn join_parts(parts: &[f64]) -> String {
+    parts
+        .iter()
+        .map(f64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn encode_cells<T>(
+    call: &mut ApplyCall,
+    def: &FeatureDef,
+    head: impl Fn(&mut ApplyCall, &str),
+    op: &str,
+    cells: &Cells<T>,
+    show: impl Fn(&T) -> String,
+) {
+    head(call, op);
+    let (span, granule) = window_of(def);
+    call.args.extend([span.to_string(), granule.to_string()]);
+    push_cells(call, def, cells, show);
+}
+
+/// The cells' count, then (bucket number, value) pairs; an unwindowed
+/// feature's one value is bucket 0.
+fn push_cells<T>(
+    call: &mut ApplyCall,
+    def: &FeatureDef,
+    cells: &Cells<T>,
+    show: impl Fn(&T) -> String,
+) {
+    match cells {
+        Cells::Total(v) => call.args.extend(["1".to_owned(), "0".to_owned(), show(v)]),
+        Cells::Buckets(buckets) => {
+            let granule = window_of(def).1.max(1);
+            call.args.push(buckets.len().to_string());
+            for (start, v) in buckets {
+                call.args
+                    .extend([start.div_euclid(granule).to_string(), show(v)]);
+            }
+        }
+    }
+}
+
+fn latest_member(s: &Stamped) -> String {
+    // Ids are [A-Za-z0-9_-], all above ' ', so members order by (id, value)
+    // exactly as `Stamped` ranks by id.
+    format!("{} {}", s.id, s.v)
+}
+
+/// The commands that read an entity's whole state, in one pipeline.
+pub fn read_commands(
+    spec: &FeatureSpec,
+    prefix: &str,
+    entity: &str,
+    id: &str,
+) -> Vec<RedisCommand> {
+    read_commands_for(spec, prefix, entity, id, None)
+}
+
+/// The commands that read an entity's state, in one pipeline: `HGETALL` of
+/// its hash, `GET` of each cells feature and `ZRANGE … WITHSCORES` of each
+/// set feature whose storage key (`name@version`) is in `wanted` (all when
+/// `None`), then the same of layout 1, read where layout 2 holds nothing.
+pub fn read_commands_for(
+    spec: &FeatureSpec,
+    prefix: &str,
+    entity: &str,
+    id: &str,
+    wanted: Option<&[&str]>,
+) -> Vec<RedisCommand> {
+    let keys = EntityKeys { prefix, entity, id };
+    let mut commands = vec![RedisCommand::new(["HGETALL".to_owned(), keys.hash()])];
+    for def in apart(spec, entity, wanted) {
+        commands.push(match place(def) {
+            Place::Set => layout1::zrange(keys.feature(def)),
+            _ => RedisCommand::new(["GET".to_owned(), keys.feature(def)]),
+        });
+    }
+    commands.extend(layout1::read_commands(spec, &keys, wanted));
+    commands
+}
+
+/// The wanted features kept apart from the hash, in the order they are read.
+fn apart<'a>(
+    spec: &'a FeatureSpec,
+    entity: &'a str,
+    wanted: Option<&'a [&'a str]>,
+) -> impl Iterator<Item = &'a FeatureDef> {
+    spec.features_of(entity).filter(move |def| {
+        place(def) != Place::Hash && wanted.is_none_or(|w| w.contains(&def.key()))
+    })
+}
+
+/// Decodes the replies to [`read_commands`] into the entity's document.
+/// Batch markers are not read: `batches` stays empty.
+pub fn decode_state(
+    spec: &FeatureSpec,
+    entity: &str,
+    replies: &[RedisValue],
+) -> Result<FeatureDoc, DecodeError> {
+    decode_state_for(spec, entity, None, replies)
+}
+
+/// Decodes the replies to [`read_commands_for`] with the same `wanted`;
+/// set and cells features not wanted are left out of the document.
+pub fn decode_state_for(
+    spec: &FeatureSpec,
+    entity: &str,
+    wanted: Option<&[&str]>,
+    replies: &[RedisValue],
+) -> Result<FeatureDoc, DecodeError> {
+    let own = 1 + apart(spec, entity, wanted).count();
+    let layout1_replies = layout1::reply_count(spec, entity, wanted);
+    if replies.len() != own + layout1_replies {
+        return Err(bad(format!(
+            "{} replies where the reads have {}",
+            replies.len(),
+            own + layout1_replies
+        )));
+    }
+    let (mine, old) = replies.split_at(own);
+    if layout1::is_empty(&mine[0]) && !layout1::is_empty(&old[0]) {
+        return layout1::decode(spec, entity, wanted, old)
+            .map_err(|e| DecodeError { layout1: true, ..e });
+    }
+    decode_layout2(spec, entity, wanted, mine)
+}
+
+fn decode_layout2(
+    spec: &FeatureSpec,
+    entity: &str,
+    wanted: Option<&[&str]>,
+    replies: &[RedisValue],
+) -> Result<FeatureDoc, DecodeError> {
+    let (hash_reply, apart_replies) = replies.split_first().ok_or_else(|| bad("no replies"))?;
+    let hash = pairs(hash_reply)?;
+    let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+    for (field, value) in &hash {
+        // Marker slots hold bytes; every other field is text.
+        if field.starts_with(b"_b") {
+            continue;
+        }
+        fields.insert(utf8(field)?, utf8(value)?);
+    }
+    let mut apart_replies = apart_replies.iter();
+    let mut doc = FeatureDoc::default();
+    for def in spec.features_of(entity) {
+        let here = place(def);
+        let reply = if here == Place::Hash {
+            None
+        } else if wanted.is_none_or(|w| w.contains(&def.key())) {
+            Some(
+                apart_replies
+                    .next()
+                    .ok_or_else(|| bad("fewer replies than features kept apart"))?,
+            )
+        } else {
+            continue;
+        };
+        let tag = def.tag();
+        let mut buckets = BTreeMap::new();
+        if let (Place::Hash, Some(window)) = (here, def.window) {
+            let prefix = format!("{tag}|");
+            for (field, v) in fields.range(prefix.as_str()..) {
+                let Some(n) = field.strip_prefix(&prefix) else {
+                    break;
+                };
+                buckets.insert(parse::<Millis>(n, def.key())? * window.granule, *v);
+            }
+        }
+        let ts = fields.get(format!("_t{tag}").as_str()).copied();
+        let parts = match (here, reply) {
+            (Place::Cells, Some(reply)) if ts.is_some() => Some(decode_cells(def, reply)?),
+            _ => None,
+        };
+        let stored = Stored {
+            ts,
+            value: fields.get(tag).copied(),
+            order: fields.get(format!("_o{tag}").as_str()).copied(),
+            buckets,
+            set: reply.filter(|_| here == Place::Set),
+            parts,
+        };
+        if let Some(state) = decode_feature(def, stored)? {
+            doc.features.insert(def.key().to_owned(), state);
+        }
+    }
+    Ok(doc)
+}
+
+/// The 3-byte header of a cells string: the number format (`d` or `f`) and
+/// how many numbers a cell keeps (u16, little-endian).
+fn cells_header(def: &FeatureDef) -> [u8; 3] {
+    let parts = u16::try_from(def.cell_parts()).expect("dim is at most MAX_DIM");
+    let [lo, hi] = parts.to_le_bytes();
+    [if def.f32 { b'f' } else { b'd' }, lo, hi]
+}
+
+/// A cells string back into cells: bucket number (i32) and numbers per cell.
+fn decode_cells(def: &FeatureDef, reply: &RedisValue) -> Result<Cells<Vec<f64>>, DecodeError> {
+    let key = def.key();
+    let blob = bytes(reply)?.unwrap_or_default();
+    let mut buckets = BTreeMap::new();
+    if blob.is_empty() {
+        // Every cell of a window can have left it; a total is always there.
+        return match def.window {
+            Some(_) => Ok(Cells::Buckets(buckets)),
+            None => Err(bad(format!("{key} has no value"))),
+        };
+    }
+    let header = cells_header(def);
+    if blob.get(..3) != Some(&header[..]) {
+        return Err(bad(format!(
+            "{key}'s cells are kept in another shape than its spec says (another dim or float): give the feature a new version"
+        )));
+    }
+    let size = if def.f32 { 4 } else { 8 };
+    let width = 4 + def.cell_parts() * size;
+    let body = &blob[3..];
+    if body.len() % width != 0 {
+        return Err(bad(format!(
+            "{key}'s cells are {} bytes, not whole cells",
+            body.len()
+        )));
+    }
+    for cell in body.chunks_exact(width) {
+        let (n, numbers) = cell.split_at(4);
+        let n = i32::from_le_bytes(n.try_into().expect("4 bytes"));
+        let parts = numbers
+            .chunks_exact(size)
+            .map(|x| match x.try_into() {
+                Ok(eight) => f64::from_le_bytes(eight),
+                Err(_) => f64::from(f32::from_le_bytes(x.try_into().expect("4 bytes"))),
+            })
+            .collect();
+        buckets.insert(i64::from(n), parts);
+    }
+    match def.window {
+        Some(window) => Ok(Cells::Buckets(
+            buckets
+                .into_iter()
+                .map(|(n, parts)| (n * window.granule, parts))
+                .collect(),
+        )),
+        None => buckets
+            .remove(&0)
+            .map(Cells::Total)
+            .ok_or_else(|| bad(format!("{key} has no value"))),
+    }
+}
+
+/// The commands that read what a migration moves from layout 1: the reads
+/// of [`read_commands`]'s layout-1 part, then the marker zset's
+/// `ZRANGE … WITHSCORES`. Send them after `WATCH` of [`migrate_watch`]'s
+/// keys, and [`migrate_call`]'s script in `MULTI`/`EXEC`, so a layout-1
+/// write between the two (an edge of the version before) aborts it.
+pub fn migrate_reads(
+    spec: &FeatureSpec,
+    prefix: &str,
+    entity: &str,
+    id: &str,
+) -> Vec<RedisCommand> {
+    let keys = EntityKeys { prefix, entity, id };
+    let mut commands = layout1::read_commands(spec, &keys, None);
+    commands.push(layout1::zrange(keys.layout1_batch_markers()));
+    commands
+}
+
+/// The keys a migration reads, for `WATCH`.
+pub fn migrate_watch(spec: &FeatureSpec, prefix: &str, entity: &str, id: &str) -> Vec<String> {
+    let keys = EntityKeys { prefix, entity, id };
+    let mut out = vec![keys.layout1_hash(), keys.layout1_batch_markers()];
+    out.extend(layout1_sets(spec, &keys));
+    out
+}
+
+fn layout1_sets(spec: &FeatureSpec, keys: &EntityKeys<'_>) -> Vec<String> {
+    spec.features_of(keys.entity)
+        .filter(|def| is_set_feature(def))
+        .map(|def| keys.layout1_set(def.key()))
+        .collect()
+}
+
+/// The script call that moves an entity from layout 1 to layout 2, given
+/// the replies to [`migrate_reads`] and the time (`now`, for which markers
+/// are still live): its state is written in layout 2 as one delta onto
+/// nothing (which yields the state itself), its live markers go to their
+/// day's slot, and its layout-1 keys are deleted, in one script call. The
+/// script replies 1, or 0 when there was nothing left to move.
+pub fn migrate_call(
+    spec: &FeatureSpec,
+    prefix: &str,
+    entity: &str,
+    id: &str,
+    replies: &[RedisValue],
+    now: Millis,
+) -> Result<ApplyCall, DecodeError> {
+    let keys = EntityKeys { prefix, entity, id };
+    let (marker_reply, state_replies) = replies.split_last().ok_or_else(|| bad("no replies"))?;
+    let doc = layout1::decode(spec, entity, None, state_replies)?;
+    let markers = layout1::markers(marker_reply, now.div_euclid(SECOND))?;
+    let mut call = call_head(&keys, "-", String::new(), now);
+    let sets = layout1_sets(spec, &keys);
+    call.args.extend([
+        "migrate".to_owned(),
+        sets.len().to_string(),
+        markers.len().to_string(),
+    ]);
+    for (hex, expiry_s) in markers {
+        let received = expiry_s * SECOND - BATCH_MARKER_TTL;
+        call.args
+            .extend([received.div_euclid(DAY).to_string(), hex]);
+    }
+    call.keys.extend(sets);
+    encode_updates(spec, &mut call, &keys, &doc.features);
+    Ok(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_layout() {
+        let keys = EntityKeys {
+            prefix: "fs",
+            entity: "user",
+            id: "cid-123",
+        };
+        assert_eq!(keys.hash(), "fs:{user:cid-123}:2");
+        assert_eq!(keys.layout1_hash(), "fs:{user:cid-123}");
+        assert_eq!(
+            keys.layout1_set("viewed_categories@1"),
+            "fs:{user:cid-123}:viewed_categories@1"
+        );
+        assert_eq!(keys.layout1_batch_markers(), "fs:{user:cid-123}:b");
+        assert_eq!(keys.legacy_batch_marker("b1"), "fs:{user:cid-123}:b:b1");
+        assert_eq!(marker_member("b1"), marker_member("b1"));
+        assert_ne!(marker_member("b1"), marker_member("b2"));
+        assert_eq!(marker_member("b1").len(), 16);
+    }
+
+    #[test]
+    fn sha1_is_stable_hex() {
+        let sha = apply_script_sha1();
+        assert_eq!(sha.len(), 40);
+        assert!(sha.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}
