@@ -33,6 +33,11 @@ from conftest import ROOT
 
 MEDIA = ROOT / "examples" / "media"
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
+# The 30-day features keep 5-day buckets (`precision = "5d"` in the spec):
+# their window starts where the bucket holding NOW - 30 days starts, up to 5
+# days earlier, so the SQL's 30-day condition becomes `>= WINDOW_30D`.
+_FIVE_DAYS = 5 * 86400
+WINDOW_30D = datetime.fromtimestamp((int(NOW.timestamp()) - 30 * 86400) // _FIVE_DAYS * _FIVE_DAYS, tz=timezone.utc)
 
 
 def watch_log(out: Path) -> int:
@@ -72,6 +77,7 @@ def seed_sql(
     db.execute(f"CREATE TABLE watch_events AS SELECT user_id, item_id, CAST(watched_at AS TIMESTAMPTZ) AS watched_at, "
                f"watch_duration_min, progress FROM read_csv('{out / 'watch_events.csv'}', header = true)")  # fmt: skip
     now = f"TIMESTAMPTZ '{NOW.isoformat()}'"
+    start30 = f"TIMESTAMPTZ '{WINDOW_30D.isoformat()}'"
     users: dict[str, dict[str, Any]] = {}
     # computeUserWatchCount7d
     for user, count in db.execute(
@@ -83,15 +89,14 @@ def seed_sql(
         WITH w AS (
           SELECT w.user_id, g.embedding, w.watch_duration_min AS d
           FROM watch_events w JOIN items i ON w.item_id = i.id JOIN genres g ON i.genre_id = g.id
-          WHERE w.watched_at > {now} - INTERVAL '30 days')
+          WHERE w.watched_at >= {start30})
         , per_dim AS (
           SELECT user_id, k, SUM(embedding[k] * d) / SUM(d) AS v FROM w, range(1, 33) AS t(k) GROUP BY user_id, k)
         SELECT user_id, list(v ORDER BY k) FROM per_dim GROUP BY user_id
     """).fetchall():  # fmt: skip
         users.setdefault(user, {})["user_genre_preferences"] = vector
     for user, avg in db.execute(
-        f"SELECT user_id, AVG(watch_duration_min) FROM watch_events "
-        f"WHERE watched_at > {now} - INTERVAL '30 days' GROUP BY user_id"
+        f"SELECT user_id, AVG(watch_duration_min) FROM watch_events WHERE watched_at >= {start30} GROUP BY user_id"
     ).fetchall():
         users.setdefault(user, {})["user_avg_watch_duration_min"] = avg
     for user, hour in db.execute("""
