@@ -190,7 +190,7 @@ mod sql {
 }
 
 /// Equal, numbers to within 1e-12 of their size (integers exactly).
-fn same_up_to_rounding(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+fn same_up_to_rounding(a: &Value, b: &Value) -> bool {
     use serde_json::Value as V;
     match (a, b) {
         (V::Number(x), V::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_f64(), y.as_f64()) {
