@@ -14,8 +14,8 @@
 //! lasts a lognormal number of minutes (median 20). Watches are applied in
 //! time order, received when they happen, so the markers and window
 //! buckets are those of a store that ran for 30 days. Markers are counted
-//! as they lie: a write clears its entity's ten-day-old slot, so an entity
-//! idle since keeps its last days' markers until its next write.
+//! as they lie: a write drops its entity's groups ten days old, and an
+//! entity idle for ten days has lost its marker key to its expiry.
 //!
 //! Usage: `cargo run --release -p freshet-core --example seed2 -- <users> [redis url]`
 //! (a redis-server of its own on a free port when no URL is given).
@@ -228,10 +228,8 @@ fn memory(con: &mut redis::Connection, key: &str) -> i64 {
     }
 }
 
-/// Bytes of one entity's keys: (its features; its markers). The markers
-/// share the entity's hash (slots `_b0`…`_b10`), so they are what the hash
-/// takes beyond a copy of it without them (which may also change its
-/// encoding: their true cost).
+/// Bytes of one entity's keys: (its features: hash, cells and sets; its
+/// markers).
 fn entity_bytes(
     con: &mut redis::Connection,
     spec: &FeatureSpec,
@@ -243,35 +241,7 @@ fn entity_bytes(
         entity,
         id,
     };
-    let hash = keys.hash();
-    let whole = memory(con, &hash);
-    let fields: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL")
-        .arg(&hash)
-        .query(con)
-        .expect("HGETALL");
-    let kept: Vec<_> = fields
-        .iter()
-        .filter(|(f, _)| !f.starts_with(b"_b"))
-        .collect();
-    let copy = format!("{hash}:copy");
-    let without = if kept.len() == fields.len() {
-        // No markers: nothing to take away (a copy would only show the
-        // allocator's rounding).
-        whole
-    } else if kept.is_empty() {
-        0
-    } else {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(&copy);
-        for (f, v) in &kept {
-            cmd.arg(f.as_slice()).arg(v.as_slice());
-        }
-        let _: i64 = cmd.query(con).expect("HSET");
-        let n = memory(con, &copy);
-        let _: i64 = redis::cmd("DEL").arg(&copy).query(con).expect("DEL");
-        n
-    };
-    let mut features = without;
+    let mut features = memory(con, &keys.hash());
     for def in spec.features().iter().filter(|d| d.entity == entity) {
         if matches!(
             def.agg,
@@ -284,7 +254,53 @@ fn entity_bytes(
             features += memory(con, &keys.feature(def));
         }
     }
-    (features, whole - without)
+    (features, memory(con, &keys.batch_markers()))
+}
+
+/// Drops the marker groups ten days old at `now` (and the keys left
+/// empty), as the next write or the key's expiry would: the load ran its
+/// 30 days of writes in minutes, so no key has expired by Redis's clock.
+fn expire_markers(con: &mut redis::Connection, now: Millis) {
+    let today = now.div_euclid(DAY);
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{PREFIX}:*:2:b"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query(con)
+            .expect("SCAN");
+        for key in keys {
+            let text: Vec<u8> = redis::cmd("GET").arg(&key).query(con).expect("GET");
+            let mut kept = Vec::new();
+            let mut at = 0;
+            while at + 8 <= text.len() {
+                let word = |i: usize| u32::from_le_bytes(text[i..i + 4].try_into().expect("4"));
+                let (day, n) = (i64::from(word(at)), word(at + 4) as usize);
+                let end = at + 8 + 8 * n;
+                if day > today - 10 {
+                    kept.extend_from_slice(&text[at..end]);
+                }
+                at = end;
+            }
+            if kept.is_empty() {
+                let _: i64 = redis::cmd("DEL").arg(&key).query(con).expect("DEL");
+            } else if kept.len() < text.len() {
+                let _: () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(kept)
+                    .arg("KEEPTTL")
+                    .query(con)
+                    .expect("SET");
+            }
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
 }
 
 fn used_memory(con: &mut redis::Connection) -> i64 {
@@ -349,6 +365,7 @@ fn main() {
         load(&mut con, &spec, &deltas);
     }
     let loaded = started.elapsed().as_secs_f64();
+    expire_markers(&mut con, now);
     let total = used_memory(&mut con) - before;
 
     // Per entity: a sample of users (every SAMPLE-th), items, pairs.

@@ -27,19 +27,24 @@ export function markerMember(batchId) {
   return createHash('sha256').update(batchId).digest('hex').slice(0, 16);
 }
 
+/** The entity's applied-batch markers (a string of day groups). */
+export function markersKey(entity, id, prefix = 'fs') {
+  return `${entityHash(entity, id, prefix)}:b`;
+}
+
 /**
- * A Lua script (for `EVAL … 1 <hash> <marker hex>`) that answers the day
- * slot (0-10) holding the marker, or -1: markers are 8 bytes each in the
- * hash fields `_b0` … `_b10`.
+ * A Lua script (for `EVAL … 1 <markers key> <marker hex>`) that answers the
+ * receive day (days since the epoch) of the group holding the marker, or
+ * -1: per day its number and count (u32 each), then 8-byte markers.
  */
 export const FIND_MARKER = `
 local m = (ARGV[1]:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
-for s = 0, 10 do
-  local v = redis.call('HGET', KEYS[1], '_b' .. s)
-  local p = v and string.find(v, m, 1, true)
-  while p do
-    if (p - 1) % 8 == 0 then return s end
-    p = string.find(v, m, p + 1, true)
+local s, p = redis.call('GET', KEYS[1]) or '', 1
+while p + 7 <= #s do
+  local d, n = struct.unpack('<I4I4', s, p)
+  for k = 0, n - 1 do
+    if string.sub(s, p + 8 + 8 * k, p + 15 + 8 * k) == m then return d end
   end
+  p = p + 8 + 8 * n
 end
 return -1`;

@@ -10,7 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { FIND_MARKER, entityHash, featureTag, markerMember } from './redis_layout.mjs';
+import { FIND_MARKER, entityHash, featureTag, markerMember, markersKey } from './redis_layout.mjs';
 import { resendTwoDaysLater } from './resend.mjs';
 import { EDGE, TMP, freePort, fixture, fresh, sleep, spawnChild, startWorker, stopWorker, testConfig } from './wrangler.mjs';
 
@@ -245,10 +245,12 @@ test('redis store: every case, the data in Redis, 503 while it is down, exact co
   assert.equal(redisCli(redisPort, 'HGET', entityHash('user', 'cid-seed-1'), featureTag('pageviews@1')), '1');
   assert.equal(redisCli(redisPort, 'HGET', entityHash('user', 'cid-tracker-1'), featureTag('clicks_product_card@1')), '2');
   // The applied-batch markers: the first 8 bytes of each batch id's SHA-256,
-  // in the hash's slot of the day the batch was received.
+  // in the group of the day the batch was received, the key expiring ten
+  // days after that day began.
   const marker = markerMember(fixture('tracker.json').batchId);
-  const slot = Number(redisCli(redisPort, 'EVAL', FIND_MARKER, '1', entityHash('user', 'cid-tracker-1'), marker));
-  assert.equal(slot, Math.floor(Date.now() / 86400000) % 11);
+  const day = Number(redisCli(redisPort, 'EVAL', FIND_MARKER, '1', markersKey('user', 'cid-tracker-1'), marker));
+  assert.equal(day, Math.floor(Date.now() / 86400000));
+  assert.ok(Number(redisCli(redisPort, 'TTL', markersKey('user', 'cid-tracker-1'))) > 9 * 86400);
   // Layout 1's keys are not written.
   assert.equal(redisCli(redisPort, 'EXISTS', 'fs:{user:cid-tracker-1}', 'fs:{user:cid-tracker-1}:b'), '0');
 

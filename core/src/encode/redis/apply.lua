@@ -2,62 +2,90 @@
 -- in layout 2 (core/src/encode/redis/mod.rs). Mirrors freshet-core's
 -- FeatureState::merge (core/src/state.rs); core/tests/redis_script.rs pins
 -- the two together on a real Redis.
--- KEYS[1] the entity's hash; KEYS[2] its layout-1 hash and KEYS[3] its
--- layout-1 marker zset (state a migration moves here); KEYS[4] the batch's
--- marker string of the layout before those (honoured until it expires);
--- when migrating, KEYS[5..4+L] the layout-1 set keys to delete; then one key
--- per blob or set feature, in the order of the features.
+-- KEYS[1] the entity's hash; KEYS[2] its batch markers; KEYS[3] its
+-- layout-1 hash and KEYS[4] its layout-1 marker zset (state a migration
+-- moves here); KEYS[5] the batch's marker string of the layout before those
+-- (honoured until it expires); when migrating, KEYS[6..5+L] the layout-1 set
+-- keys to delete; then one key per cells or set feature, in feature order.
 -- ARGV[1] the batch marker (16 hex digits), '' for a delta that needs none
 -- (every feature idempotent); ARGV[2] the receive time (Unix s); ARGV[3]
 -- 'apply', or 'migrate' followed by L, the number N of layout-1 markers and
--- N (expiry day, marker) pairs; then per feature: op, tag, updatedAt, args.
+-- N (receive day, marker) pairs; then per feature: op, tag, updatedAt, args.
 -- Replies 1 applied, 0 applied before (nothing changed), 2 the entity still
 -- holds layout-1 state (migrate it, then apply again).
 local hash = KEYS[1]
-local i, z = 4, 5
+local i, z = 4, 6
 local function bytes(hex)
   return (hex:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
 end
--- Markers: 8 bytes each, appended to the field `_b<day mod 11>` of the day
--- they were received; a write clears the next day's slot (ten days old,
--- past the markers' 8 d 1 h), so a marker is checked for at least nine days.
-local function slot_of(day) return '_b' .. (day % 11) end
-local function add_marker(day, m)
-  local f = slot_of(day)
-  redis.call('HSET', hash, f, (redis.call('HGET', hash, f) or '') .. m)
+-- Markers: one string of day groups, each the receive day (u32), the
+-- count n (u32) and n markers of 8 bytes. A write drops the groups ten or
+-- more days old (a marker is kept nine days or more, past its 8 d 1 h), so
+-- the string holds at most ten days' batches; the key expires ten days
+-- after its newest group's day began.
+local function markers_with(day, adds, marker)
+  local cur = redis.call('GET', KEYS[2]) or ''
+  local groups, p = {}, 1
+  while p + 7 <= #cur do
+    local d, n = struct.unpack('<I4I4', cur, p)
+    local body = string.sub(cur, p + 8, p + 7 + 8 * n)
+    p = p + 8 + 8 * n
+    if d > day - 10 then
+      if marker then
+        local q = string.find(body, marker, 1, true)
+        while q do
+          if (q - 1) % 8 == 0 then return nil end
+          q = string.find(body, marker, q + 1, true)
+        end
+      end
+      groups[d] = body
+    end
+  end
+  local newest = day
+  for _, a in ipairs(adds) do
+    groups[a[1]] = (groups[a[1]] or '') .. a[2]
+    newest = math.max(newest, a[1])
+  end
+  local days = {}
+  for d in pairs(groups) do days[#days + 1] = d end
+  table.sort(days)
+  local out = {}
+  for _, d in ipairs(days) do
+    out[#out + 1] = struct.pack('<I4I4', d, #groups[d] / 8) .. groups[d]
+  end
+  return table.concat(out), newest
 end
+local function save_markers(text, newest)
+  local ttl = (newest + 10) * 86400 - tonumber(ARGV[2])
+  if #text > 0 and ttl > 0 then
+    redis.call('SET', KEYS[2], text, 'EX', ttl)
+  else
+    redis.call('DEL', KEYS[2])
+  end
+end
+local day = math.floor(tonumber(ARGV[2]) / 86400)
 if ARGV[3] == 'migrate' then
-  if redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 then return 0 end
+  if redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then return 0 end
   local l, n = tonumber(ARGV[4]), tonumber(ARGV[5])
   i = 6
+  local adds = {}
   for _ = 1, n do
-    add_marker(tonumber(ARGV[i]), bytes(ARGV[i + 1]))
+    adds[#adds + 1] = { tonumber(ARGV[i]), bytes(ARGV[i + 1]) }
     i = i + 2
   end
-  redis.call('DEL', KEYS[2], KEYS[3])
-  for k = 5, 4 + l do redis.call('DEL', KEYS[k]) end
-  z = 5 + l
-elseif redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
+  if n > 0 then save_markers(markers_with(day, adds, nil)) end
+  redis.call('DEL', KEYS[3], KEYS[4])
+  for k = 6, 5 + l do redis.call('DEL', KEYS[k]) end
+  z = 6 + l
+elseif redis.call('EXISTS', KEYS[3], KEYS[4]) > 0 then
   return 2
 end
 if ARGV[1] ~= '' then
+  if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
   local marker = bytes(ARGV[1])
-  local day = math.floor(tonumber(ARGV[2]) / 86400)
-  local stale = slot_of(day + 1)
-  for s = 0, 10 do
-    local f = '_b' .. s
-    if f ~= stale then
-      local v = redis.call('HGET', hash, f)
-      local p = v and string.find(v, marker, 1, true)
-      while p do
-        if (p - 1) % 8 == 0 then return 0 end
-        p = string.find(v, marker, p + 1, true)
-      end
-    end
-  end
-  if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
-  redis.call('HDEL', hash, stale)
-  add_marker(day, marker)
+  local text, newest = markers_with(day, { { day, marker } }, marker)
+  if not text then return 0 end
+  save_markers(text, newest)
 end
 -- (t1, id1) < (t2, id2), ids compared byte-wise (Lua's < follows the locale).
 local function precedes(t1, id1, t2, id2)

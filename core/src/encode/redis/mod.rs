@@ -5,11 +5,14 @@
 //!   `first` value (JSON), `<tag>|<n>` window bucket number n (its start
 //!   divided by the bucket width), `_t<tag>` the latest event time (ms),
 //!   `_o<tag>` the `time|id` that ranks a `last`/`first` value.
-//! - `_b0` … `_b10` in the same hash: the applied-batch markers, 8 bytes each
-//!   ([`marker_member`]), appended to the slot of the day they were received
-//!   (day number modulo 11); a write clears the next day's slot, ten days
-//!   old, so a marker is checked for at least nine days, beyond
-//!   [`BATCH_MARKER_TTL`]. A delta whose features all merge idempotently
+//! - `fs:{user:cid-1}:2:b`: the applied-batch markers, 8 bytes each
+//!   ([`marker_member`]), grouped by the day they were received (a string:
+//!   per day its number and count, u32 each, then its markers); a write
+//!   drops the groups ten days old, so a marker is kept nine days or more,
+//!   beyond [`BATCH_MARKER_TTL`], and the key expires ten days after its
+//!   newest day. A string, not hash fields: a field over 64 bytes (more
+//!   than 8 batches in a day) would turn the whole hash into Redis's
+//!   hashtable encoding. A delta whose features all merge idempotently
 //!   (`min`, `max`, `last`, `first`, `distinct`, `latest_n`) carries no
 //!   marker: applying it twice changes nothing.
 //! - `fs:{user:cid-1}:<tag>`: a string per `avg` and `vector_avg` feature,
@@ -98,6 +101,11 @@ impl EntityKeys<'_> {
     /// The entity's hash.
     pub fn hash(&self) -> String {
         format!("{}:2", self.base())
+    }
+
+    /// The entity's applied-batch markers.
+    pub fn batch_markers(&self) -> String {
+        format!("{}:2:b", self.base())
     }
 
     /// The key of a feature kept apart from the hash (cells or a zset).
@@ -228,6 +236,7 @@ fn call_head(
     ApplyCall {
         keys: vec![
             keys.hash(),
+            keys.batch_markers(),
             keys.layout1_hash(),
             keys.layout1_batch_markers(),
             keys.legacy_batch_marker(batch_id),
@@ -473,10 +482,6 @@ fn decode_layout2(
     let hash = pairs(hash_reply)?;
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
     for (field, value) in &hash {
-        // Marker slots hold bytes; every other field is text.
-        if field.starts_with(b"_b") {
-            continue;
-        }
         fields.insert(utf8(field)?, utf8(value)?);
     }
     let mut apart_replies = apart_replies.iter();
@@ -622,7 +627,7 @@ fn layout1_sets(spec: &FeatureSpec, keys: &EntityKeys<'_>) -> Vec<String> {
 /// the replies to [`migrate_reads`] and the time (`now`, for which markers
 /// are still live): its state is written in layout 2 as one delta onto
 /// nothing (which yields the state itself), its live markers go to their
-/// day's slot, and its layout-1 keys are deleted, in one script call. The
+/// day's group, and its layout-1 keys are deleted, in one script call. The
 /// script replies 1, or 0 when there was nothing left to move.
 pub fn migrate_call(
     spec: &FeatureSpec,
@@ -665,6 +670,7 @@ mod tests {
             id: "cid-123",
         };
         assert_eq!(keys.hash(), "fs:{user:cid-123}:2");
+        assert_eq!(keys.batch_markers(), "fs:{user:cid-123}:2:b");
         assert_eq!(keys.layout1_hash(), "fs:{user:cid-123}");
         assert_eq!(
             keys.layout1_set("viewed_categories@1"),

@@ -550,10 +550,10 @@ async fn drift_summaries_add_up_across_hours_and_a_corrupt_one_is_named() {
 
 /// The end-of-visit beacon: applied, its answer never read, and the same
 /// batch resent on a return two days later counts once. The entity keeps
-/// its markers in its hash, in the slot of the day they were received,
-/// checked for nine days or more (past [`BATCH_MARKER_TTL`], the last
-/// moment the edge takes any of their batch's events) and cleared on the
-/// tenth; a marker of the layouts before still counts.
+/// its markers grouped by the day they were received, nine days or more
+/// (past [`BATCH_MARKER_TTL`], the last moment the edge takes any of their
+/// batch's events), dropped on the tenth; a marker of the layouts before
+/// still counts.
 #[tokio::test]
 async fn a_batch_resent_two_days_later_counts_once() {
     use freshet_core::encode::redis::EntityKeys;
@@ -602,21 +602,20 @@ async fn a_batch_resent_two_days_later_counts_once() {
     }
     assert_eq!(state().await, before, "counted once");
 
-    let hash = EntityKeys {
+    let markers = EntityKeys {
         prefix: &prefix,
         entity: "user",
         id: "cid-tracker-1",
     }
-    .hash();
-    let slot = format!("_b{}", now.div_euclid(DAY) % 11);
+    .batch_markers();
     assert_eq!(
-        redis_cli(server.port, &["HSTRLEN", &hash, &slot]).await,
-        "8",
-        "one marker, 8 bytes, in its day's slot"
+        redis_cli(server.port, &["STRLEN", &markers]).await,
+        "16",
+        "one day's group: its day and count, then the one 8-byte marker"
     );
     const _: () = assert!(9 * DAY > BATCH_MARKER_TTL);
 
-    // Ten days on, the write of that day clears the slot (the edge would
+    // Ten days on, the write of that day drops the old group (the edge would
     // refuse every event of a copy sent then as too old; here the deltas
     // are applied as if it had not, to show the window ends).
     let late = now + 10 * DAY;
@@ -627,9 +626,9 @@ async fn a_batch_resent_two_days_later_counts_once() {
     }
     redis.apply(&other).await.unwrap();
     assert_eq!(
-        redis_cli(server.port, &["HEXISTS", &hash, &slot]).await,
-        "0",
-        "the old slot cleared"
+        redis_cli(server.port, &["STRLEN", &markers]).await,
+        "16",
+        "only the new day's group is left"
     );
     let mut expired = first.clone();
     for d in &mut expired {
