@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use freshet_core::aggregate::aggregate;
 use freshet_core::encode::redis::{EntityKeys, apply_call, apply_script_sha1};
 use freshet_core::spec::{Aggregation, FeatureSpec};
-use freshet_core::state::EntityDelta;
+use freshet_core::state::{BATCH_MARKER_TTL, EntityDelta, FeatureDoc, apply_delta};
 use freshet_core::time::{DAY, Millis, SECOND, parse_rfc3339};
 use freshet_core::validate::{Event, ValidBatch};
 use redis::Value as R;
@@ -276,10 +276,10 @@ fn expire_markers(con: &mut redis::Connection, now: Millis) {
             let text: Vec<u8> = redis::cmd("GET").arg(&key).query(con).expect("GET");
             let mut kept = Vec::new();
             let mut at = 0;
-            while at + 8 <= text.len() {
-                let word = |i: usize| u32::from_le_bytes(text[i..i + 4].try_into().expect("4"));
-                let (day, n) = (i64::from(word(at)), word(at + 4) as usize);
-                let end = at + 8 + 8 * n;
+            while at + 4 <= text.len() {
+                let word = |i: usize| u16::from_le_bytes(text[i..i + 2].try_into().expect("2"));
+                let (day, n) = (i64::from(word(at)), usize::from(word(at + 2)));
+                let end = at + 4 + 8 * n;
                 if day > today - 10 {
                     kept.extend_from_slice(&text[at..end]);
                 }
@@ -351,11 +351,26 @@ fn main() {
 
     let started = std::time::Instant::now();
     let watches = population(users, items, now);
+    // The Durable Object's form of the same state, for a sample: core's
+    // document (its JSON is what the object stores) and its marker rows.
+    let mut sampled: BTreeMap<(String, String), FeatureDoc> = BTreeMap::new();
+    for u in (0..users).step_by((users / SAMPLE).max(1)) {
+        sampled.insert(("user".into(), format!("u-{u}")), FeatureDoc::default());
+    }
+    for i in (0..items).step_by((items / SAMPLE).max(1)) {
+        sampled.insert(("item".into(), format!("v-{i}")), FeatureDoc::default());
+    }
     let mut deltas = Vec::new();
     let mut per_user: BTreeMap<u32, u32> = BTreeMap::new();
     for (i, w) in watches.iter().enumerate() {
         *per_user.entry(w.user).or_default() += 1;
-        deltas.extend(aggregate(&spec, &batch(i, w, &emb), None));
+        let batch_deltas = aggregate(&spec, &batch(i, w, &emb), None);
+        for d in &batch_deltas {
+            if let Some(doc) = sampled.get_mut(&(d.entity.clone(), d.id.clone())) {
+                apply_delta(&spec, doc, d);
+            }
+        }
+        deltas.extend(batch_deltas);
         if deltas.len() >= 30_000 {
             load(&mut con, &spec, &deltas);
             deltas.clear();
@@ -431,6 +446,30 @@ fn main() {
     let mean = week.iter().sum::<f64>() / week.len() as f64;
     let sd = (week.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / week.len() as f64).sqrt();
 
+    // The object's document JSON, and its live marker rows (batch id and
+    // receive time; SQLite's own row and index overhead not counted).
+    let do_bytes = |entity: &str| -> (Stats, Stats) {
+        let mut docs = Vec::new();
+        let mut rows = Vec::new();
+        for ((e, _), doc) in &sampled {
+            if e != entity || doc.features.is_empty() {
+                continue;
+            }
+            let mut plain = doc.clone();
+            plain.batches.clear();
+            docs.push(serde_json::to_string(&plain).expect("json").len() as i64);
+            rows.push(
+                doc.batches
+                    .iter()
+                    .filter(|(_, at)| **at > now - BATCH_MARKER_TTL)
+                    .map(|(id, _)| id.len() as i64 + 8)
+                    .sum(),
+            );
+        }
+        (stats(docs), stats(rows))
+    };
+    let (do_user, do_user_rows) = do_bytes("user");
+    let (do_item, do_item_rows) = do_bytes("item");
     let uf = stats(u_feat.clone());
     let um = stats(u_mark.clone());
     let ifs = stats(i_feat.clone());
@@ -494,6 +533,27 @@ fn main() {
         gb(total as f64 * scale)
     );
     println!("| seed 2's Redis (users and items) | 4.2 |");
+    println!();
+    println!(
+        "| users and items together, per entity (2M users and 500K items: the seed's 1.7 KB) | {:.0} B |",
+        (users_b + items_b) / 2_500_000.0
+    );
+    println!();
+    println!(
+        "Durable Object (the same sample through core's `apply_delta`): the stored document's JSON \
+         and its live marker rows (batch id + receive time; SQLite's own overhead not counted), mean / p50 / p99:\n"
+    );
+    println!("| per entity | document JSON | marker rows |");
+    println!("|---|---|---|");
+    for (name, d, r) in [
+        ("user", &do_user, &do_user_rows),
+        ("item", &do_item, &do_item_rows),
+    ] {
+        println!(
+            "| {name} | {:.0} / {} / {} B | {:.0} / {} / {} B |",
+            d.mean, d.p50, d.p99, r.mean, r.p50, r.p99
+        );
+    }
 }
 
 fn redis_version(con: &mut redis::Connection) -> String {

@@ -135,12 +135,12 @@ mod sql {
         w.ago < span
     }
 
-    /// The 30-day features keep 5-day buckets (`precision = "5d"`): their
+    /// The 30-day features keep 6-day buckets (`precision = "6d"`): their
     /// window starts where the bucket holding `NOW() - 30 days` starts, up
-    /// to 5 days earlier, so the SQL's condition is
+    /// to 6 days earlier, so the SQL's condition is
     /// `watched_at >= <that bucket's start>`.
     fn live_30d(w: &Watch) -> bool {
-        let granule = 5 * DAY;
+        let granule = 6 * DAY;
         NOW - w.ago >= (NOW - 30 * DAY).div_euclid(granule) * granule
     }
 
@@ -228,7 +228,7 @@ fn media_features_equal_the_seeds_sql() {
             serde_json::to_value(&doc.features).expect("json"),
             serde_json::to_value(&split[key].features).expect("json"),
         );
-        // Sums of fractions (a 5-day cell of several watches) depend on the
+        // Sums of fractions (a 6-day cell of several watches) depend on the
         // order they were added in, in their last bits (single precision
         // for user_genre_preferences: about 1e-7 of the sum): a store and a
         // replay that apply the same batches in the same order agree exactly.
@@ -352,17 +352,17 @@ fn a_vector_of_the_wrong_length_skips_that_feature_only() {
         [
             Skipped {
                 event: 0,
-                feature: "user_genre_preferences@1".into(),
+                feature: "user_genre_preferences@2".into(),
                 reason: "payload.genreEmbedding has 3 numbers, the feature wants 32".into(),
             },
             Skipped {
                 event: 1,
-                feature: "user_genre_preferences@1".into(),
+                feature: "user_genre_preferences@2".into(),
                 reason: "payload.watchDurationMin is not a number of 0 or more".into(),
             },
             Skipped {
                 event: 1,
-                feature: "user_avg_watch_duration_min@1".into(),
+                feature: "user_avg_watch_duration_min@2".into(),
                 reason: "payload.watchDurationMin is not a number".into(),
             },
         ]
@@ -374,6 +374,6 @@ fn a_vector_of_the_wrong_length_skips_that_feature_only() {
         .find(|d| d.entity == "user")
         .expect("user");
     assert!(user.updates.contains_key("user_watch_count_7d@2"));
-    assert!(user.updates.contains_key("user_avg_watch_duration_min@1"));
-    assert!(!user.updates.contains_key("user_genre_preferences@1"));
+    assert!(user.updates.contains_key("user_avg_watch_duration_min@2"));
+    assert!(!user.updates.contains_key("user_genre_preferences@2"));
 }

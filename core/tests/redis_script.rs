@@ -269,3 +269,75 @@ fn fractional_averages_agree_to_the_last_bit() {
     let single = |x: f64| f64::from(x as f32);
     assert!(parts.iter().all(|x| single(*x) == *x), "{parts:?}");
 }
+
+/// A popular entity's day of more than 65,535 batches: its markers take a
+/// second group of that day, and a batch of either group still counts once.
+#[test]
+fn a_day_of_more_than_65535_batches_keeps_every_marker() {
+    use freshet_core::encode::marker_member;
+    use freshet_core::encode::redis::EntityKeys;
+    use freshet_core::time::DAY;
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let spec = spec();
+    let batches: Vec<ValidBatch> = (0..2)
+        .map(|b| batch(&format!("hot-{b}"), common::tracker_like_events()))
+        .collect();
+    let deltas: Vec<_> = batches
+        .iter()
+        .map(|b| {
+            aggregate(&spec, b, None)
+                .into_iter()
+                .find(|d| d.entity == "user")
+                .expect("a user delta")
+        })
+        .collect();
+    let keys = EntityKeys {
+        prefix: "fs",
+        entity: "user",
+        id: &deltas[0].id,
+    };
+    // A full group of today's markers, the first batch's among them.
+    let day = u16::try_from(deltas[0].received_at.div_euclid(DAY)).expect("u16 day");
+    let first = marker_member(&deltas[0].batch_id);
+    let mut text: Vec<u8> = Vec::with_capacity(4 + 8 * 65_535);
+    text.extend(day.to_le_bytes());
+    text.extend(65_535u16.to_le_bytes());
+    for k in 0..65_534u64 {
+        text.extend(k.to_le_bytes());
+    }
+    for i in 0..8 {
+        text.push(u8::from_str_radix(&first[2 * i..2 * i + 2], 16).expect("hex"));
+    }
+    let _: () = redis::cmd("SET")
+        .arg(keys.batch_markers())
+        .arg(&text)
+        .query(&mut con)
+        .expect("SET");
+    let apply = |con: &mut redis::Connection, d: &freshet_core::state::EntityDelta| {
+        convert(run(con, &apply_call(&spec, "fs", d).eval().0).expect("apply"))
+    };
+    assert_eq!(
+        apply(&mut con, &deltas[0]),
+        RedisValue::Int(0),
+        "in the full group"
+    );
+    assert_eq!(apply(&mut con, &deltas[1]), RedisValue::Int(1));
+    let len: usize = redis::cmd("STRLEN")
+        .arg(keys.batch_markers())
+        .query(&mut con)
+        .expect("STRLEN");
+    assert_eq!(
+        len,
+        4 + 8 * 65_535 + 4 + 8,
+        "a second group of the same day"
+    );
+    assert_eq!(
+        apply(&mut con, &deltas[1]),
+        RedisValue::Int(0),
+        "in the second group"
+    );
+    assert_eq!(apply(&mut con, &deltas[0]), RedisValue::Int(0));
+}

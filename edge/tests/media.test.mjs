@@ -51,7 +51,7 @@ test('media features on the Durable Object', async () => {
       assert.equal(res.status, 202);
       const body = await res.json();
       if (id === 'm2') {
-        assert.deepEqual(body.skipped, [{ index: 1, feature: 'user_genre_preferences@1',
+        assert.deepEqual(body.skipped, [{ index: 1, feature: 'user_genre_preferences@2',
           reason: 'payload.genreEmbedding has 31 numbers, the feature wants 32' }]);
       }
     }

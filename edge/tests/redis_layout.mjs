@@ -35,16 +35,16 @@ export function markersKey(entity, id, prefix = 'fs') {
 /**
  * A Lua script (for `EVAL … 1 <markers key> <marker hex>`) that answers the
  * receive day (days since the epoch) of the group holding the marker, or
- * -1: per day its number and count (u32 each), then 8-byte markers.
+ * -1: per day its number and count (u16 each), then 8-byte markers.
  */
 export const FIND_MARKER = `
 local m = (ARGV[1]:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
 local s, p = redis.call('GET', KEYS[1]) or '', 1
-while p + 7 <= #s do
-  local d, n = struct.unpack('<I4I4', s, p)
+while p + 3 <= #s do
+  local d, n = struct.unpack('<HH', s, p)
   for k = 0, n - 1 do
-    if string.sub(s, p + 8 + 8 * k, p + 15 + 8 * k) == m then return d end
+    if string.sub(s, p + 4 + 8 * k, p + 11 + 8 * k) == m then return d end
   end
-  p = p + 8 + 8 * n
+  p = p + 4 + 8 * n
 end
 return -1`;

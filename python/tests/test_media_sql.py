@@ -8,7 +8,7 @@ the edge logs batches, with examples/media/features.toml. Counts, modes and
 last values must be equal, floats within 1e-9 relative (the genre vector,
 kept in single precision, within 1e-6). `NOW()` is a midnight, where the day
 buckets of the windows start, so the 7- and 14-day windows' edges agree with
-the SQL's; the 30-day features' 5-day buckets reach back to WINDOW_30D.
+the SQL's; the 30-day features' 6-day buckets reach back to WINDOW_30D.
 
 The seed's genre query also keeps only the latest 100 watches (`LIMIT 100`),
 which its prose does not say: the spec follows the prose, and so does the
@@ -34,11 +34,11 @@ from conftest import ROOT
 
 MEDIA = ROOT / "examples" / "media"
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
-# The 30-day features keep 5-day buckets (`precision = "5d"` in the spec):
-# their window starts where the bucket holding NOW - 30 days starts, up to 5
+# The 30-day features keep 6-day buckets (`precision = "6d"` in the spec):
+# their window starts where the bucket holding NOW - 30 days starts, up to 6
 # days earlier, so the SQL's 30-day condition becomes `>= WINDOW_30D`.
-_FIVE_DAYS = 5 * 86400
-WINDOW_30D = datetime.fromtimestamp((int(NOW.timestamp()) - 30 * 86400) // _FIVE_DAYS * _FIVE_DAYS, tz=timezone.utc)
+_BUCKET = 6 * 86400
+WINDOW_30D = datetime.fromtimestamp((int(NOW.timestamp()) - 30 * 86400) // _BUCKET * _BUCKET, tz=timezone.utc)
 
 
 def watch_log(out: Path) -> int:

@@ -295,7 +295,7 @@ async fn media_features_are_served_and_a_bad_vector_is_named_not_fatal() {
         answer,
         json!({"accepted": 3, "rejected": [{"index": 0, "reason": "bad_type"}], "skipped": [{
             "index": 3,
-            "feature": "user_genre_preferences@1",
+            "feature": "user_genre_preferences@2",
             "reason": "payload.genreEmbedding has 31 numbers, the feature wants 32",
         }]})
     );

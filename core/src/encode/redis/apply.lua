@@ -18,18 +18,19 @@ local i, z = 4, 6
 local function bytes(hex)
   return (hex:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
 end
--- Markers: one string of day groups, each the receive day (u32), the
--- count n (u32) and n markers of 8 bytes. A write drops the groups ten or
--- more days old (a marker is kept nine days or more, past its 8 d 1 h), so
--- the string holds at most ten days' batches; the key expires ten days
--- after its newest group's day began.
+-- Markers: one string of day groups, each the receive day (days since
+-- the epoch, u16), the count n (u16) and n markers of 8 bytes; a day of
+-- more than 65,535 batches takes several groups. A write drops the groups
+-- ten or more days old (a marker is kept nine days or more, past its
+-- 8 d 1 h), so the string holds at most ten days' batches; the key expires
+-- ten days after its newest group's day began.
 local function markers_with(day, adds, marker)
   local cur = redis.call('GET', KEYS[2]) or ''
   local groups, p = {}, 1
-  while p + 7 <= #cur do
-    local d, n = struct.unpack('<I4I4', cur, p)
-    local body = string.sub(cur, p + 8, p + 7 + 8 * n)
-    p = p + 8 + 8 * n
+  while p + 3 <= #cur do
+    local d, n = struct.unpack('<HH', cur, p)
+    local body = string.sub(cur, p + 4, p + 3 + 8 * n)
+    p = p + 4 + 8 * n
     if d > day - 10 then
       if marker then
         local q = string.find(body, marker, 1, true)
@@ -38,7 +39,7 @@ local function markers_with(day, adds, marker)
           q = string.find(body, marker, q + 1, true)
         end
       end
-      groups[d] = body
+      groups[d] = (groups[d] or '') .. body
     end
   end
   local newest = day
@@ -51,7 +52,11 @@ local function markers_with(day, adds, marker)
   table.sort(days)
   local out = {}
   for _, d in ipairs(days) do
-    out[#out + 1] = struct.pack('<I4I4', d, #groups[d] / 8) .. groups[d]
+    local body = groups[d]
+    for from = 1, #body, 8 * 65535 do
+      local part = string.sub(body, from, from + 8 * 65535 - 1)
+      out[#out + 1] = struct.pack('<HH', d, #part / 8) .. part
+    end
   end
   return table.concat(out), newest
 end

@@ -7,7 +7,7 @@
 //!   `_o<tag>` the `time|id` that ranks a `last`/`first` value.
 //! - `fs:{user:cid-1}:2:b`: the applied-batch markers, 8 bytes each
 //!   ([`marker_member`]), grouped by the day they were received (a string:
-//!   per day its number and count, u32 each, then its markers); a write
+//!   per day its number and count, u16 each, then its markers); a write
 //!   drops the groups ten days old, so a marker is kept nine days or more,
 //!   beyond [`BATCH_MARKER_TTL`], and the key expires ten days after its
 //!   newest day. A string, not hash fields: a field over 64 bytes (more

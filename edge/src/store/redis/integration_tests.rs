@@ -610,7 +610,7 @@ async fn a_batch_resent_two_days_later_counts_once() {
     .batch_markers();
     assert_eq!(
         redis_cli(server.port, &["STRLEN", &markers]).await,
-        "16",
+        "12",
         "one day's group: its day and count, then the one 8-byte marker"
     );
     const _: () = assert!(9 * DAY > BATCH_MARKER_TTL);
@@ -627,7 +627,7 @@ async fn a_batch_resent_two_days_later_counts_once() {
     redis.apply(&other).await.unwrap();
     assert_eq!(
         redis_cli(server.port, &["STRLEN", &markers]).await,
-        "16",
+        "12",
         "only the new day's group is left"
     );
     let mut expired = first.clone();
