@@ -13,7 +13,8 @@ use common::{NOW, batch, spec, tracker_like_events};
 use freshet_core::aggregate::aggregate;
 use freshet_core::encode::marker_member;
 use freshet_core::encode::redis::{
-    ApplyReply, EntityKeys, RedisValue, apply_call, migrate_call, migrate_reads, migrate_watch,
+    ApplyCall, ApplyReply, EntityKeys, RedisValue, apply_call, migrate_call, migrate_reads,
+    migrate_watch,
 };
 use freshet_core::spec::{Aggregation, FeatureSpec};
 use freshet_core::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, apply_delta};
@@ -118,6 +119,52 @@ fn apply(con: &mut redis::Connection, spec: &FeatureSpec, delta: &EntityDelta) -
     ApplyReply::from_reply(&reply).expect("reply")
 }
 
+/// The first half of a migration, as the edge runs it: `WATCH` the
+/// entity's layout-1 keys, read them, and build the move as of `now`.
+fn watch_and_read(
+    con: &mut redis::Connection,
+    spec: &FeatureSpec,
+    id: &str,
+    now: i64,
+) -> ApplyCall {
+    let _: () = redis::cmd("WATCH")
+        .arg(migrate_watch(spec, "fs", "user", id))
+        .query(con)
+        .expect("WATCH");
+    let replies = pipeline(con, &migrate_reads(spec, "fs", "user", id));
+    migrate_call(spec, "fs", "user", id, &replies, now).expect("migrate call")
+}
+
+/// The second half: the move in `MULTI`/`EXEC`; `None` when Redis aborted
+/// it because a watched key changed.
+fn exec(con: &mut redis::Connection, call: &ApplyCall) -> Option<Vec<i64>> {
+    let mut tx = redis::pipe();
+    tx.atomic();
+    let mut cmd = redis::cmd("EVAL");
+    for p in &call.eval().0[1..] {
+        cmd.arg(p.as_slice());
+    }
+    tx.add_command(cmd);
+    tx.query(con).expect("EXEC")
+}
+
+/// A user's first batch, applied by core and written as layout 1 kept it.
+fn user_in_layout1(con: &mut redis::Connection, spec: &FeatureSpec) -> (EntityDelta, FeatureDoc) {
+    let delta = aggregate(spec, &batch("b1", tracker_like_events()), None)
+        .into_iter()
+        .find(|d| d.entity == "user")
+        .expect("a user delta");
+    let mut doc = FeatureDoc::default();
+    apply_delta(spec, &mut doc, &delta);
+    let keys = EntityKeys {
+        prefix: "fs",
+        entity: "user",
+        id: &delta.id,
+    };
+    write_layout1(con, spec, &keys, &doc);
+    (delta, doc)
+}
+
 #[test]
 fn a_layout1_entity_reads_is_migrated_once_and_keeps_its_markers() {
     let server = RedisServer::start();
@@ -125,22 +172,9 @@ fn a_layout1_entity_reads_is_migrated_once_and_keeps_its_markers() {
         .and_then(|c| c.get_connection())
         .expect("connect");
     let spec = spec();
-    let first = batch("b1", tracker_like_events());
-    let user: Vec<EntityDelta> = aggregate(&spec, &first, None)
-        .into_iter()
-        .filter(|d| d.entity == "user")
-        .collect();
-    assert_eq!(user.len(), 1, "{user:?}");
-    let delta = &user[0];
-    let mut doc = FeatureDoc::default();
-    apply_delta(&spec, &mut doc, delta);
+    let (delta, mut doc) = user_in_layout1(&mut con, &spec);
+    let delta = &delta;
     assert!(doc.features.len() > 5 && doc.batches.len() == 1, "{doc:?}");
-    let keys = EntityKeys {
-        prefix: "fs",
-        entity: "user",
-        id: &delta.id,
-    };
-    write_layout1(&mut con, &spec, &keys, &doc);
 
     // Read as it lies, in layout 1.
     assert_eq!(
@@ -151,34 +185,12 @@ fn a_layout1_entity_reads_is_migrated_once_and_keeps_its_markers() {
     assert_eq!(apply(&mut con, &spec, delta), ApplyReply::NeedsMigration);
 
     // The migration, as the edge runs it: WATCH, read, MULTI/EXEC.
-    let watch = migrate_watch(&spec, "fs", "user", &delta.id);
-    let _: () = redis::cmd("WATCH")
-        .arg(&watch)
-        .query(&mut con)
-        .expect("WATCH");
-    let replies = pipeline(&mut con, &migrate_reads(&spec, "fs", "user", &delta.id));
-    let call = migrate_call(
-        &spec,
-        "fs",
-        "user",
-        &delta.id,
-        &replies,
-        delta.received_at + SECOND,
-    )
-    .expect("migrate call");
-    let mut tx = redis::pipe();
-    tx.atomic();
-    let mut cmd = redis::cmd("EVAL");
-    for p in &call.eval().0[1..] {
-        cmd.arg(p.as_slice());
-    }
-    tx.add_command(cmd);
-    let done: Vec<i64> = tx.query(&mut con).expect("EXEC");
-    assert_eq!(done, vec![1]);
+    let call = watch_and_read(&mut con, &spec, &delta.id, delta.received_at + SECOND);
+    assert_eq!(exec(&mut con, &call), Some(vec![1]));
 
     // Layout 1 is gone, layout 2 holds the same state.
     let left: i64 = redis::cmd("EXISTS")
-        .arg(&watch)
+        .arg(migrate_watch(&spec, "fs", "user", &delta.id))
         .query(&mut con)
         .expect("EXISTS");
     assert_eq!(left, 0);
@@ -226,25 +238,13 @@ fn a_watched_write_between_read_and_move_aborts_the_migration() {
         .and_then(|c| c.get_connection())
         .expect("connect");
     let spec = spec();
-    let delta = aggregate(&spec, &batch("b1", tracker_like_events()), None)
-        .into_iter()
-        .find(|d| d.entity == "user")
-        .expect("a user delta");
-    let mut doc = FeatureDoc::default();
-    apply_delta(&spec, &mut doc, &delta);
+    let (delta, _) = user_in_layout1(&mut con, &spec);
     let keys = EntityKeys {
         prefix: "fs",
         entity: "user",
         id: &delta.id,
     };
-    write_layout1(&mut con, &spec, &keys, &doc);
-    let watch = migrate_watch(&spec, "fs", "user", &delta.id);
-    let _: () = redis::cmd("WATCH")
-        .arg(&watch)
-        .query(&mut con)
-        .expect("WATCH");
-    let replies = pipeline(&mut con, &migrate_reads(&spec, "fs", "user", &delta.id));
-    let call = migrate_call(&spec, "fs", "user", &delta.id, &replies, NOW).expect("call");
+    let call = watch_and_read(&mut con, &spec, &delta.id, NOW);
     // An edge of the version before writes the entity in between.
     let _: i64 = redis::cmd("HINCRBY")
         .arg(keys.layout1_hash())
@@ -252,15 +252,11 @@ fn a_watched_write_between_read_and_move_aborts_the_migration() {
         .arg(1)
         .query(&mut other)
         .expect("HINCRBY");
-    let mut tx = redis::pipe();
-    tx.atomic();
-    let mut cmd = redis::cmd("EVAL");
-    for p in &call.eval().0[1..] {
-        cmd.arg(p.as_slice());
-    }
-    tx.add_command(cmd);
-    let aborted: Option<Vec<i64>> = tx.query(&mut con).expect("EXEC");
-    assert_eq!(aborted, None, "EXEC of a changed watch is refused");
+    assert_eq!(
+        exec(&mut con, &call),
+        None,
+        "EXEC of a changed watch is refused"
+    );
     let left: i64 = redis::cmd("EXISTS")
         .arg(keys.layout1_hash())
         .query(&mut con)

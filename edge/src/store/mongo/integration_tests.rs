@@ -518,14 +518,18 @@ async fn a_server_without_skip_empty_exchange_gets_its_last_step_and_the_command
 /// Every aggregation of seed 2's media spec, plus an unwindowed `avg`, a
 /// `mode` of a payload field in a time zone's hours and an unwindowed
 /// `decay`: the same batches, split and retried, read back from the server
-/// as the memory store reads them.
+/// as the memory store reads them. The media spec keeps its genre vector in
+/// single precision, which MongoDB refuses (`$inc` adds in doubles); the
+/// spec here is the same without `float`, and the refusal is checked too.
 #[tokio::test]
 async fn every_aggregation_reads_back_as_core_has_it() {
     let Some(bin) = secantusd() else { return };
+    let media = include_str!("../../../../examples/media/features.toml");
+    assert!(media.contains("float = \"f32\"\n"));
     let spec: &'static freshet_core::spec::FeatureSpec = Box::leak(Box::new(
         freshet_core::spec::FeatureSpec::parse(&format!(
             "{}{}",
-            include_str!("../../../../examples/media/features.toml"),
+            media.replace("float = \"f32\"\n", ""),
             r#"
 [[feature]]
 name = "avg_all_time"
@@ -596,6 +600,20 @@ half_life = "2h"
             aggregate(spec, &batch, None)
         })
         .collect();
+    let as_given: &'static freshet_core::spec::FeatureSpec = Box::leak(Box::new(
+        freshet_core::spec::FeatureSpec::parse(media).unwrap(),
+    ));
+    let refusing = MongoStore::new(
+        as_given,
+        MongoUrl::parse(&format!("mongodb://127.0.0.1:{port}/f32")).unwrap(),
+        10_000,
+        Tokio::default(),
+    );
+    let refused = refusing.apply(&batches[0]).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("user_genre_preferences@2") && refused.contains("float"),
+        "{refused}"
+    );
     // Newest batches first, each retried once.
     for deltas in batches.iter().rev().chain(batches.iter()) {
         let from_mongo = mongo.apply(deltas).await.unwrap();

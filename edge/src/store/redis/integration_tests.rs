@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use freshet_core::aggregate::aggregate;
 use freshet_core::read::read_features;
-use freshet_core::state::Applied;
-use freshet_core::time::parse_rfc3339;
+use freshet_core::state::{Applied, EntityDelta};
+use freshet_core::time::{Millis, parse_rfc3339};
 use freshet_core::validate::receive;
 use tokio::net::TcpStream;
 
@@ -111,6 +111,23 @@ fn prefix() -> String {
 fn store(url: &str) -> RedisStore<Tokio> {
     let spec = compiled_spec().unwrap();
     RedisStore::new(spec, RedisUrl::parse(url).unwrap(), 2_000, Tokio::default())
+}
+
+/// A store on `server` under a prefix of its own, and that prefix.
+fn prefixed_store(server: &Server) -> (RedisStore<Tokio>, String) {
+    let prefix = prefix();
+    let url = format!("redis://127.0.0.1:{}?prefix={prefix}", server.port);
+    (store(&url), prefix)
+}
+
+/// The tracker fixture's deltas, received at `at`.
+fn tracker_deltas_at(at: Millis) -> Vec<EntityDelta> {
+    let spec = compiled_spec().unwrap();
+    aggregate(
+        spec,
+        &receive(TRACKER.as_bytes(), at, &Default::default()).unwrap(),
+        None,
+    )
 }
 
 const POOL: PoolLimits = PoolLimits {
@@ -258,11 +275,8 @@ async fn a_silent_server_times_out_and_a_closed_port_fails_fast() {
 }
 
 /// The tracker fixture's deltas, received at a fixed time.
-fn tracker_deltas() -> Vec<freshet_core::state::EntityDelta> {
-    let spec = compiled_spec().unwrap();
-    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
-    let batch = receive(TRACKER.as_bytes(), now, &Default::default()).unwrap();
-    aggregate(spec, &batch, None)
+fn tracker_deltas() -> Vec<EntityDelta> {
+    tracker_deltas_at(parse_rfc3339("2026-11-22T10:00:00Z").unwrap())
 }
 
 async fn pageviews(store: &RedisStore<Tokio>, id: &str) -> serde_json::Value {
@@ -561,19 +575,9 @@ async fn a_batch_resent_two_days_later_counts_once() {
     use freshet_core::time::DAY;
     let Some(server) = start(&[]) else { return };
     let spec = compiled_spec().unwrap();
-    let prefix = prefix();
-    let redis = store(&format!(
-        "redis://127.0.0.1:{}?prefix={prefix}",
-        server.port
-    ));
+    let (redis, prefix) = prefixed_store(&server);
     let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
-    let deltas = |at| {
-        aggregate(
-            spec,
-            &receive(TRACKER.as_bytes(), at, &Default::default()).unwrap(),
-            None,
-        )
-    };
+    let deltas = tracker_deltas_at;
     let first = deltas(now);
     let applied = redis.apply(&first).await.unwrap();
     assert!(
@@ -661,12 +665,7 @@ async fn a_batch_resent_two_days_later_counts_once() {
 #[tokio::test]
 async fn an_entity_in_layout_1_is_moved_on_its_first_write() {
     let Some(server) = start(&[]) else { return };
-    let spec = compiled_spec().unwrap();
-    let prefix = prefix();
-    let redis = store(&format!(
-        "redis://127.0.0.1:{}?prefix={prefix}",
-        server.port
-    ));
+    let (redis, prefix) = prefixed_store(&server);
     let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
     let old = format!("{prefix}:{{user:cid-tracker-1}}");
     let t = (now - 1_000).to_string();
@@ -687,11 +686,7 @@ async fn an_entity_in_layout_1_is_moved_on_its_first_write() {
         }
     };
     assert_eq!(pageviews().await, 5, "layout 1 reads as it lies");
-    let deltas = aggregate(
-        spec,
-        &receive(TRACKER.as_bytes(), now, &Default::default()).unwrap(),
-        None,
-    );
+    let deltas = tracker_deltas_at(now);
     let added = deltas
         .iter()
         .find(|d| d.entity == "user")
