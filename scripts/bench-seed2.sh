@@ -1,17 +1,51 @@
 #!/usr/bin/env bash
 # Seed 2's platform at its size (issue 23): a generated population of seed
 # 2's shape (SEED2_USERS users, 10,000 by default, and a quarter as many
-# items) written to a redis-server of its own through core's apply path, one
-# batch per watch (core/examples/seed2.rs); bytes per user, item and (user,
-# item) pair, batch markers included, and the store at seed 2's 2M users.
-# Writes the "Seed 2 at scale" section of BENCHMARKS.md.
+# items) written to a redis-server of this script through core's apply
+# path, one batch per watch (core/examples/seed2.rs): bytes per user, item
+# and (user, item) pair, batch markers included, and the store at seed 2's
+# 2M users. Then, on that population, seed 2's reads (one user; its /rank:
+# the user, 100 items and the 100 pairs) through the Python reader and the
+# serving API under `wrangler dev` (python/bench/seed2_reads.py), SEED2_N
+# calls each (2,000 by default). Writes the "Seed 2 at scale" section of
+# BENCHMARKS.md.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/tools.sh rust redis >&2
+bash scripts/tools.sh rust redis python node worker >&2
 USERS=${SEED2_USERS:-10000}
-OUT=$(cargo run -q --release -p freshet-core --example seed2 -- "$USERS")
+N=${SEED2_N:-2000}
+TMP=$(mktemp -d)
+cleanup() {
+  [ -n "${REDIS_PORT:-}" ] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+  --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log"
+for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+step "seed 2: generate and load $USERS users (core/examples/seed2.rs)"
+OUT=$(cargo run -q --release -p freshet-core --example seed2 -- "$USERS" "redis://127.0.0.1:$REDIS_PORT")
 echo "$OUT"
-printf '%s\n\nMachine: %s cores, %s GiB; load average %s at the end.\n' "$OUT" "$(nproc)" \
-  "$(awk '/MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" "$(cut -d' ' -f1 /proc/loadavg)" |
+
+step "seed 2: reads on the population, $N calls each (python/bench/seed2_reads.py)"
+bash scripts/install-python.sh >&2
+build_worker >&2
+READS=$(cd python/bench && "$TOOLS/venv/bin/python" seed2_reads.py "$REDIS_PORT" "$USERS" "$N")
+TABLE=$(echo "$READS" | python3 -c '
+import json, sys
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+print("| read | through | p50 | p95 | p99 | calls |")
+print("|---|---|---:|---:|---:|---:|")
+for r in rows:
+    ms = lambda k: f"{r[k] / 1000:.2f} ms"
+    print(f"| {r[\"area\"]} | {r[\"name\"]} | {ms(\"p50_us\")} | {ms(\"p95_us\")} | {ms(\"p99_us\")} | {r[\"n\"]} |")
+print("| seed 2 (its own figure, /rank) | its API | 3.2 ms | 4.8 ms | | |")
+')
+echo "$TABLE"
+# shellcheck disable=SC2016 # backquotes are Markdown here
+printf '%s\n\nReads on that population, a random user and 100 random items a call, side by side in one run (python/bench/seed2_reads.py: the Python reader in-process, the serving API under `wrangler dev` on the same redis-server, one keep-alive client):\n\n%s\n\nMachine: %s cores, %s GiB (this sandbox); `scripts/bench-seed2.sh` (SEED2_USERS=%s, SEED2_N=%s); load average %s at the end.\n' \
+  "$OUT" "$TABLE" "$(nproc)" "$(awk '/MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" "$USERS" "$N" "$(cut -d' ' -f1 /proc/loadavg)" |
   python3 scripts/bench_section.py seed2

@@ -15,7 +15,14 @@ def summary(name: str, ns: list[int]) -> dict[str, Any]:
     def pct(p: float) -> float:
         return ns[min(len(ns) - 1, int(p * len(ns)))] / 1000
 
-    return {"name": name, "n": len(ns), "p50_us": pct(0.50), "p99_us": pct(0.99), "mean_us": sum(ns) / len(ns) / 1000}
+    return {
+        "name": name,
+        "n": len(ns),
+        "p50_us": pct(0.50),
+        "p95_us": pct(0.95),
+        "p99_us": pct(0.99),
+        "mean_us": sum(ns) / len(ns) / 1000,
+    }
 
 
 def side_by_side(calls: dict[str, Callable[[], Any]], n: int, rounds: int = 20) -> list[dict[str, Any]]:

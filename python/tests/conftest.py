@@ -260,6 +260,21 @@ HOUR = 3_600_000
 DAY = 24 * HOUR
 
 
+def redis_field(feature_key: str) -> str:
+    """A feature's field in Redis layout 2: core's `FeatureDef::tag`, 4
+    base-62 digits of the SHA-256 of `name@version` (restated here for the
+    tests that read or change a hash directly)."""
+    import hashlib
+
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    n = int.from_bytes(hashlib.sha256(feature_key.encode()).digest()[:8], "big")
+    tag = ""
+    for _ in range(4):
+        tag += digits[n % 62]
+        n //= 62
+    return tag
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

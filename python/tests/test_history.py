@@ -41,6 +41,7 @@ from conftest import (
     RedisServer,
     free_port,
     iso,
+    redis_field,
     spawn,
     start_edge,
     stop,
@@ -509,11 +510,11 @@ def test_consistency_finds_a_tampered_value(traffic: Traffic) -> None:
     import redis
 
     victim = next(u for i, u in enumerate(USERS) if traffic.checkpoints[-1].users[i]["pageviews"].value > 0)
-    key = f"{traffic.prefix}:{{user:{victim}}}"
+    key, field = f"{traffic.prefix}:{{user:{victim}}}:2", redis_field("pageviews@1")
     client = redis.Redis.from_url(traffic.store_url.split("?")[0])
-    before = client.hget(key, "pageviews@1")
+    before = client.hget(key, field)
     assert before is not None
-    client.hset(key, "pageviews@1", 999)
+    client.hset(key, field, 999)
     try:
         r = run_consistency("--sample", "5000", "--url", traffic.store_url, "--log", traffic.edge.base,
                             "--start", str(traffic.start), "--features", "user:pageviews")  # fmt: skip
@@ -524,7 +525,7 @@ def test_consistency_finds_a_tampered_value(traffic: Traffic) -> None:
         assert line.startswith(f"mismatch: user:pageviews {victim} read at "), line
         assert "online 999 (updated" in line and f"replay {int(before)} (updated" in line, line
     finally:
-        client.hset(key, "pageviews@1", before)
+        client.hset(key, field, before)
         client.close()
 
 
