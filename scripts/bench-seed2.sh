@@ -34,15 +34,16 @@ step "seed 2: reads on the population, $N calls each (python/bench/seed2_reads.p
 bash scripts/install-python.sh >&2
 build_worker >&2
 READS=$(cd python/bench && "$TOOLS/venv/bin/python" seed2_reads.py "$REDIS_PORT" "$USERS" "$N")
+echo "$READS"
 TABLE=$(echo "$READS" | python3 -c '
 import json, sys
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
 print("| read | through | p50 | p95 | p99 | calls |")
 print("|---|---|---:|---:|---:|---:|")
 for r in rows:
-    ms = lambda k: f"{r[k] / 1000:.2f} ms"
-    print(f"| {r[\"area\"]} | {r[\"name\"]} | {ms(\"p50_us\")} | {ms(\"p95_us\")} | {ms(\"p99_us\")} | {r[\"n\"]} |")
-print("| seed 2 (its own figure, /rank) | its API | 3.2 ms | 4.8 ms | | |")
+    ms = ["%.2f ms" % (r[k] / 1000) for k in ("p50_us", "p95_us", "p99_us")]
+    print("| %s | %s | %s | %s | %s | %d |" % (r["area"], r["name"], *ms, r["n"]))
+print("| /rank, seed 2 (its own figure) | its API | 3.2 ms | 4.8 ms | | |")
 ')
 echo "$TABLE"
 # shellcheck disable=SC2016 # backquotes are Markdown here
