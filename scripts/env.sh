@@ -49,6 +49,18 @@ sources_digest() {
 # than every source and was built from the same spec (its hash is kept
 # beside it in .spec). A test that needs another spec gives this build its
 # text in FRESHET_SPEC (edge/src/spec.rs) rather than building again.
+# freshet-sdk is a cdylib as well as an rlib, so cargo names its wasm32
+# release rlib without a hash, and two builds that share target/ write the
+# same file: this workspace's (scripts/size-sdk-web.sh) and
+# examples/leptos's, which resolves its own dependencies. A build that
+# found it fresh would then link the other's, built against other
+# dependency hashes ("multiple different versions of crate serde_core").
+# Each of them deletes it first; a missing output makes cargo rebuild
+# freshet-sdk, a few seconds.
+forget_sdk_rlib() {
+  rm -f "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/deps/libfreshet_sdk.rlib"
+}
+
 build_worker() {
   # Under `make test` two lanes of parts run side by side: one builds, the
   # other waits for it and then finds the build current.
