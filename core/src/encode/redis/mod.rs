@@ -9,7 +9,7 @@
 //!   ([`marker_member`]), grouped by the day they were received (a string:
 //!   per day its number and count, u16 each, then its markers); a write
 //!   drops the groups ten days old, so a marker is kept nine days or more,
-//!   beyond [`BATCH_MARKER_TTL`], and the key expires ten days after its
+//!   beyond [`BATCH_MARKER_TTL`](crate::state::BATCH_MARKER_TTL), and the key expires ten days after its
 //!   newest day. A string, not hash fields: a field over 64 bytes (more
 //!   than 8 batches in a day) would turn the whole hash into Redis's
 //!   hashtable encoding. A delta whose features all merge idempotently
@@ -28,12 +28,14 @@
 //! The hash tag `{user:cid-1}` keeps an entity's keys in one cluster slot, so
 //! one script call can apply its whole delta atomically.
 //!
-//! Layout 1 ([`layout1`], full names and decimal text) is still read: an
+//! Layout 1 (`layout1.rs`: full names and decimal text) is still read: an
 //! entity that holds it reads from it, and its first write in layout 2 is
 //! refused (the script replies 2) until [`migrate_call`] has moved it, which
 //! `freshet migrate` does for a whole store.
 
 mod layout1;
+mod migrate;
+mod read;
 mod replies;
 mod stored;
 
@@ -41,10 +43,11 @@ use std::collections::BTreeMap;
 
 pub use super::{DecodeError, marker_member};
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
-use crate::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
-use crate::time::{DAY, Millis, SECOND};
-use replies::{bad, bytes, pairs, parse, utf8};
-use stored::{Stored, decode_feature};
+use crate::state::{Agg, Cells, EntityDelta, FeatureState, Stamped};
+use crate::time::{Millis, SECOND};
+pub use migrate::{migrate_call, migrate_reads, migrate_watch};
+pub use read::{decode_state, decode_state_for, read_commands, read_commands_for};
+use replies::bad;
 
 /// The script that applies one delta; replies 1 if applied, 0 if the batch
 /// was applied before.
@@ -391,271 +394,6 @@ fn latest_member(s: &Stamped) -> String {
     // Ids are [A-Za-z0-9_-], all above ' ', so members order by (id, value)
     // exactly as `Stamped` ranks by id.
     format!("{} {}", s.id, s.v)
-}
-
-/// The commands that read an entity's whole state, in one pipeline.
-pub fn read_commands(
-    spec: &FeatureSpec,
-    prefix: &str,
-    entity: &str,
-    id: &str,
-) -> Vec<RedisCommand> {
-    read_commands_for(spec, prefix, entity, id, None)
-}
-
-/// The commands that read an entity's state, in one pipeline: `HGETALL` of
-/// its hash, `GET` of each cells feature and `ZRANGE … WITHSCORES` of each
-/// set feature whose storage key (`name@version`) is in `wanted` (all when
-/// `None`), then the same of layout 1, read where layout 2 holds nothing.
-pub fn read_commands_for(
-    spec: &FeatureSpec,
-    prefix: &str,
-    entity: &str,
-    id: &str,
-    wanted: Option<&[&str]>,
-) -> Vec<RedisCommand> {
-    let keys = EntityKeys { prefix, entity, id };
-    let mut commands = vec![RedisCommand::new(["HGETALL".to_owned(), keys.hash()])];
-    for def in apart(spec, entity, wanted) {
-        commands.push(match place(def) {
-            Place::Set => layout1::zrange(keys.feature(def)),
-            _ => RedisCommand::new(["GET".to_owned(), keys.feature(def)]),
-        });
-    }
-    commands.extend(layout1::read_commands(spec, &keys, wanted));
-    commands
-}
-
-/// The wanted features kept apart from the hash, in the order they are read.
-fn apart<'a>(
-    spec: &'a FeatureSpec,
-    entity: &'a str,
-    wanted: Option<&'a [&'a str]>,
-) -> impl Iterator<Item = &'a FeatureDef> {
-    spec.features_of(entity).filter(move |def| {
-        place(def) != Place::Hash && wanted.is_none_or(|w| w.contains(&def.key()))
-    })
-}
-
-/// Decodes the replies to [`read_commands`] into the entity's document.
-/// Batch markers are not read: `batches` stays empty.
-pub fn decode_state(
-    spec: &FeatureSpec,
-    entity: &str,
-    replies: &[RedisValue],
-) -> Result<FeatureDoc, DecodeError> {
-    decode_state_for(spec, entity, None, replies)
-}
-
-/// Decodes the replies to [`read_commands_for`] with the same `wanted`;
-/// set and cells features not wanted are left out of the document.
-pub fn decode_state_for(
-    spec: &FeatureSpec,
-    entity: &str,
-    wanted: Option<&[&str]>,
-    replies: &[RedisValue],
-) -> Result<FeatureDoc, DecodeError> {
-    let own = 1 + apart(spec, entity, wanted).count();
-    let layout1_replies = layout1::reply_count(spec, entity, wanted);
-    if replies.len() != own + layout1_replies {
-        return Err(bad(format!(
-            "{} replies where the reads have {}",
-            replies.len(),
-            own + layout1_replies
-        )));
-    }
-    let (mine, old) = replies.split_at(own);
-    if layout1::is_empty(&mine[0]) && !layout1::is_empty(&old[0]) {
-        return layout1::decode(spec, entity, wanted, old)
-            .map_err(|e| DecodeError { layout1: true, ..e });
-    }
-    decode_layout2(spec, entity, wanted, mine)
-}
-
-fn decode_layout2(
-    spec: &FeatureSpec,
-    entity: &str,
-    wanted: Option<&[&str]>,
-    replies: &[RedisValue],
-) -> Result<FeatureDoc, DecodeError> {
-    let (hash_reply, apart_replies) = replies.split_first().ok_or_else(|| bad("no replies"))?;
-    let hash = pairs(hash_reply)?;
-    let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
-    for (field, value) in &hash {
-        fields.insert(utf8(field)?, utf8(value)?);
-    }
-    let mut apart_replies = apart_replies.iter();
-    let mut doc = FeatureDoc::default();
-    for def in spec.features_of(entity) {
-        let here = place(def);
-        let reply = if here == Place::Hash {
-            None
-        } else if wanted.is_none_or(|w| w.contains(&def.key())) {
-            Some(
-                apart_replies
-                    .next()
-                    .ok_or_else(|| bad("fewer replies than features kept apart"))?,
-            )
-        } else {
-            continue;
-        };
-        let tag = def.tag();
-        let mut buckets = BTreeMap::new();
-        if let (Place::Hash, Some(window)) = (here, def.window) {
-            let prefix = format!("{tag}|");
-            for (field, v) in fields.range(prefix.as_str()..) {
-                let Some(n) = field.strip_prefix(&prefix) else {
-                    break;
-                };
-                buckets.insert(parse::<Millis>(n, def.key())? * window.granule, *v);
-            }
-        }
-        let ts = fields.get(format!("_t{tag}").as_str()).copied();
-        let parts = match (here, reply) {
-            (Place::Cells, Some(reply)) if ts.is_some() => Some(decode_cells(def, reply)?),
-            _ => None,
-        };
-        let stored = Stored {
-            ts,
-            value: fields.get(tag).copied(),
-            order: fields.get(format!("_o{tag}").as_str()).copied(),
-            buckets,
-            set: reply.filter(|_| here == Place::Set),
-            parts,
-        };
-        if let Some(state) = decode_feature(def, stored)? {
-            doc.features.insert(def.key().to_owned(), state);
-        }
-    }
-    Ok(doc)
-}
-
-/// The 3-byte header of a cells string: the number format (`d` or `f`) and
-/// how many numbers a cell keeps (u16, little-endian).
-fn cells_header(def: &FeatureDef) -> [u8; 3] {
-    let parts = u16::try_from(def.cell_parts()).expect("dim is at most MAX_DIM");
-    let [lo, hi] = parts.to_le_bytes();
-    [if def.f32 { b'f' } else { b'd' }, lo, hi]
-}
-
-/// A cells string back into cells: bucket number (i32) and numbers per cell.
-fn decode_cells(def: &FeatureDef, reply: &RedisValue) -> Result<Cells<Vec<f64>>, DecodeError> {
-    let key = def.key();
-    let blob = bytes(reply)?.unwrap_or_default();
-    let mut buckets = BTreeMap::new();
-    if blob.is_empty() {
-        // Every cell of a window can have left it; a total is always there.
-        return match def.window {
-            Some(_) => Ok(Cells::Buckets(buckets)),
-            None => Err(bad(format!("{key} has no value"))),
-        };
-    }
-    let header = cells_header(def);
-    if blob.get(..3) != Some(&header[..]) {
-        return Err(bad(format!(
-            "{key}'s cells are kept in another shape than its spec says (another dim or float): give the feature a new version"
-        )));
-    }
-    let size = if def.f32 { 4 } else { 8 };
-    let width = 4 + def.cell_parts() * size;
-    let body = &blob[3..];
-    if body.len() % width != 0 {
-        return Err(bad(format!(
-            "{key}'s cells are {} bytes, not whole cells",
-            body.len()
-        )));
-    }
-    for cell in body.chunks_exact(width) {
-        let (n, numbers) = cell.split_at(4);
-        let n = i32::from_le_bytes(n.try_into().expect("4 bytes"));
-        let parts = numbers
-            .chunks_exact(size)
-            .map(|x| match x.try_into() {
-                Ok(eight) => f64::from_le_bytes(eight),
-                Err(_) => f64::from(f32::from_le_bytes(x.try_into().expect("4 bytes"))),
-            })
-            .collect();
-        buckets.insert(i64::from(n), parts);
-    }
-    match def.window {
-        Some(window) => Ok(Cells::Buckets(
-            buckets
-                .into_iter()
-                .map(|(n, parts)| (n * window.granule, parts))
-                .collect(),
-        )),
-        None => buckets
-            .remove(&0)
-            .map(Cells::Total)
-            .ok_or_else(|| bad(format!("{key} has no value"))),
-    }
-}
-
-/// The commands that read what a migration moves from layout 1: the reads
-/// of [`read_commands`]'s layout-1 part, then the marker zset's
-/// `ZRANGE … WITHSCORES`. Send them after `WATCH` of [`migrate_watch`]'s
-/// keys, and [`migrate_call`]'s script in `MULTI`/`EXEC`, so a layout-1
-/// write between the two (an edge of the version before) aborts it.
-pub fn migrate_reads(
-    spec: &FeatureSpec,
-    prefix: &str,
-    entity: &str,
-    id: &str,
-) -> Vec<RedisCommand> {
-    let keys = EntityKeys { prefix, entity, id };
-    let mut commands = layout1::read_commands(spec, &keys, None);
-    commands.push(layout1::zrange(keys.layout1_batch_markers()));
-    commands
-}
-
-/// The keys a migration reads, for `WATCH`.
-pub fn migrate_watch(spec: &FeatureSpec, prefix: &str, entity: &str, id: &str) -> Vec<String> {
-    let keys = EntityKeys { prefix, entity, id };
-    let mut out = vec![keys.layout1_hash(), keys.layout1_batch_markers()];
-    out.extend(layout1_sets(spec, &keys));
-    out
-}
-
-fn layout1_sets(spec: &FeatureSpec, keys: &EntityKeys<'_>) -> Vec<String> {
-    spec.features_of(keys.entity)
-        .filter(|def| is_set_feature(def))
-        .map(|def| keys.layout1_set(def.key()))
-        .collect()
-}
-
-/// The script call that moves an entity from layout 1 to layout 2, given
-/// the replies to [`migrate_reads`] and the time (`now`, for which markers
-/// are still live): its state is written in layout 2 as one delta onto
-/// nothing (which yields the state itself), its live markers go to their
-/// day's group, and its layout-1 keys are deleted, in one script call. The
-/// script replies 1, or 0 when there was nothing left to move.
-pub fn migrate_call(
-    spec: &FeatureSpec,
-    prefix: &str,
-    entity: &str,
-    id: &str,
-    replies: &[RedisValue],
-    now: Millis,
-) -> Result<ApplyCall, DecodeError> {
-    let keys = EntityKeys { prefix, entity, id };
-    let (marker_reply, state_replies) = replies.split_last().ok_or_else(|| bad("no replies"))?;
-    let doc = layout1::decode(spec, entity, None, state_replies)?;
-    let markers = layout1::markers(marker_reply, now.div_euclid(SECOND))?;
-    let mut call = call_head(&keys, "-", String::new(), now);
-    let sets = layout1_sets(spec, &keys);
-    call.args.extend([
-        "migrate".to_owned(),
-        sets.len().to_string(),
-        markers.len().to_string(),
-    ]);
-    for (hex, expiry_s) in markers {
-        let received = expiry_s * SECOND - BATCH_MARKER_TTL;
-        call.args
-            .extend([received.div_euclid(DAY).to_string(), hex]);
-    }
-    call.keys.extend(sets);
-    encode_updates(spec, &mut call, &keys, &doc.features);
-    Ok(call)
 }
 
 #[cfg(test)]
