@@ -15,16 +15,7 @@ cd "$ROOT"
 bash scripts/tools.sh rust redis python node worker >&2
 USERS=${SEED2_USERS:-10000}
 N=${SEED2_N:-2000}
-TMP=$(mktemp -d)
-cleanup() {
-  [ -n "${REDIS_PORT:-}" ] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-  --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log"
-for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+own_redis
 
 step "seed 2: generate and load $USERS users (core/examples/seed2.rs)"
 OUT=$(cargo run -q --release -p freshet-core --example seed2 -- "$USERS" "redis://127.0.0.1:$REDIS_PORT")

@@ -61,6 +61,17 @@ forget_sdk_rlib() {
   rm -f "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/deps/libfreshet_sdk.rlib"
 }
 
+# A redis-server of a benchmark's own: a free 127.0.0.1 port in REDIS_PORT,
+# its files in a new TMP, both gone when the script exits.
+own_redis() {
+  TMP=$(mktemp -d)
+  REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  trap 'redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log"
+  for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 build_worker() {
   # Under `make test` two lanes of parts run side by side: one builds, the
   # other waits for it and then finds the build current.
