@@ -23,6 +23,9 @@ echo "$OUT"
 
 step "seed 2: reads on the population, $N calls each (python/bench/seed2_reads.py)"
 bash scripts/install-python.sh >&2
+# The store was written in layout 2 only: mark it so, as a deployment does
+# once (`freshet migrate`), so reads look for nothing in layout 1.
+"$TOOLS/venv/bin/freshet" migrate --url "redis://127.0.0.1:$REDIS_PORT/0?prefix=s2" --spec examples/media/features.toml >&2
 build_worker >&2
 READS=$(cd python/bench && "$TOOLS/venv/bin/python" seed2_reads.py "$REDIS_PORT" "$USERS" "$N")
 echo "$READS"

@@ -26,4 +26,4 @@ build_worker
 
 step "python: pytest (warnings are errors, a timeout per test)"
 FRESHET_ROOT="$ROOT" FRESHET_WHEEL_DIR="$WHEELS" EDGE_DIR="$ROOT/edge" SECANTUSD="$VENV/bin/secantusd-py" \
-  "$VENV/bin/python" -m pytest -p no:cacheprovider -c python/pyproject.toml --rootdir python python/tests
+  "$VENV/bin/python" -m pytest -p no:cacheprovider --durations=15 -c python/pyproject.toml --rootdir python python/tests

@@ -7,6 +7,7 @@
 mod drift;
 mod errors;
 pub mod history;
+mod migrate;
 mod plan;
 pub mod reader;
 mod replay;
@@ -23,6 +24,7 @@ fn _freshet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     plan::register(m)?;
     replay::register(m)?;
     drift::register(m)?;
+    migrate::register(m)?;
     store_url::register(m)?;
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! entity's named features, and the decoding of Redis, MongoDB and edge
 //! answers into rows) and `FeatureValue`, one served value.
 
-use freshet_core::encode::redis::RedisValue;
+use freshet_core::encode::redis::{
+    RedisValue, is_layout2_store as core_is_layout2_store, layout_mark_read,
+};
 use freshet_core::limits::MAX_BATCH_ITEMS;
 use freshet_core::read::FeatureValue as CoreValue;
 use freshet_core::state::FeatureDoc;
@@ -97,27 +99,52 @@ impl ReadPlan {
 
     #[getter]
     fn commands_per_entity(&self) -> usize {
-        self.plan.redis_commands_per_entity()
+        self.plan.redis_commands_per_entity(false)
     }
 
-    /// Every id's commands, in order, for one pipeline.
+    /// The same in layout 1.
+    #[getter]
+    fn layout1_commands_per_entity(&self) -> usize {
+        self.plan.redis_commands_per_entity(true)
+    }
+
+    /// Every id's commands, in order, for one pipeline; with `layout1`,
+    /// layout 1's (for the ids `redis_unwritten` named, in a store without
+    /// the layout mark).
+    #[pyo3(signature = (prefix, ids, layout1=false))]
     fn redis_commands<'py>(
         &self,
         py: Python<'py>,
         prefix: &str,
         ids: Vec<String>,
+        layout1: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let commands = ids
             .iter()
-            .flat_map(|id| self.plan.redis_commands(prefix, id))
+            .flat_map(|id| self.plan.redis_commands(prefix, id, layout1))
             .map(|c| PyTuple::new(py, c.0.iter().map(|part| PyBytes::new(py, part))))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, commands)
     }
 
-    /// Decodes a pipeline's replies (`commands_per_entity` per id; an
-    /// exception object in place of a failed command) into rows.
-    #[pyo3(signature = (prefix, ids, replies, now=None))]
+    /// The positions of the ids whose layout-2 replies (`commands_per_entity`
+    /// per id) hold nothing of them.
+    fn redis_unwritten(&self, replies: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<usize>> {
+        let per = self.plan.redis_commands_per_entity(false).max(1);
+        let mut out = Vec::new();
+        for (i, part) in replies.chunks(per).enumerate() {
+            let part = part.iter().map(redis_value).collect::<PyResult<Vec<_>>>()?;
+            if self.plan.is_unwritten(&part) {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes a pipeline's replies (`commands_per_entity` per id, or
+    /// layout 1's per id with `layout1`; an exception object in place of a
+    /// failed command) into rows.
+    #[pyo3(signature = (prefix, ids, replies, now=None, layout1=false))]
     fn decode_redis<'py>(
         &self,
         py: Python<'py>,
@@ -125,8 +152,9 @@ impl ReadPlan {
         ids: Vec<String>,
         replies: Vec<Bound<'py, PyAny>>,
         now: Option<Millis>,
+        layout1: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let per = self.plan.redis_commands_per_entity();
+        let per = self.plan.redis_commands_per_entity(layout1);
         if replies.len() != per * ids.len() {
             return Err(ReaderError::Unavailable(format!(
                 "expected {} Redis replies, got {}",
@@ -141,7 +169,7 @@ impl ReadPlan {
             .zip(replies.chunks(per.max(1)))
             .map(|(id, part)| {
                 let part = part.iter().map(redis_value).collect::<PyResult<Vec<_>>>()?;
-                let doc = self.plan.decode_redis(prefix, id, &part)?;
+                let doc = self.plan.decode_redis(prefix, id, &part, layout1)?;
                 self.row(py, &doc, now)
             })
             .collect::<PyResult<Vec<_>>>()?;
@@ -254,7 +282,7 @@ impl ReadPlan {
 
 /// A redis-py reply (bytes, str, int, float, None, list, dict, or the
 /// exception a pipeline puts in place of a failed command) as a [`RedisValue`].
-fn redis_value(obj: &Bound<'_, PyAny>) -> PyResult<RedisValue> {
+pub(crate) fn redis_value(obj: &Bound<'_, PyAny>) -> PyResult<RedisValue> {
     if obj.is_none() {
         return Ok(RedisValue::Nil);
     }
@@ -296,8 +324,28 @@ fn redis_value(obj: &Bound<'_, PyAny>) -> PyResult<RedisValue> {
     )))
 }
 
+/// `GET` of the store's layout mark (core's `layout_mark_read`).
+#[pyfunction]
+fn redis_layout_mark<'py>(py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(
+        py,
+        layout_mark_read(prefix)
+            .0
+            .iter()
+            .map(|p| PyBytes::new(py, p)),
+    )
+}
+
+/// Whether the reply to `redis_layout_mark` says the store holds no layout 1.
+#[pyfunction]
+fn is_layout2_store(reply: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(core_is_layout2_store(&redis_value(reply)?))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReadPlan>()?;
+    m.add_function(wrap_pyfunction!(redis_layout_mark, m)?)?;
+    m.add_function(wrap_pyfunction!(is_layout2_store, m)?)?;
     m.add_class::<FeatureValue>()?;
     m.add("MAX_BATCH_ITEMS", MAX_BATCH_ITEMS)?;
     Ok(())

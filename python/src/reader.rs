@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use freshet_core::encode::mongo::{collection, decode_document, document_name, document_to_json};
 use freshet_core::encode::redis::{
-    EntityKeys, RedisCommand, RedisValue, decode_state_for, read_commands_for,
+    EntityKeys, RedisCommand, RedisValue, decode_layout1_for, decode_state_for, is_unwritten,
+    layout1_read_commands_for, read_commands_for,
 };
 use freshet_core::read::{FeatureValue, ReadError, read_one, resolve_names};
 use freshet_core::spec::{FeatureSpec, PairError, composite_id};
@@ -162,15 +163,27 @@ impl Plan {
     // ---- Redis ----
 
     /// The commands that read one entity, as the edge sends them: `HGETALL`
-    /// of its hash, then `ZRANGE … WITHSCORES` of each named set feature.
-    pub fn redis_commands(&self, prefix: &str, id: &str) -> Vec<RedisCommand> {
-        read_commands_for(&self.spec, prefix, &self.entity, id, Some(&self.wanted()))
+    /// of its hash, then `GET` or `ZRANGE … WITHSCORES` of each named
+    /// feature kept apart; with `layout1`, the same in layout 1 (read only
+    /// for an entity [`Plan::is_unwritten`] in a store without the layout mark).
+    pub fn redis_commands(&self, prefix: &str, id: &str, layout1: bool) -> Vec<RedisCommand> {
+        let wanted = self.wanted();
+        if layout1 {
+            layout1_read_commands_for(&self.spec, prefix, &self.entity, id, Some(&wanted))
+        } else {
+            read_commands_for(&self.spec, prefix, &self.entity, id, Some(&wanted))
+        }
     }
 
     /// Commands per entity: the same for every id of the plan.
-    pub fn redis_commands_per_entity(&self) -> usize {
-        self.redis_commands(freshet_core::encode::redis::DEFAULT_PREFIX, "-")
+    pub fn redis_commands_per_entity(&self, layout1: bool) -> usize {
+        self.redis_commands(freshet_core::encode::redis::DEFAULT_PREFIX, "-", layout1)
             .len()
+    }
+
+    /// Whether one entity's layout-2 replies hold nothing of it.
+    pub fn is_unwritten(&self, replies: &[RedisValue]) -> bool {
+        is_unwritten(replies)
     }
 
     /// Decodes one entity's replies (`redis_commands_per_entity` of them).
@@ -179,6 +192,7 @@ impl Plan {
         prefix: &str,
         id: &str,
         replies: &[RedisValue],
+        layout1: bool,
     ) -> Result<FeatureDoc, ReaderError> {
         let keys = EntityKeys {
             prefix,
@@ -194,16 +208,20 @@ impl Plan {
                 key()
             )));
         }
-        decode_state_for(&self.spec, &self.entity, Some(&self.wanted()), replies).map_err(|e| {
-            ReaderError::Corrupt {
-                // The hash whose state is bad: layout 1's when read from it.
-                key: if e.layout1 {
-                    keys.layout1_hash()
-                } else {
-                    key()
-                },
-                detail: e.to_string(),
-            }
+        let wanted = self.wanted();
+        let decoded = if layout1 {
+            decode_layout1_for(&self.spec, &self.entity, Some(&wanted), replies)
+        } else {
+            decode_state_for(&self.spec, &self.entity, Some(&wanted), replies)
+        };
+        decoded.map_err(|e| ReaderError::Corrupt {
+            // The hash whose state is bad: layout 1's when read from it.
+            key: if e.layout1 {
+                keys.layout1_hash()
+            } else {
+                key()
+            },
+            detail: e.to_string(),
         })
     }
 
@@ -297,8 +315,8 @@ mod tests {
         .expect("plan");
         // HGETALL and one ZRANGE in each layout (layout 1 read where layout 2
         // holds nothing).
-        assert_eq!(plan.redis_commands_per_entity(), 4);
-        let cmds = plan.redis_commands("fs", "cid-1");
+        assert_eq!(plan.redis_commands_per_entity(false), 4);
+        let cmds = plan.redis_commands("fs", "cid-1", false);
         let tag = spec()
             .feature("viewed_categories@1")
             .expect("feature")
@@ -369,7 +387,7 @@ mod tests {
             ]),
         ];
         let err = plan
-            .decode_redis("fs", "cid-1", &replies)
+            .decode_redis("fs", "cid-1", &replies, false)
             .expect_err("corrupt");
         assert!(err.to_string().starts_with("fs:{user:cid-1}: "), "{err}");
     }

@@ -1,7 +1,10 @@
 //! Talking to a test's redis-server with core's commands: replies converted
 //! to core's `RedisValue`, commands run as core builds them.
 
-use freshet_core::encode::redis::{RedisCommand, RedisValue, decode_state, read_commands};
+use freshet_core::encode::redis::{
+    RedisCommand, RedisValue, decode_layout1_for, decode_state, is_unwritten,
+    layout1_read_commands_for, read_commands,
+};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::FeatureDoc;
 
@@ -62,5 +65,13 @@ pub fn read_entity(
     id: &str,
 ) -> FeatureDoc {
     let replies = pipeline(con, &read_commands(spec, prefix, entity, id));
-    decode_state(spec, entity, &replies).expect("decode")
+    if !is_unwritten(&replies) {
+        return decode_state(spec, entity, &replies).expect("decode");
+    }
+    // As a reader does in a store without the layout mark: layout 1 next.
+    let old = pipeline(
+        con,
+        &layout1_read_commands_for(spec, prefix, entity, id, None),
+    );
+    decode_layout1_for(spec, entity, None, &old).expect("decode layout 1")
 }

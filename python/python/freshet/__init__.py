@@ -25,6 +25,7 @@ from freshet._freshet import (
 from freshet.backfill import BackfillReport, backfill
 from freshet.consistency import ConsistencyReport, Mismatch, consistency
 from freshet.history import get_historical_features
+from freshet.migrate import MigrateReport, migrate
 from freshet.response import OnlineResponse, RankingResponse
 from freshet.store import FeatureStore, SpecCheck
 
@@ -38,6 +39,7 @@ __all__ = [
     "FreshetError",
     "InvalidSpec",
     "LogUnavailable",
+    "MigrateReport",
     "Mismatch",
     "OnlineResponse",
     "RankingResponse",
@@ -50,5 +52,6 @@ __all__ = [
     "composite_id",
     "consistency",
     "get_historical_features",
+    "migrate",
     "split_composite_id",
 ]

@@ -16,8 +16,10 @@ from freshet._freshet import (
     FeatureValue,
     ReadPlan,
     StoreUnavailable,
+    is_layout2_store,
     mongo_database,
     redis_key_prefix,
+    redis_layout_mark,
 )
 from freshet._sampling import MongoSampler, RedisSampler, sampled_calls, sampled_updates
 
@@ -25,6 +27,9 @@ Row = dict[str, FeatureValue]
 # One part of a read: a plan and the ids it reads. A ranking read has two
 # (user, items) or three (and the pairs, one per item).
 Part = tuple[ReadPlan, list[str]]
+# A part's entities to read again in layout 1: the part's index and the
+# positions of its ids.
+Old = tuple[int, list[int]]
 
 
 class Store:
@@ -114,6 +119,8 @@ class RedisStore(Store):
         self._async: Any = None
         self.drift_sample_rate = drift_sample_rate
         self._sampler = RedisSampler()
+        # Seen the store's layout mark: it holds no layout 1 (core's `layout_mark`).
+        self._layout2 = False
 
     def _options(self, retry_cls: Any) -> dict[str, Any]:
         from redis.backoff import NoBackoff
@@ -131,16 +138,73 @@ class RedisStore(Store):
         commands: list[tuple[bytes, ...]] = []
         for plan, ids in parts:
             commands.extend(plan.redis_commands(self.prefix, ids))
+        if not self._layout2:
+            # Until the store is seen marked as wholly in layout 2 (`freshet
+            # migrate`), the mark is asked with the reads.
+            commands.append(redis_layout_mark(self.prefix))
         return commands
 
-    def _decode(self, parts: list[Part], replies: list[Any], now: int | None) -> list[list[Row]]:
+    def _decode(self, parts: list[Part], replies: list[Any], now: int | None) -> tuple[list[list[Row]], list[Old]]:
+        """The rows, and the entities to read again in layout 1: those layout
+        2 holds nothing of, in a store without the layout mark."""
+        if not self._layout2 and is_layout2_store(replies.pop()):
+            self._layout2 = True
         out = []
+        old: list[Old] = []
         at = 0
-        for plan, ids in parts:
+        for k, (plan, ids) in enumerate(parts):
             n = plan.commands_per_entity * len(ids)
-            out.append(plan.decode_redis(self.prefix, ids, replies[at : at + n], now))
+            mine = replies[at : at + n]
+            out.append(plan.decode_redis(self.prefix, ids, mine, now))
+            if not self._layout2:
+                unwritten = plan.redis_unwritten(mine)
+                if unwritten:
+                    old.append((k, unwritten))
             at += n
-        return out
+        return out, old
+
+    def _old_commands(self, parts: list[Part], old: list[Old]) -> list[tuple[bytes, ...]]:
+        commands: list[tuple[bytes, ...]] = []
+        for k, positions in old:
+            plan, ids = parts[k]
+            commands.extend(plan.redis_commands(self.prefix, [ids[i] for i in positions], layout1=True))
+        return commands
+
+    def _decode_old(
+        self, parts: list[Part], old: list[Old], replies: list[Any], rows: list[list[Row]], now: int | None
+    ) -> None:
+        at = 0
+        for k, positions in old:
+            plan, ids = parts[k]
+            some = [ids[i] for i in positions]
+            n = plan.layout1_commands_per_entity * len(some)
+            decoded = plan.decode_redis(self.prefix, some, replies[at : at + n], now, layout1=True)
+            for i, row in zip(positions, decoded, strict=True):
+                rows[k][i] = row
+            at += n
+
+    def _run(self, commands: list[tuple[bytes, ...]]) -> list[Any]:
+        if len(commands) == 1:
+            # One command (one entity, no set feature): a pipeline would only add its own cost.
+            return [_or_error(lambda: self._sync.execute_command(*commands[0]))]
+        pipe = self._sync.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+    async def _arun(self, commands: list[tuple[bytes, ...]]) -> list[Any]:
+        import redis
+
+        if len(commands) == 1:
+            try:
+                reply = await self._async.execute_command(*commands[0])
+            except redis.ResponseError as e:
+                reply = e
+            return [reply]
+        pipe = self._async.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
     def read(self, parts: list[Part], now: int | None) -> list[list[Row]]:
         import redis
@@ -148,19 +212,12 @@ class RedisStore(Store):
 
         if self._sync is None:
             self._sync = redis.Redis.from_url(self.url, **self._options(Retry))
-        commands = self._commands(parts)
         try:
-            if len(commands) == 1:
-                # One command (one entity, no set feature): a pipeline would only add its own cost.
-                replies = [_or_error(lambda: self._sync.execute_command(*commands[0]))]
-            else:
-                pipe = self._sync.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                replies = pipe.execute(raise_on_error=False)
+            rows, old = self._decode(parts, self._run(self._commands(parts)), now)
+            if old:
+                self._decode_old(parts, old, self._run(self._old_commands(parts, old)), rows, now)
         except redis.RedisError as e:
             raise _unavailable("Redis", e) from e
-        rows = self._decode(parts, replies, now)
         calls = sampled_calls(self.drift_sample_rate, self.prefix, parts, rows)
         if calls:
             self._sampler.submit(self._sync, calls)
@@ -173,23 +230,13 @@ class RedisStore(Store):
 
         if self._async is None:
             self._async = redis.asyncio.Redis.from_url(self.url, **self._options(Retry))
-        commands = self._commands(parts)
         try:
             # The client's socket timeouts bound the read (no wait_for: its task costs more than the read).
-            if len(commands) == 1:
-                try:
-                    reply = await self._async.execute_command(*commands[0])
-                except redis.ResponseError as e:
-                    reply = e
-                replies = [reply]
-            else:
-                pipe = self._async.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                replies = await pipe.execute(raise_on_error=False)
+            rows, old = self._decode(parts, await self._arun(self._commands(parts)), now)
+            if old:
+                self._decode_old(parts, old, await self._arun(self._old_commands(parts, old)), rows, now)
         except (redis.RedisError, asyncio.TimeoutError) as e:
             raise _unavailable("Redis", e) from e
-        rows = self._decode(parts, replies, now)
         calls = sampled_calls(self.drift_sample_rate, self.prefix, parts, rows)
         if calls:
             self._sampler.submit_async(self._async, calls)

@@ -5,7 +5,8 @@ replay, the match rate per feature and every mismatch; exit 1 on any.
 ``freshet backfill name@version``: a new version's history from the log.
 ``freshet profile DATA -o baseline.json``: a training set's baseline.
 ``freshet drift [--since 24h]``: served values against the baseline; exit 1
-when a feature alerts."""
+when a feature alerts.
+``freshet migrate``: a Redis store written before layout 2 into layout 2."""
 
 from __future__ import annotations
 
@@ -138,8 +139,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     dr.add_argument("--json", action="store_true", help="print the report as JSON")
     dr.add_argument("--png", metavar="DIR", help="write baseline-against-live histograms of alerting features")
     dr.add_argument("--timeout", type=float, default=10.0, help="seconds (default: 10)")
+    mig = sub.add_parser(
+        "migrate",
+        help="move a Redis store written before layout 2 into layout 2, then mark it",
+        description="Moves every entity a Redis store holds in layout 1 (before Freshet's compact layout 2) "
+        "into layout 2, with its live batch markers, each in one transaction; then sets the store's layout "
+        "mark so that reads skip layout 1. Run it once every edge runs this version. Exit status 1 when an "
+        "entity is left in layout 1 (the store is then not marked).",
+    )
+    _env_option(mig, "--url", "FRESHET_STORE", "the redis:// URL, ?prefix= included (default: $FRESHET_STORE)")
+    _env_option(mig, "--spec", "FRESHET_SPEC", "features.toml (default: $FRESHET_SPEC or ./features.toml)",
+                default="features.toml")  # fmt: skip
     args = parser.parse_args(argv)
     try:
+        if args.command == "migrate":
+            if not args.url:
+                parser.error("give --url (or set FRESHET_STORE)")
+            return _migrate(args)
         if args.command == "profile":
             return _profile(args)
         if args.command == "drift":
@@ -158,6 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FreshetError, OSError, ValueError, ImportError) as e:
         print(f"freshet: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from freshet.migrate import migrate
+
+    report = migrate(args.url, spec=args.spec)
+    for line in report.lines():
+        print(line)
+    return 0 if report.marked else 1
 
 
 def _profile(args: argparse.Namespace) -> int:

@@ -76,3 +76,78 @@ pub fn migrate_call(
     encode_updates(spec, &mut call, &keys, &doc.features);
     Ok(call)
 }
+
+/// One `SCAN` that finds layout-1 keys: `SCAN <cursor> MATCH <pattern>
+/// COUNT <n> TYPE <kind>`, each key found named by [`layout1_entity`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout1Scan {
+    pub pattern: String,
+    pub kind: &'static str,
+}
+
+/// The scans that find every entity with layout-1 state under `prefix`:
+/// its hash (`fs:{user:cid-1}`, a hash) and, for an entity whose features
+/// are gone but whose markers are live, its marker zset
+/// (`fs:{user:cid-1}:b`). Layout 2's keys never match: its hash ends in
+/// `:2`, its markers are a string and its zsets end in a 4-character tag.
+pub fn layout1_scans(prefix: &str) -> [Layout1Scan; 2] {
+    let base = format!("{}:{{*}}", glob_escape(prefix));
+    [
+        Layout1Scan {
+            pattern: base.clone(),
+            kind: "hash",
+        },
+        Layout1Scan {
+            pattern: format!("{base}:b"),
+            kind: "zset",
+        },
+    ]
+}
+
+/// The entity and id of a key [`layout1_scans`] found, or `None` for a key
+/// of another shape.
+pub fn layout1_entity<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, &'k str)> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix(":{")?;
+    let inner = rest
+        .strip_suffix("}:b")
+        .or_else(|| rest.strip_suffix('}'))?;
+    inner.split_once(':')
+}
+
+/// `prefix` as a `SCAN … MATCH` pattern that matches only itself.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout1_keys_name_their_entity() {
+        assert_eq!(
+            layout1_entity("fs", "fs:{user:cid-1}"),
+            Some(("user", "cid-1"))
+        );
+        assert_eq!(
+            layout1_entity("fs", "fs:{user_item:u-1|v-2}:b"),
+            Some(("user_item", "u-1|v-2"))
+        );
+        assert_eq!(layout1_entity("fs", "fs:{user:cid-1}:2"), None);
+        assert_eq!(layout1_entity("fs", "fs:drift:{x@1}:2026-12-07T10"), None);
+        assert_eq!(layout1_entity("fs", "other:{user:cid-1}"), None);
+        let [hash, markers] = layout1_scans("a*b");
+        assert_eq!((hash.pattern.as_str(), hash.kind), ("a\\*b:{*}", "hash"));
+        assert_eq!(
+            (markers.pattern.as_str(), markers.kind),
+            ("a\\*b:{*}:b", "zset")
+        );
+    }
+}

@@ -45,8 +45,14 @@ pub use super::{DecodeError, marker_member};
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, Cells, EntityDelta, FeatureState, Stamped};
 use crate::time::{Millis, SECOND};
-pub use migrate::{migrate_call, migrate_reads, migrate_watch};
-pub use read::{decode_state, decode_state_for, read_commands, read_commands_for};
+pub use migrate::{
+    Layout1Scan, layout1_entity, layout1_scans, migrate_call, migrate_reads, migrate_watch,
+};
+pub use read::{
+    LAYOUT_MARK_VALUE, decode_layout1_for, decode_state, decode_state_for, is_layout2_store,
+    is_unwritten, layout_mark, layout_mark_read, layout1_read_commands_for, read_commands,
+    read_commands_for,
+};
 use replies::bad;
 
 /// The script that applies one delta; replies 1 if applied, 0 if the batch

@@ -1,6 +1,7 @@
-//! Reading an entity back: the commands of both layouts in one pipeline,
-//! and their replies decoded into its document (layout 2's, or layout 1's
-//! where layout 2 holds nothing).
+//! Reading an entity back: layout 2's commands and their replies decoded
+//! into its document; then, only for an entity layout 2 holds nothing of
+//! in a store not marked as wholly in layout 2 ([`layout_mark`]), layout
+//! 1's, in a second round trip.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,8 @@ pub fn read_commands(
 /// The commands that read an entity's state, in one pipeline: `HGETALL` of
 /// its hash, `GET` of each cells feature and `ZRANGE … WITHSCORES` of each
 /// set feature whose storage key (`name@version`) is in `wanted` (all when
-/// `None`), then the same of layout 1, read where layout 2 holds nothing.
+/// `None`). Where [`is_unwritten`] says the replies hold nothing, a store
+/// that may still hold layout 1 is read again with [`layout1_read_commands_for`].
 pub fn read_commands_for(
     spec: &FeatureSpec,
     prefix: &str,
@@ -40,8 +42,64 @@ pub fn read_commands_for(
             _ => RedisCommand::new(["GET".to_owned(), keys.feature(def)]),
         });
     }
-    commands.extend(layout1::read_commands(spec, &keys, wanted));
     commands
+}
+
+/// Whether the replies to [`read_commands_for`] hold nothing of the entity
+/// (its layout-2 hash, which every write fills, is empty).
+pub fn is_unwritten(replies: &[RedisValue]) -> bool {
+    replies.first().is_none_or(layout1::is_empty)
+}
+
+/// The commands that read an entity's state in layout 1, with the same
+/// `wanted` as [`read_commands_for`]: for an entity layout 2 holds nothing
+/// of, in a store without the [`layout_mark`].
+pub fn layout1_read_commands_for(
+    spec: &FeatureSpec,
+    prefix: &str,
+    entity: &str,
+    id: &str,
+    wanted: Option<&[&str]>,
+) -> Vec<RedisCommand> {
+    layout1::read_commands(spec, &EntityKeys { prefix, entity, id }, wanted)
+}
+
+/// Decodes the replies to [`layout1_read_commands_for`] with the same
+/// `wanted`; an error says it came from layout 1.
+pub fn decode_layout1_for(
+    spec: &FeatureSpec,
+    entity: &str,
+    wanted: Option<&[&str]>,
+    replies: &[RedisValue],
+) -> Result<FeatureDoc, DecodeError> {
+    let expected = layout1::reply_count(spec, entity, wanted);
+    if replies.len() != expected {
+        return Err(bad(format!(
+            "{} replies where the layout-1 reads have {expected}",
+            replies.len()
+        )));
+    }
+    layout1::decode(spec, entity, wanted, replies).map_err(|e| DecodeError { layout1: true, ..e })
+}
+
+/// The key that marks a store (one key prefix) as wholly in layout 2:
+/// `freshet migrate` sets it to [`LAYOUT_MARK_VALUE`] once it has moved
+/// every layout-1 entity, and readers that find it read no layout 1.
+pub fn layout_mark(prefix: &str) -> String {
+    format!("{prefix}:layout")
+}
+
+/// The value of [`layout_mark`] in a store wholly in layout 2.
+pub const LAYOUT_MARK_VALUE: &str = "2";
+
+/// `GET` of the [`layout_mark`].
+pub fn layout_mark_read(prefix: &str) -> RedisCommand {
+    RedisCommand::new(["GET".to_owned(), layout_mark(prefix)])
+}
+
+/// Whether the reply to [`layout_mark_read`] says the store holds no layout 1.
+pub fn is_layout2_store(reply: &RedisValue) -> bool {
+    bytes(reply).ok().flatten().as_deref() == Some(LAYOUT_MARK_VALUE.as_bytes())
 }
 
 /// The wanted features kept apart from the hash, in the order they are read.
@@ -74,20 +132,13 @@ pub fn decode_state_for(
     replies: &[RedisValue],
 ) -> Result<FeatureDoc, DecodeError> {
     let own = 1 + apart(spec, entity, wanted).count();
-    let layout1_replies = layout1::reply_count(spec, entity, wanted);
-    if replies.len() != own + layout1_replies {
+    if replies.len() != own {
         return Err(bad(format!(
-            "{} replies where the reads have {}",
-            replies.len(),
-            own + layout1_replies
+            "{} replies where the reads have {own}",
+            replies.len()
         )));
     }
-    let (mine, old) = replies.split_at(own);
-    if layout1::is_empty(&mine[0]) && !layout1::is_empty(&old[0]) {
-        return layout1::decode(spec, entity, wanted, old)
-            .map_err(|e| DecodeError { layout1: true, ..e });
-    }
-    decode_layout2(spec, entity, wanted, mine)
+    decode_layout2(spec, entity, wanted, replies)
 }
 
 fn decode_layout2(

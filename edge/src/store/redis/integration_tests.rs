@@ -707,3 +707,52 @@ async fn an_entity_in_layout_1_is_moved_on_its_first_write() {
     assert!(again.contains(&Applied::Duplicate), "{again:?}");
     assert_eq!(pageviews().await, 5 + added);
 }
+
+/// Layout 1 is read only where layout 2 holds nothing, and not at all once
+/// the store carries the layout mark (`freshet migrate` sets it): the mark
+/// is trusted, so a layout-1 key left behind then reads as nothing.
+#[tokio::test]
+async fn a_store_marked_as_layout_2_reads_no_layout_1() {
+    let Some(server) = start(&[]) else { return };
+    let (redis, prefix) = prefixed_store(&server);
+    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let t = (now - 1_000).to_string();
+    let old = format!("{prefix}:{{user:cid-left}}");
+    redis_cli(
+        server.port,
+        &["HSET", &old, "_ts:pageviews@1", &t, "pageviews@1", "5"],
+    )
+    .await;
+    redis.apply(&tracker_deltas_at(now)).await.unwrap();
+    let keys = [
+        EntityKey::new("user", "cid-left"),
+        EntityKey::new("user", "cid-tracker-1"),
+        EntityKey::new("user", "cid-nobody"),
+    ];
+    let read = async |store: &RedisStore<Tokio>| -> Vec<bool> {
+        let docs = store.load(&EntityRead::all_of(&keys)).await.unwrap();
+        docs.iter()
+            .map(|d| d.features.contains_key("pageviews@1"))
+            .collect()
+    };
+    assert_eq!(
+        read(&redis).await,
+        [true, true, false],
+        "unmarked: layout 1 read"
+    );
+    assert_eq!(
+        redis_cli(server.port, &["SET", &format!("{prefix}:layout"), "2"]).await,
+        "OK"
+    );
+    let fresh = store(&format!(
+        "redis://127.0.0.1:{}?prefix={prefix}",
+        server.port
+    ));
+    assert_eq!(
+        read(&fresh).await,
+        [false, true, false],
+        "marked: layout 2 only"
+    );
+    // The store that read before the mark learns it on its next read.
+    assert_eq!(read(&redis).await, [false, true, false]);
+}

@@ -19,12 +19,14 @@ mod integration_tests;
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{Summary, hour_keys, merge_hours, summary_key};
 use freshet_core::encode::redis::{
-    ApplyReply, EntityKeys, RedisCommand, RedisValue, apply_call, apply_script_sha1,
-    decode_state_for, migrate_call, migrate_reads, migrate_watch, read_commands_for,
+    ApplyReply, DecodeError, EntityKeys, RedisCommand, RedisValue, apply_call, apply_script_sha1,
+    decode_layout1_for, decode_state_for, is_layout2_store, is_unwritten, layout_mark_read,
+    layout1_read_commands_for, migrate_call, migrate_reads, migrate_watch, read_commands_for,
 };
 use freshet_core::read::resolve_names;
 use freshet_core::spec::FeatureSpec;
@@ -60,6 +62,8 @@ pub struct RedisStore<C: Connector> {
     timeout_ms: u64,
     connector: C,
     pool: Pool<Connection<C::Conn>>,
+    /// Seen the store's layout mark: it holds no layout 1 (core's `layout_mark`).
+    layout2: AtomicBool,
 }
 
 impl<C: Connector> RedisStore<C> {
@@ -83,6 +87,7 @@ impl<C: Connector> RedisStore<C> {
             timeout_ms,
             connector,
             pool: Pool::new(limits),
+            layout2: AtomicBool::new(false),
         }
     }
 
@@ -360,56 +365,113 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 Some(defs.iter().map(|(_, def)| def.key()).collect())
             })
             .collect();
+        let prefix = self.url.prefix.as_str();
         let mut commands = Vec::new();
         let mut counts = Vec::with_capacity(reads.len());
         for (read, wanted) in reads.iter().zip(&wanted) {
             let key: &EntityKey = &read.key;
-            let part = read_commands_for(
-                self.spec,
-                &self.url.prefix,
-                &key.entity,
-                &key.id,
-                wanted.as_deref(),
-            );
+            let part =
+                read_commands_for(self.spec, prefix, &key.entity, &key.id, wanted.as_deref());
             counts.push(part.len());
             commands.extend(part);
         }
+        // Until the store is seen marked as wholly in layout 2, the mark is
+        // asked with the reads, and an entity layout 2 holds nothing of is
+        // read again in layout 1.
+        let ask_mark = !self.layout2.load(Ordering::Relaxed);
+        if ask_mark {
+            commands.push(layout_mark_read(prefix));
+        }
         self.exchange(async |conn| {
-            let replies = self.run(conn, commands.clone()).await?;
+            let mut replies = self.run(conn, commands.clone()).await?;
+            if ask_mark {
+                let mark = replies
+                    .pop()
+                    .ok_or_else(|| StoreError::Protocol("too few replies".into()))?;
+                if is_layout2_store(&mark) {
+                    self.layout2.store(true, Ordering::Relaxed);
+                }
+            }
+            let layout2 = self.layout2.load(Ordering::Relaxed);
             let mut docs = Vec::with_capacity(reads.len());
+            let mut unwritten = Vec::new();
             let mut at = 0;
-            for ((read, wanted), n) in reads.iter().zip(&wanted).zip(counts.iter().copied()) {
+            for (i, ((read, wanted), n)) in reads
+                .iter()
+                .zip(&wanted)
+                .zip(counts.iter().copied())
+                .enumerate()
+            {
                 let key = &read.key;
                 let part = replies
                     .get(at..at + n)
                     .ok_or_else(|| StoreError::Protocol("too few replies".into()))?;
-                if let Some(RedisValue::Error(e)) =
-                    part.iter().find(|r| matches!(r, RedisValue::Error(_)))
-                {
-                    return Err(StoreError::Server(e.clone()));
+                server_error(part)?;
+                if !layout2 && is_unwritten(part) {
+                    unwritten.push(i);
                 }
                 let doc = decode_state_for(self.spec, &key.entity, wanted.as_deref(), part)
-                    .map_err(|e| {
-                        let keys = EntityKeys {
-                            prefix: &self.url.prefix,
-                            entity: &key.entity,
-                            id: &key.id,
-                        };
-                        // The hash whose state is bad: layout 1's when read from it.
-                        let hash = if e.layout1 {
-                            keys.layout1_hash()
-                        } else {
-                            keys.hash()
-                        };
-                        StoreError::Corrupt(format!("{hash}: {e}"))
-                    })?;
+                    .map_err(|e| corrupt(prefix, key, e))?;
                 docs.push(doc);
+                at += n;
+            }
+            if unwritten.is_empty() {
+                return Ok(docs);
+            }
+            let mut old = Vec::new();
+            let mut old_counts = Vec::with_capacity(unwritten.len());
+            for &i in &unwritten {
+                let key = &reads[i].key;
+                let part = layout1_read_commands_for(
+                    self.spec,
+                    prefix,
+                    &key.entity,
+                    &key.id,
+                    wanted[i].as_deref(),
+                );
+                old_counts.push(part.len());
+                old.extend(part);
+            }
+            let replies = self.run(conn, old).await?;
+            let mut at = 0;
+            for (&i, n) in unwritten.iter().zip(old_counts) {
+                let key = &reads[i].key;
+                let part = replies
+                    .get(at..at + n)
+                    .ok_or_else(|| StoreError::Protocol("too few replies".into()))?;
+                server_error(part)?;
+                docs[i] = decode_layout1_for(self.spec, &key.entity, wanted[i].as_deref(), part)
+                    .map_err(|e| corrupt(prefix, key, e))?;
                 at += n;
             }
             Ok(docs)
         })
         .await
     }
+}
+
+/// The first error reply among an entity's replies, as the store's error.
+fn server_error(replies: &[RedisValue]) -> Result<(), StoreError> {
+    match replies.iter().find(|r| matches!(r, RedisValue::Error(_))) {
+        Some(RedisValue::Error(e)) => Err(StoreError::Server(e.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// State that does not decode, naming the hash it was read from: layout
+/// 1's when read from it.
+fn corrupt(prefix: &str, key: &EntityKey, e: DecodeError) -> StoreError {
+    let keys = EntityKeys {
+        prefix,
+        entity: &key.entity,
+        id: &key.id,
+    };
+    let hash = if e.layout1 {
+        keys.layout1_hash()
+    } else {
+        keys.hash()
+    };
+    StoreError::Corrupt(format!("{hash}: {e}"))
 }
 
 /// The apply script's answer (core's [`ApplyReply`]).
