@@ -270,19 +270,25 @@ fn fractional_averages_agree_to_the_last_bit() {
     assert!(parts.iter().all(|x| single(*x) == *x), "{parts:?}");
 }
 
-/// A popular entity's day of more than 65,535 batches: its markers take a
-/// second group of that day, and a batch of either group still counts once.
+/// A hot entity's day keeps its latest `MAX_MARKERS_PER_DAY` markers, as
+/// MongoDB's day slot does: the string stays bounded, a batch among the
+/// latest counts once, and one pushed out by 1,000 newer ones of its day
+/// counts again (the documented limit).
 #[test]
-fn a_day_of_more_than_65535_batches_keeps_every_marker() {
-    use freshet_core::encode::marker_member;
-    use freshet_core::encode::redis::EntityKeys;
+fn a_day_keeps_its_latest_markers_up_to_the_cap() {
+    use freshet_core::encode::redis::{APPLY_SCRIPT, EntityKeys};
+    use freshet_core::encode::{MAX_MARKERS_PER_DAY, marker_member};
     use freshet_core::time::DAY;
+    assert!(
+        APPLY_SCRIPT.contains(&format!("local MAX_PER_DAY = {MAX_MARKERS_PER_DAY}\n")),
+        "the script keeps core's cap"
+    );
     let server = RedisServer::start();
     let mut con = redis::Client::open(server.url())
         .and_then(|c| c.get_connection())
         .expect("connect");
     let spec = spec();
-    let batches: Vec<ValidBatch> = (0..2)
+    let batches: Vec<ValidBatch> = (0..3)
         .map(|b| batch(&format!("hot-{b}"), common::tracker_like_events()))
         .collect();
     let deltas: Vec<_> = batches
@@ -299,18 +305,23 @@ fn a_day_of_more_than_65535_batches_keeps_every_marker() {
         entity: "user",
         id: &deltas[0].id,
     };
-    // A full group of today's markers, the first batch's among them.
+    let member = |d: &freshet_core::state::EntityDelta| -> Vec<u8> {
+        let hex = marker_member(&d.batch_id);
+        (0..8)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect()
+    };
+    // A full day: the first batch's marker the oldest, the second's the newest.
     let day = u16::try_from(deltas[0].received_at.div_euclid(DAY)).expect("u16 day");
-    let first = marker_member(&deltas[0].batch_id);
-    let mut text: Vec<u8> = Vec::with_capacity(4 + 8 * 65_535);
+    let cap = u16::try_from(MAX_MARKERS_PER_DAY).expect("u16");
+    let mut text: Vec<u8> = Vec::with_capacity(4 + 8 * MAX_MARKERS_PER_DAY);
     text.extend(day.to_le_bytes());
-    text.extend(65_535u16.to_le_bytes());
-    for k in 0..65_534u64 {
+    text.extend(cap.to_le_bytes());
+    text.extend(member(&deltas[0]));
+    for k in 0..u64::from(cap) - 2 {
         text.extend(k.to_le_bytes());
     }
-    for i in 0..8 {
-        text.push(u8::from_str_radix(&first[2 * i..2 * i + 2], 16).expect("hex"));
-    }
+    text.extend(member(&deltas[1]));
     let _: () = redis::cmd("SET")
         .arg(keys.batch_markers())
         .arg(&text)
@@ -319,25 +330,41 @@ fn a_day_of_more_than_65535_batches_keeps_every_marker() {
     let apply = |con: &mut redis::Connection, d: &freshet_core::state::EntityDelta| {
         convert(run(con, &apply_call(&spec, "fs", d).eval().0).expect("apply"))
     };
+    let len = |con: &mut redis::Connection| -> usize {
+        redis::cmd("STRLEN")
+            .arg(keys.batch_markers())
+            .query(con)
+            .expect("STRLEN")
+    };
     assert_eq!(
         apply(&mut con, &deltas[0]),
         RedisValue::Int(0),
-        "in the full group"
+        "the oldest, still kept"
     );
-    assert_eq!(apply(&mut con, &deltas[1]), RedisValue::Int(1));
-    let len: usize = redis::cmd("STRLEN")
-        .arg(keys.batch_markers())
-        .query(&mut con)
-        .expect("STRLEN");
     assert_eq!(
-        len,
-        4 + 8 * 65_535 + 4 + 8,
-        "a second group of the same day"
+        apply(&mut con, &deltas[2]),
+        RedisValue::Int(1),
+        "a new batch"
+    );
+    assert_eq!(
+        len(&mut con),
+        4 + 8 * MAX_MARKERS_PER_DAY,
+        "still one full group"
     );
     assert_eq!(
         apply(&mut con, &deltas[1]),
         RedisValue::Int(0),
-        "in the second group"
+        "among the latest"
     );
-    assert_eq!(apply(&mut con, &deltas[0]), RedisValue::Int(0));
+    assert_eq!(
+        apply(&mut con, &deltas[2]),
+        RedisValue::Int(0),
+        "the newest"
+    );
+    assert_eq!(
+        apply(&mut con, &deltas[0]),
+        RedisValue::Int(1),
+        "pushed out by 1,000 newer ones of its day: counts again"
+    );
+    assert_eq!(len(&mut con), 4 + 8 * MAX_MARKERS_PER_DAY);
 }

@@ -32,6 +32,14 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Most markers an entity keeps for one receive day in Redis and MongoDB
+/// (the latest); beyond them, a batch of that day resent later than 1,000
+/// newer ones of the same day for the same entity counts again. It bounds
+/// a hot entity's markers (a popular item's) to ten days of 1,000.
+pub const MAX_MARKERS_PER_DAY: usize = 1_000;
+// Redis keeps a day's markers in one group with a u16 count.
+const _: () = assert!(MAX_MARKERS_PER_DAY <= u16::MAX as usize);
+
 /// How a store names one applied-batch marker (Redis's marker zset,
 /// MongoDB's day slots): the first 8 bytes of the SHA-256 of the batch id
 /// (or of a backfill marker, `<batchId>|name@version`), in hex. A batch id

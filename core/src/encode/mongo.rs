@@ -51,9 +51,7 @@ use crate::time::{DAY, Millis, SECOND};
 /// until its slot is cleared, ten days after its day began, longer than
 /// [`BATCH_MARKER_TTL`] from any time of that day.
 pub const MARKER_SLOTS: Millis = 11;
-/// Most markers one day slot keeps (the latest); beyond them, a batch of that
-/// day retried later than 1,000 newer ones of the same day counts again.
-pub const MAX_MARKERS_PER_DAY: usize = 1_000;
+pub use super::MAX_MARKERS_PER_DAY;
 
 // The slot cleared on day D is day D - 10's: its markers are at least nine
 // days old, past their TTL; every marker younger than the TTL is in a slot

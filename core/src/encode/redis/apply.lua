@@ -19,11 +19,13 @@ local function bytes(hex)
   return (hex:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
 end
 -- Markers: one string of day groups, each the receive day (days since
--- the epoch, u16), the count n (u16) and n markers of 8 bytes; a day of
--- more than 65,535 batches takes several groups. A write drops the groups
--- ten or more days old (a marker is kept nine days or more, past its
--- 8 d 1 h), so the string holds at most ten days' batches; the key expires
--- ten days after its newest group's day began.
+-- the epoch, u16), the count n (u16) and n markers of 8 bytes, in the
+-- order they came. A day keeps its latest MAX_PER_DAY (core's
+-- MAX_MARKERS_PER_DAY), so a hot entity's string stays bounded. A write
+-- drops the groups ten or more days old (a marker is kept nine days or
+-- more, past its 8 d 1 h), so the string holds at most ten days' batches;
+-- the key expires ten days after its newest group's day began.
+local MAX_PER_DAY = 1000
 local function markers_with(day, adds, marker)
   local cur = redis.call('GET', KEYS[2]) or ''
   local groups, p = {}, 1
@@ -53,10 +55,8 @@ local function markers_with(day, adds, marker)
   local out = {}
   for _, d in ipairs(days) do
     local body = groups[d]
-    for from = 1, #body, 8 * 65535 do
-      local part = string.sub(body, from, from + 8 * 65535 - 1)
-      out[#out + 1] = struct.pack('<HH', d, #part / 8) .. part
-    end
+    if #body > 8 * MAX_PER_DAY then body = string.sub(body, -8 * MAX_PER_DAY) end
+    out[#out + 1] = struct.pack('<HH', d, #body / 8) .. body
   end
   return table.concat(out), newest
 end

@@ -18,12 +18,15 @@
 //! entity idle for ten days has lost its marker key to its expiry.
 //!
 //! Usage: `cargo run --release -p freshet-core --example seed2 -- <users> [redis url]`
-//! (a redis-server of its own on a free port when no URL is given).
+//! (a redis-server of its own on a free port when no URL is given). With
+//! `SEED2_MONGO=<file>`, also writes MongoDB's updates of a sample of
+//! entities there (`mongo.rs`; `python/bench/seed2_mongo.py` measures them).
 
-#[path = "../tests/common/redis_server.rs"]
+mod mongo;
+#[path = "../../tests/common/redis_server.rs"]
 mod redis_server;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use freshet_core::aggregate::aggregate;
 use freshet_core::encode::redis::{EntityKeys, apply_call, apply_script_sha1};
@@ -31,11 +34,13 @@ use freshet_core::spec::{Aggregation, FeatureSpec};
 use freshet_core::state::{BATCH_MARKER_TTL, EntityDelta, FeatureDoc, apply_delta};
 use freshet_core::time::{DAY, Millis, SECOND, parse_rfc3339};
 use freshet_core::validate::{Event, ValidBatch};
+use mongo::MongoSample;
 use redis::Value as R;
 use redis_server::RedisServer;
 use serde_json::json;
 
 const NOW: &str = "2026-11-22T10:00:00Z";
+const SPEC_TEXT: &str = include_str!("../../../examples/media/features.toml");
 const PREFIX: &str = "s2";
 const GENRES: [&str; 8] = [
     "drama",
@@ -185,6 +190,25 @@ fn batch(i: usize, w: &Watch, emb: &[Vec<f64>]) -> ValidBatch {
         }],
         rejected: Vec::new(),
     }
+}
+
+/// The entities whose MongoDB documents are measured: about 300 users (and
+/// the three named ones), 100 items and 300 (user, item) pairs.
+fn mongo_sample(users: usize, items: usize, watches: &[Watch]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for u in (0..users)
+        .step_by((users / 300).max(1))
+        .chain(users..users + 3)
+    {
+        out.insert(("user".to_owned(), format!("u-{u}")));
+    }
+    for i in (0..items).step_by((items / 100).max(1)) {
+        out.insert(("item".to_owned(), format!("v-{i}")));
+    }
+    for w in watches.iter().step_by((watches.len() / 300).max(1)) {
+        out.insert(("user_item".to_owned(), format!("u-{}|v-{}", w.user, w.item)));
+    }
+    out
 }
 
 fn query(con: &mut redis::Connection, parts: &[Vec<u8>]) -> R {
@@ -343,8 +367,7 @@ fn main() {
     let mut con = redis::Client::open(url)
         .and_then(|c| c.get_connection())
         .expect("redis");
-    let spec =
-        FeatureSpec::parse(include_str!("../../examples/media/features.toml")).expect("media spec");
+    let spec = FeatureSpec::parse(SPEC_TEXT).expect("media spec");
     let now = parse_rfc3339(NOW).expect("time");
     let emb = embeddings();
     let before = used_memory(&mut con);
@@ -362,11 +385,18 @@ fn main() {
     for i in (0..items).step_by((items / (SAMPLE / 4)).max(1)) {
         sampled.insert(("item".into(), format!("v-{i}")), FeatureDoc::default());
     }
+    let mut mongo = std::env::var("SEED2_MONGO")
+        .ok()
+        .map(|path| MongoSample::new(&path, SPEC_TEXT, mongo_sample(users, items, &watches)));
     let mut deltas = Vec::new();
     let mut per_user: BTreeMap<u32, u32> = BTreeMap::new();
     for (i, w) in watches.iter().enumerate() {
         *per_user.entry(w.user).or_default() += 1;
-        let batch_deltas = aggregate(&spec, &batch(i, w, &emb), None);
+        let b = batch(i, w, &emb);
+        if let Some(m) = &mut mongo {
+            m.write(&b);
+        }
+        let batch_deltas = aggregate(&spec, &b, None);
         for d in &batch_deltas {
             if let Some(doc) = sampled.get_mut(&(d.entity.clone(), d.id.clone())) {
                 apply_delta(&spec, doc, d);
@@ -380,6 +410,9 @@ fn main() {
     }
     if !deltas.is_empty() {
         load(&mut con, &spec, &deltas);
+    }
+    if let Some(m) = mongo {
+        m.finish();
     }
     let loaded = started.elapsed().as_secs_f64();
     expire_markers(&mut con, now);
@@ -405,7 +438,7 @@ fn main() {
             i_mark.push(m);
         }
     }
-    let mut pairs = std::collections::BTreeSet::new();
+    let mut pairs = BTreeSet::new();
     for w in watches.iter().step_by((watches.len() / SAMPLE).max(1)) {
         pairs.insert((w.user, w.item));
     }
@@ -417,12 +450,11 @@ fn main() {
         p_mark.push(m);
     }
     let distinct_pairs: usize = {
-        let all: std::collections::BTreeSet<(u32, u32)> =
-            watches.iter().map(|w| (w.user, w.item)).collect();
+        let all: BTreeSet<(u32, u32)> = watches.iter().map(|w| (w.user, w.item)).collect();
         all.len()
     };
     let active_items = {
-        let all: std::collections::BTreeSet<u32> = watches.iter().map(|w| w.item).collect();
+        let all: BTreeSet<u32> = watches.iter().map(|w| w.item).collect();
         all.len()
     };
     let named: Vec<(u32, (i64, i64))> = (0..3u32)
