@@ -74,8 +74,9 @@ cat "$tools_bg_log"
 # what the parts at the lanes' ends build (Leptos, the tracker's wasm
 # tests). Parts that touch the same files are in the same lane (e2e and
 # leptos: tests/e2e/node_modules; sdk and sdk-web: tests/sdk); the builds
-# they share take a lock. pytest, the longest part, has a lane nearly to
-# itself.
+# they share take a lock. pytest, the longest part, leads lane a; the
+# lanes' parts are split so both end about together (the step table shows
+# each part's cost).
 step "the edge worker (edge/build), the wheel and the tracker package, for the parts after"
 (cd edge && { [ -x node_modules/.bin/wrangler ] || npm install --no-audit --no-fund >/dev/null; })
 # One after the other: side by side, from nothing, the worker, the wheel and
@@ -87,8 +88,8 @@ bash npm/build.sh >/dev/null
 prefetch_log=.state/prefetch.log
 bash scripts/prefetch.sh >"$prefetch_log" 2>&1 &
 prefetch=$!
-lane_a=(python media edge)
-lane_b=(mongo e2e sdk leptos sdk-web)
+lane_a=(python media edge mongo)
+lane_b=(e2e sdk leptos sdk-web)
 for part in "$ROOT"/scripts/test-*.sh; do
   name=$(basename "$part" .sh)
   name=${name#test-}

@@ -18,6 +18,25 @@ fn redis_key_prefix(url: &str) -> PyResult<String> {
     RedisUrl::parse(url).map(|u| u.prefix).map_err(refused)
 }
 
+/// A Redis Cluster's URL (`redis+cluster://` or `rediss+cluster://`) as
+/// `(seeds, tls, username, password)`, the seeds `(host, port)`; `None` for
+/// one server's URL; `ValueError` for a URL the edge refuses.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn redis_cluster(
+    url: &str,
+) -> PyResult<Option<(Vec<(String, u16)>, bool, Option<String>, Option<String>)>> {
+    let u = RedisUrl::parse(url).map_err(refused)?;
+    Ok(u.cluster.then(|| {
+        (
+            u.nodes,
+            u.tls,
+            u.username,
+            u.password.map(|p| p.expose().to_owned()),
+        )
+    }))
+}
+
 /// The database of a `mongodb://` URL, which the edge requires; `ValueError`
 /// saying what is wrong with a URL the edge refuses (`mongodb+srv://`
 /// included).
@@ -28,6 +47,7 @@ fn mongo_database(url: &str) -> PyResult<String> {
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(redis_key_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_cluster, m)?)?;
     m.add_function(wrap_pyfunction!(mongo_database, m)?)?;
     Ok(())
 }

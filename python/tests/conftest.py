@@ -109,6 +109,46 @@ def redis_server(tmp_root: Path) -> Iterator[RedisServer]:
     stop(server.proc)
 
 
+@dataclass
+class RedisCluster:
+    """3 masters and 3 replicas on ports first..first+5 (scripts/redis-cluster.sh)."""
+
+    first: int
+    dir: Path
+
+    def url(self, prefix: str) -> str:
+        return f"redis+cluster://127.0.0.1:{self.first},127.0.0.1:{self.first + 1}?prefix={prefix}"
+
+    @property
+    def ports(self) -> list[int]:
+        return list(range(self.first, self.first + 6))
+
+
+def _six_free_ports() -> int:
+    """Six ports in a row free, and their cluster bus ports (+10000)."""
+    rnd = __import__("random").Random()
+    for _ in range(200):
+        first = rnd.randrange(20_000, 29_000)
+        try:
+            for port in [*range(first, first + 6), *range(first + 10_000, first + 10_006)]:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError("no six free ports in a row")
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_root: Path) -> Iterator[RedisCluster]:
+    first = _six_free_ports()
+    cluster = RedisCluster(first, tmp_root / f"cluster-{first}")
+    script = str(ROOT / "scripts" / "redis-cluster.sh")
+    subprocess.run(["bash", script, "up", str(cluster.dir), str(first)], check=True, timeout=120)
+    yield cluster
+    subprocess.run(["bash", script, "down", str(cluster.dir)], check=False, timeout=60)
+
+
 # ---- MongoDB (SecantusDB) ----
 
 

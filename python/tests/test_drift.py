@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,19 +65,22 @@ def shop_events(rnd: random.Random, user: str, price_factor: float) -> list[dict
     return events
 
 
-def visit(edge: Edge, seed: int, price_factor: float = 1.0) -> list[str]:
-    """USERS visitors' traffic through the edge; their ids."""
+def visit(edge: Edge, seed: int, price_factor: float = 1.0, users: int = USERS) -> list[str]:
+    """`users` visitors' traffic through the edge, four visits in flight at
+    once (the edge waits on its store most of each); their ids."""
     rnd = random.Random(seed)
-    users = [f"cid-{seed}-{secrets.token_hex(3)}-{i}" for i in range(USERS)]
-    for user in users:
-        edge.post_events(shop_events(rnd, user, price_factor))
-    return users
+    ids = [f"cid-{seed}-{secrets.token_hex(3)}-{i}" for i in range(users)]
+    visits = [shop_events(rnd, user, price_factor) for user in ids]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(edge.post_events, visits))
+    return ids
 
 
 def model_reads(edge: Edge, users: list[str]) -> None:
-    """The model reads each visitor's features through the serving API."""
-    for user in users:
-        edge.get(f"/v1/features/user/{user}?names={','.join(MODEL_FEATURES)}")
+    """The model reads each visitor's features through the serving API, four at once."""
+    paths = [f"/v1/features/user/{user}?names={','.join(MODEL_FEATURES)}" for user in users]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(edge.get, paths))
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +189,7 @@ def test_doubled_prices_alert_on_exactly_the_cart_value(
 def test_too_few_samples_is_not_enough_data(drift_edge: tuple[Edge, str], baseline: Path) -> None:
     edge, url = drift_edge
     clear_summaries(url)
-    model_reads(edge, visit(edge, seed=4, price_factor=2)[:20])
+    model_reads(edge, visit(edge, seed=4, price_factor=2, users=20))
     time.sleep(1)
     done = cli(["drift", "--url", url, "--spec", str(SPEC), "--baseline", str(baseline), "--since", "1h"])
     assert done.returncode == 0, done.stdout
@@ -196,7 +200,7 @@ def test_too_few_samples_is_not_enough_data(drift_edge: tuple[Edge, str], baseli
 def test_corrupt_and_missing_summaries_are_reported(drift_edge: tuple[Edge, str], baseline: Path) -> None:
     edge, url = drift_edge
     clear_summaries(url)
-    model_reads(edge, visit(edge, seed=5)[:150])
+    model_reads(edge, visit(edge, seed=5, users=150))
     time.sleep(1)
     r = redis.Redis.from_url(url.split("?")[0])
     prefix = url.split("prefix=")[1]
@@ -219,7 +223,7 @@ def test_corrupt_and_missing_summaries_are_reported(drift_edge: tuple[Edge, str]
 async def test_the_python_reader_samples_its_redis_reads_off_the_read_path(drift_edge: tuple[Edge, str]) -> None:
     edge, url = drift_edge
     clear_summaries(url)
-    users = visit(edge, seed=6)[:60]
+    users = visit(edge, seed=6, users=60)
     with FeatureStore(SPEC, url, drift_sample_rate=1.0) as store:
         for u in users[:40]:
             store.get_online_features("user", [u], MODEL_FEATURES)
@@ -312,7 +316,7 @@ def test_the_durable_object_store_keeps_summaries_too(tmp_root: Path) -> None:
     """The default store (the shop's demo): one object per feature holds its hours."""
     edge = start_edge(tmp_root, "durable-object", extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1"})
     try:
-        model_reads(edge, visit(edge, seed=7)[:120])
+        model_reads(edge, visit(edge, seed=7, users=120))
         time.sleep(1)
         own = edge.get("/v1/drift?since=1h&summaries=1")
         assert own["summaries"]["pageviews@1"]["summary"]["count"] == 120

@@ -105,6 +105,31 @@ pub fn port(port: Option<&str>, default: u16, store: &str) -> Result<u16, String
     }
 }
 
+/// `host[:port],host[:port],…` (a cluster's or a replica set's seed list),
+/// each with `default` when it names no port; IPv6 hosts in brackets.
+pub fn host_list(host_port: &str, default: u16, store: &str) -> Result<Vec<(String, u16)>, String> {
+    host_port
+        .split(',')
+        .map(|one| {
+            let (host, port) = if let Some(v6) = one.strip_prefix('[') {
+                let (host, after) = v6
+                    .split_once(']')
+                    .ok_or_else(|| "unclosed [ in a host".to_string())?;
+                (host, after.strip_prefix(':'))
+            } else {
+                match one.rsplit_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (one, None),
+                }
+            };
+            if host.is_empty() {
+                return Err(format!("a {store} host in the list is empty"));
+            }
+            Ok((host.to_owned(), self::port(port, default, store)?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +162,20 @@ mod tests {
     fn bad_escapes_and_brackets_are_errors() {
         assert!(split("u:%zz@host").is_err());
         assert!(split("[::1:6379").is_err());
+    }
+
+    #[test]
+    fn host_lists_split_on_commas() {
+        assert_eq!(
+            host_list("a:7000,[::1]:7001,b", 6379, "Redis"),
+            Ok(vec![
+                ("a".to_owned(), 7000),
+                ("::1".to_owned(), 7001),
+                ("b".to_owned(), 6379)
+            ])
+        );
+        assert!(host_list("a:1,,b", 6379, "Redis").is_err());
+        assert!(host_list("a:x", 6379, "Redis").is_err());
     }
 
     #[test]

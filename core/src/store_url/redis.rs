@@ -1,4 +1,8 @@
-//! `redis://[user:pass@]host:port[/db]` (and `rediss://` for TLS).
+//! `redis://[user:pass@]host:port[/db]` (and `rediss://` for TLS), and a
+//! Redis Cluster's seed list: `redis+cluster://[user:pass@]h1:p1,h2:p2`
+//! (`rediss+cluster://` for TLS). A cluster has database 0 only; any node
+//! of the list answers `CLUSTER SHARDS`, so one is enough and more survive
+//! one being down.
 
 use crate::encode::redis::DEFAULT_PREFIX;
 
@@ -7,8 +11,14 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisUrl {
     pub tls: bool,
+    /// A Redis Cluster: commands go to the node that serves their slot.
+    pub cluster: bool,
+    /// The first (or only) node of the URL.
     pub host: String,
     pub port: u16,
+    /// Every node the URL names, the first being `host:port`: a cluster's
+    /// seeds (the slot map comes from `CLUSTER SHARDS`).
+    pub nodes: Vec<(String, u16)>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub db: u32,
@@ -20,22 +30,42 @@ impl RedisUrl {
     /// Parses the URL; the error says what is wrong without repeating the
     /// URL (it may hold a password).
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("redis://") {
-            (false, rest)
+        let (tls, cluster, rest) = if let Some(rest) = url.strip_prefix("redis://") {
+            (false, false, rest)
         } else if let Some(rest) = url.strip_prefix("rediss://") {
-            (true, rest)
+            (true, false, rest)
+        } else if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            (false, true, rest)
+        } else if let Some(rest) = url.strip_prefix("rediss+cluster://") {
+            (true, true, rest)
         } else {
-            return Err("a Redis URL starts with redis:// or rediss://".into());
+            return Err(
+                "a Redis URL starts with redis://, rediss://, redis+cluster:// or \
+                 rediss+cluster://"
+                    .into(),
+            );
         };
         let parts = super::split(rest)?;
         // An empty user or password is none (`redis://:pass@host` is AUTH pass).
         let username = parts.user.filter(|u| !u.is_empty());
         let password = parts.password.filter(|p| !p.is_empty()).map(Secret::from);
-        let (host, path, query) = (parts.host, parts.path, parts.query);
-        if host.is_empty() {
+        let (path, query) = (parts.path, parts.query);
+        if parts.host_port.is_empty() {
             return Err("the Redis URL has no host".into());
         }
-        let port = super::port(parts.port, 6379, "Redis")?;
+        let nodes = if cluster {
+            super::host_list(parts.host_port, 6379, "Redis")?
+        } else if parts.host_port.contains(',') {
+            return Err("a list of Redis hosts is a cluster's: redis+cluster://".into());
+        } else if parts.host.is_empty() {
+            return Err("the Redis URL has no host".into());
+        } else {
+            vec![(
+                parts.host.to_owned(),
+                super::port(parts.port, 6379, "Redis")?,
+            )]
+        };
+        let (host, port) = nodes[0].clone();
         let mut prefix = DEFAULT_PREFIX.to_owned();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -57,10 +87,15 @@ impl RedisUrl {
             path.parse::<u32>()
                 .map_err(|_| "the Redis database (after /) must be a number".to_string())?
         };
+        if cluster && db != 0 {
+            return Err("a Redis Cluster has database 0 only".into());
+        }
         Ok(Self {
             tls,
-            host: host.to_owned(),
+            cluster,
+            host,
             port,
+            nodes,
             username,
             password,
             db,
@@ -100,6 +135,31 @@ mod tests {
 
         let u = RedisUrl::parse("redis://[::1]:7000/1").expect("ipv6");
         assert_eq!((u.host.as_str(), u.port, u.db), ("::1", 7000, 1));
+        assert!(!u.cluster);
+        assert_eq!(u.nodes, [("::1".to_owned(), 7000)]);
+    }
+
+    #[test]
+    fn a_cluster_url_lists_its_seeds() {
+        let u = RedisUrl::parse("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2?prefix=t").expect("ok");
+        assert!(u.cluster && !u.tls);
+        assert_eq!(
+            u.nodes,
+            [("10.0.0.1".to_owned(), 7000), ("10.0.0.2".to_owned(), 6379)]
+        );
+        assert_eq!((u.host.as_str(), u.port), ("10.0.0.1", 7000));
+        assert_eq!((u.prefix.as_str(), u.db), ("t", 0));
+        assert_eq!(u.password.as_ref().map(Secret::expose), Some("pw"));
+        let u = RedisUrl::parse("rediss+cluster://h:7000").expect("tls");
+        assert!(u.cluster && u.tls);
+        for (bad, says) in [
+            ("redis+cluster://h:7000/1", "database 0"),
+            ("redis://a:1,b:2", "redis+cluster://"),
+            ("redis+cluster://a:1,,b:2", "empty"),
+        ] {
+            let e = RedisUrl::parse(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -74,14 +74,16 @@ pub const DEFAULT_RATE_LIMIT_PERIOD_S: u32 = 10;
 /// request instead. Measured (edge/README.md, "Store connections"): the call
 /// to an object costs more than a plain TCP connect to Redis, and less than
 /// a TLS handshake or a MongoDB login, so plain `redis://` connects per
-/// request and `rediss://` and `mongodb://` go through the gateways.
+/// request and `rediss://` and `mongodb://` go through the gateways. So does
+/// a cluster: its slot map and a connection per node live in the objects,
+/// where a store per request would ask `CLUSTER SHARDS` every time.
 pub const DEFAULT_STORE_GATEWAYS: u32 = 4;
 
 pub use freshet_core::drift::DEFAULT_SAMPLES_PER_MILLION as DEFAULT_DRIFT_SAMPLES_PER_MILLION;
 
 fn default_store_gateways(store: &StoreConfig) -> u32 {
     match store {
-        StoreConfig::Redis(url) if !url.tls => 0,
+        StoreConfig::Redis(url) if !url.tls && !url.cluster => 0,
         StoreConfig::DurableObject => 0,
         StoreConfig::Redis(_) | StoreConfig::Mongo(_) => DEFAULT_STORE_GATEWAYS,
     }
@@ -298,7 +300,7 @@ fn parse_store(value: &str) -> Result<StoreConfig, ConfigError> {
     }
     let scheme = value.split_once("://").map(|(s, _)| s).unwrap_or("");
     match scheme {
-        "redis" | "rediss" => RedisUrl::parse(value)
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => RedisUrl::parse(value)
             .map(StoreConfig::Redis)
             .map_err(|why| ConfigError::Invalid {
                 var: STORE_VAR,
@@ -314,7 +316,9 @@ fn parse_store(value: &str) -> Result<StoreConfig, ConfigError> {
         }
         _ => Err(ConfigError::Invalid {
             var: STORE_VAR,
-            why: "must be durable-object, redis://[user:pass@]host:port[/db] or mongodb://…".into(),
+            why: "must be durable-object, redis://[user:pass@]host:port[/db], \
+                  redis+cluster://host:port,host:port or mongodb://…"
+                .into(),
         }),
     }
 }
@@ -668,6 +672,10 @@ mod tests {
         );
         assert_eq!(
             gateways("mongodb://u:p@127.0.0.1:27017/fs"),
+            DEFAULT_STORE_GATEWAYS
+        );
+        assert_eq!(
+            gateways("redis+cluster://10.0.0.1:7000,10.0.0.2:7000"),
             DEFAULT_STORE_GATEWAYS
         );
         assert_eq!(

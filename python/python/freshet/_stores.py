@@ -18,6 +18,7 @@ from freshet._freshet import (
     StoreUnavailable,
     is_layout2_store,
     mongo_database,
+    redis_cluster,
     redis_key_prefix,
     redis_layout_mark,
 )
@@ -73,7 +74,7 @@ def open_store(
     url: str, *, timeout: float, read_token: str | None, prefix: str | None, drift_sample_rate: float = 0.0
 ) -> Store:
     scheme = urlsplit(url).scheme
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         need("redis", "redis")
         return RedisStore(url, timeout=timeout, prefix=prefix, drift_sample_rate=drift_sample_rate)
     if scheme in ("mongodb", "mongodb+srv"):
@@ -82,7 +83,9 @@ def open_store(
     if scheme in ("http", "https"):
         need("httpx", "edge")
         return EdgeStore(url, timeout=timeout, read_token=read_token)
-    raise ValueError(f"unsupported store URL scheme {scheme!r}: use redis://, rediss://, mongodb:// or http(s)://")
+    raise ValueError(
+        f"unsupported store URL scheme {scheme!r}: use redis://, rediss://, redis+cluster://, mongodb:// or http(s)://"
+    )
 
 
 def _unavailable(what: str, e: BaseException) -> StoreUnavailable:
@@ -102,9 +105,46 @@ def _or_error(call: Any) -> Any:
         return e
 
 
+def redis_client(url: str, *, timeout: float, asynchronous: bool = False, retry: Any = None) -> Any:
+    """A redis-py client for a store URL: ``redis.Redis`` for one server,
+    ``RedisCluster`` (sync or async) seeded with every node of a
+    ``redis+cluster://`` URL, which splits a pipeline by slot and follows
+    ``MOVED`` and ``ASK`` itself. ``?prefix=`` is Freshet's, not redis-py's."""
+    import redis
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
+
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    cluster = redis_cluster(url)
+    if cluster is None:
+        plain = urlunsplit(urlsplit(url)._replace(query=""))
+        if retry is not None:
+            options["retry"] = retry
+        factory = redis.asyncio.Redis if asynchronous else redis.Redis
+        return factory.from_url(plain, **options)
+    seeds, tls, username, password = cluster
+    if asynchronous:
+        return redis.asyncio.cluster.RedisCluster(
+            startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in seeds],
+            username=username,
+            password=password,
+            ssl=tls,
+            **options,
+        )
+    return redis.cluster.RedisCluster(
+        startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in seeds],  # type: ignore[no-untyped-call]
+        username=username,
+        password=password,
+        ssl=tls,
+        **options,
+    )
+
+
 class RedisStore(Store):
     """A pipeline of ``HGETALL`` (and ``ZRANGE`` per named set feature) per
-    entity, exactly the commands the edge's Redis adapter sends."""
+    entity, exactly the commands the edge's Redis adapter sends; on a
+    cluster, redis-py's cluster client sends each node its part."""
 
     kind = "redis"
 
@@ -120,19 +160,19 @@ class RedisStore(Store):
         self.drift_sample_rate = drift_sample_rate
         self._sampler = RedisSampler()
         # Seen the store's layout mark: it holds no layout 1 (core's `layout_mark`).
-        self._layout2 = False
+        # A cluster is layout 2 from the start, as the edge takes it.
+        self._cluster = redis_cluster(url) is not None
+        self._layout2 = self._cluster
+        self._raw_url = url
 
-    def _options(self, retry_cls: Any) -> dict[str, Any]:
+    def _client(self, retry_cls: Any, asynchronous: bool) -> Any:
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         # One retry on a refused or reset connection (a pooled connection the
         # server closed); none on a timeout, so a slow store fails in `timeout`.
-        return {
-            "socket_timeout": self.timeout,
-            "socket_connect_timeout": self.timeout,
-            "retry": retry_cls(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        }
+        retry = retry_cls(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        return redis_client(self._raw_url, timeout=self.timeout, asynchronous=asynchronous, retry=retry)
 
     def _commands(self, parts: list[Part]) -> list[tuple[bytes, ...]]:
         commands: list[tuple[bytes, ...]] = []
@@ -183,7 +223,14 @@ class RedisStore(Store):
                 rows[k][i] = row
             at += n
 
+    def _named(self, commands: list[tuple[bytes, ...]]) -> list[tuple[Any, ...]]:
+        """redis-py's cluster client looks commands up by a `str` name."""
+        if not self._cluster:
+            return commands
+        return [(c[0].decode(), *c[1:]) for c in commands]
+
     def _run(self, commands: list[tuple[bytes, ...]]) -> list[Any]:
+        commands = self._named(commands)
         if len(commands) == 1:
             # One command (one entity, no set feature): a pipeline would only add its own cost.
             return [_or_error(lambda: self._sync.execute_command(*commands[0]))]
@@ -195,6 +242,7 @@ class RedisStore(Store):
     async def _arun(self, commands: list[tuple[bytes, ...]]) -> list[Any]:
         import redis
 
+        commands = self._named(commands)
         if len(commands) == 1:
             try:
                 reply = await self._async.execute_command(*commands[0])
@@ -211,7 +259,7 @@ class RedisStore(Store):
         from redis.retry import Retry
 
         if self._sync is None:
-            self._sync = redis.Redis.from_url(self.url, **self._options(Retry))
+            self._sync = self._client(Retry, asynchronous=False)
         try:
             rows, old = self._decode(parts, self._run(self._commands(parts)), now)
             if old:
@@ -229,7 +277,7 @@ class RedisStore(Store):
         from redis.asyncio.retry import Retry
 
         if self._async is None:
-            self._async = redis.asyncio.Redis.from_url(self.url, **self._options(Retry))
+            self._async = self._client(Retry, asynchronous=True)
         try:
             # The client's socket timeouts bound the read (no wait_for: its task costs more than the read).
             rows, old = self._decode(parts, await self._arun(self._commands(parts)), now)

@@ -108,10 +108,10 @@ def _feature_keys(spec: Spec) -> list[str]:
 def _from_redis(url: str, spec: Spec, since: int, timeout: float) -> tuple[dict[str, str], dict[str, str]]:
     import redis
 
-    from freshet._stores import RedisStore
+    from freshet._stores import RedisStore, redis_client
 
     store = RedisStore(url, timeout=timeout, prefix=None)
-    client = redis.Redis.from_url(store.url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = redis_client(url, timeout=timeout)
     keys = {k: drift_hour_keys(k, since, store.prefix) for k in _feature_keys(spec)}
     try:
         pipe = client.pipeline(transaction=False)

@@ -33,6 +33,7 @@
 //! refused (the script replies 2) until [`migrate_call`] has moved it, which
 //! `freshet migrate` does for a whole store.
 
+pub mod cluster;
 mod layout1;
 mod migrate;
 mod read;

@@ -28,7 +28,7 @@ const SEED: &str = include_str!("../../../tests/fixtures/seed.json");
 
 /// tokio's TCP stream and timer; counts the connections it opens.
 #[derive(Debug, Default)]
-struct Tokio {
+pub(super) struct Tokio {
     connects: Cell<usize>,
 }
 
@@ -100,7 +100,7 @@ fn start_on(port: u16, extra: &[&str]) -> Option<Server> {
     panic!("redis-server did not start on {port}");
 }
 
-fn prefix() -> String {
+pub(super) fn prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -130,7 +130,7 @@ fn tracker_deltas_at(at: Millis) -> Vec<EntityDelta> {
     )
 }
 
-const POOL: PoolLimits = PoolLimits {
+pub(super) const POOL: PoolLimits = PoolLimits {
     max_idle: 4,
     max_idle_ms: 60_000,
 };
@@ -146,7 +146,7 @@ fn pooled(url: &str) -> RedisStore<Tokio> {
     )
 }
 
-async fn redis_cli(port: u16, args: &[&str]) -> String {
+pub(super) async fn redis_cli(port: u16, args: &[&str]) -> String {
     let out = tokio::process::Command::new("redis-cli")
         .args(["-p", &port.to_string()])
         .args(args)

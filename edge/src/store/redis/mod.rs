@@ -7,13 +7,18 @@
 //! where they outlive a request (the `StoreGateway` Durable Object); a pooled
 //! connection that fails with an I/O error (the server restarted while it was
 //! idle) is dropped and the exchange runs again once on a new one, which is
-//! safe because the script applies a batch at most once.
+//! safe because the script applies a batch at most once. A cluster URL
+//! routes each command to its slot's node instead (`cluster.rs`); the
+//! operations below are written once, over a [`Link`] to either.
 
+mod cluster;
 mod conn;
 mod resp;
 #[cfg(target_arch = "wasm32")]
 mod socket;
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod integration_tests;
 
@@ -35,6 +40,8 @@ use freshet_core::time::Millis;
 use futures_util::future::{Either, select};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use cluster::ClusterState;
+pub use cluster::ClusterStats;
 pub use conn::Connection;
 pub use freshet_core::store_url::RedisUrl;
 #[cfg(target_arch = "wasm32")]
@@ -63,7 +70,27 @@ pub struct RedisStore<C: Connector> {
     connector: C,
     pool: Pool<Connection<C::Conn>>,
     /// Seen the store's layout mark: it holds no layout 1 (core's `layout_mark`).
+    /// A cluster is layout 2 from the start: no edge before this one wrote to one.
     layout2: AtomicBool,
+    /// The slot map and a pool per node, for a `redis+cluster://` URL.
+    cluster: Option<ClusterState<Connection<C::Conn>>>,
+}
+
+/// Where an operation's pipelines go: one connection to the one server for
+/// the whole operation, or the cluster's nodes, each pipeline split by slot.
+enum Link<'a, C: Connector> {
+    One(&'a RedisStore<C>, &'a mut Connection<C::Conn>),
+    Cluster(&'a RedisStore<C>),
+}
+
+impl<C: Connector> Link<'_, C> {
+    /// Sends `commands` and gives one reply each, in order.
+    async fn send(&mut self, commands: Vec<RedisCommand>) -> Result<Vec<RedisValue>, StoreError> {
+        match self {
+            Link::One(store, conn) => store.run(conn, commands).await,
+            Link::Cluster(store) => store.cluster_send(commands).await,
+        }
+    }
 }
 
 impl<C: Connector> RedisStore<C> {
@@ -82,26 +109,40 @@ impl<C: Connector> RedisStore<C> {
     ) -> Self {
         Self {
             spec,
-            url,
             script_sha1: apply_script_sha1(),
             timeout_ms,
             connector,
             pool: Pool::new(limits),
-            layout2: AtomicBool::new(false),
+            layout2: AtomicBool::new(url.cluster),
+            cluster: url.cluster.then(|| ClusterState::new(limits)),
+            url,
         }
+    }
+
+    /// What the store met of its cluster's changes (`None` for one server).
+    pub fn cluster_stats(&self) -> Option<ClusterStats> {
+        self.cluster.as_ref().map(ClusterState::stats)
     }
 
     /// Idle pooled connections (for tests and logs).
     pub fn idle_connections(&self) -> usize {
-        self.pool.idle()
+        match &self.cluster {
+            Some(cluster) => cluster.idle(),
+            None => self.pool.idle(),
+        }
     }
 
-    /// Runs `work` on a pooled connection, or a new one, within the timeout
-    /// (the reconnect after a dead pooled connection included).
+    /// Runs `work` over a link to the store within the timeout: on a pooled
+    /// connection or a new one (the reconnect after a dead pooled
+    /// connection included), or through the cluster.
     async fn exchange<T>(
         &self,
-        work: impl AsyncFn(&mut Connection<C::Conn>) -> Result<T, StoreError>,
+        work: impl AsyncFn(&mut Link<'_, C>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if self.cluster.is_some() {
+            let run = async || work(&mut Link::Cluster(self)).await;
+            return self.within_timeout(run()).await;
+        }
         let connect = async || {
             let stream = self
                 .connector
@@ -110,7 +151,19 @@ impl<C: Connector> RedisStore<C> {
                 .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
             Ok(Connection::new(stream))
         };
-        let run = self.pool.run(|| self.connector.now_ms(), connect, work);
+        let run = self.pool.run(
+            || self.connector.now_ms(),
+            connect,
+            async |conn| work(&mut Link::One(self, conn)).await,
+        );
+        self.within_timeout(run).await
+    }
+
+    /// `run`, or a timeout error once the store's timeout has passed.
+    async fn within_timeout<T>(
+        &self,
+        run: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
             Either::Left((result, _)) => result,
             // The connection in use is dropped with `run`, never pooled.
@@ -174,11 +227,14 @@ impl<C: Connector> RedisStore<C> {
     /// `WATCH` its layout-1 keys, read them, then the move in
     /// `MULTI`/`EXEC`, which Redis aborts if an edge of the version before
     /// wrote them in between; then read again and retry, a few times.
-    async fn migrate(
-        &self,
-        conn: &mut Connection<C::Conn>,
-        delta: &EntityDelta,
-    ) -> Result<(), StoreError> {
+    async fn migrate(&self, link: &mut Link<'_, C>, delta: &EntityDelta) -> Result<(), StoreError> {
+        // Layout 1 was never written to a cluster (no edge before this one spoke to one).
+        let Link::One(_, conn) = link else {
+            return Err(StoreError::Corrupt(format!(
+                "{}/{}: layout-1 state in a cluster",
+                delta.entity, delta.id
+            )));
+        };
         let (prefix, entity, id) = (
             self.url.prefix.as_str(),
             delta.entity.as_str(),
@@ -246,8 +302,8 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
             .collect();
         let commands: Vec<RedisCommand> =
             calls.iter().map(|c| c.evalsha(&self.script_sha1)).collect();
-        self.exchange(async |conn| {
-            let replies = self.run(conn, commands.clone()).await?;
+        self.exchange(async |link| {
+            let replies = link.send(commands.clone()).await?;
             let mut outcome: Vec<Option<ApplyReply>> = vec![None; deltas.len()];
             let mut retry = Vec::new();
             for (i, reply) in replies.into_iter().enumerate() {
@@ -259,7 +315,7 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
             if !retry.is_empty() {
                 // EVAL runs the same script and caches it for later EVALSHAs.
                 let evals = retry.iter().map(|&i| calls[i].eval()).collect();
-                let replies = self.run(conn, evals).await?;
+                let replies = link.send(evals).await?;
                 for (&i, reply) in retry.iter().zip(replies) {
                     outcome[i] = Some(script_answer(&reply)?);
                 }
@@ -267,8 +323,8 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
             // Entities still in layout 1: moved to layout 2, then applied.
             for (i, reply) in outcome.iter_mut().enumerate() {
                 if *reply == Some(ApplyReply::NeedsMigration) {
-                    self.migrate(conn, &deltas[i]).await?;
-                    let again = self.run(conn, vec![calls[i].eval()]).await?;
+                    self.migrate(link, &deltas[i]).await?;
+                    let again = link.send(vec![calls[i].eval()]).await?;
                     *reply = Some(script_answer(again.first().unwrap_or(&RedisValue::Nil))?);
                 }
             }
@@ -305,8 +361,8 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 RedisCommand::new(parts)
             })
             .collect();
-        self.exchange(async |conn| {
-            for reply in self.run(conn, commands.clone()).await? {
+        self.exchange(async |link| {
+            for reply in link.send(commands.clone()).await? {
                 if let RedisValue::Error(e) = reply {
                     return Err(StoreError::Server(e));
                 }
@@ -335,7 +391,7 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
             return Ok(Vec::new());
         }
         let replies = self
-            .exchange(async |conn| self.run(conn, commands.clone()).await)
+            .exchange(async |link| link.send(commands.clone()).await)
             .await?;
         let mut replies = replies.into_iter();
         Ok(keys
@@ -382,8 +438,8 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
         if ask_mark {
             commands.push(layout_mark_read(prefix));
         }
-        self.exchange(async |conn| {
-            let mut replies = self.run(conn, commands.clone()).await?;
+        self.exchange(async |link| {
+            let mut replies = link.send(commands.clone()).await?;
             if ask_mark {
                 let mark = replies
                     .pop()
@@ -432,7 +488,7 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 old_counts.push(part.len());
                 old.extend(part);
             }
-            let replies = self.run(conn, old).await?;
+            let replies = link.send(old).await?;
             let mut at = 0;
             for (&i, n) in unwritten.iter().zip(old_counts) {
                 let key = &reads[i].key;
