@@ -3,8 +3,9 @@
 // Prints one JSON line: {label, rps, p50, p99, errors, non2xx, requests}.
 // `old` posts one fixed batch whose events are all too old (full validation,
 // nothing stored); `dup` posts one fixed batch again and again (everything but
-// the store's writes).
-// Usage: node load.mjs <label> <url> <connections> <seconds> [ingest|get|old|dup] [header:value ...]
+// the store's writes). `rank` posts one ranking read to /v1/features/batch:
+// cid-bench-1, prod-0..prod-99 and each (user, product) pair.
+// Usage: node load.mjs <label> <url> <connections> <seconds> [ingest|get|old|dup|rank] [header:value ...]
 import autocannon from 'autocannon';
 
 const [label, url, connections, seconds, mode = 'ingest', ...headerArgs] = process.argv.slice(2);
@@ -30,6 +31,13 @@ const opts = { url, connections: Number(connections), duration: Number(seconds),
 if (mode === 'ingest') {
   opts.method = 'POST';
   opts.requests = [{ setupRequest: (req) => ({ ...req, body: batch() }) }];
+} else if (mode === 'rank') {
+  opts.method = 'POST';
+  opts.body = JSON.stringify({
+    userId: 'cid-bench-1', itemIds: Array.from({ length: 100 }, (_, i) => `prod-${i}`),
+    userFeatures: ['pageviews', 'clicks_product_card'], itemFeatures: ['popularity_7d'],
+    pairFeatures: ['user_product_clicks', 'user_product_last_seen'],
+  });
 } else if (mode === 'old' || mode === 'dup') {
   opts.method = 'POST';
   opts.body = batch(mode === 'old' ? 30 * 86_400_000 : 0);
@@ -38,5 +46,5 @@ if (mode === 'ingest') {
 }
 const r = await autocannon(opts);
 console.log(JSON.stringify({ label, connections: Number(connections), rps: Math.round(r.requests.average),
-  p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
+  p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
   requests: r.requests.total }));

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_equality import PAIRS, assert_ranking_equals, assert_rows_equal
 
 import freshet
-from test_equality import PAIRS, assert_ranking_equals, assert_rows_equal
 
 from conftest import READ_TOKEN, SPEC, Edge, RedisCluster, start_edge, stop
 from shop import traffic

@@ -62,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check,
         "--url",
         "FRESHET_STORE",
-        "the online store: redis://, mongodb:// or the edge's http(s):// URL (default: $FRESHET_STORE, "
-        "else --log when it is the edge)",
+        "the online store: redis://, redis+cluster://, mongodb:// or the edge's http(s):// URL "
+        "(default: $FRESHET_STORE, else --log when it is the edge)",
     )
     _env_option(
         check,
