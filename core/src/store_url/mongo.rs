@@ -1,7 +1,10 @@
-//! `mongodb://[user:pass@]host[:port]/db[?authSource=…&tls=true]`.
+//! `mongodb://[user:pass@]host[:port][,host[:port]…]/db[?replicaSet=rs0&authSource=…&tls=true]`.
 //!
-//! One host: the worker opens one socket per request and does not discover a
-//! replica set, so point it at the primary, a mongos, or a load balancer.
+//! One host (a standalone server, a mongos or a load balancer), or a replica
+//! set's seed list: the edge writes to the member whose `hello` says it is
+//! the writable primary, learns the primary's address from the others, and
+//! on a write refused as `NotWritablePrimary` or a member that does not
+//! answer finds the primary again and sends the exchange once more.
 //! `mongodb+srv://` is refused with a message: resolving SRV and TXT
 //! records would need DNS over HTTPS from the worker, and every provider
 //! also gives a standard `mongodb://host:port` string.
@@ -12,8 +15,13 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MongoUrl {
     pub tls: bool,
+    /// The first (or only) host of the URL.
     pub host: String,
     pub port: u16,
+    /// Every host the URL names, the first being `host:port`.
+    pub hosts: Vec<(String, u16)>,
+    /// `replicaSet`: the set's name, which every member's `hello` must say.
+    pub replica_set: Option<String>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// Where the feature collections live.
@@ -62,18 +70,12 @@ impl MongoUrl {
             return Err("the MongoDB URL has a password but no user name".into());
         }
         let (username, password) = (parts.user, parts.password.map(Secret::from));
-        if parts.host_port.contains(',') {
-            return Err(
-                "the MongoDB URL names several hosts; give one (the primary, a mongos \
-                        or a load balancer)"
-                    .into(),
-            );
-        }
-        let (host, path, query) = (parts.host, parts.path, parts.query);
-        if host.is_empty() {
+        let (path, query) = (parts.path, parts.query);
+        if parts.host_port.is_empty() {
             return Err("the MongoDB URL has no host".into());
         }
-        let port = super::port(parts.port, 27017, "MongoDB")?;
+        let hosts = super::host_list(parts.host_port, 27017, "MongoDB")?;
+        let (host, port) = hosts[0].clone();
         let db = percent_decode(path).ok_or_else(|| "bad %-escape in the database".to_string())?;
         if !database_name_ok(&db) {
             return Err(
@@ -85,6 +87,8 @@ impl MongoUrl {
         let mut tls = false;
         let mut auth_source = None;
         let mut app_name = None;
+        let mut replica_set = None;
+        let mut direct = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(value)
@@ -97,16 +101,27 @@ impl MongoUrl {
                     return Err("the only MongoDB authMechanism is SCRAM-SHA-256".into());
                 }
                 "appName" if !value.is_empty() && value.len() <= 128 => app_name = Some(value),
-                // The only topology there is: one server, addressed directly.
-                "directConnection" if value == "true" => {}
+                "replicaSet" if !value.is_empty() && value.len() <= 128 => {
+                    replica_set = Some(value);
+                }
+                "directConnection" => direct = flag(key, &value)?,
                 _ => {
                     return Err(format!(
                         "the MongoDB option {key:?} is not supported or its value is wrong \
                          (known: authSource, tls, authMechanism=SCRAM-SHA-256, appName, \
-                         directConnection=true)"
+                         replicaSet, directConnection)"
                     ));
                 }
             }
+        }
+        if direct && (hosts.len() > 1 || replica_set.is_some()) {
+            return Err(
+                "directConnection=true names one server: not with several hosts or a replicaSet"
+                    .into(),
+            );
+        }
+        if hosts.len() > 1 && replica_set.is_none() {
+            return Err("several MongoDB hosts are a replica set's: add replicaSet=<name>".into());
         }
         if password.is_some() && username.is_none() {
             return Err("the MongoDB URL has a password but no user name".into());
@@ -116,8 +131,10 @@ impl MongoUrl {
         }
         Ok(Self {
             tls,
-            host: host.to_owned(),
+            host,
             port,
+            hosts,
+            replica_set,
             username,
             password,
             auth_source: auth_source.unwrap_or_else(|| db.clone()),
@@ -160,6 +177,27 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_set_is_a_seed_list_and_its_name() {
+        let u = MongoUrl::parse("mongodb://u:p@10.0.0.1,10.0.0.2:27018,[::1]/fs?replicaSet=rs0")
+            .expect("set");
+        assert_eq!(
+            u.hosts,
+            [
+                ("10.0.0.1".to_owned(), 27017),
+                ("10.0.0.2".to_owned(), 27018),
+                ("::1".to_owned(), 27017)
+            ]
+        );
+        assert_eq!((u.host.as_str(), u.port), ("10.0.0.1", 27017));
+        assert_eq!(u.replica_set.as_deref(), Some("rs0"));
+        // One member named as the set's: found the primary through it.
+        let u = MongoUrl::parse("mongodb://h/fs?replicaSet=rs0").expect("one seed");
+        assert_eq!((u.hosts.len(), u.replica_set.as_deref()), (1, Some("rs0")));
+        let e = MongoUrl::parse("mongodb://a,b/fs").expect_err("no name");
+        assert!(e.contains("replicaSet"), "{e}");
+    }
+
+    #[test]
     fn srv_is_refused_with_a_way_out() {
         let e =
             MongoUrl::parse("mongodb+srv://u:hunter2@cluster0.example.net/fs").expect_err("srv");
@@ -181,10 +219,12 @@ mod tests {
             "mongodb://h:0/fs",
             "mongodb://h:99999/fs",
             "mongodb://a:1,b:2/fs",
+            "mongodb://a:1,b:2/fs?replicaSet=rs0&directConnection=true",
+            "mongodb://a:1,,b:2/fs?replicaSet=rs0",
             "mongodb://[::1:1/fs",
             "mongodb://h/fs?tls=yes",
             "mongodb://h/fs?authMechanism=SCRAM-SHA-1",
-            "mongodb://h/fs?replicaSet=rs0",
+            "mongodb://h/fs?replicaSet=",
             "mongodb://h/fs?authSource=",
         ] {
             let e = MongoUrl::parse(bad).expect_err(bad);

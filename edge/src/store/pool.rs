@@ -96,6 +96,11 @@ impl<T> Pool<T> {
         }
     }
 
+    /// Closes every idle connection (their server is no longer the one to use).
+    pub fn clear(&self) {
+        self.idle.borrow_mut().clear();
+    }
+
     /// How many connections are idle now.
     pub fn idle(&self) -> usize {
         self.idle.borrow().len()

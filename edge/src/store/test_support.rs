@@ -5,7 +5,13 @@
 
 use std::net::TcpListener;
 
+use freshet_core::aggregate::aggregate;
+use freshet_core::state::EntityDelta;
+use freshet_core::time::{Millis, format_rfc3339};
+use freshet_core::validate::receive;
 use tokio::task::JoinHandle;
+
+use crate::spec::compiled_spec;
 
 /// A port free at the time of asking.
 pub fn free_port() -> u16 {
@@ -28,4 +34,30 @@ pub async fn silent_server() -> (u16, JoinHandle<()>) {
         }
     });
     (port, hold)
+}
+
+/// Batch `k` of a stream of many entities, received at `now`: a page view
+/// and two product clicks of client `c<k % 40>` (products `p<k % 25>` and
+/// `p<7k % 25>`), batch id `b-<k>`.
+pub fn numbered_batch(k: usize, now: Millis) -> Vec<EntityDelta> {
+    let at = |s: i64| format_rfc3339(now - 10_000 + s * 1_000);
+    let body = format!(
+        r#"{{"batchId":"b-{k}","sentAt":"{sent}","writeKey":"dev","events":[
+        {{"id":"e{k}-1","type":"page_view","timestamp":"{t1}","clientId":"c{c}","sessionId":"s","payload":{{"path":"/p"}}}},
+        {{"id":"e{k}-2","type":"product_click","timestamp":"{t2}","clientId":"c{c}","sessionId":"s","payload":{{"productId":"p{p}","component":"Card"}}}},
+        {{"id":"e{k}-3","type":"product_click","timestamp":"{t3}","clientId":"c{c}","sessionId":"s","payload":{{"productId":"p{q}","component":"Card"}}}}]}}"#,
+        sent = at(5),
+        t1 = at(1),
+        t2 = at(2),
+        t3 = at(3),
+        c = k % 40,
+        p = k % 25,
+        q = (k * 7) % 25,
+    );
+    let spec = compiled_spec().unwrap();
+    aggregate(
+        spec,
+        &receive(body.as_bytes(), now, &Default::default()).unwrap(),
+        None,
+    )
 }

@@ -137,6 +137,53 @@ pub fn parse_hello(reply: &Document) -> Result<(ServerLimits, Option<Document>),
     Ok((limits, speculative))
 }
 
+/// What a member's `hello` says of the replica set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// `isWritablePrimary` (`ismaster` before 5.0).
+    pub writable: bool,
+    /// `primary`: the member it takes for the primary, as `host:port`.
+    pub primary: Option<(String, u16)>,
+    /// `setName`: none on a standalone server or a mongos.
+    pub set_name: Option<String>,
+}
+
+/// The role of the member that answered `hello`.
+pub fn parse_role(reply: &Document) -> Role {
+    let flag = |key| reply.get_bool(key).ok();
+    let primary = reply.get_str("primary").ok().and_then(|hp| {
+        let (host, port) = hp.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some((host.to_owned(), port.parse().ok()?))
+    });
+    Role {
+        writable: flag("isWritablePrimary")
+            .or_else(|| flag("ismaster"))
+            .unwrap_or(false),
+        primary,
+        set_name: reply.get_str("setName").ok().map(str::to_owned),
+    }
+}
+
+/// The errors after which the primary is elsewhere (or soon will be): the
+/// exchange is sent again to the primary found anew. By code name, as
+/// `server_error` writes them, and the legacy "not master" text.
+pub fn is_not_primary(e: &StoreError) -> bool {
+    const NAMES: [&str; 7] = [
+        "NotWritablePrimary",
+        "NotPrimaryNoSecondaryOk",
+        "NotPrimaryOrSecondary",
+        "PrimarySteppedDown",
+        "InterruptedDueToReplStateChange",
+        "ShutdownInProgress",
+        "InterruptedAtShutdown",
+    ];
+    match e {
+        StoreError::Server(m) => NAMES.iter().any(|n| m.contains(n)) || m.contains("not master"),
+        _ => false,
+    }
+}
+
 // ---- SASL ----
 
 fn binary(bytes: Vec<u8>) -> Binary {

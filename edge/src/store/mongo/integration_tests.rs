@@ -30,7 +30,7 @@ const SEED: &str = include_str!("../../../tests/fixtures/seed.json");
 
 /// tokio's TCP stream and timer; counts the connections it opens.
 #[derive(Debug, Default)]
-struct Tokio {
+pub(super) struct Tokio {
     connects: std::cell::Cell<usize>,
 }
 
@@ -54,7 +54,7 @@ impl Connector for Tokio {
 }
 
 /// A SecantusDB child on a free port, stopped on drop.
-struct Server {
+pub(super) struct Server {
     child: Child,
 }
 
@@ -68,7 +68,7 @@ impl Drop for Server {
     }
 }
 
-fn secantusd() -> Option<PathBuf> {
+pub(super) fn secantusd() -> Option<PathBuf> {
     let path = std::env::var_os("FRESHET_SECANTUSD").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/secantusd-py"),
         PathBuf::from,
@@ -86,13 +86,13 @@ fn secantusd() -> Option<PathBuf> {
 }
 
 /// A fresh folder for one server's storage.
-fn storage_dir(tag: &str) -> PathBuf {
+pub(super) fn storage_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("{tag}-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn start(bin: &Path, dir: &Path, port: u16, auth: bool) -> Server {
+pub(super) fn start(bin: &Path, dir: &Path, port: u16, auth: bool) -> Server {
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .arg("--storage-path")

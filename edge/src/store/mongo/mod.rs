@@ -12,6 +12,15 @@
 //! (in the `StoreGateway` Durable Object, `store::pool`) is already
 //! authenticated: an exchange on it is the commands alone, one round trip.
 //! The whole exchange is bounded by the store timeout.
+//!
+//! A replica set (`mongodb://h1,h2,h3/db?replicaSet=rs0`): the exchange goes
+//! to the member last found to be the primary, at first the first seed. A
+//! member whose handshake says it is not the writable primary (naming the
+//! primary, when it knows one), a write or read refused as not primary, or
+//! a member that does not answer sends the exchange to the primary found
+//! anew: the member it named, else the next seed; within the store's
+//! timeout, at most once per seed and once more. A re-sent write is safe:
+//! each entity's batch marker applies a batch once.
 
 mod commands;
 mod conn;
@@ -23,8 +32,10 @@ mod socket;
 
 #[cfg(test)]
 mod integration_tests;
+#[cfg(test)]
+mod replica_set_tests;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
 
@@ -44,8 +55,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use commands::ServerLimits;
 use commands::{
-    document_id, document_to_json, handshake, parse_find_reply, parse_hello, parse_sasl,
-    parse_update_reply, plan_finds, plan_updates, sasl_continue, sasl_start,
+    document_id, document_to_json, handshake, is_not_primary, parse_find_reply, parse_hello,
+    parse_role, parse_sasl, parse_update_reply, plan_finds, plan_updates, sasl_continue,
+    sasl_start,
 };
 pub use conn::Connection;
 pub use freshet_core::store_url::{MongoUrl, SRV_REFUSED};
@@ -81,6 +93,13 @@ pub struct MongoStore<C: Connector> {
     pool: Pool<Connection<C::Conn>>,
     /// Whether the drift collection's TTL index was made by this isolate.
     drift_indexed: Cell<bool>,
+    /// A replica set's member to send to: the primary as last found, or the
+    /// seed to try next.
+    target: RefCell<(String, u16)>,
+    /// Which seed a lost primary is looked for at next.
+    next_seed: Cell<usize>,
+    /// Times the store went to another member (for tests and logs).
+    primary_changes: Cell<u64>,
 }
 
 /// A fresh client nonce: 24 random bytes, base64 (no `,` in it).
@@ -125,14 +144,44 @@ impl<C: Connector> MongoStore<C> {
     ) -> Self {
         Self {
             spec,
-            url,
             timeout_ms,
             connector,
             salted: SaltedPasswords::default(),
             limits: Cell::new(None),
             pool: Pool::new(limits),
             drift_indexed: Cell::new(false),
+            target: RefCell::new((url.host.clone(), url.port)),
+            next_seed: Cell::new(1),
+            primary_changes: Cell::new(0),
+            url,
         }
+    }
+
+    /// Times the store went to another member of its replica set.
+    pub fn primary_changes(&self) -> u64 {
+        self.primary_changes.get()
+    }
+
+    /// Sends later exchanges to `member`; the idle connections to the one
+    /// before are closed.
+    fn go_to(&self, member: (String, u16)) {
+        if *self.target.borrow() != member {
+            *self.target.borrow_mut() = member;
+            self.pool.clear();
+            self.primary_changes.set(self.primary_changes.get() + 1);
+        }
+    }
+
+    /// The primary is not where it was: next, the member `hint` names, else
+    /// the next seed.
+    fn lost_primary(&self, hint: Option<(String, u16)>) {
+        let member = hint.unwrap_or_else(|| {
+            let hosts = &self.url.hosts;
+            let i = self.next_seed.get() % hosts.len();
+            self.next_seed.set(i + 1);
+            hosts[i].clone()
+        });
+        self.go_to(member);
     }
 
     /// Idle pooled connections (for tests and logs).
@@ -141,27 +190,82 @@ impl<C: Connector> MongoStore<C> {
     }
 
     /// Runs `work` on a pooled connection or a new one, within the timeout
-    /// (a reconnect after a dead pooled connection included).
+    /// (a reconnect after a dead pooled connection included); in a replica
+    /// set, again at the primary found anew when this member is not it.
     async fn exchange<T>(
         &self,
         work: impl AsyncFn(&mut Connection<C::Conn>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let connect = async || {
-            let stream = self
-                .connector
-                .connect(&self.url.host, self.url.port, self.url.tls)
-                .await
-                .map_err(|e| StoreError::Io(format!("connect: {e}")))?;
-            let limits = self.limits.get().unwrap_or_default();
-            Ok(Connection::new(stream, limits.max_message_size_bytes))
+        let tries = if self.url.replica_set.is_some() {
+            self.url.hosts.len() + 2
+        } else {
+            1
         };
-        let run = self.pool.run(|| self.connector.now_ms(), connect, work);
-        match select(pin!(run), pin!(self.connector.sleep(self.timeout_ms))).await {
+        let run = async || {
+            let mut last = None;
+            for n in 0..tries {
+                if n > 1 {
+                    // Past the member named and the next seed: an election may be under way.
+                    self.connector.sleep(100 * n as u64).await;
+                }
+                let (host, port) = self.target.borrow().clone();
+                let connect = async || {
+                    let stream = self
+                        .connector
+                        .connect(&host, port, self.url.tls)
+                        .await
+                        .map_err(|e| StoreError::Io(format!("connect to {host}:{port}: {e}")))?;
+                    let limits = self.limits.get().unwrap_or_default();
+                    Ok(Connection::new(stream, limits.max_message_size_bytes))
+                };
+                match self
+                    .pool
+                    .run(|| self.connector.now_ms(), connect, &work)
+                    .await
+                {
+                    Err(e)
+                        if tries > 1 && (is_not_primary(&e) || matches!(e, StoreError::Io(_))) =>
+                    {
+                        // The handshake may have named the primary already.
+                        if *self.target.borrow() == (host, port) {
+                            self.lost_primary(None);
+                        }
+                        last = Some(e);
+                    }
+                    done => return done,
+                }
+            }
+            Err(last.unwrap_or_else(|| StoreError::Io("no replica set member answered".into())))
+        };
+        match select(pin!(run()), pin!(self.connector.sleep(self.timeout_ms))).await {
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => Err(StoreError::Timeout {
                 ms: self.timeout_ms,
             }),
         }
+    }
+
+    /// In a replica set, refuses a member that is not the writable primary
+    /// (after its handshake), pointing later exchanges at the primary it names.
+    fn check_role(&self, hello: &Document) -> Result<(), StoreError> {
+        let Some(want) = &self.url.replica_set else {
+            return Ok(());
+        };
+        let role = parse_role(hello);
+        let (host, port) = self.target.borrow().clone();
+        if role.set_name.as_deref() != Some(want.as_str()) {
+            return Err(StoreError::Server(format!(
+                "{host}:{port} is not a member of the replica set {want:?} (its setName: {:?})",
+                role.set_name
+            )));
+        }
+        if role.writable {
+            return Ok(());
+        }
+        self.lost_primary(role.primary.filter(|p| *p != (host.clone(), port)));
+        Err(StoreError::Server(format!(
+            "10107 NotWritablePrimary: {host}:{port} is not the replica set's primary"
+        )))
     }
 
     fn auth_failed(&self, why: impl std::fmt::Display) -> StoreError {
@@ -206,7 +310,9 @@ impl<C: Connector> MongoStore<C> {
             let ids = conn
                 .send_with_handshake(&handshake(&self.url, None), &messages)
                 .await?;
-            let (limits, _) = parse_hello(&conn.receive_handshake(ids[0]).await?)?;
+            let hello = conn.receive_handshake(ids[0]).await?;
+            let (limits, _) = parse_hello(&hello)?;
+            self.check_role(&hello)?;
             self.limits.set(Some(limits));
             conn.set_max_reply(limits.max_message_size_bytes);
             let mut replies = Vec::with_capacity(ids.len() - 1);
@@ -221,7 +327,9 @@ impl<C: Connector> MongoStore<C> {
         let ids = conn
             .send_with_handshake(&handshake(&self.url, Some(speculative)), &[])
             .await?;
-        let (limits, speculative) = parse_hello(&conn.receive_handshake(ids[0]).await?)?;
+        let hello = conn.receive_handshake(ids[0]).await?;
+        let (limits, speculative) = parse_hello(&hello)?;
+        self.check_role(&hello)?;
         self.limits.set(Some(limits));
         conn.set_max_reply(limits.max_message_size_bytes);
         // A server that declines speculation (or does not know the user)

@@ -11,19 +11,18 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use freshet_core::aggregate::aggregate;
 use freshet_core::drift::Summary;
 use freshet_core::encode::redis::EntityKeys;
 use freshet_core::encode::redis::cluster::key_slot;
 use freshet_core::read::read_features;
 use freshet_core::state::{Applied, EntityDelta};
-use freshet_core::time::{DAY, HOUR, Millis, format_rfc3339, parse_rfc3339};
-use freshet_core::validate::receive;
+use freshet_core::time::{DAY, HOUR, Millis, parse_rfc3339};
 
 use super::integration_tests::{POOL, Tokio, prefix, redis_cli};
 use super::{RedisStore, RedisUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
+use crate::store::test_support::numbered_batch;
 use crate::store::{EntityKey, EntityRead, FeatureStore};
 
 /// A cluster of six `redis-server`s, stopped on drop.
@@ -145,28 +144,8 @@ impl Cluster {
 
 const NOW: &str = "2026-11-22T10:00:00Z";
 
-/// Batch `k`: a page view and two product clicks of client `c<k % 40>`.
 fn batch(k: usize, now: Millis) -> Vec<EntityDelta> {
-    let at = |s: i64| format_rfc3339(now - 10_000 + s * 1_000);
-    let body = format!(
-        r#"{{"batchId":"b-{k}","sentAt":"{sent}","writeKey":"dev","events":[
-        {{"id":"e{k}-1","type":"page_view","timestamp":"{t1}","clientId":"c{c}","sessionId":"s","payload":{{"path":"/p"}}}},
-        {{"id":"e{k}-2","type":"product_click","timestamp":"{t2}","clientId":"c{c}","sessionId":"s","payload":{{"productId":"p{p}","component":"Card"}}}},
-        {{"id":"e{k}-3","type":"product_click","timestamp":"{t3}","clientId":"c{c}","sessionId":"s","payload":{{"productId":"p{q}","component":"Card"}}}}]}}"#,
-        sent = at(5),
-        t1 = at(1),
-        t2 = at(2),
-        t3 = at(3),
-        c = k % 40,
-        p = k % 25,
-        q = (k * 7) % 25,
-    );
-    let spec = compiled_spec().unwrap();
-    aggregate(
-        spec,
-        &receive(body.as_bytes(), now, &Default::default()).unwrap(),
-        None,
-    )
+    numbered_batch(k, now)
 }
 
 /// Applies batch `k` until the store takes it (a client resends a batch
