@@ -14,7 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 SECONDS_PER_RUN=${1:-10}
-bash scripts/tools.sh rust redis node wasm >&2
+bash scripts/tools.sh rust redis node wasm python >&2
 source scripts/lib-edge-bench.sh
 edge_bench_prerequisites
 edge_bench_load_generator
@@ -109,12 +109,16 @@ failover() {
   for _ in $(seq 200); do redis-cli -p "$replica" role | head -1 | grep -q master && return 0; sleep 0.05; done
   return 1
 }
+# The Python reader on both, side by side, before the cluster changes.
+bash scripts/install-python.sh >&2
+"$TOOLS/venv/bin/python" python/bench/cluster_reads.py "redis://127.0.0.1:$REDIS_PORT" "$CLUSTER" 1000 \
+  > "$TMP/python.jsonl"
 under_change "cluster ingest, 2,000 slots moving" reshard
 under_change "cluster ingest, a master failing over" failover
 stop_worker
 
 LOAD_AVG=$(cut -d' ' -f1 /proc/loadavg)
-python3 - "$TMP/results.jsonl" "$TMP/changes.jsonl" "$SECONDS_PER_RUN" "$LOAD_AVG" <<'PY' | python3 scripts/bench_section.py stores-beyond-one-node
+python3 - "$TMP/results.jsonl" "$TMP/changes.jsonl" "$SECONDS_PER_RUN" "$LOAD_AVG" "$TMP/python.jsonl" <<'PY' | python3 scripts/bench_section.py stores-beyond-one-node
 import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 changes = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
@@ -130,6 +134,15 @@ for what in ("ingest", "read", "rank"):
         for store in ("one-redis", "cluster"):
             r = next(r for r in runs if r["label"] == f"{store} {what}" and r["connections"] == c)
             print(f"| {what} | {store} | {c} | {r['rps']} | {r['p50']} ms | {r['p99']} ms | {r['non2xx']} |")
+print()
+python = [json.loads(l) for l in open(sys.argv[5]) if l.strip()]
+print("The Python reader in-process (`python/bench/cluster_reads.py`, 1,000 calls each, interleaved; the cluster "
+      "through redis-py's `RedisCluster`):\n")
+print("| read | mode | store | p50 | p95 | p99 |")
+print("|---|---|---|---:|---:|---:|")
+for r in python:
+    print(f"| {r['read']} | {r['mode']} | {r['name']} | {r['p50_us'] / 1000:.2f} ms | {r['p95_us'] / 1000:.2f} ms "
+          f"| {r['p99_us'] / 1000:.2f} ms |")
 print()
 print("While the cluster changes, ingest at 8 connections for 20 s (the change starts at 3 s): requests refused "
       "with 503 (the tracker sends those batches again, under their ids) and the longest request.\n")

@@ -16,6 +16,7 @@ if begin in text and end in text:
     head, rest = text.split(begin, 1)
     text = head + block + rest.split(end, 1)[1]
 else:
-    title = {"core": "Core", "window-precision": "Window precision", "seed2": "Seed 2 at scale"}.get(name, name.capitalize())
+    title = {"core": "Core", "window-precision": "Window precision", "seed2": "Seed 2 at scale",
+             "stores-beyond-one-node": "Stores beyond one node"}.get(name, name.capitalize())
     text = text.rstrip() + f"\n\n## {title}\n\n{block}\n"
 path.write_text(text)
