@@ -21,6 +21,8 @@ import pytest
 from test_equality import PAIRS, assert_ranking_equals, assert_rows_equal
 
 import freshet
+from freshet._freshet import MAX_BATCH_ITEMS
+from freshet.drift import drift
 
 from conftest import READ_TOKEN, SPEC, Edge, RedisCluster, start_edge, stop
 from shop import traffic
@@ -97,7 +99,8 @@ class Sender(threading.Thread):
 def moved(redis_cluster: RedisCluster, tmp_root: Any) -> Iterator[tuple[Edge, str, Sender]]:
     """The edge on the cluster, after traffic that went on through a reshard and a failover."""
     url = redis_cluster.url("c_" + secrets.token_hex(4))
-    edge = start_edge(tmp_root, url)
+    # Every serving read sampled: the drift summaries land on the cluster too.
+    edge = start_edge(tmp_root, url, extra_vars={"FRESHET_DRIFT_SAMPLE_RATE": "1"})
     try:
         sender = Sender(edge)
         sender.start()
@@ -146,7 +149,8 @@ def test_no_batch_is_lost_or_doubled_through_a_reshard_and_a_failover(moved: tup
 async def test_the_cluster_reader_equals_the_serving_api(moved: tuple[Edge, str, Sender]) -> None:
     """Every entity, and a ranking read whose keys span the masters, as the edge serves them."""
     edge, url, sender = moved
-    users, products = sender.users, sender.products
+    # As many items as one edge request holds (the sender made more the longer the changes took).
+    users, products = sender.users, sender.products[:MAX_BATCH_ITEMS]
     user = users[1]
     ask = {"userId": user, "itemIds": products, "userFeatures": ["pageviews"], "itemFeatures": ["popularity_7d"],
            "pairFeatures": PAIRS}  # fmt: skip
@@ -160,3 +164,18 @@ async def test_the_cluster_reader_equals_the_serving_api(moved: tuple[Edge, str,
         assert_rows_equal(edge, await store.get_online_features_async("user", users))
         got = await store.get_ranking_features_async(user, products, ["pageviews"], ["popularity_7d"], PAIRS)
         assert_ranking_equals(got, expected)
+
+
+def test_drift_summaries_on_the_cluster_count_every_sampled_read(moved: tuple[Edge, str, Sender]) -> None:
+    """The edge's samples and the Python reader's, in keys of many slots, read back by `freshet drift`."""
+    edge, url, sender = moved
+    users = sender.users[:10]
+    for user in users:
+        edge.get(f"/v1/features/user/{user}?names=pageviews")
+    with freshet.FeatureStore(SPEC, url, drift_sample_rate=1.0) as store:
+        store.get_online_features("user", users[:4], ["pageviews"])
+    time.sleep(1)
+    served = edge.get("/v1/drift?since=1h&summaries=1")["summaries"]["pageviews@1"]["summary"]["count"]
+    report = drift(url, spec=SPEC, since="1h", min_samples=1)
+    assert report.feature("pageviews@1")["live"]["count"] == served
+    assert served >= 14

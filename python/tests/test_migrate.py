@@ -11,6 +11,7 @@ import asyncio
 import secrets
 from typing import Any
 
+import pytest
 import redis
 
 import freshet
@@ -134,3 +135,8 @@ def test_a_marked_store_reads_no_layout_1(redis_server: RedisServer) -> None:
     r.set(key, value)
     with freshet.FeatureStore(SPEC, redis_server.url(prefix)) as store:
         assert store.get_online_features("user", ["cid-a"], ["pageviews"])[0]["pageviews"].value == 0
+
+
+def test_a_cluster_url_has_nothing_to_migrate() -> None:
+    with pytest.raises(ValueError, match="layout 2 from the start"):
+        freshet.migrate("redis+cluster://127.0.0.1:1,127.0.0.1:2", spec=SPEC)

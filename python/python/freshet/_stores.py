@@ -70,11 +70,15 @@ def need(module: str, extra: str) -> None:
         raise ImportError(f"reading from {extra} needs {module}: pip install 'freshet[{extra}]'")
 
 
+# The Redis URL schemes (core's parser decides the rest of the URL).
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+
+
 def open_store(
     url: str, *, timeout: float, read_token: str | None, prefix: str | None, drift_sample_rate: float = 0.0
 ) -> Store:
     scheme = urlsplit(url).scheme
-    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+    if scheme in REDIS_SCHEMES:
         need("redis", "redis")
         return RedisStore(url, timeout=timeout, prefix=prefix, drift_sample_rate=drift_sample_rate)
     if scheme in ("mongodb", "mongodb+srv"):

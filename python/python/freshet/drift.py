@@ -31,6 +31,7 @@ from freshet._freshet import (
     mongo_database,
     parse_duration,
 )
+from freshet._stores import REDIS_SCHEMES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -314,7 +315,7 @@ def drift(
     s = _spec(spec)
     since_ms = parse_duration(since)
     scheme = urlsplit(url).scheme
-    if scheme in ("redis", "rediss"):
+    if scheme in REDIS_SCHEMES:
         live, errors = _from_redis(url, s, since_ms, timeout)
     elif scheme in ("mongodb", "mongodb+srv"):
         live, errors = _from_mongo(url, since_ms, s, timeout)
@@ -322,7 +323,8 @@ def drift(
         live, errors = _from_edge(url, since, read_token, timeout)
     else:
         raise ValueError(
-            f"drift summaries are read from redis://, mongodb:// or the edge's http(s):// URL, not {scheme!r}"
+            "drift summaries are read from redis://, redis+cluster://, mongodb:// or the edge's http(s):// URL, "
+            f"not {scheme!r}"
         )
     if isinstance(baseline, dict):
         text: str | None = json.dumps(baseline)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from freshet._freshet import (
     Spec,
     StoreUnavailable,
+    redis_cluster,
     redis_key_prefix,
     redis_layout1_entity,
     redis_layout1_scans,
@@ -66,6 +67,11 @@ def migrate(url: str, *, spec: str | Path | Spec, prefix: str | None = None, now
     if not isinstance(spec, Spec):
         spec = Spec(Path(spec).read_text(encoding="utf-8"))
     prefix = prefix or redis_key_prefix(url)
+    if redis_cluster(url) is not None:
+        raise ValueError(
+            "a Redis Cluster store is in layout 2 from the start (no edge before this one wrote to a cluster): "
+            "nothing to migrate"
+        )
     plain = urlunsplit(urlsplit(url)._replace(query=""))
     report = MigrateReport(prefix)
     started = time.monotonic()
