@@ -112,16 +112,18 @@ class Sampler:
 class RedisSampler(Sampler):
     """Redis: the summary script's increments, pipelined."""
 
+    # `EVAL` as a plain command: redis-py's cluster pipeline has no `eval`,
+    # and routes a command by its key (the summary key's hash tag).
     def _write(self, client: Any, calls: Calls) -> None:
         pipe = client.pipeline(transaction=False)
         for key, args in calls:
-            pipe.eval(DRIFT_ADD_SCRIPT, 1, key, *args)
+            pipe.execute_command("EVAL", DRIFT_ADD_SCRIPT, 1, key, *args)
         pipe.execute()
 
     async def _awrite(self, client: Any, calls: Calls) -> None:
         pipe = client.pipeline(transaction=False)
         for key, args in calls:
-            pipe.eval(DRIFT_ADD_SCRIPT, 1, key, *args)
+            pipe.execute_command("EVAL", DRIFT_ADD_SCRIPT, 1, key, *args)
         await pipe.execute()
 
 
