@@ -71,17 +71,7 @@ pub fn split(rest: &str) -> Result<UrlParts<'_>, String> {
             (Some(decode(user)?), pass.map(decode).transpose()?)
         }
     };
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| "unclosed [ in the host".to_string())?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
+    let (host, port) = split_host(host_port)?;
     Ok(UrlParts {
         user,
         password,
@@ -105,23 +95,27 @@ pub fn port(port: Option<&str>, default: u16, store: &str) -> Result<u16, String
     }
 }
 
+/// `host[:port]` into its host (without an IPv6 address's brackets) and port.
+fn split_host(host_port: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(v6) = host_port.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| "unclosed [ in the host".to_string())?;
+        return Ok((host, after.strip_prefix(':')));
+    }
+    Ok(match host_port.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (host_port, None),
+    })
+}
+
 /// `host[:port],host[:port],…` (a cluster's or a replica set's seed list),
 /// each with `default` when it names no port; IPv6 hosts in brackets.
 pub fn host_list(host_port: &str, default: u16, store: &str) -> Result<Vec<(String, u16)>, String> {
     host_port
         .split(',')
         .map(|one| {
-            let (host, port) = if let Some(v6) = one.strip_prefix('[') {
-                let (host, after) = v6
-                    .split_once(']')
-                    .ok_or_else(|| "unclosed [ in a host".to_string())?;
-                (host, after.strip_prefix(':'))
-            } else {
-                match one.rsplit_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (one, None),
-                }
-            };
+            let (host, port) = split_host(one)?;
             if host.is_empty() {
                 return Err(format!("a {store} host in the list is empty"));
             }

@@ -5,13 +5,18 @@
 
 use std::net::TcpListener;
 
+use std::time::Duration;
+
 use freshet_core::aggregate::aggregate;
-use freshet_core::state::EntityDelta;
+use freshet_core::read::read_features;
+use freshet_core::state::{Applied, EntityDelta};
 use freshet_core::time::{Millis, format_rfc3339};
 use freshet_core::validate::receive;
 use tokio::task::JoinHandle;
 
 use crate::spec::compiled_spec;
+use crate::store::memory::MemoryStore;
+use crate::store::{EntityKey, EntityRead, FeatureStore};
 
 /// A port free at the time of asking.
 pub fn free_port() -> u16 {
@@ -60,4 +65,58 @@ pub fn numbered_batch(k: usize, now: Millis) -> Vec<EntityDelta> {
         &receive(body.as_bytes(), now, &Default::default()).unwrap(),
         None,
     )
+}
+
+/// Applies a batch until the store takes it, as a client resends a batch
+/// the edge refused, under its id (`tries` at most, `pause_ms` apart), then
+/// once more, which must count nothing; gives how many tries it took.
+pub async fn deliver(
+    store: &impl FeatureStore,
+    deltas: &[EntityDelta],
+    tries: usize,
+    pause_ms: u64,
+) -> usize {
+    for attempt in 1..=tries {
+        match store.apply(deltas).await {
+            Ok(_) => {
+                let again = store.apply(deltas).await.unwrap();
+                assert!(
+                    again.iter().all(|a| *a == Applied::Duplicate),
+                    "a resent batch counted again: {again:?}"
+                );
+                return attempt;
+            }
+            Err(e) => {
+                eprintln!("try {attempt}: {e}");
+                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            }
+        }
+    }
+    panic!("the store never took the batch");
+}
+
+/// Every entity the batches touched reads the same from `store` as from
+/// `memory` (which applied each batch once), as served at `now`.
+pub async fn assert_reads_as_memory(
+    store: &impl FeatureStore,
+    memory: &MemoryStore,
+    batches: &[Vec<EntityDelta>],
+    now: Millis,
+) {
+    let spec = compiled_spec().unwrap();
+    let mut keys: Vec<EntityKey> = batches
+        .iter()
+        .flatten()
+        .map(|d| EntityKey::new(&d.entity, &d.id))
+        .collect();
+    keys.sort_by(|a, b| (&a.entity, &a.id).cmp(&(&b.entity, &b.id)));
+    keys.dedup();
+    let reads = EntityRead::all_of(&keys);
+    let from_store = store.load(&reads).await.unwrap();
+    let from_memory = memory.load(&reads).await.unwrap();
+    for ((key, s), m) in keys.iter().zip(&from_store).zip(&from_memory) {
+        let s = read_features(spec, &key.entity, s, None, now).unwrap();
+        let m = read_features(spec, &key.entity, m, None, now).unwrap();
+        assert_eq!(s, m, "{key:?}");
+    }
 }

@@ -15,11 +15,8 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
 
 use bson::{Document, doc};
-use freshet_core::read::read_features;
-use freshet_core::state::{Applied, EntityDelta};
 use freshet_core::time::parse_rfc3339;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
@@ -31,7 +28,7 @@ use super::{MongoStore, MongoUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
 use crate::store::pool::PoolLimits;
-use crate::store::test_support::{free_port, numbered_batch};
+use crate::store::test_support::{assert_reads_as_memory, deliver, free_port, numbered_batch};
 use crate::store::{EntityKey, EntityRead, FeatureStore};
 
 /// Which member is primary, and the members' ports.
@@ -187,27 +184,6 @@ async fn replica_set(server_port: u16) -> Set {
     set
 }
 
-/// Applies a batch until the store takes it, then again (counts nothing).
-async fn deliver(store: &MongoStore<Tokio>, deltas: &[EntityDelta]) -> usize {
-    for attempt in 1..=40 {
-        match store.apply(deltas).await {
-            Ok(_) => {
-                let again = store.apply(deltas).await.unwrap();
-                assert!(
-                    again.iter().all(|a| *a == Applied::Duplicate),
-                    "a resent batch counted again: {again:?}"
-                );
-                return attempt;
-            }
-            Err(e) => {
-                eprintln!("try {attempt}: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    panic!("the replica set never took the batch");
-}
-
 #[tokio::test]
 async fn the_primary_moving_twice_loses_and_doubles_nothing() {
     let Some(bin) = secantusd() else { return };
@@ -246,28 +222,14 @@ async fn the_primary_moving_twice_loses_and_doubles_nothing() {
             _ => {}
         }
         let deltas = numbered_batch(k, now);
-        retried += deliver(&store, &deltas).await - 1;
+        retried += deliver(&store, &deltas, 40, 50).await - 1;
         memory.apply(&deltas).await.unwrap();
         batches.push(deltas);
     }
     // The store followed the primary itself: no batch needed the client to resend it.
     assert_eq!(retried, 0);
     assert!(store.primary_changes() >= 3, "{}", store.primary_changes());
-    let mut keys: Vec<EntityKey> = batches
-        .iter()
-        .flatten()
-        .map(|d| EntityKey::new(&d.entity, &d.id))
-        .collect();
-    keys.sort_by(|a, b| (&a.entity, &a.id).cmp(&(&b.entity, &b.id)));
-    keys.dedup();
-    let reads = EntityRead::all_of(&keys);
-    let from_set = store.load(&reads).await.unwrap();
-    let from_memory = memory.load(&reads).await.unwrap();
-    for ((key, s), m) in keys.iter().zip(&from_set).zip(&from_memory) {
-        let s = read_features(spec, &key.entity, s, None, now).unwrap();
-        let m = read_features(spec, &key.entity, m, None, now).unwrap();
-        assert_eq!(s, m, "{key:?}");
-    }
+    assert_reads_as_memory(&store, &memory, &batches, now).await;
 }
 
 #[tokio::test]

@@ -14,16 +14,15 @@ use std::time::Duration;
 use freshet_core::drift::Summary;
 use freshet_core::encode::redis::EntityKeys;
 use freshet_core::encode::redis::cluster::key_slot;
-use freshet_core::read::read_features;
-use freshet_core::state::{Applied, EntityDelta};
+use freshet_core::state::EntityDelta;
 use freshet_core::time::{DAY, HOUR, Millis, parse_rfc3339};
 
 use super::integration_tests::{POOL, Tokio, prefix, redis_cli};
 use super::{RedisStore, RedisUrl};
 use crate::spec::compiled_spec;
+use crate::store::FeatureStore;
 use crate::store::memory::MemoryStore;
-use crate::store::test_support::numbered_batch;
-use crate::store::{EntityKey, EntityRead, FeatureStore};
+use crate::store::test_support::{self, assert_reads_as_memory, numbered_batch};
 
 /// A cluster of six `redis-server`s, stopped on drop.
 struct Cluster {
@@ -148,53 +147,16 @@ fn batch(k: usize, now: Millis) -> Vec<EntityDelta> {
     numbered_batch(k, now)
 }
 
-/// Applies batch `k` until the store takes it (a client resends a batch
-/// the edge refused, under the same id), then sends it again, which must
-/// count nothing; gives how many tries it took.
 async fn deliver(store: &RedisStore<Tokio>, deltas: &[EntityDelta]) -> usize {
-    for attempt in 1..=60 {
-        match store.apply(deltas).await {
-            Ok(_) => {
-                let again = store.apply(deltas).await.unwrap();
-                assert!(
-                    again.iter().all(|a| *a == Applied::Duplicate),
-                    "a resent batch counted again: {again:?}"
-                );
-                return attempt;
-            }
-            Err(e) => {
-                eprintln!("try {attempt}: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    panic!("the cluster never took the batch");
+    test_support::deliver(store, deltas, 60, 100).await
 }
 
-/// Every entity the batches touched reads the same from the cluster as
-/// from the memory store.
 async fn assert_same(
     store: &RedisStore<Tokio>,
     memory: &MemoryStore,
     batches: &[Vec<EntityDelta>],
 ) {
-    let spec = compiled_spec().unwrap();
-    let now = parse_rfc3339(NOW).unwrap();
-    let mut keys: Vec<EntityKey> = batches
-        .iter()
-        .flatten()
-        .map(|d| EntityKey::new(&d.entity, &d.id))
-        .collect();
-    keys.sort_by(|a, b| (&a.entity, &a.id).cmp(&(&b.entity, &b.id)));
-    keys.dedup();
-    let reads = EntityRead::all_of(&keys);
-    let from_cluster = store.load(&reads).await.unwrap();
-    let from_memory = memory.load(&reads).await.unwrap();
-    for ((key, c), m) in keys.iter().zip(&from_cluster).zip(&from_memory) {
-        let c = read_features(spec, &key.entity, c, None, now).unwrap();
-        let m = read_features(spec, &key.entity, m, None, now).unwrap();
-        assert_eq!(c, m, "{key:?}");
-    }
+    assert_reads_as_memory(store, memory, batches, parse_rfc3339(NOW).unwrap()).await;
 }
 
 /// Sends batches `range` through `store` (and once each to `memory`) while
@@ -293,18 +255,27 @@ async fn slots_moving_under_traffic_lose_and_double_nothing() {
     let mut migrate = vec!["migrate", "127.0.0.1", &to_port, "", "0", "5000", "keys"];
     migrate.extend(moving.iter().copied());
     assert_eq!(redis_cli(from, &migrate).await, "OK");
-    assert_same(&store, &memory, &[next]).await;
+    assert_same(&store, &memory, std::slice::from_ref(&next)).await;
     assert!(store.cluster_stats().unwrap().asked > 0);
-    // The slot is handed over 300 ms into the next batches.
+    // The next batch writes that entity: refused (TRYAGAIN) until the slot
+    // is handed over, which happens once the store has been refused.
     let masters: Vec<u16> = cluster.ports().take(3).collect();
-    let hand_over = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let hand_over = async {
+        for _ in 0..500 {
+            if store.cluster_stats().unwrap().retried > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         for port in masters {
             redis_cli(port, &["cluster", "setslot", &s, "node", &to_id]).await;
         }
-    });
-    traffic(&store, &memory, &mut batches, 80, || false).await;
-    hand_over.await.unwrap();
+    };
+    let (tries, ()) = futures_util::future::join(deliver(&store, &next), hand_over).await;
+    assert_eq!(tries, 1, "the store waited the slot out itself");
+    memory.apply(&next).await.unwrap();
+    batches.push(next);
+    traffic(&store, &memory, &mut batches, 40, || false).await;
     let stats = store.cluster_stats().unwrap();
     assert!(stats.retried > 0 && stats.moved > 0, "{stats:?}");
 
