@@ -68,20 +68,21 @@ def shop_events(rnd: random.Random, user: str, price_factor: float) -> list[dict
 
 
 def visit(edge: Edge, seed: int, price_factor: float = 1.0, users: int = USERS) -> list[str]:
-    """`users` visitors' traffic through the edge, four visits in flight at
-    once (the edge waits on its store most of each); their ids."""
+    """`users` visitors' traffic through the edge, two visits in flight at
+    once (the edge waits on its store most of each; more starve the other
+    lane's timed browser tests of CPU); their ids."""
     rnd = random.Random(seed)
     ids = [f"cid-{seed}-{secrets.token_hex(3)}-{i}" for i in range(users)]
     visits = [shop_events(rnd, user, price_factor) for user in ids]
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(edge.post_events, visits))
     return ids
 
 
 def model_reads(edge: Edge, users: list[str]) -> None:
-    """The model reads each visitor's features through the serving API, four at once."""
+    """The model reads each visitor's features through the serving API, two at once."""
     paths = [f"/v1/features/user/{user}?names={','.join(MODEL_FEATURES)}" for user in users]
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(edge.get, paths))
 
 
