@@ -157,7 +157,8 @@ class RedisStore(Store):
         # Its one option, `?prefix=`, is Freshet's, not redis-py's.
         url_prefix = redis_key_prefix(url)
         self.prefix = prefix or url_prefix
-        self.url = urlunsplit(urlsplit(url)._replace(query=""))
+        # As given: `redis_client` drops the `?prefix=` redis-py does not know.
+        self.url = url
         self.timeout = timeout
         self._sync: Any = None
         self._async: Any = None
@@ -167,7 +168,6 @@ class RedisStore(Store):
         # A cluster is layout 2 from the start, as the edge takes it.
         self._cluster = redis_cluster(url) is not None
         self._layout2 = self._cluster
-        self._raw_url = url
 
     def _client(self, retry_cls: Any, asynchronous: bool) -> Any:
         from redis.backoff import NoBackoff
@@ -176,7 +176,7 @@ class RedisStore(Store):
         # One retry on a refused or reset connection (a pooled connection the
         # server closed); none on a timeout, so a slow store fails in `timeout`.
         retry = retry_cls(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-        return redis_client(self._raw_url, timeout=self.timeout, asynchronous=asynchronous, retry=retry)
+        return redis_client(self.url, timeout=self.timeout, asynchronous=asynchronous, retry=retry)
 
     def _commands(self, parts: list[Part]) -> list[tuple[bytes, ...]]:
         commands: list[tuple[bytes, ...]] = []

@@ -15,7 +15,7 @@ use freshet_core::drift::Summary;
 use freshet_core::encode::redis::EntityKeys;
 use freshet_core::encode::redis::cluster::key_slot;
 use freshet_core::state::EntityDelta;
-use freshet_core::time::{DAY, HOUR, Millis, parse_rfc3339};
+use freshet_core::time::{DAY, HOUR, parse_rfc3339};
 
 use super::integration_tests::{POOL, Tokio, prefix, redis_cli};
 use super::{RedisStore, RedisUrl};
@@ -143,10 +143,6 @@ impl Cluster {
 
 const NOW: &str = "2026-11-22T10:00:00Z";
 
-fn batch(k: usize, now: Millis) -> Vec<EntityDelta> {
-    numbered_batch(k, now)
-}
-
 async fn deliver(store: &RedisStore<Tokio>, deltas: &[EntityDelta]) -> usize {
     test_support::deliver(store, deltas, 60, 100).await
 }
@@ -172,7 +168,7 @@ async fn traffic(
     let mut tries = 0;
     let start = batches.len();
     while batches.len() < start + min || busy() {
-        let deltas = batch(batches.len(), now);
+        let deltas = numbered_batch(batches.len(), now);
         tries += deliver(store, &deltas).await;
         memory.apply(&deltas).await.unwrap();
         batches.push(deltas);
@@ -235,7 +231,7 @@ async fn slots_moving_under_traffic_lose_and_double_nothing() {
     // have gone, and refuses a script over keys of both nodes (TRYAGAIN)
     // until the slot is wholly moved.
     // An entity the next batch writes, written before.
-    let next = batch(batches.len(), parse_rfc3339(NOW).unwrap());
+    let next = numbered_batch(batches.len(), parse_rfc3339(NOW).unwrap());
     let keys = EntityKeys {
         prefix: "x",
         entity: &next[0].entity,
