@@ -136,19 +136,41 @@ def simulate(shop: Shop, seed: int, visitors: int, days: float, now: int) -> lis
     return visits
 
 
-def send(edge: str, write_key: str, visits: list[Visit], concurrency: int) -> None:
+# The edge's limit on events per request (core's `Limits::max_events`).
+MAX_EVENTS = 500
+
+
+def requests_of(visits: list[Visit], per_request: int) -> list[list[Visit]]:
+    """Consecutive visits grouped into ingest requests of at most
+    `per_request` visits and `MAX_EVENTS` events (a visit alone is never split)."""
+    out: list[list[Visit]] = []
+    for visit in visits:
+        last = out[-1] if out else None
+        if last and len(last) < per_request and sum(len(v.events) for v in last) + len(visit.events) <= MAX_EVENTS:
+            last.append(visit)
+        else:
+            out.append([visit])
+    return out
+
+
+def send(edge: str, write_key: str, visits: list[Visit], concurrency: int, per_request: int = 1) -> int:
+    """POSTs the visits, `per_request` to a request; the number of requests."""
+    requests = requests_of(visits, per_request)
     with httpx.Client(timeout=30, headers={"x-freshet-key": write_key, "content-type": "application/json"}) as client:
 
-        def post(visit: Visit) -> None:
-            body = {"batchId": f"sim-{visit.client_id}-{visit.start}", "sentAt": iso(time.time_ns() // 1_000_000),
-                    "events": visit.events}  # fmt: skip
+        def post(group: list[Visit]) -> None:
+            first = group[0]
+            batch_id = f"sim-{first.client_id}-{first.start}" + (f"-{len(group)}" if len(group) > 1 else "")
+            body = {"batchId": batch_id, "sentAt": iso(time.time_ns() // 1_000_000),
+                    "events": [e for v in group for e in v.events]}  # fmt: skip
             r = client.post(f"{edge}/v1/ingest", content=json.dumps(body))
             answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
             if r.status_code != 202 or answer.get("rejected"):
                 raise RuntimeError(f"the edge refused a visit ({r.status_code}): {str(answer)[:500]}")
 
         with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(post, visits))
+            list(pool.map(post, requests))
+    return len(requests)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,16 +181,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=float, default=6.0, help="how far back the visits go (at most 7: the edge's limit)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument(
+        "--visits-per-request",
+        type=int,
+        default=1,
+        help="visits sent in one ingest request (1, as a shop's tracker sends them; tests send more)",
+    )
     args = ap.parse_args(argv)
     if not 0 < args.days < 7:
         ap.error("--days must be between 0 and 7: the edge refuses events older than 7 days")
     shop = Shop(load_catalog(), random.Random(args.seed))
     started = time.monotonic()
     visits = simulate(shop, args.seed, args.visitors, args.days, time.time_ns() // 1_000_000)
-    send(args.edge.rstrip("/"), args.write_key, visits, args.concurrency)
+    if args.visits_per_request < 1:
+        ap.error("--visits-per-request must be at least 1")
+    requests = send(args.edge.rstrip("/"), args.write_key, visits, args.concurrency, args.visits_per_request)
     took = time.monotonic() - started
     events = sum(len(v.events) for v in visits)
-    print(f"sent {len(visits)} visits of {args.visitors} visitors ({events} events, "
+    print(f"sent {len(visits)} visits of {args.visitors} visitors in {requests} requests ({events} events, "
           f"{sum(v.decisions for v in visits)} recommendations shown) over the past {args.days:g} days "
           f"to {args.edge} in {took:.1f} s ({len(visits) / took:.0f} visits/s), seed {args.seed}")  # fmt: skip
     return 0

@@ -65,7 +65,8 @@ def trained(redis_edge: tuple[Edge, str], tmp_root: Path) -> dict[str, Any]:
     edge, _ = redis_edge
     artifact, metrics = tmp_root / "ranker.joblib", tmp_root / "ranker-metrics.json"
     for args in (
-        ["traffic.py", "--edge", edge.base, "--write-key", WRITE_KEY, "--visitors", "300", "--seed", "3"],
+        ["traffic.py", "--edge", edge.base, "--write-key", WRITE_KEY, "--visitors", "300", "--seed", "3",
+         "--visits-per-request", "25"],
         ["train.py", "--edge", edge.base, "--read-token", READ_TOKEN, "--out", str(artifact),
          "--metrics", str(metrics)],
     ):  # fmt: skip

@@ -16,11 +16,11 @@ export const CATEGORY = {
   'prod-7': 'tripods', 'prod-8': 'tripods',
 };
 
-/** Sends `visitors` seeded visitors' visits through the edge and trains the ranker from its log; returns the artifact's path and the training's output. */
+/** Sends `visitors` seeded visitors' visits through the edge (25 visits to a request: what training reads is the same, in a tenth of the time) and trains the ranker from its log; returns the artifact's path and the training's output. */
 export function train(edge, { visitors = 300, seed = 5, metrics } = {}) {
   const artifact = path.join(stack.TMP, `ranker-${seed}.joblib`);
   const run = (args) => execFileSync(PYTHON, args, { cwd: KSERVE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const sent = run(['traffic.py', '--edge', edge.base, '--write-key', 'dev', '--visitors', String(visitors), '--seed', String(seed)]);
+  const sent = run(['traffic.py', '--edge', edge.base, '--write-key', 'dev', '--visitors', String(visitors), '--seed', String(seed), '--visits-per-request', '25']);
   const trained = run(['train.py', '--edge', edge.base, '--read-token', stack.READ_TOKEN, '--out', artifact, ...(metrics ? ['--metrics', metrics] : [])]);
   return { artifact, output: sent + trained };
 }
