@@ -88,8 +88,8 @@ bash npm/build.sh >/dev/null
 prefetch_log=.state/prefetch.log
 bash scripts/prefetch.sh >"$prefetch_log" 2>&1 &
 prefetch=$!
-lane_a=(python media edge)
-lane_b=(mongo e2e sdk leptos sdk-web)
+lane_a=(python mongo media edge)
+lane_b=(e2e sdk leptos sdk-web)
 for part in "$ROOT"/scripts/test-*.sh; do
   name=$(basename "$part" .sh)
   name=${name#test-}
