@@ -152,8 +152,8 @@ for r in changes:
     print(f"| {r['label'].split(', ', 1)[1]} | {r['change_s']} s | {r['requests']} | {r['non2xx']} | {r['p99']} ms | {r['max']} ms |")
 print()
 print("Events lost and doubled through a reshard and a failover: none entity by entity against the memory store in "
-      "the edge's `cluster_tests.rs`, and none by `freshet consistency` in `python/tests/test_cluster.py` in the runs "
-      "here but one: a from-nothing `make test` found one visitor's batches in the log and not in the cluster (open "
-      "in issue 24; the test is marked xfail until found).\n")
+      "the edge's `cluster_tests.rs`, and none by `freshet consistency` in `python/tests/test_cluster.py`. (Both "
+      "found a loss now and then until the test cluster gave each node its own directory: replicas sharing one loaded "
+      "each other's first snapshot; docs/ARCHITECTURE.md, Redis Cluster.)\n")
 print(f"Machine: 2 cores, 23 GiB (this sandbox); load average {load} at the end.")
 PY

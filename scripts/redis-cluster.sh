@@ -3,9 +3,14 @@
 # and 3 replicas from Debian's redis-server, made with `redis-cli --cluster
 # create`. Usage:
 #   scripts/redis-cluster.sh up DIR FIRST_PORT   # ports FIRST_PORT..+5; waits for cluster_state:ok
+#                                                # and every replica in sync with its master
 #   scripts/redis-cluster.sh down DIR            # stops the nodes started in DIR
-# Each node's config, log and pid live in DIR. `cluster-node-timeout` is
-# 2 s, so a failed master's replica takes over within a few seconds.
+# Each node's config, log and pid live in DIR, and its data files in
+# DIR/PORT: a replica's first sync writes the master's snapshot to its
+# working directory and loads it from there, so nodes sharing one directory
+# load each other's shards (seen: a replica promoted with another shard's
+# keys). `cluster-node-timeout` is 2 s, so a failed master's replica takes
+# over within a few seconds.
 set -euo pipefail
 what=${1:?up or down}
 dir=${2:?a directory for the nodes}
@@ -28,9 +33,11 @@ up() {
   mkdir -p "$dir"
   for i in 0 1 2 3 4 5; do
     port=$((first + i))
+    mkdir -p "$dir/$port"
     redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
       --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" \
-      --cluster-node-timeout 2000 --dir "$dir" --save '' --appendonly no \
+      --cluster-node-timeout 2000 --dir "$dir/$port" --save '' --appendonly no \
+      --repl-diskless-sync-delay 0 \
       --logfile "$dir/node-$port.log" --pidfile "$dir/node-$port.pid"
     nodes+=("127.0.0.1:$port")
   done
@@ -54,6 +61,25 @@ up() {
       exit 1
     }
   done
+  # A failover asked for before a replica's first sync would wait for it, or
+  # time out (`repl-diskless-sync-delay` is 0, not 5 s, so it starts at once).
+  for port in "${nodes[@]##*:}"; do
+    for _ in $(seq 300); do
+      in_sync "$port" && break
+      sleep 0.05
+    done
+    in_sync "$port" || {
+      echo "redis-cluster.sh: replica $port never came in sync with its master" >&2
+      exit 1
+    }
+  done
+}
+
+# A master, or a replica whose link to its master is up.
+in_sync() {
+  local info
+  info=$(redis-cli -p "$1" info replication 2>/dev/null)
+  grep -q '^role:master' <<<"$info" || grep -q '^master_link_status:up' <<<"$info"
 }
 
 case "$what" in

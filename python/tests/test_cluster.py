@@ -134,12 +134,17 @@ def moved(redis_cluster: RedisCluster, tmp_root: Any) -> Iterator[tuple[Edge, st
             flowing.append(sender.batches)
             time.sleep(1)
             replica = next(p for p in redis_cluster.ports if "slave" in me(p)[2] and me(p)[3] == me(first)[0])
-            assert cli(replica, "cluster", "failover") == "OK"
-            for _ in range(200):
-                if cli(replica, "role").startswith("master"):
-                    break
-                time.sleep(0.05)
-            assert cli(replica, "role").startswith("master")
+            # A manual failover not done within its own timeout (5 s: a replica that
+            # could not catch up in time on a loaded machine) is asked for again, as an operator would.
+            deadline, asks = time.monotonic() + 60, 0
+            while not cli(replica, "role").startswith("master") and time.monotonic() < deadline:
+                assert cli(replica, "cluster", "failover") == "OK"
+                asks += 1
+                for _ in range(120):
+                    if cli(replica, "role").startswith("master"):
+                        break
+                    time.sleep(0.05)
+            assert cli(replica, "role").startswith("master"), f"the replica never took over ({asks} requests)"
             flowing.append(sender.batches)
             time.sleep(2)
         finally:
@@ -154,12 +159,6 @@ def moved(redis_cluster: RedisCluster, tmp_root: Any) -> Iterator[tuple[Edge, st
         stop(edge.proc)
 
 
-@pytest.mark.xfail(
-    reason="issue 24, open: in a from-nothing `make test` (2026-12-07) one shop visitor's batches (the stale "
-    "visitor, 11 (entity, feature) pairs) were in the log but not read from the cluster, with every batch "
-    "answered 202; passed in the runs here before. Not yet found: the edge's cluster writes or redis-py's reads.",
-    strict=False,
-)
 def test_no_batch_is_lost_or_doubled_through_a_reshard_and_a_failover(
     moved: tuple[Edge, str, Sender], redis_cluster: RedisCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,7 +167,7 @@ def test_no_batch_is_lost_or_doubled_through_a_reshard_and_a_failover(
     report = freshet.consistency(100_000, url=url, log=edge.base, read_token=READ_TOKEN, spec=SPEC,
                                  start=freshet._log.now_ms() - 7 * 86_400_000)  # fmt: skip
     if report.mismatches:
-        # Shown even while the test is marked xfail, whose report drops the message.
+        # Shown whole: pytest's report cuts a long assertion message.
         with capsys.disabled():
             print(f"\n{explain(report.mismatches, redis_cluster)}")
     assert report.mismatches == [] and report.match_rate == 1.0

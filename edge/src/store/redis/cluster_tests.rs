@@ -9,20 +9,20 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use freshet_core::drift::Summary;
 use freshet_core::encode::redis::EntityKeys;
 use freshet_core::encode::redis::cluster::key_slot;
 use freshet_core::state::EntityDelta;
-use freshet_core::time::{DAY, HOUR, parse_rfc3339};
+use freshet_core::time::{DAY, HOUR, format_rfc3339, parse_rfc3339};
 
 use super::integration_tests::{POOL, Tokio, prefix, redis_cli};
 use super::{RedisStore, RedisUrl};
 use crate::spec::compiled_spec;
-use crate::store::FeatureStore;
 use crate::store::memory::MemoryStore;
 use crate::store::test_support::{self, assert_reads_as_memory, numbered_batch};
+use crate::store::{Applied, FeatureStore};
 
 /// A cluster of six `redis-server`s, stopped on drop.
 struct Cluster {
@@ -37,7 +37,12 @@ impl Drop for Cluster {
             .arg("down")
             .arg(&self.dir)
             .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            // The nodes' configs and logs, for whoever reads the failure.
+            eprintln!("the nodes' logs are kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -48,8 +53,8 @@ fn script() -> PathBuf {
 /// Six free ports in a row, and their cluster bus ports (+10000).
 fn free_ports() -> u16 {
     let seed = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        + SystemTime::now()
+            .duration_since(UNIX_EPOCH)
             .unwrap()
             .subsec_nanos() as u64;
     for attempt in 0..200 {
@@ -89,6 +94,22 @@ impl Cluster {
             .unwrap();
         assert!(status.success(), "the cluster did not come up");
         Some(cluster)
+    }
+
+    /// What the nodes logged of failovers and elections.
+    fn failover_log(&self) -> String {
+        let mut out = String::new();
+        for port in self.ports() {
+            let log = std::fs::read_to_string(self.dir.join(format!("node-{port}.log")))
+                .unwrap_or_default();
+            for line in log
+                .lines()
+                .filter(|l| l.contains("ailover") || l.contains("lection"))
+            {
+                out.push_str(&format!("{port}: {line}\n"));
+            }
+        }
+        out
     }
 
     /// A store on the cluster under a prefix of its own; two seeds.
@@ -147,12 +168,57 @@ async fn deliver(store: &RedisStore<Tokio>, deltas: &[EntityDelta]) -> usize {
     test_support::deliver(store, deltas, 60, 100).await
 }
 
+/// The batches sent, each with when the store took it and in how many tries.
+#[derive(Default)]
+struct Sent {
+    batches: Vec<Vec<EntityDelta>>,
+    taken: Vec<(SystemTime, usize)>,
+}
+
+impl Sent {
+    fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    fn push(&mut self, deltas: Vec<EntityDelta>, tries: usize) {
+        self.batches.push(deltas);
+        self.taken.push((SystemTime::now(), tries));
+    }
+}
+
+/// Every batch is in the store once: sent again, none counts (a batch
+/// that does was lost, and is named with when the store took it, beside
+/// what the nodes logged of failovers); then every entity reads as in
+/// `memory`.
 async fn assert_same(
     store: &RedisStore<Tokio>,
     memory: &MemoryStore,
-    batches: &[Vec<EntityDelta>],
+    sent: &Sent,
+    cluster: &Cluster,
 ) {
-    assert_reads_as_memory(store, memory, batches, parse_rfc3339(NOW).unwrap()).await;
+    let mut lost = Vec::new();
+    for (k, (deltas, (at, tries))) in sent.batches.iter().zip(&sent.taken).enumerate() {
+        let again = store.apply(deltas).await.unwrap();
+        let gone: Vec<&str> = deltas
+            .iter()
+            .zip(&again)
+            .filter(|(_, a)| **a != Applied::Duplicate)
+            .map(|(d, _)| d.id.as_str())
+            .collect();
+        if !gone.is_empty() {
+            let ms = at.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+            let at = format_rfc3339(ms);
+            lost.push(format!("batch {k} (taken {at}, {tries} tries): {gone:?}"));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} batches lost, then sent again:\n{}\nthe nodes' failovers:\n{}",
+        lost.len(),
+        lost.join("\n"),
+        cluster.failover_log()
+    );
+    assert_reads_as_memory(store, memory, &sent.batches, parse_rfc3339(NOW).unwrap()).await;
 }
 
 /// Sends batches `range` through `store` (and once each to `memory`) while
@@ -160,24 +226,25 @@ async fn assert_same(
 async fn traffic(
     store: &RedisStore<Tokio>,
     memory: &MemoryStore,
-    batches: &mut Vec<Vec<EntityDelta>>,
+    sent: &mut Sent,
     min: usize,
     mut busy: impl FnMut() -> bool,
 ) -> usize {
     let now = parse_rfc3339(NOW).unwrap();
     let mut tries = 0;
-    let start = batches.len();
-    while batches.len() < start + min || busy() {
-        let deltas = numbered_batch(batches.len(), now);
-        tries += deliver(store, &deltas).await;
+    let start = sent.len();
+    while sent.len() < start + min || busy() {
+        let deltas = numbered_batch(sent.len(), now);
+        let took = deliver(store, &deltas).await;
+        tries += took;
         memory.apply(&deltas).await.unwrap();
-        batches.push(deltas);
+        sent.push(deltas, took);
         assert!(
-            batches.len() < start + 5_000,
+            sent.len() < start + 20_000,
             "the cluster change never ended"
         );
     }
-    tries - (batches.len() - start)
+    tries - (sent.len() - start)
 }
 
 #[tokio::test]
@@ -185,13 +252,13 @@ async fn a_cluster_applies_and_reads_as_one_server_does() {
     let Some(cluster) = Cluster::up() else { return };
     let store = cluster.store();
     let memory = MemoryStore::new(compiled_spec().unwrap());
-    let mut batches = Vec::new();
-    let retries = traffic(&store, &memory, &mut batches, 120, || false).await;
+    let mut sent = Sent::default();
+    let retries = traffic(&store, &memory, &mut sent, 120, || false).await;
     assert_eq!(retries, 0);
-    assert_same(&store, &memory, &batches).await;
+    assert_same(&store, &memory, &sent, &cluster).await;
     // The entities are spread over the three masters.
     let mut masters = Vec::new();
-    for d in batches.iter().flatten().take(60) {
+    for d in sent.batches.iter().flatten().take(60) {
         let keys = EntityKeys {
             prefix: "x",
             entity: &d.entity,
@@ -224,14 +291,14 @@ async fn slots_moving_under_traffic_lose_and_double_nothing() {
     let Some(cluster) = Cluster::up() else { return };
     let store = cluster.store();
     let memory = MemoryStore::new(compiled_spec().unwrap());
-    let mut batches = Vec::new();
-    traffic(&store, &memory, &mut batches, 40, || false).await;
+    let mut sent = Sent::default();
+    traffic(&store, &memory, &mut sent, 40, || false).await;
 
     // One slot by hand, half-way: the source answers ASK for the keys that
     // have gone, and refuses a script over keys of both nodes (TRYAGAIN)
     // until the slot is wholly moved.
     // An entity the next batch writes, written before.
-    let next = numbered_batch(batches.len(), parse_rfc3339(NOW).unwrap());
+    let next = numbered_batch(sent.len(), parse_rfc3339(NOW).unwrap());
     let keys = EntityKeys {
         prefix: "x",
         entity: &next[0].entity,
@@ -251,7 +318,13 @@ async fn slots_moving_under_traffic_lose_and_double_nothing() {
     let mut migrate = vec!["migrate", "127.0.0.1", &to_port, "", "0", "5000", "keys"];
     migrate.extend(moving.iter().copied());
     assert_eq!(redis_cli(from, &migrate).await, "OK");
-    assert_same(&store, &memory, std::slice::from_ref(&next)).await;
+    assert_reads_as_memory(
+        &store,
+        &memory,
+        std::slice::from_ref(&next),
+        parse_rfc3339(NOW).unwrap(),
+    )
+    .await;
     assert!(store.cluster_stats().unwrap().asked > 0);
     // The next batch writes that entity: refused (TRYAGAIN) until the slot
     // is handed over, which happens once the store has been refused.
@@ -270,8 +343,8 @@ async fn slots_moving_under_traffic_lose_and_double_nothing() {
     let (tries, ()) = futures_util::future::join(deliver(&store, &next), hand_over).await;
     assert_eq!(tries, 1, "the store waited the slot out itself");
     memory.apply(&next).await.unwrap();
-    batches.push(next);
-    traffic(&store, &memory, &mut batches, 40, || false).await;
+    sent.push(next, tries);
+    traffic(&store, &memory, &mut sent, 40, || false).await;
     let stats = store.cluster_stats().unwrap();
     assert!(stats.retried > 0 && stats.moved > 0, "{stats:?}");
 
@@ -295,16 +368,16 @@ async fn slots_moving_under_traffic_lose_and_double_nothing() {
         .spawn()
         .unwrap();
     let before = store.cluster_stats().unwrap();
-    traffic(&store, &memory, &mut batches, 100, || {
+    traffic(&store, &memory, &mut sent, 100, || {
         reshard.try_wait().unwrap().is_none()
     })
     .await;
     assert!(reshard.wait().unwrap().success());
-    traffic(&store, &memory, &mut batches, 40, || false).await;
+    traffic(&store, &memory, &mut sent, 40, || false).await;
     let after = store.cluster_stats().unwrap();
     assert!(after.moved > before.moved, "{before:?} → {after:?}");
-    eprintln!("{} batches; {after:?}", batches.len());
-    assert_same(&store, &memory, &batches).await;
+    eprintln!("{} batches; {after:?}", sent.len());
+    assert_same(&store, &memory, &sent, &cluster).await;
 }
 
 #[tokio::test]
@@ -312,8 +385,8 @@ async fn a_master_failing_over_under_traffic_loses_and_doubles_nothing() {
     let Some(cluster) = Cluster::up() else { return };
     let store = cluster.store();
     let memory = MemoryStore::new(compiled_spec().unwrap());
-    let mut batches = Vec::new();
-    traffic(&store, &memory, &mut batches, 40, || false).await;
+    let mut sent = Sent::default();
+    traffic(&store, &memory, &mut sent, 40, || false).await;
     // A replica of the first master takes over (a maintenance window's
     // failover: the replica catches up first, so nothing acknowledged is lost).
     let master_id = cluster.id(cluster.first).await;
@@ -330,20 +403,44 @@ async fn a_master_failing_over_under_traffic_loses_and_doubles_nothing() {
         }
     }
     let replica = replica.expect("the first master has a replica");
-    assert_eq!(redis_cli(replica, &["cluster", "failover"]).await, "OK");
-    let mut flowing = 0;
-    traffic(&store, &memory, &mut batches, 60, || {
-        flowing += 1;
+    let is_master = || {
         let role = Command::new("redis-cli")
             .args(["-p", &replica.to_string(), "role"])
             .output()
             .unwrap();
-        !String::from_utf8_lossy(&role.stdout).starts_with("master") && flowing < 4_000
+        String::from_utf8_lossy(&role.stdout).starts_with("master")
+    };
+    let ask = || {
+        let out = Command::new("redis-cli")
+            .args(["-p", &replica.to_string(), "cluster", "failover"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    };
+    ask();
+    // A manual failover that has not happened within its own timeout
+    // (5 s, CLUSTER_MF_TIMEOUT: a replica that could not catch up in time
+    // on a loaded machine) is asked for again, as an operator would.
+    let (started, mut asked_at, mut asks) = (Instant::now(), Instant::now(), 1);
+    traffic(&store, &memory, &mut sent, 60, || {
+        if is_master() {
+            return false;
+        }
+        if asked_at.elapsed() > Duration::from_secs(6) {
+            ask();
+            (asked_at, asks) = (Instant::now(), asks + 1);
+        }
+        started.elapsed() < Duration::from_secs(60)
     })
     .await;
-    traffic(&store, &memory, &mut batches, 60, || false).await;
+    assert!(
+        is_master(),
+        "the replica never took over ({asks} requests in 60 s):\n{}",
+        cluster.failover_log()
+    );
+    traffic(&store, &memory, &mut sent, 60, || false).await;
     let stats = store.cluster_stats().unwrap();
-    eprintln!("{} batches; {stats:?}", batches.len());
+    eprintln!("{} batches; {stats:?}", sent.len());
     assert!(stats.moved + stats.retried > 0, "{stats:?}");
-    assert_same(&store, &memory, &batches).await;
+    assert_same(&store, &memory, &sent, &cluster).await;
 }
