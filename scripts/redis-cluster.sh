@@ -52,27 +52,25 @@ up() {
     exit 1
   }
   for port in "${nodes[@]##*:}"; do
-    for _ in $(seq 200); do
-      state_ok "$port" && break
-      sleep 0.05
-    done
-    state_ok "$port" || {
-      echo "redis-cluster.sh: node $port never reached cluster_state:ok" >&2
-      exit 1
-    }
+    await state_ok "$port" 200 "node $port never reached cluster_state:ok"
   done
   # A failover asked for before a replica's first sync would wait for it, or
   # time out (`repl-diskless-sync-delay` is 0, not 5 s, so it starts at once).
   for port in "${nodes[@]##*:}"; do
-    for _ in $(seq 300); do
-      in_sync "$port" && break
-      sleep 0.05
-    done
-    in_sync "$port" || {
-      echo "redis-cluster.sh: replica $port never came in sync with its master" >&2
-      exit 1
-    }
+    await in_sync "$port" 300 "replica $port never came in sync with its master"
   done
+}
+
+# `await CHECK PORT TRIES WHY`: CHECK PORT every 50 ms until it holds, at
+# most TRIES times; else the script fails saying WHY.
+await() {
+  local _
+  for _ in $(seq "$3"); do
+    "$1" "$2" && return 0
+    sleep 0.05
+  done
+  echo "redis-cluster.sh: $4" >&2
+  exit 1
 }
 
 # A master, or a replica whose link to its master is up.

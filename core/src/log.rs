@@ -30,6 +30,9 @@ pub const PREFIX: &str = "events/";
 /// A batch whose partition time is this close to an hour boundary may land in
 /// either hour on a retry; the writer checks both.
 pub const BOUNDARY_MARGIN: Millis = 60 * SECOND;
+/// Most NDJSON bytes of one part of a batch ([`LoggedBatch::parts`]): a
+/// Cloudflare Queues message holds 128 KB, and a part travels gzipped.
+pub const MAX_PART_BYTES: usize = 120 * 1024;
 
 /// One accepted batch, as logged.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,28 +143,76 @@ impl LoggedBatch {
     /// The batch as NDJSON lines.
     pub fn to_ndjson(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 * self.events.len());
-        let received_at = format_rfc3339(self.received_at);
         for e in &self.events {
-            let line = Line {
-                batch_id: self.batch_id.clone(),
-                received_at: received_at.clone(),
-                write_key: self.write_key.clone(),
-                verified_user: self.verified_user.clone(),
-                spec: self.spec.clone(),
-                id: e.id.clone(),
-                event_type: e.event_type.clone(),
-                timestamp: format_rfc3339(e.time),
-                client_id: e.client_id.clone(),
-                session_id: e.session_id.clone(),
-                user_id: e.user_id.clone(),
-                payload: e.payload.clone(),
-            };
-            // A struct of strings and JSON values always serializes.
-            if serde_json::to_writer(&mut out, &line).is_ok() {
-                out.push(b'\n');
-            }
+            self.write_line(&mut out, e);
         }
         out
+    }
+
+    /// One event's line, with its batch's fields, and its newline.
+    fn write_line(&self, out: &mut Vec<u8>, e: &Event) {
+        let line = Line {
+            batch_id: self.batch_id.clone(),
+            received_at: format_rfc3339(self.received_at),
+            write_key: self.write_key.clone(),
+            verified_user: self.verified_user.clone(),
+            spec: self.spec.clone(),
+            id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            timestamp: format_rfc3339(e.time),
+            client_id: e.client_id.clone(),
+            session_id: e.session_id.clone(),
+            user_id: e.user_id.clone(),
+            payload: e.payload.clone(),
+        };
+        // A struct of strings and JSON values always serializes.
+        if serde_json::to_writer(&mut *out, &line).is_ok() {
+            out.push(b'\n');
+        }
+    }
+
+    /// The batch cut, in event order, into parts whose NDJSON is at most
+    /// `max_bytes` each (a queue message each); the batch itself when it
+    /// fits. Part k of n > 1 is the batch `<batchId>.<k>`, with markers and
+    /// a log object of its own: a sent batch id has no dot
+    /// (`wire::is_valid_id`), so a part's id is never a batch's. Lines are
+    /// measured with their times (fixed-width) and batch fields, so the same
+    /// events sent again are cut the same way and each part counts once.
+    pub fn parts(&self, max_bytes: usize) -> Vec<Self> {
+        // Room for the longest suffix a part's id can take on every line.
+        let suffix = format!(".{}", self.events.len()).len();
+        let mut cuts: Vec<Vec<Event>> = vec![Vec::new()];
+        let mut size = 0;
+        let mut line = Vec::new();
+        for e in &self.events {
+            line.clear();
+            self.write_line(&mut line, e);
+            let len = line.len() + suffix;
+            let part = cuts
+                .last_mut()
+                .filter(|p| p.is_empty() || size + len <= max_bytes);
+            match part {
+                Some(part) => {
+                    part.push(e.clone());
+                    size += len;
+                }
+                None => {
+                    cuts.push(vec![e.clone()]);
+                    size = len;
+                }
+            }
+        }
+        if cuts.len() == 1 {
+            return vec![self.clone()];
+        }
+        cuts.into_iter()
+            .enumerate()
+            .map(|(k, events)| Self {
+                batch_id: format!("{}.{}", self.batch_id, k + 1),
+                events,
+                ..self.clone()
+            })
+            .collect()
     }
 
     /// The gzipped object the edge writes.
@@ -327,6 +378,50 @@ mod tests {
             late.object_keys().1.as_deref(),
             Some("events/2026/11/23/00/b-1.ndjson.gz")
         );
+    }
+
+    #[test]
+    fn a_batch_too_large_for_a_message_is_cut_into_parts_the_same_way_each_time() {
+        let events: Vec<Event> = (0..300)
+            .map(|i| {
+                let mut e = event(&format!("e{i}"), "2026-11-22T10:00:00.000Z");
+                e.payload
+                    .insert("note".into(), json!("x".repeat(i % 7 * 100)));
+                e
+            })
+            .collect();
+        let b = logged(events);
+        let small = logged(b.events[..20].to_vec());
+        assert!(
+            small.parts(MAX_PART_BYTES) == vec![small.clone()],
+            "a batch that fits is one part"
+        );
+        let parts = b.parts(20_000);
+        assert!(parts.len() > 3, "{}", parts.len());
+        for (k, part) in parts.iter().enumerate() {
+            assert_eq!(part.batch_id, format!("b-1.{}", k + 1));
+            assert!(part.to_ndjson().len() <= 20_000);
+            assert_eq!(
+                (part.received_at, &part.verified_user),
+                (b.received_at, &b.verified_user)
+            );
+        }
+        let all: Vec<&Event> = parts.iter().flat_map(|p| &p.events).collect();
+        assert!(
+            all == b.events.iter().collect::<Vec<_>>(),
+            "the parts hold the events in order"
+        );
+        // Sent again, later, after a different clock correction: the same cut.
+        let mut again = b.clone();
+        again.received_at += 3_600_123;
+        for e in &mut again.events {
+            e.time += 1_234;
+        }
+        let cut = |ps: &[LoggedBatch]| ps.iter().map(|p| p.events.len()).collect::<Vec<_>>();
+        assert_eq!(cut(&again.parts(20_000)), cut(&parts));
+        // A line longer than a part is a part of its own.
+        let single = b.parts(100);
+        assert_eq!(single.len(), 300);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::config::ConfigError;
 use crate::event_log::LogError;
 use crate::http::Response;
+use crate::queue::QueueError;
 use crate::rate_limit::Scope;
 use crate::store::StoreError;
 
@@ -56,6 +57,11 @@ pub enum EdgeError {
     StoreUnavailable(StoreError),
     /// The event log could not be written or read.
     LogUnavailable(LogError),
+    /// The ingest queue did not take the batch (`FRESHET_PIPELINE=queue`).
+    QueueUnavailable(QueueError),
+    /// A queue message that does not read as logged batches (never sent by
+    /// an edge): it fails every delivery and ends in the dead-letter queue.
+    BadMessage(String),
     /// The configuration (vars, secrets, compiled-in spec) is invalid.
     Misconfigured(ConfigError),
 }
@@ -86,8 +92,8 @@ impl EdgeError {
             Self::MethodNotAllowed { .. } => 405,
             Self::UnknownFeature(_) | Self::BadRequest(_) => 400,
             Self::RateLimited { .. } => 429,
-            Self::StoreUnavailable(_) | Self::LogUnavailable(_) => 503,
-            Self::Misconfigured(_) => 500,
+            Self::StoreUnavailable(_) | Self::LogUnavailable(_) | Self::QueueUnavailable(_) => 503,
+            Self::Misconfigured(_) | Self::BadMessage(_) => 500,
         }
     }
 
@@ -113,6 +119,8 @@ impl EdgeError {
             Self::RateLimited { .. } => "rate_limited",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::LogUnavailable(_) => "log_unavailable",
+            Self::QueueUnavailable(_) => "queue_unavailable",
+            Self::BadMessage(_) => "bad_message",
             Self::Misconfigured(_) => "misconfigured",
         }
     }
@@ -162,6 +170,10 @@ impl EdgeError {
             Self::LogUnavailable(_) => {
                 "the event log is unavailable; retry with the same batchId".to_owned()
             }
+            Self::QueueUnavailable(_) => {
+                "the ingest queue is unavailable; retry with the same batchId".to_owned()
+            }
+            Self::BadMessage(why) => format!("a queue message that is not a logged batch: {why}"),
             // The operator reads this in the answer of their own worker; it
             // names the variable and the rule, never a secret's value.
             Self::Misconfigured(e) => e.to_string(),
@@ -176,7 +188,7 @@ impl EdgeError {
             &json!({ "error": self.code(), "message": self.public_message() }),
         );
         match self {
-            Self::StoreUnavailable(_) | Self::LogUnavailable(_) => {
+            Self::StoreUnavailable(_) | Self::LogUnavailable(_) | Self::QueueUnavailable(_) => {
                 res.with_header("retry-after", "1")
             }
             Self::RateLimited { retry_after_s, .. } => {
@@ -191,7 +203,11 @@ impl EdgeError {
     pub fn is_server_fault(&self) -> bool {
         matches!(
             self,
-            Self::StoreUnavailable(_) | Self::LogUnavailable(_) | Self::Misconfigured(_)
+            Self::StoreUnavailable(_)
+                | Self::LogUnavailable(_)
+                | Self::QueueUnavailable(_)
+                | Self::BadMessage(_)
+                | Self::Misconfigured(_)
         )
     }
 }
@@ -203,6 +219,7 @@ impl fmt::Display for EdgeError {
             Self::Batch(e) => write!(f, "{}: {e}", e.code()),
             Self::StoreUnavailable(e) => write!(f, "store_unavailable: {e}"),
             Self::LogUnavailable(e) => write!(f, "log_unavailable: {e}"),
+            Self::QueueUnavailable(e) => write!(f, "queue_unavailable: {e}"),
             Self::Misconfigured(e) => write!(f, "misconfigured: {e}"),
             other => write!(f, "{}: {}", other.code(), other.public_message()),
         }

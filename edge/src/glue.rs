@@ -9,17 +9,20 @@ use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use freshet_core::time::Millis;
 use futures_util::StreamExt;
 use worker::{
-    Context, Date, Env, RateLimiter, console_error, console_log, event, js_sys,
+    Context, Date, Env, MessageBatch, MessageExt, RateLimiter, console_error, console_log, event,
+    js_sys,
     wasm_bindgen::{JsCast, JsValue},
 };
 
 use crate::config::env::{config, spec as worker_spec};
 use crate::config::{
-    ADMIN_TOKEN_VAR, ConfigError, EVENT_LOG_VAR, IDENTITY_SECRET_VAR, READ_TOKEN_VAR, StoreConfig,
+    ADMIN_TOKEN_VAR, ConfigError, EVENT_LOG_VAR, IDENTITY_SECRET_VAR, PIPELINE_VAR, Pipeline,
+    READ_TOKEN_VAR, StoreConfig,
 };
 use crate::error::EdgeError;
 use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
+use crate::queue::{self, cf::WorkerQueue};
 use crate::rate_limit::{RateLimit, Scope};
 use crate::routes::Edge;
 use crate::store::durable_object::{BINDING, DurableObjectStore};
@@ -158,13 +161,16 @@ impl RateLimit for BindingLimits {
     }
 }
 
+/// The edge as the worker runs it.
+type WorkerEdge = Edge<AnyStore, BindingLimits, R2Bucket, WorkerQueue>;
+
 thread_local! {
     /// Built at the first request of the isolate; a worker isolate runs one
     /// thread, and its bindings do not change while it lives.
-    static EDGE: RefCell<Option<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>>> = const { RefCell::new(None) };
+    static EDGE: RefCell<Option<Rc<WorkerEdge>>> = const { RefCell::new(None) };
 }
 
-fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>, EdgeError> {
+fn edge(env: &Env) -> Result<Rc<WorkerEdge>, EdgeError> {
     if let Some(edge) = EDGE.with(|e| e.borrow().clone()) {
         return Ok(edge);
     }
@@ -229,12 +235,25 @@ fn edge(env: &Env) -> Result<Rc<Edge<AnyStore, BindingLimits, R2Bucket>>, EdgeEr
     } else {
         EventLog::Off
     };
+    let queue = match config.pipeline {
+        Pipeline::Direct => WorkerQueue(None),
+        Pipeline::Queue => WorkerQueue(Some(env.queue(queue::cf::BINDING).map_err(|e| {
+            EdgeError::Misconfigured(ConfigError::Invalid {
+                var: PIPELINE_VAR,
+                why: format!(
+                    "queue, but the {} queue binding is missing in wrangler.toml ({e})",
+                    queue::cf::BINDING
+                ),
+            })
+        })?)),
+    };
     let edge = Rc::new(Edge {
         config,
         spec,
         store,
         limiter: BindingLimits::from_env(env),
         log,
+        queue,
     });
     EDGE.with(|e| *e.borrow_mut() = Some(edge.clone()));
     Ok(edge)
@@ -332,4 +351,39 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         });
     }
     to_worker(response)
+}
+
+/// The ingest queue's consumer (`[[queues.consumers]]` in wrangler.toml):
+/// each message applied and acknowledged on its own, so one that fails is
+/// delivered again alone; one that fails `max_retries` times goes to the
+/// dead-letter queue.
+#[event(queue)]
+async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let edge = match edge(&env) {
+        Ok(edge) => edge,
+        Err(e) => {
+            console_error!("{e}");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    // Once the store or the log has failed, the rest wait for their next
+    // delivery rather than each for the store's timeout.
+    let mut down = false;
+    for message in batch.raw_iter() {
+        if down {
+            message.retry();
+            continue;
+        }
+        let body = js_sys::Uint8Array::new(&message.body()).to_vec();
+        match edge.consume(&body).await {
+            Ok(_) => message.ack(),
+            Err(e) => {
+                console_error!("queue message {}: {e}", message.id());
+                down = !matches!(e, EdgeError::BadMessage(_));
+                message.retry();
+            }
+        }
+    }
+    Ok(())
 }

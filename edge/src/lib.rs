@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod event_log;
 pub mod http;
+pub mod queue;
 pub mod rate_limit;
 pub mod routes;
 pub use freshet_core::secret;

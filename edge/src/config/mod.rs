@@ -35,6 +35,11 @@ pub const DRIFT_SAMPLE_RATE_VAR: &str = "FRESHET_DRIFT_SAMPLE_RATE";
 /// The baseline file of `freshet profile` (its JSON text) that
 /// `GET /v1/drift` compares with; the spec's `expected` stats without it.
 pub const DRIFT_BASELINE_VAR: &str = "FRESHET_DRIFT_BASELINE";
+/// `direct` (the default: ingest writes the store and the log before it
+/// answers) or `queue` (ingest sends the batch to the `INGEST_QUEUE` queue
+/// and answers; the worker's consumer writes them): docs/ARCHITECTURE.md,
+/// "The queue pipeline".
+pub const PIPELINE_VAR: &str = "FRESHET_PIPELINE";
 /// Moves the edge's clock by this many milliseconds (a signed integer; 0
 /// when unset): the receive time of every batch and the `now` of every read.
 /// For tests that need days to pass against a real store, such as a batch
@@ -42,8 +47,9 @@ pub const DRIFT_BASELINE_VAR: &str = "FRESHET_DRIFT_BASELINE";
 /// it is set. Not for production.
 pub const CLOCK_OFFSET_VAR: &str = "FRESHET_CLOCK_OFFSET_MS";
 /// Every variable the worker reads, so the glue knows what to look up.
-pub const ALL_VARS: [&str; 12] = [
+pub const ALL_VARS: [&str; 13] = [
     CLOCK_OFFSET_VAR,
+    PIPELINE_VAR,
     DRIFT_SAMPLE_RATE_VAR,
     DRIFT_BASELINE_VAR,
     ADMIN_TOKEN_VAR,
@@ -95,6 +101,8 @@ pub struct Config {
     pub write_keys: Vec<WriteKey>,
     /// Whether accepted batches go to the event log (`FRESHET_EVENT_LOG`).
     pub event_log: bool,
+    /// Where ingest puts a batch (`FRESHET_PIPELINE`).
+    pub pipeline: Pipeline,
     /// None: serving refuses every request.
     pub read_tokens: Secrets,
     /// None: `POST /v1/backfill` refuses every request.
@@ -113,6 +121,25 @@ pub struct Config {
     pub limits: Limits,
     /// `FRESHET_CLOCK_OFFSET_MS`: added to the edge's clock (tests only).
     pub clock_offset_ms: i64,
+}
+
+/// How an accepted batch reaches the store and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipeline {
+    /// In the ingest request, before its 202.
+    Direct,
+    /// Through the ingest queue and its consumer, after the 202.
+    Queue,
+}
+
+impl Pipeline {
+    /// `direct` or `queue`: the value of `FRESHET_PIPELINE`, shown by `/health`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Queue => "queue",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +265,18 @@ impl Config {
                 });
             }
         };
+        let pipeline = match get(PIPELINE_VAR).as_deref().map(str::trim) {
+            None | Some("direct") => Pipeline::Direct,
+            Some("queue") => Pipeline::Queue,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    var: PIPELINE_VAR,
+                    why: "must be direct (ingest writes the store and the log) or queue \
+                          (ingest sends to the INGEST_QUEUE queue, whose consumer writes them)"
+                        .into(),
+                });
+            }
+        };
         let drift_samples_per_million = match get(DRIFT_SAMPLE_RATE_VAR) {
             None => DEFAULT_DRIFT_SAMPLES_PER_MILLION,
             Some(v) => match v.trim().parse::<f64>() {
@@ -270,6 +309,7 @@ impl Config {
             store,
             write_keys,
             event_log,
+            pipeline,
             read_tokens: parse_secrets(READ_TOKEN_VAR, get(READ_TOKEN_VAR))?,
             admin_tokens: parse_secrets(ADMIN_TOKEN_VAR, get(ADMIN_TOKEN_VAR))?,
             identity_secrets: parse_secrets(IDENTITY_SECRET_VAR, get(IDENTITY_SECRET_VAR))?,

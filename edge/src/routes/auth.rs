@@ -6,11 +6,12 @@ use super::Edge;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::Request;
+use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::secret::Secrets;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     pub(super) fn authorize_read(&self, req: &Request) -> Result<(), EdgeError> {
         let expected = &self.config.read_tokens;
         bearer(

@@ -10,10 +10,11 @@ use super::auth::bearer;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Body, Request, Response};
+use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// `POST /v1/backfill?feature=<name@version>`, admin token: NDJSON log
     /// lines (as `GET /v1/events` or a log object has them, whole batches)
     /// folded into that one feature version and applied to the store under

@@ -11,10 +11,11 @@ use super::Edge;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Request, Response};
+use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// `GET /v1/drift?since=24h`: every feature's served values of the
     /// last `since` (at most the 8 days summaries are kept) against the
     /// baseline (`FRESHET_DRIFT_BASELINE`, else the spec's `expected`).

@@ -6,12 +6,13 @@ use super::Edge;
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog, MAX_EXPORT_BATCHES};
 use crate::http::{Request, Response};
+use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
 pub use freshet_core::limits::MAX_EXPORT_SPAN;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// `GET /v1/events?from=…[&to=…][&limit=N]`: the logged batches received
     /// in `[from, to]` (RFC 3339 or milliseconds; `to` defaults to now, and
     /// one request spans at most [`MAX_EXPORT_SPAN`]), as NDJSON in receive

@@ -4,10 +4,11 @@ use serde_json::json;
 
 use super::Edge;
 use crate::event_log::Bucket;
+use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// `/health`: the store, the hash of the compiled-in spec (readers and
     /// trained models compare theirs with it), whether ingest can run, and
     /// how many values each secret has.
@@ -23,6 +24,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
             "spec": self.spec.hash(),
             "ingest": ingest,
             "log": self.log.kind(),
+            "pipeline": self.config.pipeline.name(),
             // How many values each secret holds (two during a rotation), never which.
             "secrets": {
                 "read": self.config.read_tokens.len(),

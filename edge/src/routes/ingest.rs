@@ -1,6 +1,7 @@
 //! `POST /v1/ingest` and its CORS preflight: a tracker's batch checked
 //! (write key, origin, identity, rate limits), aggregated by `core`, and
-//! answered 202 only once the store and the event log hold it.
+//! answered 202 only once the store and the event log hold it, or, in the
+//! queue pipeline, once the ingest queue does (`crate::queue`).
 
 use freshet_core::aggregate::aggregate_checked;
 use freshet_core::identity::{IdentityError, verify_token};
@@ -11,10 +12,11 @@ use freshet_core::wire::WRITE_KEY_HEADER;
 use serde_json::json;
 
 use super::{Edge, Route};
-use crate::config::{ConfigError, WRITE_KEYS_VAR};
+use crate::config::{ConfigError, Pipeline, WRITE_KEYS_VAR};
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Body, Request, Response};
+use crate::queue::{IngestQueue, messages_of};
 use crate::rate_limit::{RateLimit, Scope, key_of};
 use crate::store::FeatureStore;
 
@@ -27,7 +29,7 @@ use crate::store::FeatureStore;
 /// ordinary clock skew between the site's server and the edge.
 pub const IDENTITY_GRACE_S: i64 = 300;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// A deployment with no write key would refuse every batch as 401, which
     /// reads as the tracker's fault; say what is wrong instead.
     fn require_write_keys(&self) -> Result<(), EdgeError> {
@@ -85,16 +87,31 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
         self.rate_limit(key, &batch).await?;
 
         let aggregated = aggregate_checked(self.spec, &batch, verified_user.as_deref());
-        let deltas = aggregated.deltas;
-        // The store and the log in parallel; 202 only once both hold the
-        // batch. A retry after a failure of either finds the store's batch
-        // marker (nothing applied twice) and the log's object (nothing
-        // logged twice), and completes whichever was missing.
         let logged = LoggedBatch::of(&batch, key, verified_user.as_deref(), self.spec.hash());
-        let (stored, logged) =
-            futures_util::future::join(self.store.apply(&deltas), self.log.append(&logged)).await;
-        stored?;
-        logged.map_err(EdgeError::LogUnavailable)?;
+        match self.config.pipeline {
+            // The store and the log in parallel; 202 only once both hold the
+            // batch. A retry after a failure of either finds the store's batch
+            // marker (nothing applied twice) and the log's object (nothing
+            // logged twice), and completes whichever was missing.
+            Pipeline::Direct => {
+                let (stored, logged) = futures_util::future::join(
+                    self.store.apply(&aggregated.deltas),
+                    self.log.append(&logged),
+                )
+                .await;
+                stored?;
+                logged.map_err(EdgeError::LogUnavailable)?;
+            }
+            // 202 once the queue holds the batch; its consumer applies it
+            // (`Edge::consume`). A batch with no valid event has nothing to send.
+            Pipeline::Queue if !logged.events.is_empty() => {
+                self.queue
+                    .send(messages_of(&logged))
+                    .await
+                    .map_err(EdgeError::QueueUnavailable)?;
+            }
+            Pipeline::Queue => {}
+        }
         let rejected: Vec<_> = batch
             .rejected
             .iter()

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog, MemoryBucket};
 use crate::http::{Method, Request, Response};
+use crate::queue::{IngestQueue, MemoryQueue};
 use crate::rate_limit::{RateLimit, Unlimited};
 use crate::store::FeatureStore;
 
@@ -31,12 +32,15 @@ pub use read::{MAX_BATCH_ITEMS, MAX_ID_BYTES};
 /// Everything a request needs: configuration, spec, store and rate limits,
 /// built once per isolate by the glue.
 #[derive(Debug)]
-pub struct Edge<S, L = Unlimited, B = MemoryBucket> {
+pub struct Edge<S, L = Unlimited, B = MemoryBucket, Q = MemoryQueue> {
     pub config: Config,
     pub spec: &'static FeatureSpec,
     pub store: S,
     pub limiter: L,
     pub log: EventLog<B>,
+    /// Where ingest sends batches with `FRESHET_PIPELINE=queue`; unused
+    /// in the direct pipeline.
+    pub queue: Q,
 }
 
 /// A response, and the error behind it when the operator should see it.
@@ -91,7 +95,7 @@ impl Route {
 /// Where a sampled read's served values go; `None` when not sampled.
 type DriftSink = Option<BTreeMap<String, Summary>>;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// Answers one request at time `now`, sampling no read.
     pub async fn handle(&self, req: &Request, now: Millis) -> Handled {
         self.handle_sampled(req, now, 1.0).await

@@ -12,6 +12,7 @@ use super::{DriftSink, Edge};
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Body, Request, Response, percent_decode};
+use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::{EntityKey, EntityRead, FeatureStore};
 
@@ -19,7 +20,7 @@ pub use freshet_core::limits::MAX_BATCH_ITEMS;
 /// Longest entity id in a serving path or batch read.
 pub const MAX_ID_BYTES: usize = 256;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket> Edge<S, L, B> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     pub(super) async fn read_one(
         &self,
         req: &Request,

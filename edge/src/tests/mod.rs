@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::event_log::{EventLog, MemoryBucket};
 use crate::http::{Body, Method, Request, Response};
+use crate::queue::MemoryQueue;
 use crate::rate_limit::{MemoryLimit, RateLimit, Unlimited};
 use crate::routes::Edge;
 use crate::spec::compiled_spec;
@@ -23,6 +24,7 @@ mod drift;
 mod event_log;
 mod health;
 mod ingest;
+mod queue;
 mod rate_limit;
 mod read;
 mod rotation;
@@ -50,6 +52,7 @@ fn edge_with(vars: &[(&str, &str)]) -> Edge<MemoryStore> {
         store: MemoryStore::new(spec),
         limiter: Unlimited,
         log: EventLog::On(MemoryBucket::default()),
+        queue: MemoryQueue::default(),
     }
 }
 
@@ -60,6 +63,7 @@ fn limited_edge(client: u32, site: u32) -> Edge<MemoryStore, MemoryLimit> {
         spec,
         store,
         log,
+        queue,
         ..
     } = edge();
     Edge {
@@ -68,6 +72,7 @@ fn limited_edge(client: u32, site: u32) -> Edge<MemoryStore, MemoryLimit> {
         store,
         limiter: MemoryLimit::new(Some(client), Some(site)),
         log,
+        queue,
     }
 }
 

@@ -1,0 +1,102 @@
+//! The queue pipeline (`FRESHET_PIPELINE=queue`, docs/ARCHITECTURE.md,
+//! "The queue pipeline"): the ingest route checks a batch and sends it to a
+//! queue as the log's gzipped NDJSON, in parts that each fit a message
+//! ([`LoggedBatch::parts`]), and answers 202; the worker's consumer applies
+//! each message to the store and the event log ([`Edge::consume`]). Queues
+//! deliver at least once; the batch markers and the log's create-only
+//! writes make each batch count once however often a message comes.
+//!
+//! The logic is here, over a small [`IngestQueue`] seam, so it runs natively
+//! against [`MemoryQueue`] in the tests and against Cloudflare Queues in the
+//! worker (`cf.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+
+use freshet_core::aggregate::aggregate_checked;
+use freshet_core::log::{LoggedBatch, MAX_PART_BYTES, parse_ndjson};
+
+use crate::error::EdgeError;
+use crate::event_log::Bucket;
+use crate::rate_limit::RateLimit;
+use crate::routes::Edge;
+use crate::store::FeatureStore;
+
+#[cfg(target_arch = "wasm32")]
+pub mod cf;
+
+/// Why the queue did not take a batch; the detail is for the log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueError(pub String);
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ingest queue: {}", self.0)
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// What the ingest route needs of a queue.
+#[allow(async_fn_in_trait)]
+pub trait IngestQueue {
+    /// Sends every body, one message each, or fails (then none may have
+    /// been sent, or some: a resent batch finds its markers either way).
+    async fn send(&self, bodies: Vec<Vec<u8>>) -> Result<(), QueueError>;
+}
+
+/// A queue in memory for the native tests: what was sent, in order;
+/// `fail` makes every send fail.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    pub sent: RefCell<Vec<Vec<u8>>>,
+    pub fail: Cell<bool>,
+}
+
+impl MemoryQueue {
+    /// Takes every message sent so far, as a consumer batch would.
+    pub fn drain(&self) -> Vec<Vec<u8>> {
+        self.sent.take()
+    }
+}
+
+impl IngestQueue for MemoryQueue {
+    async fn send(&self, bodies: Vec<Vec<u8>>) -> Result<(), QueueError> {
+        if self.fail.get() {
+            return Err(QueueError("queue unavailable (test)".into()));
+        }
+        self.sent.borrow_mut().extend(bodies);
+        Ok(())
+    }
+}
+
+/// The messages of one logged batch: its parts, gzipped.
+pub fn messages_of(batch: &LoggedBatch) -> Vec<Vec<u8>> {
+    batch
+        .parts(MAX_PART_BYTES)
+        .iter()
+        .map(LoggedBatch::to_object)
+        .collect()
+}
+
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+    /// Applies one queue message: each batch in it to the store and the
+    /// log, as the direct pipeline does in the request. `Ok` with the
+    /// batches applied; an error leaves the message to be delivered again
+    /// (a body that does not read fails every time, and so reaches the
+    /// dead-letter queue).
+    pub async fn consume(&self, body: &[u8]) -> Result<usize, EdgeError> {
+        let batches = parse_ndjson(body).map_err(|e| EdgeError::BadMessage(e.to_string()))?;
+        for logged in &batches {
+            let batch = logged.to_valid_batch();
+            let deltas =
+                aggregate_checked(self.spec, &batch, logged.verified_user.as_deref()).deltas;
+            let (stored, appended) =
+                futures_util::future::join(self.store.apply(&deltas), self.log.append(logged))
+                    .await;
+            stored?;
+            appended.map_err(EdgeError::LogUnavailable)?;
+        }
+        Ok(batches.len())
+    }
+}
