@@ -368,3 +368,45 @@ fn a_day_keeps_its_latest_markers_up_to_the_cap() {
     );
     assert_eq!(len(&mut con), 4 + 8 * MAX_MARKERS_PER_DAY);
 }
+
+#[test]
+fn a_key_of_another_type_refuses_the_apply_before_anything_is_written() {
+    use freshet_core::encode::redis::EntityKeys;
+    let server = RedisServer::start();
+    let mut con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let spec = spec();
+    let b = batch("foreign-1", common::tracker_like_events());
+    let delta = aggregate(&spec, &b, None)
+        .into_iter()
+        .find(|d| d.entity == "user")
+        .expect("a user delta");
+    let keys = EntityKeys {
+        prefix: "fs",
+        entity: "user",
+        id: &delta.id,
+    };
+    // Foreign data where the entity's hash belongs.
+    let _: () = redis::cmd("SET")
+        .arg(keys.hash())
+        .arg("not a hash")
+        .query(&mut con)
+        .expect("SET");
+    let call = apply_call(&spec, "fs", &delta);
+    let e = run(&mut con, &call.eval().0).expect_err("refused");
+    assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(keys.batch_markers())
+        .query(&mut con)
+        .expect("EXISTS");
+    assert_eq!(exists, 0, "no marker written");
+    // The key cleared, the same batch applies, once.
+    let _: () = redis::cmd("DEL")
+        .arg(keys.hash())
+        .query(&mut con)
+        .expect("DEL");
+    let apply = |con: &mut redis::Connection| convert(run(con, &call.eval().0).expect("apply"));
+    assert_eq!(apply(&mut con), RedisValue::Int(1));
+    assert_eq!(apply(&mut con), RedisValue::Int(0));
+}

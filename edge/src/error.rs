@@ -41,6 +41,9 @@ pub enum EdgeError {
     AdminUnauthorized,
     /// No `FRESHET_ADMIN_TOKEN` is configured, so backfill refuses everyone.
     BackfillDisabled,
+    /// No `FRESHET_ADMIN_TOKEN` is configured, so the dead letters' route
+    /// refuses everyone.
+    DeadLettersDisabled,
     /// No route for this path.
     NotFound,
     /// The route exists but not for this method; `allow` lists its methods.
@@ -86,7 +89,8 @@ impl EdgeError {
             | Self::Unauthorized
             | Self::ServingDisabled
             | Self::AdminUnauthorized
-            | Self::BackfillDisabled => 401,
+            | Self::BackfillDisabled
+            | Self::DeadLettersDisabled => 401,
             Self::OriginNotAllowed => 403,
             Self::NotFound | Self::UnknownEntity => 404,
             Self::MethodNotAllowed { .. } => 405,
@@ -111,6 +115,7 @@ impl EdgeError {
             Self::ServingDisabled => "serving_disabled",
             Self::AdminUnauthorized => "unauthorized",
             Self::BackfillDisabled => "backfill_disabled",
+            Self::DeadLettersDisabled => "dead_letters_disabled",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UnknownEntity => "unknown_entity",
@@ -151,6 +156,11 @@ impl EdgeError {
             }
             Self::BackfillDisabled => {
                 "backfill is disabled: no admin token (FRESHET_ADMIN_TOKEN) is configured"
+                    .to_owned()
+            }
+            Self::DeadLettersDisabled => {
+                "the dead letters' route is disabled: no admin token (FRESHET_ADMIN_TOKEN) is \
+                 configured"
                     .to_owned()
             }
             Self::NotFound => "no such route".to_owned(),

@@ -353,10 +353,10 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     to_worker(response)
 }
 
-/// The ingest queue's consumer (`[[queues.consumers]]` in wrangler.toml):
-/// each message applied and acknowledged on its own, so one that fails is
-/// delivered again alone; one that fails `max_retries` times goes to the
-/// dead-letter queue.
+/// The queues' consumer (`[[queues.consumers]]` in wrangler.toml). The
+/// ingest queue's messages are applied and acknowledged one by one, so one
+/// that fails is delivered again alone; one that fails `max_retries` times
+/// goes to the dead-letter queue, whose messages are kept as dead letters.
 #[event(queue)]
 async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Result<()> {
     let edge = match edge(&env) {
@@ -367,20 +367,27 @@ async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Re
             return Ok(());
         }
     };
-    // Once the store or the log has failed, the rest wait for their next
+    let dead = batch.queue() == queue::cf::DEAD_QUEUE;
+    let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+    // Once the store or the log is out, the rest wait for their next
     // delivery rather than each for the store's timeout.
-    let mut down = false;
+    let mut out = false;
     for message in batch.raw_iter() {
-        if down {
+        if out {
             message.retry();
             continue;
         }
         let body = js_sys::Uint8Array::new(&message.body()).to_vec();
-        match edge.consume(&body).await {
-            Ok(_) => message.ack(),
+        let done = if dead {
+            edge.keep_dead_letter(&message.id(), body, now).await
+        } else {
+            edge.consume(&body).await.map(|_| ())
+        };
+        match done {
+            Ok(()) => message.ack(),
             Err(e) => {
                 console_error!("queue message {}: {e}", message.id());
-                down = !matches!(e, EdgeError::BadMessage(_));
+                out = queue::is_outage(&e);
                 message.retry();
             }
         }

@@ -8,17 +8,22 @@ lost, nothing doubled."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import redis
 from test_cluster import Sender
 
 import freshet
 
-from conftest import READ_TOKEN, SPEC, Edge, now_ms, start_edge, start_redis, stop
+from conftest import READ_TOKEN, SPEC, Edge, RedisServer, iso, now_ms, start_edge, start_redis, stop
+
+ADMIN = "admin-" + secrets.token_hex(6)
 
 
 def logged_batches(edge: Edge) -> int:
@@ -26,6 +31,23 @@ def logged_batches(edge: Edge) -> int:
                                  headers={"authorization": f"Bearer {READ_TOKEN}"})  # fmt: skip
     with urllib.request.urlopen(req, timeout=30) as r:
         return int(r.headers["freshet-batches"])
+
+
+def admin(edge: Edge, method: str) -> Any:
+    req = urllib.request.Request(f"{edge.base}/v1/dead-letters", method=method, data=b"" if method == "POST" else None,
+                                 headers={"authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def click(client: str, n: int) -> dict[str, Any]:
+    return {"id": f"e-{client}-{n}", "type": "product_click", "timestamp": iso(now_ms() - 1000), "clientId": client,
+            "payload": {"productId": "prod-q", "component": "ProductCard"}}  # fmt: skip
+
+
+def clicks(edge: Edge, client: str) -> int:
+    value = edge.get(f"/v1/features/user/{client}?names=clicks_product_card")["features"]["clicks_product_card"]
+    return int(value["value"] or 0)
 
 
 def test_every_batch_counts_once_through_the_queue_while_the_store_stops_and_comes_back(tmp_root: Path) -> None:
@@ -66,3 +88,44 @@ def test_every_batch_counts_once_through_the_queue_while_the_store_stops_and_com
         stop(edge.proc)
         redis.proc.send_signal(signal.SIGCONT)
         stop(redis.proc)
+
+
+def test_a_message_the_store_refuses_is_a_dead_letter_that_holds_up_nothing_and_applies_once_fixed(
+    tmp_root: Path, redis_server: RedisServer
+) -> None:
+    prefix = "d_" + secrets.token_hex(4)
+    url = redis_server.url(prefix)
+    edge = start_edge(tmp_root, url, admin_token=ADMIN, extra_vars={"FRESHET_PIPELINE": "queue"})
+    r = redis.Redis(port=redis_server.port)
+    try:
+        # A visitor whose feature hash is not a hash: every write to it is refused (WRONGTYPE).
+        poisoned = f"{prefix}:{{user:cid-poisoned}}:2"
+        r.set(poisoned, "not a hash")
+        edge.post_events([click("cid-poisoned", 0)], batch_id="poisoned-1")
+        # Traffic goes on (wrangler dev redelivers a retried message with the next consumer
+        # batch): the others apply while the poisoned message is tried max_retries times, then kept.
+        fine, deadline = 0, time.monotonic() + 60
+        while edge.get("/health")["deadLetters"] != 1 and time.monotonic() < deadline:
+            edge.post_events([click("cid-fine", fine)], batch_id=f"fine-{fine}")
+            fine += 1
+            time.sleep(0.2)
+        consumer = [line for line in edge.log.read_text(errors="replace").splitlines() if "queue" in line.lower()]
+        assert edge.get("/health")["deadLetters"] == 1, "\n".join(consumer[-20:])
+        deadline = time.monotonic() + 30
+        while clicks(edge, "cid-fine") < fine and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert clicks(edge, "cid-fine") == fine
+        assert admin(edge, "GET")["count"] == 1
+        # Still refused: kept, and said why.
+        again = admin(edge, "POST")
+        assert again["applied"] == 0 and "WRONGTYPE" in again["failed"][0]["error"], again
+        # Fixed: applied once, and the log replayed equals the store.
+        r.delete(poisoned)
+        assert admin(edge, "POST") == {"applied": 1, "failed": []}
+        assert edge.get("/health")["deadLetters"] == 0
+        report = freshet.consistency(100_000, url=url, log=edge.base, read_token=READ_TOKEN, spec=SPEC,
+                                     start=now_ms() - 86_400_000)  # fmt: skip
+        assert report.mismatches == [] and report.match_rate == 1.0, report.mismatches[:5]
+        assert clicks(edge, "cid-poisoned") == 1
+    finally:
+        stop(edge.proc)

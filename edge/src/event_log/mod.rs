@@ -55,6 +55,8 @@ pub trait Bucket {
     /// Every object under `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, LogError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LogError>;
+    /// Removes `key`; removing what is not there is no error.
+    async fn delete(&self, key: &str) -> Result<(), LogError>;
 }
 
 /// One page of the export: NDJSON lines in receive order, and the receive
@@ -222,5 +224,11 @@ impl Bucket for MemoryBucket {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LogError> {
         self.check()?;
         Ok(self.objects.borrow().get(key).map(|(_, b)| b.clone()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), LogError> {
+        self.check()?;
+        self.objects.borrow_mut().remove(key);
+        Ok(())
     }
 }

@@ -113,4 +113,8 @@ impl Bucket for R2Bucket {
         };
         body.bytes().await.map(Some).map_err(|e| fail("read", e))
     }
+
+    async fn delete(&self, key: &str) -> Result<(), LogError> {
+        self.0.delete(key).await.map_err(|e| fail("delete", e))
+    }
 }

@@ -11,6 +11,9 @@ use super::{IngestQueue, QueueError};
 
 /// The producer binding's name in wrangler.toml.
 pub const BINDING: &str = "INGEST_QUEUE";
+/// The dead-letter queue's name in wrangler.toml: its messages are kept
+/// (`super::dead`), not applied.
+pub const DEAD_QUEUE: &str = "freshet-ingest-dead";
 /// What one `sendBatch` takes: 100 messages and 256 KB in all.
 const BATCH_MESSAGES: usize = 100;
 const BATCH_BYTES: usize = 250 * 1024;

@@ -20,10 +20,11 @@ use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::rate_limit::RateLimit;
 use crate::routes::Edge;
-use crate::store::FeatureStore;
+use crate::store::{FeatureStore, StoreError};
 
 #[cfg(target_arch = "wasm32")]
 pub mod cf;
+pub mod dead;
 
 /// Why the queue did not take a batch; the detail is for the log only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +69,19 @@ impl IngestQueue for MemoryQueue {
         self.sent.borrow_mut().extend(bodies);
         Ok(())
     }
+}
+
+/// Whether a consumer's failure is an outage of the store or the log (the
+/// rest of its batch then waits for the next delivery rather than each for
+/// the timeout) rather than a fault of the message's own, such as a store
+/// that refuses its write: the other messages are still tried, so one
+/// message that cannot apply holds up no other.
+pub fn is_outage(e: &EdgeError) -> bool {
+    matches!(
+        e,
+        EdgeError::StoreUnavailable(StoreError::Io(_) | StoreError::Timeout { .. })
+            | EdgeError::LogUnavailable(_)
+    )
 }
 
 /// The messages of one logged batch: its parts, gzipped.

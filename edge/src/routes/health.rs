@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::Edge;
+use crate::config::Pipeline;
 use crate::event_log::Bucket;
 use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
@@ -10,9 +11,10 @@ use crate::store::FeatureStore;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
     /// `/health`: the store, the hash of the compiled-in spec (readers and
-    /// trained models compare theirs with it), whether ingest can run, and
+    /// trained models compare theirs with it), whether ingest can run, the
+    /// pipeline (and in the queue pipeline, how many dead letters wait), and
     /// how many values each secret has.
-    pub(super) fn health(&self) -> serde_json::Value {
+    pub(super) async fn health(&self) -> serde_json::Value {
         let ingest = if self.config.write_keys.is_empty() {
             "misconfigured"
         } else {
@@ -32,6 +34,10 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
                 "identity": self.config.identity_secrets.len(),
             },
         });
+        // The queue pipeline's dead letters (a listing of the bucket).
+        if self.config.pipeline == Pipeline::Queue {
+            health["deadLetters"] = self.dead_letter_count().await;
+        }
         // A moved clock is a test's; never hidden.
         if self.config.clock_offset_ms != 0 {
             health["clockOffsetMs"] = self.config.clock_offset_ms.into();

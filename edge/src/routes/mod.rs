@@ -19,6 +19,7 @@ use crate::store::FeatureStore;
 
 mod auth;
 mod backfill;
+mod dead_letters;
 mod drift;
 mod export;
 mod health;
@@ -65,6 +66,7 @@ enum Route {
     Events,
     Backfill,
     Drift,
+    DeadLetters,
 }
 
 impl Route {
@@ -76,6 +78,7 @@ impl Route {
             "/v1/events" => Self::Events,
             "/v1/backfill" => Self::Backfill,
             "/v1/drift" => Self::Drift,
+            "/v1/dead-letters" => Self::DeadLetters,
             p if p.starts_with("/v1/features/") => Self::ReadOne,
             _ => return None,
         })
@@ -88,6 +91,7 @@ impl Route {
             Self::Health => "GET, HEAD",
             Self::ReadOne | Self::Events | Self::Drift => "GET",
             Self::ReadBatch | Self::Backfill => "POST",
+            Self::DeadLetters => "GET, POST",
         }
     }
 }
@@ -113,7 +117,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
             (Some(Route::Ingest), Method::Options) => self.preflight(origin),
             (Some(Route::Ingest), Method::Post) => self.ingest(req, now).await,
             (Some(Route::Health), Method::Get | Method::Head) => {
-                Ok(Response::json(200, &self.health()))
+                Ok(Response::json(200, &self.health().await))
             }
             (Some(Route::ReadBatch), Method::Post) => self.read_batch(req, now, &mut sink).await,
             (Some(Route::ReadOne), Method::Get) => {
@@ -122,6 +126,9 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
             (Some(Route::Events), Method::Get) => self.export_events(req, now).await,
             (Some(Route::Backfill), Method::Post) => self.backfill(req).await,
             (Some(Route::Drift), Method::Get) => self.drift(req, now).await,
+            (Some(Route::DeadLetters), Method::Get | Method::Post) => {
+                self.dead_letters_route(req).await
+            }
             (Some(route), _) => Err(EdgeError::MethodNotAllowed {
                 allow: route.allow(),
             }),

@@ -208,3 +208,89 @@ async fn the_pipeline_is_named_in_health_and_a_bad_one_is_refused() {
     .unwrap_err();
     assert!(e.to_string().contains("FRESHET_PIPELINE"), "{e}");
 }
+
+#[tokio::test]
+async fn a_dead_letter_is_kept_counted_and_applied_again_once_the_cause_is_fixed() {
+    let edge = edge_with(&[
+        ("FRESHET_WRITE_KEYS", "dev=*"),
+        ("FRESHET_READ_TOKEN", READ_TOKEN),
+        ("FRESHET_ADMIN_TOKEN", "admin-token-1"),
+        ("FRESHET_PIPELINE", "queue"),
+    ]);
+    let admin = |method: Method| {
+        Request::new(method, "/v1/dead-letters")
+            .with_header("authorization", "Bearer admin-token-1")
+    };
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    let message = edge.queue.drain().remove(0);
+    // The store refused it max_retries times: the dead-letter queue's
+    // consumer keeps it, once however often it comes.
+    edge.keep_dead_letter("m-1", message.clone(), now())
+        .await
+        .unwrap();
+    edge.keep_dead_letter("m-1", message.clone(), now())
+        .await
+        .unwrap();
+    let (_, health, _) = send(&edge, Request::new(Method::Get, "/health")).await;
+    assert_eq!(health["deadLetters"], 1);
+    let (status, listed, _) = send(&edge, admin(Method::Get)).await;
+    assert_eq!(
+        (status, &listed["keys"]),
+        (200, &json!(["dead-letters/m-1.ndjson.gz"]))
+    );
+    let (status, body, _) = send(&edge, Request::new(Method::Post, "/v1/dead-letters")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    // Applied again while the store is still down: kept, and said why.
+    edge.store.set_down(true);
+    let (status, body, _) = send(&edge, admin(Method::Post)).await;
+    assert_eq!((status, &body["applied"]), (200, &json!(0)), "{body}");
+    assert!(
+        body["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("store_unavailable")
+    );
+    edge.store.set_down(false);
+    let (_, body, _) = send(&edge, admin(Method::Post)).await;
+    assert_eq!(body, json!({"applied": 1, "failed": []}));
+    let (_, health, _) = send(&edge, Request::new(Method::Get, "/health")).await;
+    assert_eq!(health["deadLetters"], 0);
+    // The same message kept and applied once more (it had applied before
+    // it died, say): still counted once.
+    edge.keep_dead_letter("m-2", message, now()).await.unwrap();
+    let (_, body, _) = send(&edge, admin(Method::Post)).await;
+    assert_eq!(body["applied"], 1);
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-tracker-1", "clicks_product_card").await),
+        2.0
+    );
+    // Without an admin token the route is off.
+    let (status, body, _) = send(&queue_edge(), admin(Method::Get)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("dead_letters_disabled"))
+    );
+}
+
+#[test]
+fn only_an_unreachable_store_or_log_holds_up_the_rest_of_a_consumer_batch() {
+    use crate::error::EdgeError;
+    use crate::event_log::LogError;
+    use crate::queue::is_outage;
+    use crate::store::StoreError;
+    assert!(is_outage(&EdgeError::StoreUnavailable(
+        StoreError::Timeout { ms: 1 }
+    )));
+    assert!(is_outage(&EdgeError::StoreUnavailable(StoreError::Io(
+        "reset".into()
+    ))));
+    assert!(is_outage(&EdgeError::LogUnavailable(LogError("r2".into()))));
+    // The store refusing this message's write, or a message that is no batch.
+    assert!(!is_outage(&EdgeError::StoreUnavailable(
+        StoreError::Server("WRONGTYPE".into())
+    )));
+    assert!(!is_outage(&EdgeError::BadMessage("line 1".into())));
+}

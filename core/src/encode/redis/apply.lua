@@ -68,6 +68,26 @@ local function save_markers(text, newest)
     redis.call('DEL', KEYS[2])
   end
 end
+-- Every key this apply writes is absent or of its type, checked before the
+-- first write: Redis does not undo a failed script's writes, so a key of
+-- another type (foreign data under the prefix) refused half-way would leave
+-- the batch's marker without its features, and the retry would find the
+-- marker. Feature keys are strings (cells) or sorted sets.
+local function foreign(key, ...)
+  local t = redis.call('TYPE', key).ok
+  if t == 'none' then return nil end
+  for _, want in ipairs({ ... }) do
+    if t == want then return nil end
+  end
+  return redis.error_reply('WRONGTYPE freshet: ' .. key .. ' holds a ' .. t .. ', nothing written')
+end
+local refused = foreign(KEYS[1], 'hash') or foreign(KEYS[2], 'string')
+local first = 6
+if ARGV[3] == 'migrate' then first = 6 + tonumber(ARGV[4]) end
+for k = first, #KEYS do
+  refused = refused or foreign(KEYS[k], 'string', 'zset')
+end
+if refused then return refused end
 local day = math.floor(tonumber(ARGV[2]) / 86400)
 if ARGV[3] == 'migrate' then
   if redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then return 0 end
