@@ -10,7 +10,9 @@
 # first (skipping what is current). Then the loop (tests/e2e/recommend.test.mjs):
 # a ranker trained from generated traffic, served by KServe, orders the
 # shop's "Recommended for you" row. Everything listens on 127.0.0.1.
-# E2E_STORES=redis runs one store only.
+# E2E_STORES=redis runs one store only; the shop then runs once more on Redis
+# in the queue pipeline (FRESHET_PIPELINE=queue), or on the stores
+# E2E_QUEUE_STORES names (empty: none).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
