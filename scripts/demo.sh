@@ -15,6 +15,7 @@
 #
 #   FRESHET_STORE=redis://127.0.0.1:6390 make demo     # a Redis of yours
 #   FRESHET_STORE=mongodb://user:pass@127.0.0.1:27017/freshet?authSource=admin make demo
+#   FRESHET_PIPELINE=queue make demo                    # ingest through the queue and its consumer
 #   PORT=8787 SHOP_PORT=3000 MODEL_PORT=8090 make demo  # the edge's, the shop's and the model server's ports
 #   rm .state/ranker.joblib && make demo                # train the ranker again
 #
@@ -46,6 +47,7 @@ PY="$TOOLS/venv/bin/python"
 # The `dev` write key is local only: edge/wrangler.toml, which is deployed, has none.
 vars=(--var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
 [ -n "${FRESHET_STORE:-}" ] && vars+=(--var "FRESHET_STORE:$FRESHET_STORE")
+[ -n "${FRESHET_PIPELINE:-}" ] && vars+=(--var "FRESHET_PIPELINE:$FRESHET_PIPELINE")
 # The build above is current: run wrangler from a copy of the config without
 # its [build] step, so it starts in seconds.
 sed -e '/^\[build\]/,/^$/d' -e "s|^main = .*|main = \"$ROOT/edge/build/index.js\"|" \
