@@ -40,7 +40,7 @@ store_calls() {
 }
 # Batches in the log (GET /v1/events counts them) and its objects on disk.
 logged() {
-  curl -fs -D - -o /dev/null -H "authorization: Bearer bench-read" \
+  curl -fs -D - -o /dev/null -H "authorization: Bearer bench-read-token" \
     "$1/v1/events?from=$(( $(date +%s) * 1000 - 3600000 ))" | awk -F': ' 'tolower($1)=="freshet-batches" { print $2+0 }'
 }
 r2_objects() { find "$1" -path '*r2*' -name '*.sqlite' -prune -o -path '*r2*blobs*' -type f -print 2>/dev/null | wc -l; }
@@ -53,30 +53,31 @@ run() { # pipeline connections round
   setsid edge/node_modules/.bin/wrangler dev --config "$TMP/wrangler.toml" --local --ip 127.0.0.1 \
     --port "$port" --inspector-port "$inspect" --show-interactive-dev-session=false \
     --persist-to "$state" --var "FRESHET_STORE:redis://127.0.0.1:$REDIS_PORT/0?prefix=b$1$2$3" \
-    --var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:bench-read" --var "FRESHET_PIPELINE:$1" \
+    --var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:bench-read-token" --var "FRESHET_PIPELINE:$1" \
     > "$TMP/wrangler-$port.log" 2>&1 < /dev/null &
   WORKER_PID=$!
   wait_http "$base/health"
   node edge/bench/load.mjs warmup "$base/v1/ingest" 2 2 > "$TMP/warmup.json"
   node edge/bench/load.mjs "health" "$base/health" "$2" "$SECONDS_PER_RUN" get | sed "s/^{/{\"pipeline\":\"$1\",\"round\":$3,\"connections\":$2,/" >> "$TMP/health.jsonl"
-  local sent t0 drained n
+  local sent t0 drained n dead
   node edge/bench/load.mjs "$1" "$base/v1/ingest" "$2" "$SECONDS_PER_RUN" > "$TMP/run.json"
   # Batches taken (202), warm-up included: what the log must hold.
   sent=$(node -e 'const f=require("fs");const t=(p)=>{const r=JSON.parse(f.readFileSync(p));return r.requests-r.non2xx};console.log(t(process.argv[1])+t(process.argv[2]))' "$TMP/run.json" "$TMP/warmup.json")
   t0=$(date +%s.%N); drained=
-  for _ in $(seq 1 1200); do
+  for _ in $(seq 1 180); do
     n=$(logged "$base" || echo 0)
     if [ "${n:-0}" -ge "$sent" ]; then drained=$(echo "$(date +%s.%N) - $t0" | bc); break; fi
-    sleep 0.1
+    sleep 1
   done
+  dead=$(curl -fs "$base/health" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).deadLetters ?? 0))')
   read -r applies calls < <(store_calls)
   node -e '
-    const [file, p, c, round, sent, logged, drained, applies, calls, objects] = process.argv.slice(1);
+    const [file, p, c, round, sent, logged, drained, applies, calls, objects, dead] = process.argv.slice(1);
     const r = JSON.parse(require("fs").readFileSync(file));
     console.log(JSON.stringify({ ...r, pipeline: p, connections: +c, round: +round, sent: +sent, logged: +logged,
       drained_s: drained === "" ? null : +(+drained).toFixed(1), applies_per_1000: Math.round(1000 * applies / sent),
-      calls_per_1000: Math.round(1000 * calls / sent), r2_per_1000: Math.round(1000 * objects / sent) }));' \
-    "$TMP/run.json" "$1" "$2" "$3" "$sent" "${n:-0}" "$drained" "$applies" "$calls" "$(r2_objects "$state")" | tee -a "$TMP/results.jsonl"
+      calls_per_1000: Math.round(1000 * calls / sent), r2_per_1000: Math.round(1000 * objects / sent), dead: +dead }));' \
+    "$TMP/run.json" "$1" "$2" "$3" "$sent" "${n:-0}" "$drained" "$applies" "$calls" "$(r2_objects "$state")" "$dead" | tee -a "$TMP/results.jsonl"
   kill -TERM -- "-$WORKER_PID" 2>/dev/null || true
   wait "$WORKER_PID" 2>/dev/null || true
   WORKER_PID=
@@ -93,14 +94,14 @@ const rows = read(file);
 const health = read(healthFile);
 const empty = (r) => health.find((h) => h.pipeline === r.pipeline && h.connections === r.connections && h.round === r.round);
 const out = [
-  `The direct and the queue pipeline under \`wrangler dev\` on one Redis, alternated in one run, ${secs} s a run, a fresh 15-event batch per request from 100 client ids (\`edge/bench/load.mjs\`, autocannon), each beside \`GET /health\` (an empty request) on the same worker. "drained": after the load stopped, until the log held every batch taken (the queue's consumer catching up; the direct pipeline holds them before its 202). Store round trips and R2 objects are per 1,000 batches: the applies (\`EVALSHA\`, one per entity of a batch) and every Redis command, from \`INFO commandstats\`; R2 objects counted in \`wrangler dev\`'s local bucket. Local only: workerd runs the queue's consumer in the same process as ingest, on the same 2 cores, so the queue pipeline's ingest rate here is not what Cloudflare, where consumers run apart, would give. Machine: 2 cores (load average ${load} at the start). Command: \`bash scripts/bench-pipeline.sh ${secs}\`.`,
+  `The direct and the queue pipeline under \`wrangler dev\` on one Redis, alternated in one run, ${secs} s a run, a fresh 15-event batch per request from 100 client ids (\`edge/bench/load.mjs\`, autocannon), each beside \`GET /health\` (an empty request) on the same worker; in the queue pipeline \`/health\` also lists the bucket for its dead-letter count, so its "empty" rate is lower and the ratio flatters it. "drained": after the load stopped, until the log held every batch taken (the queue's consumer catching up; the direct pipeline holds them before its 202, so its figure is the time of one look at the log). Store work and R2 objects are per 1,000 batches: the applies (\`EVALSHA\`, one per entity of a batch, all of a batch's in one pipeline) and every Redis command, the scripts' own calls included, from \`INFO commandstats\`; R2 objects counted in \`wrangler dev\`'s local bucket. Local only: workerd runs the queue's consumer in the same process as ingest, on the same 2 cores, so the queue pipeline's ingest rate here is not what Cloudflare, where consumers run apart, would give. Machine: 2 cores (load average ${load} at the start). Command: \`bash scripts/bench-pipeline.sh ${secs}\`.`,
   '',
-  '| pipeline | connections | round | ingest req/s | p50 ms | p99 ms | empty req/s | ingest / empty | drained | applies / 1,000 | Redis commands / 1,000 | R2 objects / 1,000 |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| pipeline | connections | round | ingest req/s | p50 ms | p99 ms | empty req/s | ingest / empty | drained | dead letters | applies / 1,000 | Redis commands / 1,000 | R2 objects / 1,000 |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const r of rows) {
   const e = empty(r);
-  out.push(`| ${r.pipeline} | ${r.connections} | ${r.round} | ${r.rps} | ${r.p50} | ${r.p99} | ${e?.rps ?? ''} | ${e ? (r.rps / e.rps).toFixed(2) : ''} | ${r.drained_s === null ? 'no' : `${r.drained_s} s`} | ${r.applies_per_1000} | ${r.calls_per_1000} | ${r.r2_per_1000} |`);
+  out.push(`| ${r.pipeline} | ${r.connections} | ${r.round} | ${r.rps} | ${r.p50} | ${r.p99} | ${e?.rps ?? ''} | ${e ? (r.rps / e.rps).toFixed(2) : ''} | ${r.drained_s === null ? 'no' : `${r.drained_s} s`} | ${r.dead} | ${r.applies_per_1000} | ${r.calls_per_1000} | ${r.r2_per_1000} |`);
 }
 console.log(out.join('\n'));
 JS

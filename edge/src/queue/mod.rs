@@ -71,6 +71,11 @@ impl IngestQueue for MemoryQueue {
     }
 }
 
+/// How long one consumer invocation waits out an outage of the store or
+/// the log, retrying the message it is on, before it hands the rest back
+/// to the queue (each hand-back costs a delivery of the `max_retries`).
+pub const OUTAGE_WAIT_MS: u64 = 30_000;
+
 /// Whether a consumer's failure is an outage of the store or the log (the
 /// rest of its batch then waits for the next delivery rather than each for
 /// the timeout) rather than a fault of the message's own, such as a store
