@@ -28,7 +28,11 @@ require() {
 
 apt_install() {
   local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  # Installed, not merely known: a package removed but not purged still
+  # answers `dpkg -s` (status "deinstall ok config-files").
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   step "apt-get install ${missing[*]}"
   # apt-cache needs a list first; a fresh machine has none.
