@@ -143,17 +143,19 @@ impl LoggedBatch {
     /// The batch as NDJSON lines.
     pub fn to_ndjson(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 * self.events.len());
+        let received_at = format_rfc3339(self.received_at);
         for e in &self.events {
-            self.write_line(&mut out, e);
+            self.write_line(&mut out, &received_at, e);
         }
         out
     }
 
-    /// One event's line, with its batch's fields, and its newline.
-    fn write_line(&self, out: &mut Vec<u8>, e: &Event) {
+    /// One event's line, with its batch's fields (`received_at` formatted),
+    /// and its newline.
+    fn write_line(&self, out: &mut Vec<u8>, received_at: &str, e: &Event) {
         let line = Line {
             batch_id: self.batch_id.clone(),
-            received_at: format_rfc3339(self.received_at),
+            received_at: received_at.to_owned(),
             write_key: self.write_key.clone(),
             verified_user: self.verified_user.clone(),
             spec: self.spec.clone(),
@@ -181,36 +183,35 @@ impl LoggedBatch {
     pub fn parts(&self, max_bytes: usize) -> Vec<Self> {
         // Room for the longest suffix a part's id can take on every line.
         let suffix = format!(".{}", self.events.len()).len();
-        let mut cuts: Vec<Vec<Event>> = vec![Vec::new()];
-        let mut size = 0;
-        let mut line = Vec::new();
-        for e in &self.events {
+        let received_at = format_rfc3339(self.received_at);
+        // Where each part after the first begins, by event index.
+        let mut starts = Vec::new();
+        let (mut size, mut line) = (0, Vec::new());
+        for (i, e) in self.events.iter().enumerate() {
             line.clear();
-            self.write_line(&mut line, e);
+            self.write_line(&mut line, &received_at, e);
             let len = line.len() + suffix;
-            let part = cuts
-                .last_mut()
-                .filter(|p| p.is_empty() || size + len <= max_bytes);
-            match part {
-                Some(part) => {
-                    part.push(e.clone());
-                    size += len;
-                }
-                None => {
-                    cuts.push(vec![e.clone()]);
-                    size = len;
-                }
+            if i > 0 && size + len > max_bytes {
+                starts.push(i);
+                size = 0;
             }
+            size += len;
         }
-        if cuts.len() == 1 {
+        if starts.is_empty() {
             return vec![self.clone()];
         }
-        cuts.into_iter()
+        let ends = starts.iter().copied().chain([self.events.len()]);
+        std::iter::once(0)
+            .chain(starts.iter().copied())
+            .zip(ends)
             .enumerate()
-            .map(|(k, events)| Self {
+            .map(|(k, (from, to))| Self {
                 batch_id: format!("{}.{}", self.batch_id, k + 1),
-                events,
-                ..self.clone()
+                received_at: self.received_at,
+                write_key: self.write_key.clone(),
+                verified_user: self.verified_user.clone(),
+                spec: self.spec.clone(),
+                events: self.events[from..to].to_vec(),
             })
             .collect()
     }

@@ -110,11 +110,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
             let batch = logged.to_valid_batch();
             let deltas =
                 aggregate_checked(self.spec, &batch, logged.verified_user.as_deref()).deltas;
-            let (stored, appended) =
-                futures_util::future::join(self.store.apply(&deltas), self.log.append(logged))
-                    .await;
-            stored?;
-            appended.map_err(EdgeError::LogUnavailable)?;
+            self.store_and_log(&deltas, logged).await?;
         }
         Ok(batches.len())
     }

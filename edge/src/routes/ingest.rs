@@ -6,6 +6,7 @@
 use freshet_core::aggregate::aggregate_checked;
 use freshet_core::identity::{IdentityError, verify_token};
 use freshet_core::log::LoggedBatch;
+use freshet_core::state::EntityDelta;
 use freshet_core::time::Millis;
 use freshet_core::validate::{ValidBatch, receive};
 use freshet_core::wire::WRITE_KEY_HEADER;
@@ -89,19 +90,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
         let aggregated = aggregate_checked(self.spec, &batch, verified_user.as_deref());
         let logged = LoggedBatch::of(&batch, key, verified_user.as_deref(), self.spec.hash());
         match self.config.pipeline {
-            // The store and the log in parallel; 202 only once both hold the
-            // batch. A retry after a failure of either finds the store's batch
-            // marker (nothing applied twice) and the log's object (nothing
-            // logged twice), and completes whichever was missing.
-            Pipeline::Direct => {
-                let (stored, logged) = futures_util::future::join(
-                    self.store.apply(&aggregated.deltas),
-                    self.log.append(&logged),
-                )
-                .await;
-                stored?;
-                logged.map_err(EdgeError::LogUnavailable)?;
-            }
+            Pipeline::Direct => self.store_and_log(&aggregated.deltas, &logged).await?,
             // 202 once the queue holds the batch; its consumer applies it
             // (`Edge::consume`). A batch with no valid event has nothing to send.
             Pipeline::Queue if !logged.events.is_empty() => {
@@ -135,6 +124,22 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
                 .collect();
         }
         Ok(Response::json(202, &answer))
+    }
+
+    /// Writes a batch's deltas to the store and the batch to the log, in
+    /// parallel: ingest does it before its 202 in the direct pipeline, the
+    /// queue's consumer for each message. A retry after a failure of either
+    /// finds the store's batch marker (nothing applied twice) and the log's
+    /// object (nothing logged twice), and completes whichever was missing.
+    pub(crate) async fn store_and_log(
+        &self,
+        deltas: &[EntityDelta],
+        logged: &LoggedBatch,
+    ) -> Result<(), EdgeError> {
+        let (stored, appended) =
+            futures_util::future::join(self.store.apply(deltas), self.log.append(logged)).await;
+        stored?;
+        appended.map_err(EdgeError::LogUnavailable)
     }
 
     /// Counts the batch against its client's limit, then its site's. Only a
