@@ -375,13 +375,31 @@ async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Re
     // would send a whole backlog to the dead letters in a short outage (seen
     // under load: 279 of 2,000). Past that bound, the rest are retried
     // untried, each costing one delivery.
+    let messages: Vec<_> = batch.raw_iter().collect();
+    let bodies: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|m| js_sys::Uint8Array::new(&m.body()).to_vec())
+        .collect();
+    // The whole delivery in one store apply first; if that fails, message
+    // by message, so only the message at fault is retried.
+    if !dead && bodies.len() > 1 {
+        match edge.consume_delivery(&bodies).await {
+            Ok(_) => {
+                batch.ack_all();
+                return Ok(());
+            }
+            Err(e) => console_error!(
+                "queue delivery of {}: {e}; message by message",
+                bodies.len()
+            ),
+        }
+    }
     let (mut waited, mut out) = (0, false);
-    for message in batch.raw_iter() {
+    for (message, body) in messages.iter().zip(bodies) {
         if out {
             message.retry();
             continue;
         }
-        let body = js_sys::Uint8Array::new(&message.body()).to_vec();
         let mut pause = 250;
         loop {
             let done = if dead {

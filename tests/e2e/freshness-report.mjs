@@ -18,13 +18,16 @@ const lines = [
   '"to the wire": click until the batch request leaves the browser (the flush interval);',
   '"wire to visible": from there through the shop, the edge and the store to the first read that shows it.',
   '',
-  '| store | leading edge | clicks | counted | click → visible p50 | p99 | max | to the wire p50 | wire → visible p50 | p99 |',
-  '|---|---|---|---|---|---|---|---|---|---|',
 ];
+// A pipeline column only when a run was in the queue pipeline.
+const piped = runs.some((r) => (r.pipeline ?? 'direct') !== 'direct');
+const pipe = (r) => (piped ? ` ${r.pipeline ?? 'direct'} |` : '');
+lines.push(`| store |${piped ? ' pipeline |' : ''} leading edge | clicks | counted | click → visible p50 | p99 | max | to the wire p50 | wire → visible p50 | p99 |`,
+  `|---|${piped ? '---|' : ''}---|---|---|---|---|---|---|---|---|`);
 const mode = (r) => (r.leadingEdge === false ? 'off' : 'on');
 for (const r of runs) {
-  if (r.error) { lines.push(`| ${name[r.store] ?? r.store} | ${mode(r)} | – | – | failed: ${r.error.replace(/\|/g, '/')} | | | | | |`); continue; }
-  lines.push(`| ${name[r.store] ?? r.store} | ${mode(r)} | ${r.clicks} | ${r.counted} | ${ms(r.total.p50)} | ${ms(r.total.p99)} | ${ms(r.total.max)} | ${ms(r.toWire.p50)} | ${ms(r.fromWire.p50)} | ${ms(r.fromWire.p99)} |`);
+  if (r.error) { lines.push(`| ${name[r.store] ?? r.store} |${pipe(r)} ${mode(r)} | – | – | failed: ${r.error.replace(/\|/g, '/')} | | | | | |`); continue; }
+  lines.push(`| ${name[r.store] ?? r.store} |${pipe(r)} ${mode(r)} | ${r.clicks} | ${r.counted} | ${ms(r.total.p50)} | ${ms(r.total.p99)} | ${ms(r.total.max)} | ${ms(r.toWire.p50)} | ${ms(r.fromWire.p50)} | ${ms(r.fromWire.p99)} |`);
 }
 const counted = runs.filter((r) => r.requests);
 if (counted.length) {
@@ -33,7 +36,7 @@ if (counted.length) {
     '| leading edge | human pace | bursts |', '|---|---|---|');
   for (const r of counted) lines.push(`| ${mode(r)} | ${r.requests.human} | ${r.requests.bursts} |`);
 }
-const load = runs.filter((r) => !r.error).map((r) => `${r.store}/${mode(r)} ${r.loadBefore.split(' ')[0]}→${r.loadAfter.split(' ')[0]}`).join(', ');
+const load = runs.filter((r) => !r.error).map((r) => `${r.store}/${piped ? `${r.pipeline}/` : ''}${mode(r)} ${r.loadBefore.split(' ')[0]}→${r.loadAfter.split(' ')[0]}`).join(', ');
 lines.push('', `Measured, not asserted. Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB,`,
   `shared with other work; 1-minute load average before→after each store: ${load}. Taken ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${command}\`.`,
   'With the leading edge off, most of the time is the tracker\'s flush interval (`flushIntervalMs`); with it',

@@ -9,6 +9,9 @@
 // requests 100 clicks make at a human pace and in bursts, in both modes.
 // Prints one JSON line per store and mode on stdout. Usage:
 //   node freshness.mjs [clicks] [stores: durable-object,redis,mongo]
+// FRESHNESS_PIPELINES (direct, or direct,queue: each store in each
+// pipeline, FRESHET_PIPELINE) and FRESHNESS_LEADING_EDGE (on,off) choose
+// the runs.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,6 +20,8 @@ import * as stack from './stack.mjs';
 
 const CLICKS = Number(process.argv[2] || 200);
 const STORES = (process.argv[3] || 'durable-object,redis').split(',');
+const PIPELINES = (process.env.FRESHNESS_PIPELINES || 'direct').split(',');
+const LEADING = (process.env.FRESHNESS_LEADING_EDGE || 'on,off').split(',').map((m) => m === 'on');
 const POLL_MS = 5;
 const { sleep, until } = stack;
 
@@ -42,12 +47,13 @@ async function startMongo() {
 
 const leadingEdgeEnv = (on) => ({ NUXT_PUBLIC_FRESHET_LEADING_EDGE: String(on) });
 
-async function measure(browser, storeName, leadingEdge, countRequests) {
+async function measure(browser, storeName, pipeline, leadingEdge, countRequests) {
   let server;
   if (storeName === 'redis') server = await stack.startRedis(await stack.freePort());
   if (storeName === 'mongo') server = await startMongo();
   const mode = leadingEdge ? 'on' : 'off';
-  const edge = await stack.startEdge({ store: server?.url, persist: path.join(stack.TMP, `state-${storeName}-${mode}`) });
+  const edge = await stack.startEdge({ store: server?.url, persist: path.join(stack.TMP, `state-${storeName}-${pipeline}-${mode}`),
+    vars: { FRESHET_PIPELINE: pipeline } });
   const shop = await stack.startShop(edge, undefined, leadingEdgeEnv(leadingEdge));
   const context = await browser.newContext();
   // The click's own time, from the browser's event (same clock as Date.now() here).
@@ -93,7 +99,7 @@ async function measure(browser, storeName, leadingEdge, countRequests) {
   await stack.stop(edge.child);
   if (server) await stack.stop(server.child);
   return {
-    store: storeName, leadingEdge, clicks: CLICKS, counted: final, pollMs: POLL_MS,
+    store: storeName, pipeline, leadingEdge, clicks: CLICKS, counted: final, pollMs: POLL_MS,
     total: summary(total), toWire: summary(toWire), fromWire: summary(fromWire), loadBefore, loadAfter, requests,
   };
 }
@@ -134,13 +140,17 @@ async function requestsPer100Clicks(browser, shop) {
 
 const browser = await stack.launch();
 try {
+  let first = true;
   for (const store of STORES) {
-    // Both modes side by side for each store; the request counts once.
-    for (const leadingEdge of [true, false]) {
-      try {
-        console.log(JSON.stringify(await measure(browser, store, leadingEdge, store === STORES[0])));
-      } catch (e) {
-        console.log(JSON.stringify({ store, leadingEdge, error: String(e.message).split('\n')[0] }));
+    // Every pipeline and mode side by side for each store; the requests count once.
+    for (const pipeline of PIPELINES) {
+      for (const leadingEdge of LEADING) {
+        try {
+          console.log(JSON.stringify(await measure(browser, store, pipeline, leadingEdge, first)));
+        } catch (e) {
+          console.log(JSON.stringify({ store, pipeline, leadingEdge, error: String(e.message).split('\n')[0] }));
+        }
+        first = false;
       }
     }
   }

@@ -18,6 +18,9 @@ pub struct MemoryStore {
     /// Drift summaries by their Redis key.
     drift: RefCell<BTreeMap<String, Summary>>,
     down: Cell<bool>,
+    /// How many `apply` calls reached the store (a round trip each in a
+    /// real one).
+    pub applies: Cell<usize>,
 }
 
 impl MemoryStore {
@@ -27,6 +30,7 @@ impl MemoryStore {
             docs: RefCell::default(),
             drift: RefCell::default(),
             down: Cell::new(false),
+            applies: Cell::new(0),
         }
     }
 
@@ -56,6 +60,7 @@ impl FeatureStore for MemoryStore {
 
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         self.check_up()?;
+        self.applies.set(self.applies.get() + 1);
         let mut docs = self.docs.borrow_mut();
         Ok(deltas
             .iter()

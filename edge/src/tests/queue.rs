@@ -133,6 +133,71 @@ async fn a_batch_larger_than_a_message_goes_in_parts_that_each_count_once_in_any
 }
 
 #[tokio::test]
+async fn a_delivery_is_one_store_apply_and_a_regrouped_redelivery_counts_each_batch_once() {
+    let (edge, direct) = (queue_edge(), direct_edge());
+    let large = large_batch(400);
+    for body in [SEED, TRACKER, large.as_str()] {
+        assert_eq!(send(&edge, ingest(body)).await.0, 202);
+        assert_eq!(send(&direct, ingest(body)).await.0, 202);
+    }
+    let messages = edge.queue.drain();
+    assert!(messages.len() >= 4, "{} messages", messages.len());
+    // The first delivery: every message but the last, in one store apply.
+    let (first, last) = messages.split_at(messages.len() - 1);
+    let before = edge.store.applies.get();
+    let batches = edge.consume_delivery(first).await.unwrap();
+    assert_eq!(
+        (batches, edge.store.applies.get() - before),
+        (first.len(), 1)
+    );
+    // Redelivered regrouped: the last message with two already applied.
+    let regrouped = vec![first[0].clone(), last[0].clone(), first[2].clone()];
+    assert_eq!(edge.consume_delivery(&regrouped).await.unwrap(), 3);
+    let features = |e: &Edge<MemoryStore>| -> Vec<_> {
+        e.store
+            .snapshot()
+            .into_iter()
+            .map(|(k, doc)| (k, doc.features))
+            .collect()
+    };
+    assert!(
+        features(&edge) == features(&direct),
+        "a batch counted otherwise than in the direct pipeline"
+    );
+    // The log holds each message's batch once (a part under its own id).
+    assert_eq!(bucket(&edge).keys().len(), messages.len());
+}
+
+#[tokio::test]
+async fn a_delivery_with_a_message_that_cannot_apply_fails_whole_and_its_messages_then_apply_alone()
+{
+    let edge = queue_edge();
+    assert_eq!(send(&edge, ingest(SEED)).await.0, 202);
+    assert_eq!(send(&edge, ingest(TRACKER)).await.0, 202);
+    let mut messages = edge.queue.drain();
+    messages.insert(1, b"not ndjson".to_vec());
+    // Refused before any write: nothing of the good messages is in.
+    let e = edge.consume_delivery(&messages).await.unwrap_err();
+    assert_eq!(e.code(), "bad_message");
+    assert!(edge.store.snapshot().is_empty());
+    assert!(bucket(&edge).keys().is_empty());
+    // One by one, as the consumer goes on: the two batches apply, the bad
+    // message alone fails (towards the dead-letter queue).
+    let outcomes: Vec<bool> = futures_util::future::join_all(
+        messages
+            .iter()
+            .map(|m| async { edge.consume(m).await.is_ok() }),
+    )
+    .await;
+    assert_eq!(outcomes, [true, false, true]);
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-tracker-1", "clicks_product_card").await),
+        2.0
+    );
+    assert_eq!(bucket(&edge).keys().len(), 2);
+}
+
+#[tokio::test]
 async fn a_queue_that_refuses_is_a_503_and_the_resend_counts_once() {
     let edge = queue_edge();
     edge.queue.fail.set(true);
