@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{NOW, batch, events, spec};
 use freshet_core::aggregate::aggregate;
-use freshet_core::encode::redis::{APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1};
+use freshet_core::encode::redis::{
+    APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1, folded_apply_call,
+};
+use freshet_core::fold::fold_deltas;
 use freshet_core::read::read_features;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Agg, Applied, Cells, FeatureDoc, apply_delta};
@@ -23,6 +26,9 @@ use redis_calls::{convert, read_entity, run};
 use redis_server::RedisServer;
 
 static PREFIX: AtomicU64 = AtomicU64::new(0);
+/// Folds the script refused because some of their batches were applied
+/// before (reply 3), over a whole test: the case must occur.
+static PARTLY: AtomicU64 = AtomicU64::new(0);
 
 /// Applies the schedule both ways and compares every entity touched.
 fn check(
@@ -127,6 +133,126 @@ fn script_equals_core(spec: &FeatureSpec, cases: u32) {
 #[test]
 fn script_state_equals_apply_delta_for_random_batches_and_retries() {
     script_equals_core(&spec(), 96);
+}
+
+/// Runs one script call (`EVAL` if the server lacks the script) and
+/// returns its integer reply.
+fn reply_of(
+    con: &mut redis::Connection,
+    call: &freshet_core::encode::redis::ApplyCall,
+) -> Result<i64, TestCaseError> {
+    let reply = match run(con, &call.evalsha(&apply_script_sha1()).0) {
+        Err(e) if e.code() == Some("NOSCRIPT") => run(con, &call.eval().0),
+        other => other,
+    };
+    match reply.map_err(|e| TestCaseError::fail(e.to_string()))? {
+        redis::Value::Int(n) => Ok(n),
+        other => Err(TestCaseError::fail(format!("script replied {other:?}"))),
+    }
+}
+
+/// Deliveries of batches (a queue's consumer): each delivery's deltas
+/// folded per entity, one script call a fold, a fold refused because some
+/// of its batches were applied before (3) applied delta by delta. The
+/// store must end as core's `apply_delta` of every batch in the order
+/// given leaves it, each batch counted once.
+fn fold_check(
+    con: &mut redis::Connection,
+    spec: &FeatureSpec,
+    deliveries: &[Vec<&ValidBatch>],
+) -> Result<(), TestCaseError> {
+    let prefix = format!(
+        "f{}-{}",
+        std::process::id(),
+        PREFIX.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut docs: BTreeMap<(String, String), FeatureDoc> = BTreeMap::new();
+    for delivery in deliveries {
+        let deltas: Vec<_> = delivery
+            .iter()
+            .flat_map(|b| aggregate(spec, b, None))
+            .collect();
+        for delta in &deltas {
+            let doc = docs
+                .entry((delta.entity.clone(), delta.id.clone()))
+                .or_default();
+            apply_delta(spec, doc, delta);
+        }
+        for fold in fold_deltas(spec, &deltas) {
+            match reply_of(con, &folded_apply_call(spec, &prefix, &fold))? {
+                0 | 1 => {}
+                3 => {
+                    prop_assert!(fold.is_fold(), "3 for a single delta");
+                    PARTLY.fetch_add(1, Ordering::Relaxed);
+                    for &m in &fold.members {
+                        let n = reply_of(con, &apply_call(spec, &prefix, &deltas[m]))?;
+                        prop_assert!(n == 0 || n == 1, "replied {}", n);
+                    }
+                }
+                n => return Err(TestCaseError::fail(format!("script replied {n}"))),
+            }
+        }
+    }
+    for ((entity, id), doc) in &docs {
+        let stored = read_entity(con, spec, &prefix, entity, id);
+        prop_assert_eq!(&stored.features, &doc.features, "{}/{}", entity, id);
+    }
+    Ok(())
+}
+
+/// Random batches delivered in random groups, then redelivered regrouped
+/// (some batches again, in other company): one script call per entity and
+/// delivery gives what applying each batch once gives.
+#[test]
+fn folded_deliveries_and_regrouped_redeliveries_equal_apply_delta() {
+    let spec = spec();
+    let server = RedisServer::start();
+    let con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let con = std::cell::RefCell::new(con);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 64,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        events(50),
+        prop::collection::vec(0..8usize, 1..50),
+        prop::collection::vec(0..4usize, 1..12),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+    );
+    runner
+        .run(&strategy, |(events, groups, cuts, again)| {
+            let n = groups.iter().copied().max().unwrap_or(0) + 1;
+            let mut parts = vec![Vec::new(); n];
+            for (event, g) in events.iter().zip(groups.iter().cycle()) {
+                parts[*g].push(event.clone());
+            }
+            let batches: Vec<ValidBatch> = parts
+                .into_iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(i, p)| batch(&format!("b{i}"), p))
+                .collect();
+            // Deliveries cut from the batches in order, then redeliveries
+            // of random batches in groups of their own.
+            let mut deliveries: Vec<Vec<&ValidBatch>> = vec![Vec::new()];
+            for (b, cut) in batches.iter().zip(cuts.iter().cycle()) {
+                if *cut == 0 {
+                    deliveries.push(Vec::new());
+                }
+                deliveries.last_mut().expect("a delivery").push(b);
+            }
+            for chunk in again.chunks(3) {
+                deliveries.push(chunk.iter().map(|i| i.get(&batches)).collect());
+            }
+            fold_check(&mut con.borrow_mut(), &spec, &deliveries)
+        })
+        .expect("folded deliveries and apply_delta agree");
+    assert!(
+        PARTLY.load(Ordering::Relaxed) > 0,
+        "no redelivery met a fold"
+    );
 }
 
 /// Bounds that bite: a `mode` keeping 2 of 4 videos' counts, a `distinct`

@@ -162,11 +162,14 @@ impl<B: Bucket> EventLog<B> {
     }
 }
 
-/// An in-memory bucket for the native tests; `fail` makes every call fail.
+/// An in-memory bucket for the native tests; `fail` makes every call fail,
+/// and `puts_left`, once set, fails every write past that many (a worker
+/// that dies half-way through its writes).
 #[derive(Debug, Default)]
 pub struct MemoryBucket {
     objects: RefCell<BTreeMap<String, (Millis, Vec<u8>)>>,
     pub fail: std::cell::Cell<bool>,
+    pub puts_left: std::cell::Cell<Option<usize>>,
 }
 
 impl MemoryBucket {
@@ -194,6 +197,11 @@ impl Bucket for MemoryBucket {
         received_at: Millis,
     ) -> Result<bool, LogError> {
         self.check()?;
+        match self.puts_left.get() {
+            Some(0) => return Err(LogError("bucket gone mid-way (test)".into())),
+            Some(n) => self.puts_left.set(Some(n - 1)),
+            None => {}
+        }
         let mut objects = self.objects.borrow_mut();
         if objects.contains_key(key) {
             return Ok(false);

@@ -169,6 +169,50 @@ async fn a_delivery_is_one_store_apply_and_a_regrouped_redelivery_counts_each_ba
 }
 
 #[tokio::test]
+async fn a_consumer_that_dies_between_the_store_and_the_log_loses_and_doubles_nothing() {
+    let (edge, direct) = (queue_edge(), direct_edge());
+    let large = large_batch(400);
+    for body in [SEED, TRACKER, large.as_str()] {
+        assert_eq!(send(&edge, ingest(body)).await.0, 202);
+        assert_eq!(send(&direct, ingest(body)).await.0, 202);
+    }
+    let mut messages = edge.queue.drain();
+    // The store takes the whole delivery, then the worker dies after two of
+    // its log writes: no message was acknowledged.
+    bucket(&edge).puts_left.set(Some(2));
+    let e = edge.consume_delivery(&messages).await.unwrap_err();
+    assert_eq!(e.code(), "log_unavailable");
+    assert_eq!(bucket(&edge).keys().len(), 2);
+    bucket(&edge).puts_left.set(None);
+    // Every message again, regrouped into two deliveries in another order.
+    messages.reverse();
+    let (a, b) = messages.split_at(messages.len() / 2);
+    for delivery in [a, b] {
+        edge.consume_delivery(delivery).await.unwrap();
+    }
+    let features = |e: &Edge<MemoryStore>| -> Vec<_> {
+        e.store
+            .snapshot()
+            .into_iter()
+            .map(|(k, doc)| (k, doc.features))
+            .collect()
+    };
+    assert!(features(&edge) == features(&direct), "counted otherwise");
+    assert_eq!(bucket(&edge).keys().len(), messages.len());
+    // The log replayed gives the store.
+    let (_, text, _) = export(&edge, "from=2026-11-01T00:00:00Z").await;
+    let spec = compiled_spec().unwrap();
+    let mut replay = freshet_core::replay::Replay::new(spec);
+    for b in freshet_core::log::parse_ndjson(text.as_bytes()).unwrap() {
+        replay.apply(&b);
+    }
+    for (key, doc) in edge.store.snapshot() {
+        let replayed = replay.doc(&key.entity, &key.id);
+        assert_eq!(replayed.features, doc.features, "{key:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_delivery_with_a_message_that_cannot_apply_fails_whole_and_its_messages_then_apply_alone()
 {
     let edge = queue_edge();

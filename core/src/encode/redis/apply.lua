@@ -4,17 +4,23 @@
 -- the two together on a real Redis.
 -- KEYS[1] the entity's hash; KEYS[2] its batch markers; KEYS[3] its
 -- layout-1 hash and KEYS[4] its layout-1 marker zset (state a migration
--- moves here); KEYS[5] the batch's marker string of the layout before those
--- (honoured until it expires); when migrating, KEYS[6..5+L] the layout-1 set
--- keys to delete; then one key per cells or set feature, in feature order.
--- ARGV[1] the batch marker (16 hex digits), '' for a delta that needs none
--- (every feature idempotent); ARGV[2] the receive time (Unix s); ARGV[3]
--- 'apply', or 'migrate' followed by L, the number N of layout-1 markers and
--- N (receive day, marker) pairs; then per feature: op, tag, updatedAt, args.
+-- moves here); KEYS[5..4+M] each batch's marker string of the layout before
+-- those (honoured until it expires), M the number of markers (at least 1);
+-- when migrating, KEYS[5+M..4+M+L] the layout-1 set keys to delete; then
+-- one key per cells or set feature, in feature order.
+-- ARGV[1] the batch markers (16 hex digits each): one for a batch's delta,
+-- several for the deltas of several batches folded into one (a queue
+-- delivery, core's fold_deltas), '' for a delta that needs none (every
+-- feature idempotent); ARGV[2] the receive time (Unix s; the batches share
+-- its day); ARGV[3] 'apply', 'fold' (a fold of several batches' deltas),
+-- or 'migrate' followed by L, the number N of layout-1 markers and N
+-- (receive day, marker) pairs; then per feature: op, tag, updatedAt, args.
 -- Replies 1 applied, 0 applied before (nothing changed), 2 the entity still
--- holds layout-1 state (migrate it, then apply again).
+-- holds layout-1 state (migrate it, then apply again), 3 some of several
+-- folded batches applied before (nothing changed: apply them one by one).
 local hash = KEYS[1]
-local i, z = 4, 6
+local m = math.max(1, #ARGV[1] / 16)
+local i, z = 4, 5 + m
 local function bytes(hex)
   return (hex:gsub('..', function(h) return string.char(tonumber(h, 16)) end))
 end
@@ -26,7 +32,7 @@ end
 -- more, past its 8 d 1 h), so the string holds at most ten days' batches;
 -- the key expires ten days after its newest group's day began.
 local MAX_PER_DAY = 1000
-local function markers_with(day, adds, marker)
+local function markers_with(day, adds, check)
   local cur = redis.call('GET', KEYS[2]) or ''
   local groups, p = {}, 1
   while p + 3 <= #cur do
@@ -34,7 +40,7 @@ local function markers_with(day, adds, marker)
     local body = string.sub(cur, p + 4, p + 3 + 8 * n)
     p = p + 4 + 8 * n
     if d > day - 10 then
-      if marker then
+      for _, marker in ipairs(check) do
         local q = string.find(body, marker, 1, true)
         while q do
           if (q - 1) % 8 == 0 then return nil end
@@ -82,8 +88,8 @@ local function foreign(key, ...)
   return redis.error_reply('WRONGTYPE freshet: ' .. key .. ' holds a ' .. t .. ', nothing written')
 end
 local refused = foreign(KEYS[1], 'hash') or foreign(KEYS[2], 'string')
-local first = 6
-if ARGV[3] == 'migrate' then first = 6 + tonumber(ARGV[4]) end
+local first = 5 + m
+if ARGV[3] == 'migrate' then first = first + tonumber(ARGV[4]) end
 for k = first, #KEYS do
   refused = refused or foreign(KEYS[k], 'string', 'zset')
 end
@@ -98,18 +104,27 @@ if ARGV[3] == 'migrate' then
     adds[#adds + 1] = { tonumber(ARGV[i]), bytes(ARGV[i + 1]) }
     i = i + 2
   end
-  if n > 0 then save_markers(markers_with(day, adds, nil)) end
+  if n > 0 then save_markers(markers_with(day, adds, {})) end
   redis.call('DEL', KEYS[3], KEYS[4])
-  for k = 6, 5 + l do redis.call('DEL', KEYS[k]) end
-  z = 6 + l
+  for k = 5 + m, 4 + m + l do redis.call('DEL', KEYS[k]) end
+  z = 5 + m + l
 elseif redis.call('EXISTS', KEYS[3], KEYS[4]) > 0 then
   return 2
 end
 if ARGV[1] ~= '' then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
-  local marker = bytes(ARGV[1])
-  local text, newest = markers_with(day, { { day, marker } }, marker)
-  if not text then return 0 end
+  local seen = 0
+  if ARGV[3] == 'fold' then seen = 3 end
+  for k = 5, 4 + m do
+    if redis.call('EXISTS', KEYS[k]) == 1 then return seen end
+  end
+  local adds, check = {}, {}
+  for k = 1, #ARGV[1], 16 do
+    local marker = bytes(string.sub(ARGV[1], k, k + 15))
+    adds[#adds + 1] = { day, marker }
+    check[#check + 1] = marker
+  end
+  local text, newest = markers_with(day, adds, check)
+  if not text then return seen end
   save_markers(text, newest)
 end
 -- (t1, id1) < (t2, id2), ids compared byte-wise (Lua's < follows the locale).

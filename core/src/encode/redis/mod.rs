@@ -43,6 +43,7 @@ mod stored;
 use std::collections::BTreeMap;
 
 pub use super::{DecodeError, marker_member};
+use crate::fold::FoldedDelta;
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, Cells, EntityDelta, FeatureState, Stamped};
 use crate::time::{Millis, SECOND};
@@ -203,6 +204,9 @@ pub enum ApplyReply {
     Duplicate,
     /// The entity still holds layout-1 state: [`migrate_call`] first.
     NeedsMigration,
+    /// Some of a fold's batches were applied before: nothing changed; apply
+    /// its deltas one by one ([`folded_apply_call`]).
+    Partly,
 }
 
 impl ApplyReply {
@@ -212,6 +216,7 @@ impl ApplyReply {
             RedisValue::Int(1) => Ok(Self::Applied),
             RedisValue::Int(0) => Ok(Self::Duplicate),
             RedisValue::Int(2) => Ok(Self::NeedsMigration),
+            RedisValue::Int(3) => Ok(Self::Partly),
             RedisValue::Error(e) => Err(bad(format!("apply script: {e}"))),
             other => Err(bad(format!("apply script replied {other:?}"))),
         }
@@ -233,6 +238,36 @@ pub fn apply_call(spec: &FeatureSpec, prefix: &str, delta: &EntityDelta) -> Appl
     };
     let mut call = call_head(&keys, &delta.batch_id, marker, delta.received_at);
     call.args.push("apply".to_owned());
+    encode_updates(spec, &mut call, &keys, &delta.updates);
+    call
+}
+
+/// The script call that applies a fold of several batches' deltas of one
+/// entity ([`crate::fold::fold_deltas`]) in one atomic write: applied only
+/// if none of its batches' markers is there, all of them recorded; else
+/// [`ApplyReply::Partly`] and nothing written. A fold of one delta is
+/// [`apply_call`]'s call.
+pub fn folded_apply_call(spec: &FeatureSpec, prefix: &str, fold: &FoldedDelta) -> ApplyCall {
+    let delta = &fold.delta;
+    if !fold.is_fold() {
+        return apply_call(spec, prefix, delta);
+    }
+    let keys = EntityKeys {
+        prefix,
+        entity: &delta.entity,
+        id: &delta.id,
+    };
+    let markers: String = fold.marked.iter().map(|b| marker_member(b)).collect();
+    let mut call = call_head(&keys, &delta.batch_id, markers, delta.received_at);
+    // One marker key of the layout before per marked batch (at least one).
+    if fold.marked.len() > 1 {
+        call.keys.truncate(4);
+        call.keys
+            .extend(fold.marked.iter().map(|b| keys.legacy_batch_marker(b)));
+    } else if let Some(b) = fold.marked.first() {
+        call.keys[4] = keys.legacy_batch_marker(b);
+    }
+    call.args.push("fold".to_owned());
     encode_updates(spec, &mut call, &keys, &delta.updates);
     call
 }

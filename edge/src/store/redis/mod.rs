@@ -29,10 +29,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_fields};
 use freshet_core::drift::{Summary, hour_keys, merge_hours, summary_key};
 use freshet_core::encode::redis::{
-    ApplyReply, DecodeError, EntityKeys, RedisCommand, RedisValue, apply_call, apply_script_sha1,
-    decode_layout1_for, decode_state_for, is_layout2_store, is_unwritten, layout_mark_read,
-    layout1_read_commands_for, migrate_call, migrate_reads, migrate_watch, read_commands_for,
+    ApplyCall, ApplyReply, DecodeError, EntityKeys, RedisCommand, RedisValue, apply_call,
+    apply_script_sha1, decode_layout1_for, decode_state_for, folded_apply_call, is_layout2_store,
+    is_unwritten, layout_mark_read, layout1_read_commands_for, migrate_call, migrate_reads,
+    migrate_watch, read_commands_for,
 };
+use freshet_core::fold::fold_deltas;
 use freshet_core::read::resolve_names;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
@@ -287,19 +289,25 @@ impl<C: Connector> RedisStore<C> {
     }
 }
 
-impl<C: Connector> FeatureStore for RedisStore<C> {
-    fn kind(&self) -> &'static str {
-        "redis"
-    }
-
-    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
-        if deltas.is_empty() {
-            return Ok(Vec::new());
-        }
-        let calls: Vec<_> = deltas
+impl<C: Connector> RedisStore<C> {
+    /// One script call per delta, all in one round trip.
+    async fn apply_each(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        let calls = deltas
             .iter()
             .map(|d| apply_call(self.spec, &self.url.prefix, d))
             .collect();
+        self.run_applies(deltas, calls).await
+    }
+
+    /// Sends the apply calls in one round trip (again as `EVAL` where the
+    /// server lost the script; after migrating an entity still in layout
+    /// 1). A fold's "some applied before" ([`ApplyReply::Partly`]) comes
+    /// back as `Duplicate`, which for a fold means: apply its deltas apart.
+    async fn run_applies(
+        &self,
+        deltas: &[EntityDelta],
+        calls: Vec<ApplyCall>,
+    ) -> Result<Vec<Applied>, StoreError> {
         let commands: Vec<RedisCommand> =
             calls.iter().map(|c| c.evalsha(&self.script_sha1)).collect();
         self.exchange(async |link| {
@@ -332,7 +340,7 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 .into_iter()
                 .map(|o| match o {
                     Some(ApplyReply::Applied) => Ok(Applied::Applied),
-                    Some(ApplyReply::Duplicate) => Ok(Applied::Duplicate),
+                    Some(ApplyReply::Duplicate | ApplyReply::Partly) => Ok(Applied::Duplicate),
                     Some(ApplyReply::NeedsMigration) => Err(StoreError::Protocol(
                         "the entity still holds layout-1 state after its migration".into(),
                     )),
@@ -341,6 +349,50 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
                 .collect()
         })
         .await
+    }
+}
+
+impl<C: Connector> FeatureStore for RedisStore<C> {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    /// Deltas of one entity from several batches (a queue delivery) go as
+    /// one fold (core's `fold_deltas`): one script call per entity. A fold
+    /// some of whose batches were applied before changes nothing and is
+    /// applied again delta by delta, each under its own marker.
+    async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let folds = fold_deltas(self.spec, deltas);
+        if folds.len() == deltas.len() {
+            return self.apply_each(deltas).await;
+        }
+        let folded: Vec<EntityDelta> = folds.iter().map(|f| f.delta.clone()).collect();
+        let calls = folds
+            .iter()
+            .map(|f| folded_apply_call(self.spec, &self.url.prefix, f))
+            .collect();
+        let replies = self.run_applies(&folded, calls).await?;
+        let mut outcome = vec![Applied::Applied; deltas.len()];
+        let mut apart = Vec::new();
+        for (fold, reply) in folds.iter().zip(replies) {
+            match reply {
+                Applied::Applied | Applied::Duplicate if !fold.is_fold() => {
+                    outcome[fold.members[0]] = reply;
+                }
+                Applied::Applied => {}
+                Applied::Duplicate => apart.extend(fold.members.iter().copied()),
+            }
+        }
+        if !apart.is_empty() {
+            let singles: Vec<EntityDelta> = apart.iter().map(|&i| deltas[i].clone()).collect();
+            for (i, applied) in apart.into_iter().zip(self.apply_each(&singles).await?) {
+                outcome[i] = applied;
+            }
+        }
+        Ok(outcome)
     }
 
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {
