@@ -94,6 +94,22 @@ fn client_spec(features: &str) -> FeatureSpec {
     .expect("spec")
 }
 
+/// `events` split into batches `b0`, `b1`… by the group each is given
+/// (`groups`, cycled); empty groups make no batch.
+fn split(events: &[freshet_core::validate::Event], groups: &[usize]) -> Vec<ValidBatch> {
+    let n = groups.iter().copied().max().unwrap_or(0) + 1;
+    let mut parts = vec![Vec::new(); n];
+    for (event, g) in events.iter().zip(groups.iter().cycle()) {
+        parts[*g].push(event.clone());
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(i, p)| batch(&format!("b{i}"), p))
+        .collect()
+}
+
 /// Random batches of `events`, split, applied newest first, then retried.
 fn script_equals_core(spec: &FeatureSpec, cases: u32) {
     let server = RedisServer::start();
@@ -112,17 +128,7 @@ fn script_equals_core(spec: &FeatureSpec, cases: u32) {
     );
     runner
         .run(&strategy, |(events, groups, retries)| {
-            let n = groups.iter().copied().max().unwrap_or(0) + 1;
-            let mut parts = vec![Vec::new(); n];
-            for (event, g) in events.iter().zip(groups.iter().cycle()) {
-                parts[*g].push(event.clone());
-            }
-            let batches: Vec<ValidBatch> = parts
-                .into_iter()
-                .enumerate()
-                .filter(|(_, p)| !p.is_empty())
-                .map(|(i, p)| batch(&format!("b{i}"), p))
-                .collect();
+            let batches = split(&events, &groups);
             let mut schedule: Vec<&ValidBatch> = batches.iter().rev().collect();
             schedule.extend(retries.iter().map(|i| i.get(&batches)));
             check(&mut con.borrow_mut(), spec, &schedule)
@@ -223,17 +229,7 @@ fn folded_deliveries_and_regrouped_redeliveries_equal_apply_delta() {
     );
     runner
         .run(&strategy, |(events, groups, cuts, again)| {
-            let n = groups.iter().copied().max().unwrap_or(0) + 1;
-            let mut parts = vec![Vec::new(); n];
-            for (event, g) in events.iter().zip(groups.iter().cycle()) {
-                parts[*g].push(event.clone());
-            }
-            let batches: Vec<ValidBatch> = parts
-                .into_iter()
-                .enumerate()
-                .filter(|(_, p)| !p.is_empty())
-                .map(|(i, p)| batch(&format!("b{i}"), p))
-                .collect();
+            let batches = split(&events, &groups);
             // Deliveries cut from the batches in order, then redeliveries
             // of random batches in groups of their own.
             let mut deliveries: Vec<Vec<&ValidBatch>> = vec![Vec::new()];

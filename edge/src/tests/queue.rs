@@ -2,7 +2,12 @@
 //! the consumer applies; each batch counts once however often a message is
 //! delivered, and the store and the log end as the direct pipeline leaves them.
 
+use std::collections::BTreeMap;
+
+use freshet_core::state::FeatureState;
+
 use super::*;
+use crate::store::EntityKey;
 
 fn queue_edge() -> Edge<MemoryStore> {
     edge_with(&[
@@ -28,6 +33,25 @@ async fn consume_all(edge: &Edge<MemoryStore>, order: impl Fn(&mut Vec<Vec<u8>>)
         batches += edge.consume(m).await.unwrap();
     }
     batches
+}
+
+/// Every stored entity's features, to compare two edges' stores.
+fn features(e: &Edge<MemoryStore>) -> Vec<(EntityKey, BTreeMap<String, FeatureState>)> {
+    e.store
+        .snapshot()
+        .into_iter()
+        .map(|(k, doc)| (k, doc.features))
+        .collect()
+}
+
+/// The edge's log, exported and replayed by core: every entity's document.
+async fn replayed(edge: &Edge<MemoryStore>) -> freshet_core::replay::Replay<'static> {
+    let (_, text, _) = export(edge, "from=2026-11-01T00:00:00Z").await;
+    let mut replay = freshet_core::replay::Replay::new(compiled_spec().unwrap());
+    for b in freshet_core::log::parse_ndjson(text.as_bytes()).unwrap() {
+        replay.apply(&b);
+    }
+    replay
 }
 
 /// A batch of `n` clicks whose payloads make it larger than a queue message.
@@ -101,13 +125,6 @@ async fn a_batch_larger_than_a_message_goes_in_parts_that_each_count_once_in_any
     // Every feature as the direct pipeline has it (the markers are the parts').
     let direct = direct_edge();
     assert_eq!(send(&direct, ingest(body.as_str())).await.0, 202);
-    let features = |e: &Edge<MemoryStore>| -> Vec<_> {
-        e.store
-            .snapshot()
-            .into_iter()
-            .map(|(k, doc)| (k, doc.features))
-            .collect()
-    };
     assert!(
         features(&edge) == features(&direct),
         "the parts counted otherwise"
@@ -116,12 +133,8 @@ async fn a_batch_larger_than_a_message_goes_in_parts_that_each_count_once_in_any
     let keys = bucket(&edge).keys();
     assert_eq!(keys.len(), messages.len(), "{keys:?}");
     assert!(keys[0].ends_with("/b-1.1.ndjson.gz"), "{keys:?}");
-    let (_, text, _) = export(&edge, "from=2026-11-01T00:00:00Z").await;
     let spec = compiled_spec().unwrap();
-    let mut replay = freshet_core::replay::Replay::new(spec);
-    for b in freshet_core::log::parse_ndjson(text.as_bytes()).unwrap() {
-        replay.apply(&b);
-    }
+    let replay = replayed(&edge).await;
     for client in 0..7 {
         let id = format!("cid-{client}");
         let (_, served, _) = send(&edge, get(&format!("/v1/features/user/{id}"))).await;
@@ -153,13 +166,6 @@ async fn a_delivery_is_one_store_apply_and_a_regrouped_redelivery_counts_each_ba
     // Redelivered regrouped: the last message with two already applied.
     let regrouped = vec![first[0].clone(), last[0].clone(), first[2].clone()];
     assert_eq!(edge.consume_delivery(&regrouped).await.unwrap(), 3);
-    let features = |e: &Edge<MemoryStore>| -> Vec<_> {
-        e.store
-            .snapshot()
-            .into_iter()
-            .map(|(k, doc)| (k, doc.features))
-            .collect()
-    };
     assert!(
         features(&edge) == features(&direct),
         "a batch counted otherwise than in the direct pipeline"
@@ -190,22 +196,10 @@ async fn a_consumer_that_dies_between_the_store_and_the_log_loses_and_doubles_no
     for delivery in [a, b] {
         edge.consume_delivery(delivery).await.unwrap();
     }
-    let features = |e: &Edge<MemoryStore>| -> Vec<_> {
-        e.store
-            .snapshot()
-            .into_iter()
-            .map(|(k, doc)| (k, doc.features))
-            .collect()
-    };
     assert!(features(&edge) == features(&direct), "counted otherwise");
     assert_eq!(bucket(&edge).keys().len(), messages.len());
     // The log replayed gives the store.
-    let (_, text, _) = export(&edge, "from=2026-11-01T00:00:00Z").await;
-    let spec = compiled_spec().unwrap();
-    let mut replay = freshet_core::replay::Replay::new(spec);
-    for b in freshet_core::log::parse_ndjson(text.as_bytes()).unwrap() {
-        replay.apply(&b);
-    }
+    let replay = replayed(&edge).await;
     for (key, doc) in edge.store.snapshot() {
         let replayed = replay.doc(&key.entity, &key.id);
         assert_eq!(replayed.features, doc.features, "{key:?}");
