@@ -11,8 +11,8 @@
 # a ranker trained from generated traffic, served by KServe, orders the
 # shop's "Recommended for you" row. Everything listens on 127.0.0.1.
 # E2E_STORES=redis runs one store only; the shop then runs once more on Redis
-# in the queue pipeline (FRESHET_PIPELINE=queue), or on the stores
-# E2E_QUEUE_STORES names (empty: none).
+# and on the Durable Object in the queue pipeline (FRESHET_PIPELINE=queue),
+# or on the stores E2E_QUEUE_STORES names (empty: none).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"

@@ -67,21 +67,64 @@ impl FeatureStore for DurableObjectStore {
         "durable-object"
     }
 
+    /// One call per entity: its deltas of several batches (a queue
+    /// delivery) go together to `/apply-all`, which applies each under its
+    /// own marker in one event of the object, durable before it answers.
     async fn apply(&self, deltas: &[EntityDelta]) -> std::result::Result<Vec<Applied>, StoreError> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut by_entity: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
+        for (i, d) in deltas.iter().enumerate() {
+            let g = *by_entity
+                .entry((d.entity.as_str(), d.id.as_str()))
+                .or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+            groups[g].push(i);
+        }
         // Every entity's object at once; the batch is durable when all answered.
-        try_join_all(deltas.iter().map(|d| async move {
-            let body = serde_json::to_string(d).map_err(|e| StoreError::Protocol(e.to_string()))?;
-            match self
-                .call(&d.entity, &d.id, Method::Post, "/apply", Some(body))
-                .await?
-                .as_str()
-            {
-                "applied" => Ok(Applied::Applied),
-                "duplicate" => Ok(Applied::Duplicate),
-                other => Err(StoreError::Protocol(format!("unexpected answer {other:?}"))),
+        let answers = try_join_all(groups.iter().map(|members| async move {
+            let first = &deltas[members[0]];
+            let (path, body) = if members.len() == 1 {
+                ("/apply", serde_json::to_string(first))
+            } else {
+                let group: Vec<&EntityDelta> = members.iter().map(|&i| &deltas[i]).collect();
+                ("/apply-all", serde_json::to_string(&group))
+            };
+            let body = body.map_err(|e| StoreError::Protocol(e.to_string()))?;
+            let answer = self
+                .call(&first.entity, &first.id, Method::Post, path, Some(body))
+                .await?;
+            let words: Vec<String> = if members.len() == 1 {
+                vec![answer]
+            } else {
+                serde_json::from_str(&answer).map_err(|e| StoreError::Protocol(e.to_string()))?
+            };
+            if words.len() != members.len() {
+                return Err(StoreError::Protocol(format!(
+                    "{} answers for {} deltas",
+                    words.len(),
+                    members.len()
+                )));
             }
+            words
+                .iter()
+                .map(|w| match w.as_str() {
+                    "applied" => Ok(Applied::Applied),
+                    "duplicate" => Ok(Applied::Duplicate),
+                    other => Err(StoreError::Protocol(format!("unexpected answer {other:?}"))),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
         }))
-        .await
+        .await?;
+        let mut outcome = vec![Applied::Applied; deltas.len()];
+        for (members, applied) in groups.iter().zip(answers) {
+            for (&i, a) in members.iter().zip(applied) {
+                outcome[i] = a;
+            }
+        }
+        Ok(outcome)
     }
 
     async fn add_drift(
@@ -325,6 +368,14 @@ impl FeatureEntity {
     }
 }
 
+/// What `/apply` answers for one delta.
+fn answer_word(applied: Applied) -> &'static str {
+    match applied {
+        Applied::Applied => "applied",
+        Applied::Duplicate => "duplicate",
+    }
+}
+
 impl DurableObject for FeatureEntity {
     fn new(state: State, env: Env) -> Self {
         Self {
@@ -344,10 +395,20 @@ impl DurableObject for FeatureEntity {
                 let text = req.text().await?;
                 let delta: EntityDelta =
                     serde_json::from_str(&text).map_err(|e| rust_error("delta", e))?;
-                match self.apply(spec, &delta)? {
-                    Applied::Applied => Response::ok("applied"),
-                    Applied::Duplicate => Response::ok("duplicate"),
-                }
+                Response::ok(answer_word(self.apply(spec, &delta)?))
+            }
+            (Method::Post, "/apply-all") => {
+                // Several batches' deltas of this entity, each under its own
+                // marker, in this one event: nothing else runs in between,
+                // and the answer waits until every write is durable.
+                let text = req.text().await?;
+                let deltas: Vec<EntityDelta> =
+                    serde_json::from_str(&text).map_err(|e| rust_error("deltas", e))?;
+                let words = deltas
+                    .iter()
+                    .map(|d| self.apply(spec, d).map(answer_word))
+                    .collect::<Result<Vec<_>>>()?;
+                Response::ok(serde_json::to_string(&words).map_err(|e| rust_error("answers", e))?)
             }
             (Method::Get, "/doc") => Response::ok(self.doc_json()?),
             (Method::Post, "/drift/add") => {
