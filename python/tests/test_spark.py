@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
-import os
 import random
-import subprocess
 import sys
 import time
-import venv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +26,7 @@ import freshet
 import freshet.spark
 from freshet.spark import _units
 
-from conftest import ROOT, SPEC
+from conftest import SPEC, assert_same_frame
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -130,54 +125,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.
     return folder, export, make_rows(received)
 
 
-def pins(*names: str) -> list[str]:
-    """The lockfile's pins (python/requirements-dev.txt) of `names`."""
-    lines = (ROOT / "python" / "requirements-dev.txt").read_text().splitlines()
-    got = [x.strip() for x in lines if x.split("==")[0].strip().lower() in names]
-    assert len(got) == len(names), (names, got)
-    return got
-
-
-@pytest.fixture(scope="session")
-def executor_python(tmp_root: Path) -> Path:
-    """A venv for the executors with only the built wheel, pandas and pyarrow
-    in it, as a cluster's package install or a packed env would give them."""
-    wheel_dir = Path(os.environ.get("FRESHET_WHEEL_DIR", ROOT / ".state" / "wheel"))
-    wheels = sorted(wheel_dir.glob("freshet-*.whl"))
-    assert len(wheels) == 1, f"one freshet wheel in {wheel_dir} (scripts/install-python.sh builds it): {wheels}"
-    env = tmp_root / "executor-venv"
-    venv.EnvBuilder(with_pip=False).create(env)
-    py = env / "bin" / "python"
-    uv = Path(sys.executable).parent / "uv"
-    subprocess.run([str(uv), "pip", "install", "-q", "--python", str(py), str(wheels[0]),
-                    *pins("pandas", "numpy", "pyarrow")], check=True)  # fmt: skip
-    return py
-
-
-@pytest.fixture(scope="session")
-def spark(executor_python: Path) -> Iterator[SparkSession]:
-    # A session made in Python takes the executors' Python from
-    # $PYSPARK_PYTHON (spark-submit sets it from spark.pyspark.python).
-    before = os.environ.get("PYSPARK_PYTHON")
-    os.environ["PYSPARK_PYTHON"] = str(executor_python)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("freshet-tests")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-    if before is None:
-        os.environ.pop("PYSPARK_PYTHON", None)
-    else:
-        os.environ["PYSPARK_PYTHON"] = before
-
-
 def test_executors_import_freshet_from_the_shipped_wheel(spark: SparkSession, executor_python: Path) -> None:
     def where(_: Any) -> tuple[str, str]:
         import freshet
@@ -189,38 +136,6 @@ def test_executors_import_freshet_from_the_shipped_wheel(spark: SparkSession, ex
     assert got and all(Path(f).is_relative_to(venv_root) for f, _ in got), got
     assert all(exe == str(executor_python) for _, exe in got), got
     assert not Path(freshet.__file__ or "").is_relative_to(venv_root)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values; a null equal to the NaN pandas made of it in a float column."""
-
-    def null(v: Any) -> bool:
-        return v is None or (isinstance(v, float) and math.isnan(v))
-
-    if null(a) or null(b):
-        return null(a) and null(b)
-    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
-        return list(a) == list(b)
-    return bool(a == b)
-
-
-def assert_same_frame(one: pd.DataFrame, spark_rows: list[dict[str, Any]]) -> None:
-    """Row for row (in `entity_df`'s order) and value for value."""
-    assert list(spark_rows[0]) == list(one.columns) if spark_rows else one.empty
-    assert len(spark_rows) == len(one)
-    differ = []
-    for (_, want), got in zip(one.iterrows(), spark_rows, strict=True):
-        for column in one.columns:
-            a, b = want[column], got[column]
-            if column == "event_timestamp":
-                a, b = pd.Timestamp(a).value // 1_000_000, utc(pd.Timestamp(b)).value // 1_000_000
-            if not same(a, b):
-                differ.append((int(want["row"]), column, a, b))
-    assert not differ, f"{len(differ)} values differ, e.g. {differ[:5]}"
-
-
-def utc(t: pd.Timestamp) -> pd.Timestamp:
-    return t.tz_localize("UTC") if t.tzinfo is None else t
 
 
 def spark_frame(spark: SparkSession, rows: pd.DataFrame) -> Any:
