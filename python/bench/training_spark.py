@@ -227,7 +227,41 @@ def main() -> None:
         "table": table,
         "checks": checks,
     }
-    print(json.dumps(report))
+    print(markdown(report))
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section of one run."""
+    names = {"one": "one process (`freshet.get_historical_features`)", "1": "Spark `local[1]`", "2": "Spark `local[2]`"}
+    bot = f", {r['bot_events']:,} of them from one bot (1 row in 100 reads it)" if r["bot_events"] else ""
+    out = [
+        f"{r['events']:,} events{bot} in {r['batches']:,} batches of {PER_BATCH} ({USERS:,} visitors, {PRODUCTS} "
+        f"products, over 30 days, 1 event in 20 late by up to 2 days), as {r['mb']:,.0f} MB of plain NDJSON in "
+        f"files of {PER_FILE:,} events (an export saved in parts; made in {r['made']:.0f} s, not timed); "
+        f"{r['rows']:,} entity rows x 3 features ({', '.join(FEATURES)}). CPython {r['python']}, {r['cores']} cores. "
+        f"Spark: {PARTITIONS} partitions, driver memory 4g, executors' Python the bench's venv; its time is the "
+        "call and writing the rows to parquet (the session's start not included); one process's is the call. Peak "
+        "memory is resident memory sampled every 0.2 s: per process kind (the largest Python worker), and the sum "
+        "of the run's processes at its highest.",
+        "",
+        "| view | run | seconds | events / s | rows / s | driver (Python) | JVM | largest Python worker | sum |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for as_of, who, m in r["table"]:
+        s, p = m["seconds"], m["peaks"]
+        jvm = f"{p['jvm']:,.0f} MB" if "jvm" in p else "-"
+        worker = f"{p['python worker']:,.0f} MB" if "python worker" in p else "-"
+        out.append(
+            f"| `{as_of}` | {names[who]} | {s:.1f} | {r['events'] / s:,.0f} | {r['rows'] / s:,.0f} | "
+            f"{p['driver']:,.0f} MB | {jvm} | {worker} | {m['total_mb']:,.0f} MB |"
+        )
+    for as_of, who, rows, differ in r["checks"]:
+        out.append("")
+        out.append(
+            f"Equality, `{as_of}`, {names[who]}: every one of the {rows:,} rows against the one-process frame, "
+            f"3 values each: {differ} differ."
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

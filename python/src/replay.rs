@@ -151,6 +151,10 @@ fn log_entities(
     Ok(seen.finish()?.into_iter().collect())
 }
 
+/// `log_route`'s answer: line offsets, then per (event, entity) pair the
+/// line, the entity's index and the id.
+type PyRoutes = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<String>);
+
 /// The log cut by entity (`freshet.spark`): for `text`, plain NDJSON whose
 /// first line is line `first_line` of `source`, the offsets where its lines
 /// begin (and its length last), then for every (event, entity) pair among
@@ -165,7 +169,7 @@ fn log_route(
     source: &str,
     text: &[u8],
     first_line: usize,
-) -> PyResult<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<String>)> {
+) -> PyResult<PyRoutes> {
     let spec = Arc::clone(&spec.inner);
     let routes = py.detach(|| route_lines(&spec, &entities, source, text, first_line))?;
     Ok((routes.offsets, routes.line, routes.entity, routes.id))

@@ -95,7 +95,12 @@ on = ["product_click"]
 agg = "count"
 "#;
 
-    fn line(client: &str, user: Option<&str>, verified: Option<&str>, product: Option<&str>) -> String {
+    fn line(
+        client: &str,
+        user: Option<&str>,
+        verified: Option<&str>,
+        product: Option<&str>,
+    ) -> String {
         let payload = product.map_or("{}".to_owned(), |p| format!("{{\"productId\":\"{p}\"}}"));
         let quoted = |v: Option<&str>| v.map_or("null".to_owned(), |v| format!("\"{v}\""));
         format!(

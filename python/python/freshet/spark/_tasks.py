@@ -131,11 +131,12 @@ def _where(place: LogPlace, path: str) -> str:
     return str(Path(place.root) / path) if path else place.root
 
 
-def _unit_text(place: LogPlace, path: str, begin: int, end: int, client: Any) -> tuple[int, bytes] | None:
+def _unit_text(place: LogPlace, path: str, begin: int, end: int, client: Any) -> tuple[int, int, bytes] | None:
     """A unit's receive time (its object's first line, as one process orders
-    objects) and its plain NDJSON: a whole object (``end`` -1, gunzipped),
-    or the lines of a plain file that begin in ``[begin, end)``. None when
-    its receive time is outside the place's bounds, or it is empty."""
+    objects), where its text begins in the file, and its plain NDJSON: a
+    whole object (``end`` -1, gunzipped), or the lines of a plain file that
+    begin in ``[begin, end)``. None when its receive time is outside the
+    place's bounds, or it is empty."""
     where = _where(place, path)
     received = log_received_at(where, _read(place, path, 0, HEAD_BYTES, client))
     if received is None:
@@ -149,7 +150,7 @@ def _unit_text(place: LogPlace, path: str, begin: int, end: int, client: Any) ->
                 data = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as e:
                 raise CorruptLog(f"{where}: gzip: {e}") from e
-        return received, data
+        return received, 0, data
     # The line that began before `begin` is the previous unit's: skip to
     # the first line start at or after it; read on past `end` to the end of
     # the last line that begins before it.
@@ -173,7 +174,7 @@ def _unit_text(place: LogPlace, path: str, begin: int, end: int, client: Any) ->
             break
         cut = more.find(b"\n")
         data += more if cut < 0 else more[: cut + 1]
-    return received, data
+    return received, begin + skip, data
 
 
 def route_units(
@@ -195,10 +196,10 @@ def route_units(
             got = _unit_text(place, path, begin, end, client)
             if got is None:
                 continue
-            received, text = got
+            received, base, text = got
             if not text.endswith(b"\n"):
                 text += b"\n"
-            source = _where(place, path) + (f", from byte {begin}" if begin > 0 else "")
+            source = _where(place, path) + (f", from byte {base}" if base > 0 else "")
             offsets, line, entity, ids = log_route(spec, entities, source, text)
             if not line:
                 continue
@@ -215,7 +216,7 @@ def route_units(
                     pa.array(np.full(n, KIND_EVENT, dtype=np.int32)),
                     pa.array(np.full(n, received, dtype=np.int64)),
                     pa.array([path] * n, pa.string()),
-                    pa.array(starts[at_line] + max(begin, 0)),
+                    pa.array(starts[at_line] + base),
                     pa.nulls(n, pa.int64()),
                     pc.take(lines, pa.array(at_line)),
                 ],
