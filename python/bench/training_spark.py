@@ -90,10 +90,14 @@ class PeakMemory:
     def __init__(self) -> None:
         self.peaks: dict[str, float] = {}
         self.total = 0.0
+        # CPU seconds (user + system) of each process, as last seen.
+        self.cpu: dict[int, float] = {}
+        self._cpu0 = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> PeakMemory:
+        self.mark()
         self._thread.start()
         return self
 
@@ -101,25 +105,49 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
 
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time the run's processes used while it was measured."""
+        return sum(self.cpu.values()) - self._cpu0
+
+    def mark(self) -> None:
+        """Counts CPU time from now on (the timed part begins)."""
+        self._cpu0 = 0.0
+        for pid in self._tree():
+            try:
+                self._cpu0 += self._cpu_of(pid)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _cpu_of(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _tree() -> list[int]:
+        """This process and its descendants."""
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+        tree, todo = [], [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += children.get(pid, [])
+        return tree
+
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.wait(0.2):
-            children: dict[int, list[int]] = {}
-            for entry in os.listdir("/proc"):
-                if entry.isdigit():
-                    try:
-                        stat = Path(f"/proc/{entry}/stat").read_text()
-                    except OSError:
-                        continue
-                    ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                    children.setdefault(ppid, []).append(int(entry))
-            tree, todo = [], [me]
-            while todo:
-                pid = todo.pop()
-                tree.append(pid)
-                todo += children.get(pid, [])
             total = 0.0
-            for pid in tree:
+            for pid in self._tree():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -127,6 +155,10 @@ class PeakMemory:
                     continue
                 rss = next((int(x.split()[1]) / 1024 for x in status.splitlines() if x.startswith("VmRSS:")), 0.0)
                 kind = "driver" if pid == me else "jvm" if b"java" in cmd else "python worker"
+                try:
+                    self.cpu[pid] = self._cpu_of(pid)
+                except OSError:
+                    pass
                 self.peaks[kind] = max(self.peaks.get(kind, 0.0), rss)
                 total += rss
             self.total = max(self.total, total)
@@ -164,13 +196,14 @@ def measure(root: Path, spec: Path, rows: int, who: str, as_of: str, bot: bool) 
             spark.sparkContext.setLogLevel("ERROR")
             started = time.perf_counter() - began
             frame = spark.createDataFrame(df.assign(event_timestamp=df["event_timestamp"].dt.tz_localize(None)))
+            peak.mark()
             began = time.perf_counter()
             got = freshet.spark.get_historical_features(frame, FEATURES, log=str(root / "log"), as_of=as_of, spec=spec)
             got.write.mode("overwrite").parquet(str(root / f"spark{who}-{as_of}.parquet"))
             seconds = time.perf_counter() - began
             extra = {"session_start": started}
             spark.stop()
-    return {"seconds": seconds, "peaks": peak.peaks, "total_mb": peak.total, **extra}
+    return {"seconds": seconds, "peaks": peak.peaks, "total_mb": peak.total, "cpu_seconds": peak.cpu_seconds, **extra}
 
 
 def compare(root: Path, as_of: str, who: str) -> tuple[int, int]:
@@ -242,17 +275,20 @@ def markdown(r: dict[str, Any]) -> str:
         f"Spark: {PARTITIONS} partitions, driver memory 4g, executors' Python the bench's venv; its time is the "
         "call and writing the rows to parquet (the session's start not included); one process's is the call. Peak "
         "memory is resident memory sampled every 0.2 s: per process kind (the largest Python worker), and the sum "
-        "of the run's processes at its highest.",
+        "of the run's processes at its highest; CPU seconds are the processes' user and system time over the "
+        "same span (sampled, so a worker that ended between samples is missing its last 0.2 s).",
         "",
-        "| view | run | seconds | events / s | rows / s | driver (Python) | JVM | largest Python worker | sum |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| view | run | seconds | CPU seconds | events / s | rows / s | driver (Python) | JVM | largest Python worker "
+        "| sum |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for as_of, who, m in r["table"]:
         s, p = m["seconds"], m["peaks"]
         jvm = f"{p['jvm']:,.0f} MB" if "jvm" in p else "-"
         worker = f"{p['python worker']:,.0f} MB" if "python worker" in p else "-"
+        cpu = f"{m['cpu_seconds']:.1f}" if "cpu_seconds" in m else "-"
         out.append(
-            f"| `{as_of}` | {names[who]} | {s:.1f} | {r['events'] / s:,.0f} | {r['rows'] / s:,.0f} | "
+            f"| `{as_of}` | {names[who]} | {s:.1f} | {cpu} | {r['events'] / s:,.0f} | {r['rows'] / s:,.0f} | "
             f"{p['driver']:,.0f} MB | {jvm} | {worker} | {m['total_mb']:,.0f} MB |"
         )
     for as_of, who, rows, differ in r["checks"]:
