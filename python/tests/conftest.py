@@ -349,8 +349,9 @@ def pins(*names: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def executor_python(tmp_root: Path) -> Path:
-    """A venv for the executors with only the built wheel, pandas and pyarrow
-    in it, as a cluster's package install or a packed env would give them."""
+    """A venv for the executors with only the built wheel, pandas, pyarrow
+    and boto3 in it, as a cluster's package install or a packed env would
+    give them."""
     wheel_dir = Path(os.environ.get("FRESHET_WHEEL_DIR", ROOT / ".state" / "wheel"))
     wheels = sorted(wheel_dir.glob("freshet-*.whl"))
     assert len(wheels) == 1, f"one freshet wheel in {wheel_dir} (scripts/install-python.sh builds it): {wheels}"
@@ -359,7 +360,7 @@ def executor_python(tmp_root: Path) -> Path:
     py = env / "bin" / "python"
     uv = Path(sys.executable).parent / "uv"
     subprocess.run([str(uv), "pip", "install", "-q", "--python", str(py), str(wheels[0]),
-                    *pins("pandas", "numpy", "pyarrow")], check=True)  # fmt: skip
+                    *pins("pandas", "numpy", "pyarrow", "boto3")], check=True)  # fmt: skip
     return py
 
 
@@ -379,6 +380,11 @@ def spark(executor_python: Path) -> Iterator[Any]:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
+        # The executors' S3 credentials, as a cluster would set them: for
+        # the tests' moto server, which takes any.
+        .config("spark.executorEnv.AWS_ACCESS_KEY_ID", "test")
+        .config("spark.executorEnv.AWS_SECRET_ACCESS_KEY", "test")
+        .config("spark.executorEnv.AWS_DEFAULT_REGION", "auto")
         .getOrCreate()
     )
     yield session

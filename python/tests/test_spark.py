@@ -26,7 +26,7 @@ import freshet
 import freshet.spark
 from freshet.spark import _units
 
-from conftest import SPEC, assert_same_frame
+from conftest import BIN, SPEC, assert_same_frame, free_port, spawn, stop, wait_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -219,3 +219,39 @@ def test_a_corrupt_line_fails_the_job_naming_it(spark: SparkSession, tmp_path: P
                                                 spec=SPEC)  # fmt: skip
     with pytest.raises(Exception, match=r"x\.ndjson: line 2"):
         got.collect()
+
+
+def test_an_s3_bucket_gives_the_same_frame(
+    spark: SparkSession,
+    generated: tuple[Path, Path, pd.DataFrame],
+    tmp_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The log objects in a bucket (moto's S3 server, as R2's S3 API), listed
+    by the driver and read by each executor with boto3."""
+    import boto3
+
+    folder, _, rows = generated
+    port = free_port()
+    log = tmp_root / f"moto-spark-{port}.log"
+    proc = spawn([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    try:
+        wait_port(port, proc, "moto_server", log)
+        endpoint = f"http://127.0.0.1:{port}"
+        for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                            ("AWS_DEFAULT_REGION", "auto")):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket="freshet-spark")
+        for path in folder.rglob("*.ndjson.gz"):
+            client.put_object(Bucket="freshet-spark", Key=path.relative_to(folder).as_posix(), Body=path.read_bytes())
+        client.put_object(Bucket="freshet-spark", Key="README.txt", Body=b"not a log object")
+        one = freshet.get_historical_features(rows, FEATURES, log=folder, spec=SPEC)
+        got = freshet.spark.get_historical_features(spark_frame(spark, rows), FEATURES, log="s3://freshet-spark/events/",
+                                                    spec=SPEC, s3_endpoint=endpoint)  # fmt: skip
+        assert_same_frame(one, [r.asDict() for r in got.collect()])
+        with pytest.raises(freshet.LogUnavailable, match="s3://no-such-bucket/events/: NoSuchBucket"):
+            freshet.spark.get_historical_features(spark_frame(spark, rows), FEATURES, log="s3://no-such-bucket/events/",
+                                                  spec=SPEC, s3_endpoint=endpoint)  # fmt: skip
+    finally:
+        stop(proc)
