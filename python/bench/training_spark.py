@@ -187,7 +187,8 @@ def measure(root: Path, spec: Path, rows: int, who: str, as_of: str, bot: bool) 
                 SparkSession.builder.master(f"local[{who}]")
                 .config("spark.driver.memory", "4g")
                 .config("spark.sql.shuffle.partitions", str(PARTITIONS))
-                .config("spark.ui.enabled", "false")
+                # The UI's REST API gives the tasks' times (TASKS=1, the skew run).
+                .config("spark.ui.enabled", "true" if os.environ.get("TASKS") else "false")
                 .config("spark.sql.session.timeZone", "UTC")
                 .config("spark.driver.host", "127.0.0.1")
                 .config("spark.local.dir", str(root / "spark-tmp"))
@@ -202,8 +203,37 @@ def measure(root: Path, spec: Path, rows: int, who: str, as_of: str, bot: bool) 
             got.write.mode("overwrite").parquet(str(root / f"spark{who}-{as_of}.parquet"))
             seconds = time.perf_counter() - began
             extra = {"session_start": started}
+            if os.environ.get("TASKS"):
+                try:
+                    extra["tasks"] = slowest_stage(spark)
+                except (OSError, KeyError, ValueError) as e:  # the figures stand without it
+                    print(f"# no task times: {e!r}", file=sys.stderr)
             spark.stop()
     return {"seconds": seconds, "peaks": peak.peaks, "total_mb": peak.total, "cpu_seconds": peak.cpu_seconds, **extra}
+
+
+def slowest_stage(spark: Any) -> dict[str, Any]:
+    """The stage whose longest task ran longest, from the UI's REST API: its
+    tasks' median and longest run time (s), and the longest task's input."""
+    import urllib.request
+
+    base = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}"
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(base + path, timeout=30) as r:
+            return json.load(r)
+
+    slowest: dict[str, Any] = {}
+    for stage in get("/stages?status=complete"):
+        if stage["numTasks"] < 2:
+            continue
+        summary = get(f"/stages/{stage['stageId']}/{stage['attemptId']}/taskSummary?quantiles=0.5,1.0")
+        median, longest = (t / 1000 for t in summary["executorRunTime"])
+        if longest > slowest.get("longest_s", -1):
+            records = summary.get("shuffleReadMetrics", {}).get("readRecords", [0, 0])
+            slowest = {"stage": stage["name"], "tasks": stage["numTasks"], "median_s": median, "longest_s": longest,
+                       "median_records": records[0], "most_records": records[1]}  # fmt: skip
+    return slowest
 
 
 def compare(root: Path, as_of: str, who: str) -> tuple[int, int]:
@@ -291,6 +321,14 @@ def markdown(r: dict[str, Any]) -> str:
             f"| `{as_of}` | {names[who]} | {s:.1f} | {cpu} | {r['events'] / s:,.0f} | {r['rows'] / s:,.0f} | "
             f"{p['driver']:,.0f} MB | {jvm} | {worker} | {m['total_mb']:,.0f} MB |"
         )
+    for as_of, who, m in r["table"]:
+        if t := m.get("tasks"):
+            out.append("")
+            out.append(
+                f"Tasks, `{as_of}`, {names[who]}: the slowest stage ({t['tasks']} tasks) ran its median task in "
+                f"{t['median_s']:.1f} s and its longest in {t['longest_s']:.1f} s; shuffle records read per task: "
+                f"median {t['median_records']:,.0f}, most {t['most_records']:,.0f}."
+            )
     for as_of, who, rows, differ in r["checks"]:
         out.append("")
         out.append(
