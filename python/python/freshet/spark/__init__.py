@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,7 +154,7 @@ def get_historical_features(
     # time; event time, up to the edge's lateness limit after it.
     end = last if as_of == "served" else last + MAX_LATENESS
     lateness = MAX_LATENESS if as_of == "event_time" else None
-    place = type(place)(place.kind, place.root, place.endpoint, start, end)
+    place = replace(place, end=end)
 
     parallelism = spark.sparkContext.defaultParallelism
     n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or parallelism)
