@@ -54,7 +54,8 @@ def main() -> None:
     views = []
     for name, table in tables.items():
         path = repo / "data" / f"{name}.parquet"
-        table.to_parquet(path, index=False)
+        # Spark reads no nanosecond timestamps (PARQUET_TYPE_ILLEGAL): microseconds.
+        table.to_parquet(path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
         entity = product if name.startswith("product") else user
         feature = table.columns[-1]
         source = SparkSource(name=f"{name}_src", path=str(path), file_format="parquet",
