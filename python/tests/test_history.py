@@ -348,12 +348,12 @@ def test_spark_gives_the_one_process_frame_from_the_edges_log(
         + [{"user": GHOST, "product": GHOST_PRODUCT, "event_timestamp": ts(c["late_received"])}]
     )
     features = [*FEATURES, "user_product:user_product_clicks"]
-    for rows in (df, hand):
-        for as_of in ("served", "event_time"):
-            one = freshet.get_historical_features(rows, features, tmp_path, spec=SPEC, as_of=as_of)
-            got = freshet.spark.get_historical_features(spark.createDataFrame(rows), features, log=str(tmp_path),
-                                                        spec=SPEC, as_of=as_of)  # fmt: skip
-            assert_same_frame(one, [r.asDict() for r in got.collect()])
+    rows = pd.concat([df, hand.assign(checkpoint=-1, when="hand")], ignore_index=True)
+    for as_of in ("served", "event_time"):
+        one = freshet.get_historical_features(rows, features, tmp_path, spec=SPEC, as_of=as_of)
+        got = freshet.spark.get_historical_features(spark.createDataFrame(rows), features, log=str(tmp_path),
+                                                    spec=SPEC, as_of=as_of)  # fmt: skip
+        assert_same_frame(one, [r.asDict() for r in got.collect()])
 
 
 def test_the_export_is_paged_and_spanned(traffic: Traffic) -> None:
