@@ -5,11 +5,13 @@
 # and mypy are in `make lint`), then pytest against real
 # servers the tests start on free 127.0.0.1 ports: redis-server, SecantusDB
 # (with auth) and the edge worker under `wrangler dev` (Redis, then MongoDB
-# store), and the KServe example. The wheel also goes into a fresh venv.
+# store), and the KServe example. The wheel also goes into a fresh venv,
+# and Spark (local[2], Java from tools.sh java) runs training data with
+# executors on a venv made from it.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/tools.sh rust redis node worker mongo python
+bash scripts/tools.sh rust redis node worker mongo python java
 VENV="$TOOLS/venv"
 WHEELS=$(mktemp -d)
 trap 'rm -rf "$WHEELS"' EXIT

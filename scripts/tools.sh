@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there.
-# Usage: scripts/tools.sh [rust] [redis] [chromium] [chromedriver] [node] [wasm] [worker] [mongo] [python] [fuzz] [feast] [shellcheck] [all]
+# Usage: scripts/tools.sh [rust] [redis] [chromium] [chromedriver] [node] [wasm] [worker] [mongo] [python] [java] [fuzz] [feast] [shellcheck] [all]
 # (worker brings wasm: wasm-bindgen and wasm-opt)
 # Everything from the package registries only (see ../shared/TOOLCHAIN.md).
 #
@@ -64,6 +64,17 @@ install_chromium() {
   on_path chromium && return 0
   apt_install chromium
   require chromium on_path chromium
+}
+
+# Java for Spark (freshet.spark's tests and bench run pyspark 4, which needs
+# Java 17 or later): Debian 12's headless JRE 17. The check asks the `java`
+# on PATH for its major version, so an older Java there is not taken for it.
+java_major() { java -version 2>&1 | sed -nE '1s/.*version "([0-9]+).*/\1/p'; }
+have_java17() { on_path java && [ "$(java_major)" -ge 17 ] 2>/dev/null; }
+install_java() {
+  have_java17 && return 0
+  apt_install openjdk-17-jre-headless
+  require "java 17 or later (openjdk-17-jre-headless)" have_java17
 }
 
 # Debian's chromedriver, the same build as its chromium: wasm-bindgen-test
@@ -194,8 +205,8 @@ install_feast() {
 [ $# -eq 0 ] && set -- all
 for what in "$@"; do
   case "$what" in
-    all) install_rust; install_redis; install_chromium; install_chromedriver; install_node; install_worker; install_mongo; install_python; install_shellcheck ;;
-    rust | redis | chromium | chromedriver | node | wasm | worker | mongo | python | fuzz | feast | shellcheck) "install_$what" ;;
+    all) install_rust; install_redis; install_chromium; install_chromedriver; install_node; install_worker; install_mongo; install_python; install_java; install_shellcheck ;;
+    rust | redis | chromium | chromedriver | node | wasm | worker | mongo | python | java | fuzz | feast | shellcheck) "install_$what" ;;
     *) echo "tools.sh: unknown tool '$what'" >&2; exit 2 ;;
   esac
 done

@@ -11,6 +11,7 @@ mod migrate;
 mod plan;
 pub mod reader;
 mod replay;
+pub mod route;
 mod spec;
 mod store_url;
 mod values;

@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyIterator, PyList};
 use crate::history::{
     HistoryError, LogEntities, Query, Replays, WholeBatches, first_received_at, needed_spec,
 };
+use crate::route::route_lines;
 use crate::spec::Spec;
 use crate::values::to_python;
 
@@ -150,6 +151,30 @@ fn log_entities(
     Ok(seen.finish()?.into_iter().collect())
 }
 
+/// `log_route`'s answer: line offsets, then per (event, entity) pair the
+/// line, the entity's index and the id.
+type PyRoutes = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<String>);
+
+/// The log cut by entity (`freshet.spark`): for `text`, plain NDJSON whose
+/// first line is line `first_line` of `source`, the offsets where its lines
+/// begin (and its length last), then for every (event, entity) pair among
+/// `entities` the event's line index, the entity's index and the id, as
+/// the replay keys them. A line that does not parse raises `CorruptLog`.
+#[pyfunction]
+#[pyo3(signature = (spec, entities, source, text, first_line=1))]
+fn log_route(
+    py: Python<'_>,
+    spec: PyRef<'_, Spec>,
+    entities: Vec<String>,
+    source: &str,
+    text: &[u8],
+    first_line: usize,
+) -> PyResult<PyRoutes> {
+    let spec = Arc::clone(&spec.inner);
+    let routes = py.detach(|| route_lines(&spec, &entities, source, text, first_line))?;
+    Ok((routes.offsets, routes.line, routes.entity, routes.id))
+}
+
 /// The receive time (ms) of a log object from its first bytes (a prefix of
 /// it, gzipped or not, holding its first line); `None` when it is empty.
 #[pyfunction]
@@ -216,6 +241,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(replay_log, m)?)?;
     m.add_function(wrap_pyfunction!(log_entities, m)?)?;
     m.add_function(wrap_pyfunction!(log_received_at, m)?)?;
+    m.add_function(wrap_pyfunction!(log_route, m)?)?;
     m.add_function(wrap_pyfunction!(log_batches, m)?)?;
     m.add("MAX_EXPORT_SPAN", MAX_EXPORT_SPAN)?;
     m.add("MAX_LATENESS", MAX_LATENESS)?;

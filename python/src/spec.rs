@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use freshet_core::read::ReadError;
+use freshet_core::read::{ReadError, resolve_names};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::time::Millis;
 use pyo3::exceptions::PyValueError;
@@ -86,6 +86,14 @@ impl Spec {
     fn plan(&self, py: Python<'_>, entity: &str, names: Option<Vec<String>>) -> PyResult<ReadPlan> {
         let plan = Plan::new(Arc::clone(&self.inner), entity, names)?;
         Ok(ReadPlan::new(py, plan))
+    }
+
+    /// The aggregation of one feature (`name` or `name@version`), e.g.
+    /// `"count"` or `"latest_n"`: what kind of value it reads as.
+    fn aggregation(&self, entity: &str, name: &str) -> PyResult<&'static str> {
+        let defs = resolve_names(&self.inner, entity, Some(&[name.to_owned()]))
+            .map_err(ReaderError::from)?;
+        Ok(defs.first().map_or("", |(_, def)| def.agg.name()))
     }
 
     fn __repr__(&self) -> String {

@@ -1,11 +1,14 @@
 """Real servers for the tests, each on a free 127.0.0.1 port and stopped at
 the end: redis-server, SecantusDB (a MongoDB wire server, with auth on) and
 the edge worker under `wrangler dev` (edge/build/index.js, built by
-scripts/test-python.sh). Events go in through the edge, as in production."""
+scripts/test-python.sh). Events go in through the edge, as in production.
+And Spark on local[2] (once per run), its executors' Python a venv holding
+only the built wheel and what it needs, for freshet.spark's tests."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -17,11 +20,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import venv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 ROOT = Path(os.environ.get("FRESHET_ROOT", Path(__file__).resolve().parents[2]))
@@ -329,3 +334,94 @@ def silent_server() -> tuple[socket.socket, int]:
     s.bind(("127.0.0.1", 0))
     s.listen(64)
     return s, int(s.getsockname()[1])
+
+
+# ---- Spark (freshet.spark): local[2], its executors on a venv of the wheel ----
+
+
+def pins(*names: str) -> list[str]:
+    """The lockfile's pins (python/requirements-dev.txt) of `names`."""
+    lines = (ROOT / "python" / "requirements-dev.txt").read_text().splitlines()
+    got = [x.strip() for x in lines if x.split("==")[0].strip().lower() in names]
+    assert len(got) == len(names), (names, got)
+    return got
+
+
+@pytest.fixture(scope="session")
+def executor_python(tmp_root: Path) -> Path:
+    """A venv for the executors with only the built wheel, pandas, pyarrow
+    and boto3 in it, as a cluster's package install or a packed env would
+    give them."""
+    wheel_dir = Path(os.environ.get("FRESHET_WHEEL_DIR", ROOT / ".state" / "wheel"))
+    wheels = sorted(wheel_dir.glob("freshet-*.whl"))
+    assert len(wheels) == 1, f"one freshet wheel in {wheel_dir} (scripts/install-python.sh builds it): {wheels}"
+    env = tmp_root / "executor-venv"
+    venv.EnvBuilder(with_pip=False).create(env)
+    py = env / "bin" / "python"
+    uv = Path(sys.executable).parent / "uv"
+    subprocess.run([str(uv), "pip", "install", "-q", "--python", str(py), str(wheels[0]),
+                    *pins("pandas", "numpy", "pyarrow", "boto3")], check=True)  # fmt: skip
+    return py
+
+
+@pytest.fixture(scope="session")
+def spark(executor_python: Path) -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    # A session made in Python takes the executors' Python from
+    # $PYSPARK_PYTHON (spark-submit sets it from spark.pyspark.python).
+    before = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = str(executor_python)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("freshet-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        # The executors' S3 credentials, as a cluster would set them: for
+        # the tests' moto server, which takes any.
+        .config("spark.executorEnv.AWS_ACCESS_KEY_ID", "test")
+        .config("spark.executorEnv.AWS_SECRET_ACCESS_KEY", "test")
+        .config("spark.executorEnv.AWS_DEFAULT_REGION", "auto")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+    if before is None:
+        os.environ.pop("PYSPARK_PYTHON", None)
+    else:
+        os.environ["PYSPARK_PYTHON"] = before
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values; a null equal to the NaN pandas made of it in a float column."""
+
+    def null(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    if null(a) or null(b):
+        return null(a) and null(b)
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+        return list(a) == list(b)
+    return bool(a == b)
+
+
+def assert_same_frame(one: pd.DataFrame, spark_rows: list[dict[str, Any]]) -> None:
+    """Row for row (in `entity_df`'s order) and value for value."""
+    assert list(spark_rows[0]) == list(one.columns) if spark_rows else one.empty
+    assert len(spark_rows) == len(one)
+    differ = []
+    for i, ((_, want), got) in enumerate(zip(one.iterrows(), spark_rows, strict=True)):
+        for column in one.columns:
+            a, b = want[column], got[column]
+            if column == "event_timestamp":
+                a, b = pd.Timestamp(a).value // 1_000_000, utc(pd.Timestamp(b)).value // 1_000_000
+            if not same(a, b):
+                differ.append((i, column, a, b))
+    assert not differ, f"{len(differ)} values differ, e.g. {differ[:5]}"
+
+
+def utc(t: pd.Timestamp) -> pd.Timestamp:
+    return t.tz_localize("UTC") if t.tzinfo is None else t

@@ -39,6 +39,7 @@ from conftest import (
     WRITE_KEY,
     Edge,
     RedisServer,
+    assert_same_frame,
     free_port,
     iso,
     redis_field,
@@ -320,6 +321,39 @@ def test_a_folder_of_log_objects_gives_the_same_frame(
         b = freshet.get_historical_features(df, FEATURES, traffic.edge.base, read_token=READ_TOKEN, spec=SPEC,
                                             as_of=as_of, start=traffic.start)  # fmt: skip
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_spark_gives_the_one_process_frame_from_the_edges_log(
+    traffic: Traffic, from_edge: tuple[pd.DataFrame, pd.DataFrame], spark: Any, tmp_path: Path
+) -> None:
+    """freshet.spark on the log the edge wrote (as a folder of its objects):
+    the one-process frame row for row, both views, for the checkpoints'
+    rows and the hand-made cases (an event received exactly at the row's
+    time, a late one, entities without events), with a composite feature."""
+    import freshet.spark
+
+    df, _ = from_edge
+    write_folder(traffic.export, tmp_path)
+    c = traffic.cases
+    ts = lambda ms: pd.Timestamp(ms, unit="ms", tz="UTC")  # noqa: E731
+    hand = pd.DataFrame(
+        [
+            {"user": EXACT, "product": GHOST_PRODUCT, "event_timestamp": ts(t)}
+            for t in (c["exact_received"] - 1, c["exact_received"], c["exact_event"] - 1, c["exact_event"])
+        ]
+        + [
+            {"user": LATE, "product": LATE_PRODUCT, "event_timestamp": ts(t)}
+            for t in (c["late_event"], c["late_event"] + DAY, c["late_received"] - 1, c["late_received"])
+        ]
+        + [{"user": GHOST, "product": GHOST_PRODUCT, "event_timestamp": ts(c["late_received"])}]
+    )
+    features = [*FEATURES, "user_product:user_product_clicks"]
+    rows = pd.concat([df, hand.assign(checkpoint=-1, when="hand")], ignore_index=True)
+    for as_of in ("served", "event_time"):
+        one = freshet.get_historical_features(rows, features, tmp_path, spec=SPEC, as_of=as_of)
+        got = freshet.spark.get_historical_features(spark.createDataFrame(rows), features, log=str(tmp_path),
+                                                    spec=SPEC, as_of=as_of)  # fmt: skip
+        assert_same_frame(one, [r.asDict() for r in got.collect()])
 
 
 def test_the_export_is_paged_and_spanned(traffic: Traffic) -> None:
