@@ -51,7 +51,8 @@ tools_bg_log=.state/tools-background.log
   echo "background tools took $(($(date +%s) - t0)) s"
 ) >"$tools_bg_log" 2>&1 &
 tools_bg=$!
-FRESHET_STEP_PART=tools bash scripts/tools.sh rust redis chromium chromedriver node mongo python shellcheck
+# Every apt install before the lanes, so no two lanes ask dpkg at once.
+FRESHET_STEP_PART=tools bash scripts/tools.sh rust redis chromium chromedriver node mongo python java shellcheck
 step "lints (make lint; clippy runs in test-core's build)"
 FRESHET_CLIPPY_IN_TESTS=1 FRESHET_STEP_PART=lint bash scripts/lint.sh
 step "test-core"
