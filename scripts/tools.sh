@@ -35,12 +35,9 @@ apt_install() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   step "apt-get install ${missing[*]}"
-  # apt-cache needs a list first; a fresh machine has none. `-f`: a package
-  # removed by force (`dpkg --remove --force-depends`) leaves the packages
-  # that need it broken, and apt then refuses any install until they are
-  # fixed, which installing it does.
+  # apt-cache needs a list first; a fresh machine has none.
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -f "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 install_rust() {
