@@ -60,6 +60,21 @@ sources_digest() {
 forget_sdk_rlib() {
   rm -f "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/deps/libfreshet_sdk.rlib"
 }
+# Runs "$@", a build that writes that rlib, under one lock after forgetting
+# it: `make test` builds the Leptos example and the size build in a lane
+# while scripts/prefetch.sh builds them ahead, and cargo's own lock does
+# not cover the delete, so one build could delete or rewrite the rlib under
+# another (seen: "extern location for freshet_sdk does not exist", then
+# "multiple different versions of crate serde_core").
+sdk_rlib_build() {
+  local dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+  mkdir -p "$dir"
+  (
+    flock 9
+    forget_sdk_rlib
+    "$@"
+  ) 9>"$dir/.freshet-sdk-rlib.lock"
+}
 
 # A redis-server of a benchmark's own: a free 127.0.0.1 port in REDIS_PORT,
 # its files in a new TMP, both gone when the script exits.

@@ -19,8 +19,7 @@ kb() { awk -v n="$1" 'BEGIN { printf "%.1f", n / 1024 }'; }
 build() {
   local name=$1
   shift
-  forget_sdk_rlib
-  env "$@" cargo build -q --release -p freshet-sdk --example web_size --features web \
+  sdk_rlib_build env "$@" cargo build -q --release -p freshet-sdk --example web_size --features web \
     --target wasm32-unknown-unknown --config 'profile.release.opt-level="z"'
   # Under `make test`, scripts/prefetch.sh compiles ahead and stops here.
   [ "${FRESHET_COMPILE_ONLY:-0}" = 1 ] && return 0

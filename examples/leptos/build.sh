@@ -10,8 +10,7 @@ source "$(dirname "$0")/../../scripts/env.sh"
 HERE="$ROOT/examples/leptos"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 cd "$HERE"
-forget_sdk_rlib
-cargo build -q --release --target wasm32-unknown-unknown
+sdk_rlib_build cargo build -q --release --target wasm32-unknown-unknown
 # Under `make test`, scripts/prefetch.sh compiles ahead and stops here.
 [ "${FRESHET_COMPILE_ONLY:-0}" = 1 ] && exit 0
 # The CLI must be the crate's version exactly (Cargo.toml pins =0.2.130).
