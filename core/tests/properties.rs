@@ -5,26 +5,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Docs, batch, deliver, events, features, spec};
+use common::{Docs, batch, deliver, events, features, spec, split};
 use freshet_core::aggregate::aggregate;
 use freshet_core::state::{FeatureDoc, apply_delta};
 use freshet_core::validate::ValidBatch;
 use proptest::prelude::*;
-
-/// Splits events into sub-batches by the given group of each event.
-fn split(events: &[freshet_core::validate::Event], groups: &[usize]) -> Vec<ValidBatch> {
-    let n = groups.iter().copied().max().unwrap_or(0) + 1;
-    let mut parts = vec![Vec::new(); n];
-    for (event, g) in events.iter().zip(groups.iter().cycle()) {
-        parts[*g].push(event.clone());
-    }
-    parts
-        .into_iter()
-        .enumerate()
-        .filter(|(_, p)| !p.is_empty())
-        .map(|(i, p)| batch(&format!("b{i}"), p))
-        .collect()
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]

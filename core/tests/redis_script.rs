@@ -11,7 +11,7 @@ mod redis_server;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{NOW, batch, events, spec};
+use common::{NOW, batch, events, spec, split};
 use freshet_core::aggregate::aggregate;
 use freshet_core::encode::redis::{
     APPLY_SCRIPT, RedisValue, apply_call, apply_script_sha1, folded_apply_call,
@@ -24,6 +24,15 @@ use freshet_core::validate::ValidBatch;
 use proptest::prelude::*;
 use redis_calls::{convert, read_entity, run};
 use redis_server::RedisServer;
+
+/// A Redis server of the test's own and a connection to it.
+fn connected() -> (RedisServer, redis::Connection) {
+    let server = RedisServer::start();
+    let con = redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    (server, con)
+}
 
 static PREFIX: AtomicU64 = AtomicU64::new(0);
 /// Folds the script refused because some of their batches were applied
@@ -74,10 +83,7 @@ fn check(
 
 #[test]
 fn script_sha1_is_what_redis_computes() {
-    let server = RedisServer::start();
-    let mut con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, mut con) = connected();
     let sha: String = redis::cmd("SCRIPT")
         .arg("LOAD")
         .arg(APPLY_SCRIPT)
@@ -94,28 +100,9 @@ fn client_spec(features: &str) -> FeatureSpec {
     .expect("spec")
 }
 
-/// `events` split into batches `b0`, `b1`… by the group each is given
-/// (`groups`, cycled); empty groups make no batch.
-fn split(events: &[freshet_core::validate::Event], groups: &[usize]) -> Vec<ValidBatch> {
-    let n = groups.iter().copied().max().unwrap_or(0) + 1;
-    let mut parts = vec![Vec::new(); n];
-    for (event, g) in events.iter().zip(groups.iter().cycle()) {
-        parts[*g].push(event.clone());
-    }
-    parts
-        .into_iter()
-        .enumerate()
-        .filter(|(_, p)| !p.is_empty())
-        .map(|(i, p)| batch(&format!("b{i}"), p))
-        .collect()
-}
-
 /// Random batches of `events`, split, applied newest first, then retried.
 fn script_equals_core(spec: &FeatureSpec, cases: u32) {
-    let server = RedisServer::start();
-    let con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, con) = connected();
     let con = std::cell::RefCell::new(con);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases,
@@ -212,10 +199,7 @@ fn fold_check(
 #[test]
 fn folded_deliveries_and_regrouped_redeliveries_equal_apply_delta() {
     let spec = spec();
-    let server = RedisServer::start();
-    let con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, con) = connected();
     let con = std::cell::RefCell::new(con);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 64,
@@ -281,10 +265,7 @@ max = 2
 #[test]
 fn a_read_of_some_features_reads_only_their_sets() {
     use freshet_core::encode::redis::{decode_state_for, read_commands_for};
-    let server = RedisServer::start();
-    let mut con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, mut con) = connected();
     let spec = spec();
     let events = common::tracker_like_events();
     let b = batch("b1", events);
@@ -368,10 +349,7 @@ fn fractional_averages_agree_to_the_last_bit() {
         .collect();
     let mut schedule: Vec<&ValidBatch> = batches.iter().rev().collect();
     schedule.extend(batches.iter().step_by(2));
-    let server = RedisServer::start();
-    let mut con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, mut con) = connected();
     check(&mut con, &floats, &schedule).expect("Redis and apply_delta agree");
     // Single precision, as `float = "f32"` asks: the script rounds each sum
     // as core does, so the cells agree to the last bit of their 4 bytes.
@@ -405,10 +383,7 @@ fn a_day_keeps_its_latest_markers_up_to_the_cap() {
         APPLY_SCRIPT.contains(&format!("local MAX_PER_DAY = {MAX_MARKERS_PER_DAY}\n")),
         "the script keeps core's cap"
     );
-    let server = RedisServer::start();
-    let mut con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, mut con) = connected();
     let spec = spec();
     let batches: Vec<ValidBatch> = (0..3)
         .map(|b| batch(&format!("hot-{b}"), common::tracker_like_events()))
@@ -494,10 +469,7 @@ fn a_day_keeps_its_latest_markers_up_to_the_cap() {
 #[test]
 fn a_key_of_another_type_refuses_the_apply_before_anything_is_written() {
     use freshet_core::encode::redis::EntityKeys;
-    let server = RedisServer::start();
-    let mut con = redis::Client::open(server.url())
-        .and_then(|c| c.get_connection())
-        .expect("connect");
+    let (_server, mut con) = connected();
     let spec = spec();
     let b = batch("foreign-1", common::tracker_like_events());
     let delta = aggregate(&spec, &b, None)

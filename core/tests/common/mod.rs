@@ -179,6 +179,22 @@ pub fn batch(id: &str, events: Vec<Event>) -> ValidBatch {
 
 pub type Docs = BTreeMap<(String, String), FeatureDoc>;
 
+/// `events` split into batches `b0`, `b1`… by the group each is given
+/// (`groups`, cycled); empty groups make no batch.
+pub fn split(events: &[Event], groups: &[usize]) -> Vec<ValidBatch> {
+    let n = groups.iter().copied().max().unwrap_or(0) + 1;
+    let mut parts = vec![Vec::new(); n];
+    for (event, g) in events.iter().zip(groups.iter().cycle()) {
+        parts[*g].push(event.clone());
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(i, p)| batch(&format!("b{i}"), p))
+        .collect()
+}
+
 /// Delivers batches in the given order, the way every store applies them.
 pub fn deliver<'a>(spec: &FeatureSpec, batches: impl IntoIterator<Item = &'a ValidBatch>) -> Docs {
     let mut docs = Docs::new();
