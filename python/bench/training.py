@@ -44,6 +44,31 @@ def iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
+def batch_lines(
+    rng: random.Random, head: dict[str, object], received: int, client: str, number: str
+) -> tuple[list[str], int]:
+    """One batch's NDJSON lines (no newlines), `PER_BATCH` events of `client`
+    with the batch fields `head`, and its earliest event time: event times up
+    to 5 s before receipt, 1 in 20 up to 2 days (late)."""
+    lines = []
+    first = received
+    for e in range(PER_BATCH):
+        t = received - (rng.randrange(2 * DAY) if rng.random() < 0.05 else rng.randrange(5 * SECOND))
+        first = min(first, t)
+        kind = rng.choices(TYPES, WEIGHTS)[0]
+        payload: dict[str, object] = {}
+        if kind in ("product_click", "add_to_cart"):
+            payload["productId"] = f"prod-{int(rng.paretovariate(1.2)) % PRODUCTS}"
+        if kind == "add_to_cart":
+            payload["price"] = rng.choice([5, 12.5, 20])
+        if kind == "viewed_category":
+            payload["category"] = rng.choice(["cameras", "lenses", "bags", "tripods"])
+        line = dict(head, id=f"e{number}-{e:02d}", type=kind, timestamp=iso(t), clientId=client,
+                    sessionId=f"s-{client}", userId=None, payload=payload)  # fmt: skip
+        lines.append(json.dumps(line, separators=(",", ":")))
+    return lines, first
+
+
 def generate(root: Path, events: int, seed: int = 7) -> tuple[Path, int]:
     """The log: batches of 20 events from one visitor each, received evenly
     over 30 days, event times up to 5 s before receipt (1 in 20 up to 2 days:
@@ -57,23 +82,8 @@ def generate(root: Path, events: int, seed: int = 7) -> tuple[Path, int]:
             received = T0 + b * SPAN // batches
             head = {"batchId": f"b{b:08d}", "receivedAt": iso(received), "writeKey": "dev", "verifiedUser": None}
             client = f"cid-{rng.randrange(USERS)}"
-            lines = []
-            first = received
-            for e in range(PER_BATCH):
-                t = received - (rng.randrange(2 * DAY) if rng.random() < 0.05 else rng.randrange(5 * SECOND))
-                first = min(first, t)
-                kind = rng.choices(TYPES, WEIGHTS)[0]
-                payload: dict[str, object] = {}
-                if kind in ("product_click", "add_to_cart"):
-                    payload["productId"] = f"prod-{int(rng.paretovariate(1.2)) % PRODUCTS}"
-                if kind == "add_to_cart":
-                    payload["price"] = rng.choice([5, 12.5, 20])
-                if kind == "viewed_category":
-                    payload["category"] = rng.choice(["cameras", "lenses", "bags", "tripods"])
-                line = dict(head, id=f"e{b:08d}-{e:02d}", type=kind, timestamp=iso(t), clientId=client,
-                            sessionId=f"s-{client}", userId=None, payload=payload)  # fmt: skip
-                lines.append(json.dumps(line, separators=(",", ":")) + "\n")
-            data = "".join(lines).encode()
+            lines, first = batch_lines(rng, head, received, client, f"{b:08d}")
+            data = "".join(line + "\n" for line in lines).encode()
             out.write(data)
             hour = time.strftime("%Y/%m/%d/%H", time.gmtime(first // 1000))
             path = folder / "events" / hour / f"{head['batchId']}.ndjson.gz"

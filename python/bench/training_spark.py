@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from training import DAY, FEATURES, PER_BATCH, PRODUCTS, SECOND, SPAN, T0, TYPES, USERS, WEIGHTS, entity_rows, iso
+from training import FEATURES, PER_BATCH, PRODUCTS, SPAN, T0, USERS, batch_lines, entity_rows, iso
 
 # Events per plain NDJSON file of the generated log (an export saved in parts).
 PER_FILE = 250_000
@@ -52,20 +52,7 @@ def generate(root: Path, events: int, bot_events: int, seed: int = 7) -> tuple[P
         received = T0 + b * SPAN // batches
         head = {"batchId": f"b{b:09d}", "receivedAt": iso(received), "writeKey": "dev", "verifiedUser": None}
         client = BOT if every and b % every == 0 else f"cid-{rng.randrange(USERS)}"
-        lines = []
-        for e in range(PER_BATCH):
-            t = received - (rng.randrange(2 * DAY) if rng.random() < 0.05 else rng.randrange(5 * SECOND))
-            kind = rng.choices(TYPES, WEIGHTS)[0]
-            payload: dict[str, object] = {}
-            if kind in ("product_click", "add_to_cart"):
-                payload["productId"] = f"prod-{int(rng.paretovariate(1.2)) % PRODUCTS}"
-            if kind == "add_to_cart":
-                payload["price"] = rng.choice([5, 12.5, 20])
-            if kind == "viewed_category":
-                payload["category"] = rng.choice(["cameras", "lenses", "bags", "tripods"])
-            line = dict(head, id=f"e{b:09d}-{e:02d}", type=kind, timestamp=iso(t), clientId=client,
-                        sessionId=f"s-{client}", userId=None, payload=payload)  # fmt: skip
-            lines.append(json.dumps(line, separators=(",", ":")))
+        lines, _ = batch_lines(rng, head, received, client, f"{b:09d}")
         assert out is not None
         out.write("\n".join(lines) + "\n")
         written += PER_BATCH
