@@ -42,7 +42,10 @@ class ReplicaSet:
     def __init__(self, server_port: int) -> None:
         self.server_port = server_port
         self.primary = 0
-        self.refused = 0
+        # Times a member that is not the primary turned the edge away: a
+        # command refused, or a handshake answered as a secondary (a new
+        # connection finds the move before its first command does).
+        self.turned_away = 0
         self.ports: list[int] = []
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.Server] = []
@@ -85,6 +88,8 @@ class ReplicaSet:
 
     def _hello(self, me: int, reply: dict[str, Any]) -> dict[str, Any]:
         writable = me == self.primary
+        if not writable:
+            self.turned_away += 1
         return {**reply, "setName": "rs0", "hosts": [self.address(0), self.address(1)],
                 "primary": self.address(self.primary), "me": self.address(me), "isWritablePrimary": writable,
                 "ismaster": writable, "secondary": not writable}  # fmt: skip
@@ -126,7 +131,7 @@ class ReplicaSet:
                 if opcode == OP_MSG and self.primary != me:
                     body = _op_msg_body(request) or {}
                     if next(iter(body), "") not in ANY_MEMBER:
-                        self.refused += 1
+                        self.turned_away += 1
                         refusing.add(request[4:8])
                         request = _op_msg(request[4:8], b"\0\0\0\0", {"ping": 1, "$db": "admin"})
                 server_out.write(request)
