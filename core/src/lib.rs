@@ -30,6 +30,8 @@ pub mod drift;
 #[cfg(feature = "spec")]
 pub mod encode;
 #[cfg(feature = "spec")]
+pub mod erasure;
+#[cfg(feature = "spec")]
 pub mod fold;
 #[cfg(feature = "spec")]
 pub mod log;

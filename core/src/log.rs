@@ -222,6 +222,13 @@ impl LoggedBatch {
     }
 }
 
+/// Several batches as one gzipped object (an object rewritten by an
+/// erasure holds its batch and the batch's anonymous part).
+pub fn to_object(batches: &[LoggedBatch]) -> Vec<u8> {
+    let ndjson: Vec<u8> = batches.iter().flat_map(LoggedBatch::to_ndjson).collect();
+    gzip(&ndjson)
+}
+
 /// `events/YYYY/MM/DD/HH/<batchId>.ndjson.gz` for the hour of `t`.
 pub fn object_key(t: Millis, batch_id: &str) -> String {
     format!("{}{}{batch_id}.ndjson.gz", PREFIX, hour_prefix(t))

@@ -44,6 +44,13 @@ pub enum EdgeError {
     /// No `FRESHET_ADMIN_TOKEN` is configured, so the dead letters' route
     /// refuses everyone.
     DeadLettersDisabled,
+    /// No `FRESHET_ADMIN_TOKEN` is configured, so erasures are refused.
+    ErasureDisabled,
+    /// No erasure has this id.
+    UnknownErasure,
+    /// A batch holds events of a person after an erasure that is still
+    /// settling; retry after `retry_after_s` seconds with the same batchId.
+    Erasing { retry_after_s: u32 },
     /// No route for this path.
     NotFound,
     /// The route exists but not for this method; `allow` lists its methods.
@@ -90,13 +97,17 @@ impl EdgeError {
             | Self::ServingDisabled
             | Self::AdminUnauthorized
             | Self::BackfillDisabled
-            | Self::DeadLettersDisabled => 401,
+            | Self::DeadLettersDisabled
+            | Self::ErasureDisabled => 401,
             Self::OriginNotAllowed => 403,
-            Self::NotFound | Self::UnknownEntity => 404,
+            Self::NotFound | Self::UnknownEntity | Self::UnknownErasure => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::UnknownFeature(_) | Self::BadRequest(_) => 400,
             Self::RateLimited { .. } => 429,
-            Self::StoreUnavailable(_) | Self::LogUnavailable(_) | Self::QueueUnavailable(_) => 503,
+            Self::StoreUnavailable(_)
+            | Self::LogUnavailable(_)
+            | Self::QueueUnavailable(_)
+            | Self::Erasing { .. } => 503,
             Self::Misconfigured(_) | Self::BadMessage(_) => 500,
         }
     }
@@ -116,6 +127,9 @@ impl EdgeError {
             Self::AdminUnauthorized => "unauthorized",
             Self::BackfillDisabled => "backfill_disabled",
             Self::DeadLettersDisabled => "dead_letters_disabled",
+            Self::ErasureDisabled => "erasure_disabled",
+            Self::UnknownErasure => "unknown_erasure",
+            Self::Erasing { .. } => "erasing",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UnknownEntity => "unknown_entity",
@@ -163,6 +177,14 @@ impl EdgeError {
                  configured"
                     .to_owned()
             }
+            Self::ErasureDisabled => {
+                "erasure is disabled: no admin token (FRESHET_ADMIN_TOKEN) is configured".to_owned()
+            }
+            Self::UnknownErasure => "no erasure has this id".to_owned(),
+            Self::Erasing { retry_after_s } => format!(
+                "an erasure of this visitor is settling; retry after {retry_after_s} s with the \
+                 same batchId"
+            ),
             Self::NotFound => "no such route".to_owned(),
             Self::MethodNotAllowed { .. } => "method not allowed on this route".to_owned(),
             Self::UnknownEntity => "no such entity in the feature spec".to_owned(),
@@ -201,7 +223,7 @@ impl EdgeError {
             Self::StoreUnavailable(_) | Self::LogUnavailable(_) | Self::QueueUnavailable(_) => {
                 res.with_header("retry-after", "1")
             }
-            Self::RateLimited { retry_after_s, .. } => {
+            Self::RateLimited { retry_after_s, .. } | Self::Erasing { retry_after_s } => {
                 res.with_header("retry-after", retry_after_s.to_string())
             }
             Self::MethodNotAllowed { allow } => res.with_header("allow", *allow),

@@ -19,6 +19,7 @@ use crate::config::{
     ADMIN_TOKEN_VAR, ConfigError, EVENT_LOG_VAR, IDENTITY_SECRET_VAR, PIPELINE_VAR, Pipeline,
     READ_TOKEN_VAR, StoreConfig,
 };
+use crate::erasure::object::{self as erasure_object, DurableRegistry};
 use crate::error::EdgeError;
 use crate::event_log::{self, EventLog, r2::R2Bucket};
 use crate::http::{Body, CappedBody, Method, Request, Response};
@@ -29,8 +30,9 @@ use crate::store::durable_object::{BINDING, DurableObjectStore};
 use crate::store::gateway::{self, GatewayStore};
 use crate::store::mongo::{MongoStore, WorkerSocket};
 use crate::store::redis::{RedisStore, SocketConnector};
-use crate::store::{EntityRead, FeatureStore, StoreError};
+use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
+pub use crate::erasure::object::ErasureRegistry;
 pub use crate::store::durable_object::FeatureEntity;
 pub use crate::store::gateway::StoreGateway;
 
@@ -92,6 +94,15 @@ impl FeatureStore for AnyStore {
             Self::DurableObject(s) => s.load_drift(features, from, to).await,
             Self::Mongo(s) => s.load_drift(features, from, to).await,
             Self::Gateway(s) => s.load_drift(features, from, to).await,
+        }
+    }
+
+    async fn delete(&self, keys: &[EntityKey]) -> Result<usize, StoreError> {
+        match self {
+            Self::DurableObject(s) => s.delete(keys).await,
+            Self::Redis(s) => s.delete(keys).await,
+            Self::Mongo(s) => s.delete(keys).await,
+            Self::Gateway(s) => s.delete(keys).await,
         }
     }
 
@@ -162,7 +173,7 @@ impl RateLimit for BindingLimits {
 }
 
 /// The edge as the worker runs it.
-type WorkerEdge = Edge<AnyStore, BindingLimits, R2Bucket, WorkerQueue>;
+type WorkerEdge = Edge<AnyStore, BindingLimits, R2Bucket, WorkerQueue, DurableRegistry>;
 
 thread_local! {
     /// Built at the first request of the isolate; a worker isolate runs one
@@ -247,6 +258,15 @@ fn edge(env: &Env) -> Result<Rc<WorkerEdge>, EdgeError> {
             })
         })?)),
     };
+    let registry = DurableRegistry(env.durable_object(erasure_object::BINDING).ok());
+    console_log!(
+        "erasure: {}",
+        if registry.0.is_some() {
+            "on"
+        } else {
+            "off (no ERASURES binding)"
+        }
+    );
     let edge = Rc::new(Edge {
         config,
         spec,
@@ -254,6 +274,7 @@ fn edge(env: &Env) -> Result<Rc<WorkerEdge>, EdgeError> {
         limiter: BindingLimits::from_env(env),
         log,
         queue,
+        registry,
     });
     EDGE.with(|e| *e.borrow_mut() = Some(edge.clone()));
     Ok(edge)
@@ -340,6 +361,20 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         "server-timing",
         format!("store;dur={store:.1}, total;dur={total:.1}"),
     );
+    // An erasure finishes once it has settled: its last sweep of the store
+    // and the log's rewrite, after the answer (the cron does it too, should
+    // this isolate go away first).
+    if req.path == crate::routes::ERASURES_PATH && response.status == 202 {
+        let edge = edge.clone();
+        let wait = u64::try_from(edge.settle_ms()).unwrap_or(0);
+        ctx.wait_until(async move {
+            worker::Delay::from(std::time::Duration::from_millis(wait + 200)).await;
+            let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+            if let Err(e) = edge.advance_erasures(now).await {
+                console_error!("erasure: {e}; the cron tries again");
+            }
+        });
+    }
     if !handled.drift.is_empty() {
         // Written after the answer is sent: the read never waits for it, and
         // a failed write loses one sample, never the read.
@@ -351,6 +386,25 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         });
     }
     to_worker(response)
+}
+
+/// The cron (`[triggers]` in wrangler.toml): finishes the erasures that
+/// have settled, should the `wait_until` after their `POST` not have.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    let edge = match edge(&env) {
+        Ok(edge) => edge,
+        Err(e) => {
+            console_error!("{e}");
+            return;
+        }
+    };
+    let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+    match edge.advance_erasures(now).await {
+        Ok(0) => {}
+        Ok(n) => console_log!("erasure: {n} finished"),
+        Err(e) => console_error!("erasure: {e}"),
+    }
 }
 
 /// The queues' consumer (`[[queues.consumers]]` in wrangler.toml). The
@@ -383,7 +437,7 @@ async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Re
     // The whole delivery in one store apply first; if that fails, message
     // by message, so only the message at fault is retried.
     if !dead && bodies.len() > 1 {
-        match edge.consume_delivery(&bodies).await {
+        match edge.consume_delivery(&bodies, now).await {
             Ok(_) => {
                 batch.ack_all();
                 return Ok(());
@@ -406,7 +460,7 @@ async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Re
                 edge.keep_dead_letter(&message.id(), body.clone(), now)
                     .await
             } else {
-                edge.consume(&body).await.map(|_| ())
+                edge.consume(&body, now).await.map(|_| ())
             };
             match done {
                 Ok(()) => message.ack(),

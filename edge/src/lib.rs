@@ -8,6 +8,7 @@
 //! configuration. `core` decides every feature value; this crate moves bytes.
 
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod event_log;
 pub mod http;

@@ -8,7 +8,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use freshet_core::erasure::{Principal, scrub};
 use freshet_core::log::{LoggedBatch, PREFIX, day_prefix, parse_ndjson};
+use freshet_core::spec::FeatureSpec;
 use freshet_core::time::{DAY, Millis};
 
 #[cfg(target_arch = "wasm32")]
@@ -51,6 +53,8 @@ pub trait Bucket {
         body: Vec<u8>,
         received_at: Millis,
     ) -> Result<bool, LogError>;
+    /// Writes `key` whether or not it exists (an erasure's rewrite).
+    async fn put(&self, key: &str, body: Vec<u8>, received_at: Millis) -> Result<(), LogError>;
     async fn exists(&self, key: &str) -> Result<bool, LogError>;
     /// Every object under `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, LogError>;
@@ -111,7 +115,16 @@ impl<B: Bucket> EventLog<B> {
     /// A batch's key carries the hour of its earliest event time, which is
     /// at most 7 days before and 24 hours after its receipt (the ingest
     /// limits), so those days are listed and filtered by receive time.
-    pub async fn export(&self, from: Millis, to: Millis, limit: usize) -> Result<Export, LogError> {
+    /// The events of `erased` principals (erasures not finished yet) are
+    /// scrubbed out as the rewrite will (`core::erasure::scrub`).
+    pub async fn export(
+        &self,
+        spec: &FeatureSpec,
+        from: Millis,
+        to: Millis,
+        limit: usize,
+        erased: &BTreeMap<Principal, Millis>,
+    ) -> Result<Export, LogError> {
         let Self::On(bucket) = self else {
             return Err(LogError("the event log is off (FRESHET_EVENT_LOG)".into()));
         };
@@ -148,10 +161,17 @@ impl<B: Bucket> EventLog<B> {
                 .get(&object.key)
                 .await?
                 .ok_or_else(|| LogError(format!("{} was listed but is gone", object.key)))?;
-            for batch in
-                parse_ndjson(&body).map_err(|e| LogError(format!("{}: {e}", object.key)))?
-            {
-                ndjson.extend_from_slice(&batch.to_ndjson());
+            let batches =
+                parse_ndjson(&body).map_err(|e| LogError(format!("{}: {e}", object.key)))?;
+            for batch in batches {
+                match scrub(spec, &batch, erased) {
+                    None => ndjson.extend_from_slice(&batch.to_ndjson()),
+                    Some(s) => {
+                        for part in s.kept.iter().chain(&s.anonymous) {
+                            ndjson.extend_from_slice(&part.to_ndjson());
+                        }
+                    }
+                }
             }
         }
         Ok(Export {
@@ -208,6 +228,14 @@ impl Bucket for MemoryBucket {
         }
         objects.insert(key.to_owned(), (received_at, body));
         Ok(true)
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, received_at: Millis) -> Result<(), LogError> {
+        self.check()?;
+        self.objects
+            .borrow_mut()
+            .insert(key.to_owned(), (received_at, body));
+        Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, LogError> {

@@ -53,6 +53,23 @@ impl Bucket for R2Bucket {
         Ok(written.is_some())
     }
 
+    async fn put(&self, key: &str, body: Vec<u8>, received_at: Millis) -> Result<(), LogError> {
+        self.0
+            .put(key, body)
+            .http_metadata(HttpMetadata {
+                content_type: Some("application/gzip".to_owned()),
+                ..HttpMetadata::default()
+            })
+            .custom_metadata(HashMap::from([(
+                RECEIVED_AT_META.to_owned(),
+                received_at.to_string(),
+            )]))
+            .execute()
+            .await
+            .map_err(|e| fail("put", e))?;
+        Ok(())
+    }
+
     async fn exists(&self, key: &str) -> Result<bool, LogError> {
         Ok(self
             .0

@@ -8,6 +8,7 @@
 use freshet_core::time::Millis;
 use serde_json::json;
 
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog, Listed, LogError};
 use crate::queue::IngestQueue;
@@ -27,7 +28,7 @@ pub struct Redriven {
     pub failed: Vec<(String, String)>,
 }
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     fn dead_letter_bucket(&self) -> Result<&B, EdgeError> {
         match &self.log {
             EventLog::On(bucket) => Ok(bucket),
@@ -76,7 +77,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
 
     /// Applies every dead letter again, as the consumer would, and removes
     /// each that applied.
-    pub async fn redrive(&self) -> Result<Redriven, EdgeError> {
+    pub async fn redrive(&self, now: Millis) -> Result<Redriven, EdgeError> {
         let bucket = self.dead_letter_bucket()?;
         let mut out = Redriven::default();
         for letter in self.dead_letters().await? {
@@ -87,7 +88,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
             else {
                 continue;
             };
-            match self.consume(&body).await {
+            match self.consume(&body, now).await {
                 Ok(_) => {
                     bucket
                         .delete(&letter.key)

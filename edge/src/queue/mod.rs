@@ -16,11 +16,14 @@ use std::fmt;
 use freshet_core::aggregate::aggregate_checked;
 use freshet_core::log::{LoggedBatch, MAX_PART_BYTES, parse_ndjson};
 use freshet_core::state::EntityDelta;
+use freshet_core::time::Millis;
+use futures_util::future::try_join_all;
 
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::rate_limit::RateLimit;
-use crate::routes::Edge;
+use crate::routes::{Edge, without};
 use crate::store::{FeatureStore, StoreError};
 
 #[cfg(target_arch = "wasm32")]
@@ -87,6 +90,7 @@ pub fn is_outage(e: &EdgeError) -> bool {
         e,
         EdgeError::StoreUnavailable(StoreError::Io(_) | StoreError::Timeout { .. })
             | EdgeError::LogUnavailable(_)
+            | EdgeError::Erasing { .. }
     )
 }
 
@@ -99,7 +103,7 @@ pub fn messages_of(batch: &LoggedBatch) -> Vec<Vec<u8>> {
         .collect()
 }
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// Applies a whole delivery of messages at once: every batch in them
     /// aggregated, then one store apply for all their deltas (one pipeline
     /// of scripts for Redis, one update command for MongoDB, every
@@ -110,32 +114,49 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
     /// the caller then applies them one by one ([`Self::consume`]), which
     /// the markers and the log's create-only writes make safe, so the
     /// messages that can apply do and only the failing one is retried.
-    pub async fn consume_delivery(&self, bodies: &[Vec<u8>]) -> Result<usize, EdgeError> {
+    pub async fn consume_delivery(
+        &self,
+        bodies: &[Vec<u8>],
+        now: Millis,
+    ) -> Result<usize, EdgeError> {
         let mut batches = Vec::new();
         for body in bodies {
             batches.extend(parse_ndjson(body).map_err(|e| EdgeError::BadMessage(e.to_string()))?);
         }
-        let deltas: Vec<EntityDelta> = batches
-            .iter()
-            .flat_map(|logged| {
-                aggregate_checked(
-                    self.spec,
-                    &logged.to_valid_batch(),
-                    logged.verified_user.as_deref(),
-                )
-                .deltas
-            })
-            .collect();
+        // Each batch through the erasure gate, side by side: a message
+        // queued before an erasure is consumed after it.
+        let gated = try_join_all(batches.into_iter().map(|b| self.gated(b, now))).await?;
+        let deltas: Vec<EntityDelta> = gated.iter().flat_map(|(_, d)| d.clone()).collect();
         let (stored, appended) = futures_util::future::join(
             self.store.apply(&deltas),
-            futures_util::future::join_all(batches.iter().map(|b| self.log.append(b))),
+            futures_util::future::join_all(gated.iter().map(|(b, _)| self.log.append(b))),
         )
         .await;
         stored?;
         for a in appended {
             a.map_err(EdgeError::LogUnavailable)?;
         }
-        Ok(batches.len())
+        Ok(gated.len())
+    }
+
+    /// A logged batch through the erasure gate: without the events it
+    /// drops, and its deltas.
+    async fn gated(
+        &self,
+        logged: LoggedBatch,
+        now: Millis,
+    ) -> Result<(LoggedBatch, Vec<EntityDelta>), EdgeError> {
+        let deltas = |b: &LoggedBatch| {
+            aggregate_checked(self.spec, &b.to_valid_batch(), b.verified_user.as_deref()).deltas
+        };
+        let all = deltas(&logged);
+        let dropped = self.gate(&logged, &all, now).await?;
+        if dropped.is_empty() {
+            return Ok((logged, all));
+        }
+        let rest = without(&logged, &dropped);
+        let rest_deltas = deltas(&rest);
+        Ok((rest, rest_deltas))
     }
 
     /// Applies one queue message: each batch in it to the store and the
@@ -143,14 +164,13 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
     /// batches applied; an error leaves the message to be delivered again
     /// (a body that does not read fails every time, and so reaches the
     /// dead-letter queue).
-    pub async fn consume(&self, body: &[u8]) -> Result<usize, EdgeError> {
+    pub async fn consume(&self, body: &[u8], now: Millis) -> Result<usize, EdgeError> {
         let batches = parse_ndjson(body).map_err(|e| EdgeError::BadMessage(e.to_string()))?;
-        for logged in &batches {
-            let batch = logged.to_valid_batch();
-            let deltas =
-                aggregate_checked(self.spec, &batch, logged.verified_user.as_deref()).deltas;
-            self.store_and_log(&deltas, logged).await?;
+        let n = batches.len();
+        for logged in batches {
+            let (logged, deltas) = self.gated(logged, now).await?;
+            self.store_and_log(&deltas, &logged).await?;
         }
-        Ok(batches.len())
+        Ok(n)
     }
 }

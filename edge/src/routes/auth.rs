@@ -3,6 +3,7 @@
 //! rotation.
 
 use super::Edge;
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::Request;
@@ -11,7 +12,7 @@ use crate::rate_limit::RateLimit;
 use crate::secret::Secrets;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     pub(super) fn authorize_read(&self, req: &Request) -> Result<(), EdgeError> {
         let expected = &self.config.read_tokens;
         bearer(

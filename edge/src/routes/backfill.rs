@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::Edge;
 use super::auth::bearer;
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Body, Request, Response};
@@ -14,7 +15,7 @@ use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// `POST /v1/backfill?feature=<name@version>`, admin token: NDJSON log
     /// lines (as `GET /v1/events` or a log object has them, whole batches)
     /// folded into that one feature version and applied to the store under

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::Edge;
 use super::auth::bearer;
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Method, Request, Response};
@@ -12,8 +13,12 @@ use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
-    pub(super) async fn dead_letters_route(&self, req: &Request) -> Result<Response, EdgeError> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
+    pub(super) async fn dead_letters_route(
+        &self,
+        req: &Request,
+        now: freshet_core::time::Millis,
+    ) -> Result<Response, EdgeError> {
         bearer(
             req,
             &self.config.admin_tokens,
@@ -21,7 +26,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
             EdgeError::AdminUnauthorized,
         )?;
         if req.method == Method::Post {
-            let done = self.redrive().await?;
+            let done = self.redrive(now).await?;
             let failed: Vec<_> = done
                 .failed
                 .iter()

@@ -8,6 +8,7 @@ use freshet_core::time::{DAY, HOUR, Millis, SECOND, format_rfc3339};
 use serde_json::json;
 
 use super::Edge;
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Request, Response};
@@ -15,7 +16,7 @@ use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// `GET /v1/drift?since=24h`: every feature's served values of the
     /// last `since` (at most the 8 days summaries are kept) against the
     /// baseline (`FRESHET_DRIFT_BASELINE`, else the spec's `expected`).

@@ -3,6 +3,7 @@
 use freshet_core::time::{DAY, Millis, parse_rfc3339};
 
 use super::Edge;
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog, MAX_EXPORT_BATCHES};
 use crate::http::{Request, Response};
@@ -12,7 +13,7 @@ use crate::store::FeatureStore;
 
 pub use freshet_core::limits::MAX_EXPORT_SPAN;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// `GET /v1/events?from=…[&to=…][&limit=N]`: the logged batches received
     /// in `[from, to]` (RFC 3339 or milliseconds; `to` defaults to now, and
     /// one request spans at most [`MAX_EXPORT_SPAN`]), as NDJSON in receive
@@ -64,9 +65,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
                 }
             },
         };
+        // Erasures whose rewrite of the log is still to come: their events
+        // are already left out.
+        let erasing = self.erasing().await?;
         let export = self
             .log
-            .export(from, to, limit)
+            .export(self.spec, from, to, limit, &erasing)
             .await
             .map_err(EdgeError::LogUnavailable)?;
         let mut res = Response {

@@ -4,12 +4,13 @@ use serde_json::json;
 
 use super::Edge;
 use crate::config::Pipeline;
+use crate::erasure::Registry;
 use crate::event_log::Bucket;
 use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
 use crate::store::FeatureStore;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// `/health`: the store, the hash of the compiled-in spec (readers and
     /// trained models compare theirs with it), whether ingest can run, the
     /// pipeline (and in the queue pipeline, how many dead letters wait), and

@@ -12,8 +12,10 @@ use freshet_core::validate::{ValidBatch, receive};
 use freshet_core::wire::WRITE_KEY_HEADER;
 use serde_json::json;
 
-use super::{Edge, Route};
+use super::erasures::erased_skip;
+use super::{Edge, Route, without};
 use crate::config::{ConfigError, Pipeline, WRITE_KEYS_VAR};
+use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::http::{Body, Request, Response};
@@ -30,7 +32,7 @@ use crate::store::FeatureStore;
 /// ordinary clock skew between the site's server and the edge.
 pub const IDENTITY_GRACE_S: i64 = 300;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// A deployment with no write key would refuse every batch as 401, which
     /// reads as the tracker's fault; say what is wrong instead.
     fn require_write_keys(&self) -> Result<(), EdgeError> {
@@ -87,8 +89,20 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
         let verified_user = self.verify_identity(&batch, now)?;
         self.rate_limit(key, &batch).await?;
 
-        let aggregated = aggregate_checked(self.spec, &batch, verified_user.as_deref());
-        let logged = LoggedBatch::of(&batch, key, verified_user.as_deref(), self.spec.hash());
+        let mut aggregated = aggregate_checked(self.spec, &batch, verified_user.as_deref());
+        let mut logged = LoggedBatch::of(&batch, key, verified_user.as_deref(), self.spec.hash());
+        // Events of an erased person, at or before the erasure: never
+        // counted, never logged (`erasures.rs`).
+        let dropped = self.gate(&logged, &aggregated.deltas, now).await?;
+        // The sent batch's index of each event left.
+        let mut kept: Vec<usize> = (0..batch.events.len()).collect();
+        if !dropped.is_empty() {
+            logged = without(&logged, &dropped);
+            kept.retain(|i| dropped.binary_search(i).is_err());
+            let mut rest = batch.clone();
+            rest.events.clone_from(&logged.events);
+            aggregated = aggregate_checked(self.spec, &rest, verified_user.as_deref());
+        }
         match self.config.pipeline {
             Pipeline::Direct => self.store_and_log(&aggregated.deltas, &logged).await?,
             // 202 once the queue holds the batch; its consumer applies it
@@ -109,19 +123,21 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
         let mut answer = json!({ "accepted": batch.events.len(), "rejected": rejected });
         // An accepted event that one feature could not use (a vector of the
         // wrong length): named, so the sender can fix it; its other
-        // features counted.
-        if !aggregated.skipped.is_empty() {
-            answer["skipped"] = aggregated
-                .skipped
-                .iter()
-                .map(|s| {
-                    json!({
-                        "index": batch.body_index(s.event),
-                        "feature": s.feature,
-                        "reason": s.reason,
-                    })
+        // features counted. An erased person's event: named, not counted.
+        let mut skipped: Vec<serde_json::Value> = aggregated
+            .skipped
+            .iter()
+            .map(|s| {
+                json!({
+                    "index": batch.body_index(kept[s.event]),
+                    "feature": s.feature,
+                    "reason": s.reason,
                 })
-                .collect();
+            })
+            .collect();
+        skipped.extend(dropped.iter().map(|&i| erased_skip(batch.body_index(i))));
+        if !skipped.is_empty() {
+            answer["skipped"] = serde_json::Value::Array(skipped);
         }
         Ok(Response::json(202, &answer))
     }

@@ -10,6 +10,7 @@ use freshet_core::spec::FeatureSpec;
 use freshet_core::time::Millis;
 
 use crate::config::Config;
+use crate::erasure::{MemoryRegistry, Registry};
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog, MemoryBucket};
 use crate::http::{Method, Request, Response};
@@ -21,11 +22,14 @@ mod auth;
 mod backfill;
 mod dead_letters;
 mod drift;
+mod erasures;
 mod export;
 mod health;
 mod ingest;
 mod read;
 
+pub use erasures::PATH as ERASURES_PATH;
+pub(crate) use erasures::without;
 pub use export::MAX_EXPORT_SPAN;
 pub use ingest::IDENTITY_GRACE_S;
 pub use read::{MAX_BATCH_ITEMS, MAX_ID_BYTES};
@@ -33,7 +37,7 @@ pub use read::{MAX_BATCH_ITEMS, MAX_ID_BYTES};
 /// Everything a request needs: configuration, spec, store and rate limits,
 /// built once per isolate by the glue.
 #[derive(Debug)]
-pub struct Edge<S, L = Unlimited, B = MemoryBucket, Q = MemoryQueue> {
+pub struct Edge<S, L = Unlimited, B = MemoryBucket, Q = MemoryQueue, R = MemoryRegistry> {
     pub config: Config,
     pub spec: &'static FeatureSpec,
     pub store: S,
@@ -42,6 +46,8 @@ pub struct Edge<S, L = Unlimited, B = MemoryBucket, Q = MemoryQueue> {
     /// Where ingest sends batches with `FRESHET_PIPELINE=queue`; unused
     /// in the direct pipeline.
     pub queue: Q,
+    /// Erasures' tombstones, indexes and records.
+    pub registry: R,
 }
 
 /// A response, and the error behind it when the operator should see it.
@@ -67,6 +73,7 @@ enum Route {
     Backfill,
     Drift,
     DeadLetters,
+    Erasures,
 }
 
 impl Route {
@@ -79,6 +86,7 @@ impl Route {
             "/v1/backfill" => Self::Backfill,
             "/v1/drift" => Self::Drift,
             "/v1/dead-letters" => Self::DeadLetters,
+            p if p == erasures::PATH || p.starts_with("/v1/erasures/") => Self::Erasures,
             p if p.starts_with("/v1/features/") => Self::ReadOne,
             _ => return None,
         })
@@ -91,7 +99,7 @@ impl Route {
             Self::Health => "GET, HEAD",
             Self::ReadOne | Self::Events | Self::Drift => "GET",
             Self::ReadBatch | Self::Backfill => "POST",
-            Self::DeadLetters => "GET, POST",
+            Self::DeadLetters | Self::Erasures => "GET, POST",
         }
     }
 }
@@ -99,7 +107,7 @@ impl Route {
 /// Where a sampled read's served values go; `None` when not sampled.
 type DriftSink = Option<BTreeMap<String, Summary>>;
 
-impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> {
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// Answers one request at time `now`, sampling no read.
     pub async fn handle(&self, req: &Request, now: Millis) -> Handled {
         self.handle_sampled(req, now, 1.0).await
@@ -127,7 +135,10 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue> Edge<S, L, B, Q> 
             (Some(Route::Backfill), Method::Post) => self.backfill(req).await,
             (Some(Route::Drift), Method::Get) => self.drift(req, now).await,
             (Some(Route::DeadLetters), Method::Get | Method::Post) => {
-                self.dead_letters_route(req).await
+                self.dead_letters_route(req, now).await
+            }
+            (Some(Route::Erasures), Method::Get | Method::Post) => {
+                self.erasures_route(req, now).await
             }
             (Some(route), _) => Err(EdgeError::MethodNotAllowed {
                 allow: route.allow(),

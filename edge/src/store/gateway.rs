@@ -24,7 +24,7 @@ use super::mongo::{MongoStore, WorkerSocket};
 use super::object_call::call_object;
 use super::pool::PoolLimits;
 use super::redis::{RedisStore, SocketConnector};
-use super::{EntityRead, FeatureStore, StoreError};
+use super::{EntityKey, EntityRead, FeatureStore, StoreError};
 use crate::config::StoreConfig;
 use crate::config::env::{config, spec as worker_spec};
 
@@ -151,6 +151,15 @@ impl FeatureStore for GatewayStore {
             .collect())
     }
 
+    async fn delete(&self, keys: &[EntityKey]) -> std::result::Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let body = serde_json::to_string(keys).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let text = self.call("/delete", body).await?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Protocol(e.to_string()))
+    }
+
     async fn load(&self, reads: &[EntityRead]) -> std::result::Result<Vec<FeatureDoc>, StoreError> {
         if reads.is_empty() {
             return Ok(Vec::new());
@@ -180,6 +189,13 @@ impl PooledStore {
         match self {
             Self::Redis(s) => s.load(reads).await,
             Self::Mongo(s) => s.load(reads).await,
+        }
+    }
+
+    async fn delete(&self, keys: &[EntityKey]) -> std::result::Result<usize, StoreError> {
+        match self {
+            Self::Redis(s) => s.delete(keys).await,
+            Self::Mongo(s) => s.delete(keys).await,
         }
     }
 
@@ -237,6 +253,12 @@ impl StoreGateway {
                     serde_json::from_str(body).map_err(|e| format!("reads: {e}"))?;
                 let docs = store.load(&reads).await.map_err(|e| e.to_string())?;
                 serde_json::to_string(&docs)
+            }
+            "/delete" => {
+                let keys: Vec<EntityKey> =
+                    serde_json::from_str(body).map_err(|e| format!("keys: {e}"))?;
+                let found = store.delete(&keys).await.map_err(|e| e.to_string())?;
+                serde_json::to_string(&found)
             }
             "/drift/add" => {
                 let add: DriftAdd =

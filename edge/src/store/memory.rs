@@ -73,6 +73,12 @@ impl FeatureStore for MemoryStore {
             .collect())
     }
 
+    async fn delete(&self, keys: &[EntityKey]) -> Result<usize, StoreError> {
+        self.check_up()?;
+        let mut docs = self.docs.borrow_mut();
+        Ok(keys.iter().filter(|k| docs.remove(*k).is_some()).count())
+    }
+
     async fn load(&self, reads: &[EntityRead]) -> Result<Vec<FeatureDoc>, StoreError> {
         self.check_up()?;
         let docs = self.docs.borrow();

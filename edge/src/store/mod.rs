@@ -19,7 +19,7 @@ pub mod gateway;
 pub mod memory;
 pub mod mongo;
 #[cfg(target_arch = "wasm32")]
-mod object_call;
+pub(crate) mod object_call;
 pub mod pool;
 pub mod redis;
 #[cfg(target_arch = "wasm32")]
@@ -107,6 +107,10 @@ pub trait FeatureStore {
     /// Applies the deltas of one batch (at most one per entity), each at most
     /// once per batch id, in one round trip where the store allows it.
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError>;
+
+    /// Removes each entity whole, features and batch markers (an erasure);
+    /// answers how many of them held anything.
+    async fn delete(&self, keys: &[EntityKey]) -> Result<usize, StoreError>;
 
     /// Loads the documents of `reads`, in order, with at least the features
     /// each names; a missing one is the default.

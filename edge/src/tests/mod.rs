@@ -11,6 +11,7 @@ use freshet_core::time::{Millis, parse_rfc3339};
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::erasure::MemoryRegistry;
 use crate::event_log::{EventLog, MemoryBucket};
 use crate::http::{Body, Method, Request, Response};
 use crate::queue::MemoryQueue;
@@ -21,6 +22,7 @@ use crate::store::memory::MemoryStore;
 
 mod backfill;
 mod drift;
+mod erasure;
 mod event_log;
 mod health;
 mod ingest;
@@ -53,6 +55,7 @@ fn edge_with(vars: &[(&str, &str)]) -> Edge<MemoryStore> {
         limiter: Unlimited,
         log: EventLog::On(MemoryBucket::default()),
         queue: MemoryQueue::default(),
+        registry: MemoryRegistry::default(),
     }
 }
 
@@ -64,6 +67,7 @@ fn limited_edge(client: u32, site: u32) -> Edge<MemoryStore, MemoryLimit> {
         store,
         log,
         queue,
+        registry,
         ..
     } = edge();
     Edge {
@@ -73,6 +77,7 @@ fn limited_edge(client: u32, site: u32) -> Edge<MemoryStore, MemoryLimit> {
         limiter: MemoryLimit::new(Some(client), Some(site)),
         log,
         queue,
+        registry,
     }
 }
 

@@ -30,7 +30,7 @@ async fn consume_all(edge: &Edge<MemoryStore>, order: impl Fn(&mut Vec<Vec<u8>>)
     order(&mut messages);
     let mut batches = 0;
     for m in &messages {
-        batches += edge.consume(m).await.unwrap();
+        batches += edge.consume(m, now()).await.unwrap();
     }
     batches
 }
@@ -84,7 +84,7 @@ async fn ingest_answers_once_the_queue_holds_the_batch_and_the_consumer_applies_
     // Delivered again (Queues deliver at least once), and the batch resent
     // by the tracker: still once.
     for m in &messages {
-        edge.consume(m).await.unwrap();
+        edge.consume(m, now()).await.unwrap();
     }
     assert_eq!(send(&edge, ingest(SEED)).await.0, 202);
     consume_all(&edge, |_| {}).await;
@@ -158,14 +158,14 @@ async fn a_delivery_is_one_store_apply_and_a_regrouped_redelivery_counts_each_ba
     // The first delivery: every message but the last, in one store apply.
     let (first, last) = messages.split_at(messages.len() - 1);
     let before = edge.store.applies.get();
-    let batches = edge.consume_delivery(first).await.unwrap();
+    let batches = edge.consume_delivery(first, now()).await.unwrap();
     assert_eq!(
         (batches, edge.store.applies.get() - before),
         (first.len(), 1)
     );
     // Redelivered regrouped: the last message with two already applied.
     let regrouped = vec![first[0].clone(), last[0].clone(), first[2].clone()];
-    assert_eq!(edge.consume_delivery(&regrouped).await.unwrap(), 3);
+    assert_eq!(edge.consume_delivery(&regrouped, now()).await.unwrap(), 3);
     assert!(
         features(&edge) == features(&direct),
         "a batch counted otherwise than in the direct pipeline"
@@ -186,7 +186,7 @@ async fn a_consumer_that_dies_between_the_store_and_the_log_loses_and_doubles_no
     // The store takes the whole delivery, then the worker dies after two of
     // its log writes: no message was acknowledged.
     bucket(&edge).puts_left.set(Some(2));
-    let e = edge.consume_delivery(&messages).await.unwrap_err();
+    let e = edge.consume_delivery(&messages, now()).await.unwrap_err();
     assert_eq!(e.code(), "log_unavailable");
     assert_eq!(bucket(&edge).keys().len(), 2);
     bucket(&edge).puts_left.set(None);
@@ -194,7 +194,7 @@ async fn a_consumer_that_dies_between_the_store_and_the_log_loses_and_doubles_no
     messages.reverse();
     let (a, b) = messages.split_at(messages.len() / 2);
     for delivery in [a, b] {
-        edge.consume_delivery(delivery).await.unwrap();
+        edge.consume_delivery(delivery, now()).await.unwrap();
     }
     assert!(features(&edge) == features(&direct), "counted otherwise");
     assert_eq!(bucket(&edge).keys().len(), messages.len());
@@ -215,7 +215,7 @@ async fn a_delivery_with_a_message_that_cannot_apply_fails_whole_and_its_message
     let mut messages = edge.queue.drain();
     messages.insert(1, b"not ndjson".to_vec());
     // Refused before any write: nothing of the good messages is in.
-    let e = edge.consume_delivery(&messages).await.unwrap_err();
+    let e = edge.consume_delivery(&messages, now()).await.unwrap_err();
     assert_eq!(e.code(), "bad_message");
     assert!(edge.store.snapshot().is_empty());
     assert!(bucket(&edge).keys().is_empty());
@@ -224,7 +224,7 @@ async fn a_delivery_with_a_message_that_cannot_apply_fails_whole_and_its_message
     let outcomes: Vec<bool> = futures_util::future::join_all(
         messages
             .iter()
-            .map(|m| async { edge.consume(m).await.is_ok() }),
+            .map(|m| async { edge.consume(m, now()).await.is_ok() }),
     )
     .await;
     assert_eq!(outcomes, [true, false, true]);
@@ -263,18 +263,18 @@ async fn a_consumer_that_fails_leaves_the_message_and_its_redelivery_completes_i
     let message = edge.queue.drain().remove(0);
     // The store down: the message fails (and is delivered again).
     edge.store.set_down(true);
-    let e = edge.consume(&message).await.unwrap_err();
+    let e = edge.consume(&message, now()).await.unwrap_err();
     assert_eq!(e.code(), "store_unavailable");
     edge.store.set_down(false);
     // The log down after the store took it: fails, and the redelivery
     // writes the log without counting the batch again.
     bucket(&edge).fail.set(true);
     assert_eq!(
-        edge.consume(&message).await.unwrap_err().code(),
+        edge.consume(&message, now()).await.unwrap_err().code(),
         "log_unavailable"
     );
     bucket(&edge).fail.set(false);
-    assert_eq!(edge.consume(&message).await.unwrap(), 1);
+    assert_eq!(edge.consume(&message, now()).await.unwrap(), 1);
     assert_eq!(bucket(&edge).keys().len(), 1);
     assert_eq!(
         num(&feature(&edge, "user", "cid-tracker-1", "clicks_product_card").await),
@@ -290,7 +290,7 @@ async fn a_message_that_is_no_logged_batch_fails_every_time_and_changes_nothing(
         b"{\"batchId\":1}\n",
         &[0x1f, 0x8b, 0, 1][..],
     ] {
-        let e = edge.consume(body).await.unwrap_err();
+        let e = edge.consume(body, now()).await.unwrap_err();
         assert_eq!(e.code(), "bad_message", "{e}");
         assert!(e.is_server_fault());
     }

@@ -20,7 +20,7 @@ use worker::{
 
 use crate::config::env::spec as worker_spec;
 use crate::store::object_call::call_object;
-use crate::store::{EntityRead, FeatureStore, StoreError};
+use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "FEATURES";
@@ -165,6 +165,18 @@ impl FeatureStore for DurableObjectStore {
             }
         }))
         .await
+    }
+
+    /// Each entity's object empties its storage (`deleteAll`): no row of
+    /// it is left, its batch markers included.
+    async fn delete(&self, keys: &[EntityKey]) -> std::result::Result<usize, StoreError> {
+        let found = try_join_all(keys.iter().map(|k| async move {
+            self.call(&k.entity, &k.id, Method::Post, "/delete", None)
+                .await
+                .map(|answer| answer == "deleted")
+        }))
+        .await?;
+        Ok(found.into_iter().filter(|f| *f).count())
     }
 
     async fn load(&self, reads: &[EntityRead]) -> std::result::Result<Vec<FeatureDoc>, StoreError> {
@@ -411,6 +423,20 @@ impl DurableObject for FeatureEntity {
                 Response::ok(serde_json::to_string(&words).map_err(|e| rust_error("answers", e))?)
             }
             (Method::Get, "/doc") => Response::ok(self.doc_json()?),
+            (Method::Post, "/delete") => {
+                // Whether it held anything, then nothing at all.
+                let sql = self.sql()?;
+                let rows: Vec<serde_json::Value> = sql
+                    .exec(
+                        "SELECT 1 AS x FROM doc UNION ALL SELECT 1 FROM batches",
+                        None,
+                    )?
+                    .to_array()?;
+                self.state.storage().delete_all().await?;
+                *self.cached.borrow_mut() = None;
+                self.ready.set(false);
+                Response::ok(if rows.is_empty() { "empty" } else { "deleted" })
+            }
             (Method::Post, "/drift/add") => {
                 let text = req.text().await?;
                 let add: DriftAdd =

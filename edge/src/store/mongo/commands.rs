@@ -406,6 +406,39 @@ pub fn plan_finds(db: &str, keys: &[EntityKey]) -> Vec<PlannedFind> {
         .collect()
 }
 
+/// `delete` by `_id: {$in: […]}`, one command per collection: an erasure's
+/// entities, their markers with them (they live in the document).
+pub fn plan_deletes(db: &str, keys: &[EntityKey]) -> Vec<Message> {
+    plan_finds(db, keys)
+        .into_iter()
+        .map(|plan| {
+            let coll = collection(&keys[plan.indices[0]].entity);
+            let mut ids: Vec<&str> = plan.indices.iter().map(|&i| keys[i].id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            Message::command(doc! {
+                "delete": coll.as_str(),
+                "deletes": [{"q": {"_id": {"$in": ids}}, "limit": 0_i32}],
+                "ordered": true,
+                "$db": db,
+            })
+        })
+        .collect()
+}
+
+/// How many documents a `delete` reply says it removed.
+pub fn parse_delete_reply(reply: &Document) -> Result<usize, StoreError> {
+    check_ok(reply)?;
+    if let Ok(errors) = reply.get_array("writeErrors")
+        && !errors.is_empty()
+    {
+        return Err(StoreError::Server(format!("delete refused: {errors:?}")));
+    }
+    number(reply, "n")
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| StoreError::Protocol("delete reply without n".into()))
+}
+
 /// The documents of a `find` reply; all of them, or an error.
 pub fn parse_find_reply(reply: &Document) -> Result<Vec<Document>, StoreError> {
     check_ok(reply)?;

@@ -55,9 +55,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use commands::ServerLimits;
 use commands::{
-    document_id, document_to_json, handshake, is_not_primary, parse_find_reply, parse_hello,
-    parse_role, parse_sasl, parse_update_reply, plan_finds, plan_updates, sasl_continue,
-    sasl_start,
+    document_id, document_to_json, handshake, is_not_primary, parse_delete_reply, parse_find_reply,
+    parse_hello, parse_role, parse_sasl, parse_update_reply, plan_deletes, plan_finds,
+    plan_updates, sasl_continue, sasl_start,
 };
 pub use conn::Connection;
 pub use freshet_core::store_url::{MongoUrl, SRV_REFUSED};
@@ -527,6 +527,21 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
                 .into_iter()
                 .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
                 .collect()
+        })
+        .await
+    }
+
+    async fn delete(&self, keys: &[EntityKey]) -> Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let messages = plan_deletes(&self.url.db, keys);
+        self.exchange(async |conn| {
+            let replies = self.session(conn, |_| Ok(messages.clone())).await?;
+            if replies.len() != messages.len() {
+                return Err(StoreError::Protocol("a delete got no reply".into()));
+            }
+            replies.iter().map(parse_delete_reply).sum()
         })
         .await
     }

@@ -30,9 +30,9 @@ use freshet_core::drift::store::{REDIS_ADD_SCRIPT, redis_add_args, summary_from_
 use freshet_core::drift::{Summary, hour_keys, merge_hours, summary_key};
 use freshet_core::encode::redis::{
     ApplyCall, ApplyReply, DecodeError, EntityKeys, RedisCommand, RedisValue, apply_call,
-    apply_script_sha1, decode_layout1_for, decode_state_for, folded_apply_call, is_layout2_store,
-    is_unwritten, layout_mark_read, layout1_read_commands_for, migrate_call, migrate_reads,
-    migrate_watch, read_commands_for,
+    apply_script_sha1, decode_layout1_for, decode_state_for, erase_command, folded_apply_call,
+    is_layout2_store, is_unwritten, layout_mark_read, layout1_read_commands_for, migrate_call,
+    migrate_reads, migrate_watch, read_commands_for,
 };
 use freshet_core::fold::fold_deltas;
 use freshet_core::read::resolve_names;
@@ -393,6 +393,41 @@ impl<C: Connector> FeatureStore for RedisStore<C> {
             }
         }
         Ok(outcome)
+    }
+
+    /// One `DEL` per entity of every key it can have (core's
+    /// `erase_command`), all in one pipeline.
+    async fn delete(&self, keys: &[EntityKey]) -> Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let commands: Vec<RedisCommand> = keys
+            .iter()
+            .map(|k| {
+                erase_command(
+                    self.spec,
+                    &EntityKeys {
+                        prefix: &self.url.prefix,
+                        entity: &k.entity,
+                        id: &k.id,
+                    },
+                )
+            })
+            .collect();
+        self.exchange(async |link| {
+            let mut found = 0;
+            for reply in link.send(commands.clone()).await? {
+                match reply {
+                    RedisValue::Int(n) => found += usize::from(n > 0),
+                    RedisValue::Error(e) => return Err(StoreError::Server(e)),
+                    other => {
+                        return Err(StoreError::Protocol(format!("DEL answered {other:?}")));
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn add_drift(&self, now: Millis, adds: &[(String, Summary)]) -> Result<(), StoreError> {

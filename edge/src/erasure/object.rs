@@ -1,0 +1,293 @@
+//! The registry in Durable Objects (`ERASURES` in wrangler.toml): one object
+//! per principal, named by a hash of it (`principal:<sha-256>`, so no
+//! person's id names an object), holding its tombstone and index in SQLite;
+//! and one object, `records`, holding the erasure records. A batch's gate is
+//! one call to its principal's object, which runs one event at a time: a
+//! touch and a tombstone never interleave.
+
+use std::cell::Cell;
+
+use freshet_core::erasure::{Principal, Tombstone};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use worker::{
+    DurableObject, Env, Method, ObjectNamespace, Request, Response, Result, SqlStorage, State,
+    durable_object,
+};
+
+use super::{Erasure, Index, Registry, Touch};
+use crate::store::StoreError;
+use crate::store::object_call::call_object;
+
+/// The binding name in `wrangler.toml`.
+pub const BINDING: &str = "ERASURES";
+const RECORDS: &str = "records";
+
+/// The worker's side; `None` when the binding is missing: the gate then
+/// lets everything through and the erasure routes say what is wrong.
+#[derive(Debug)]
+pub struct DurableRegistry(pub Option<ObjectNamespace>);
+
+fn object_name(principal: &Principal) -> String {
+    let digest = Sha256::digest(principal.name().as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("principal:{hex}")
+}
+
+impl DurableRegistry {
+    fn namespace(&self) -> std::result::Result<&ObjectNamespace, StoreError> {
+        self.0.as_ref().ok_or_else(|| {
+            StoreError::Server(format!(
+                "erasure needs the {BINDING} Durable Object binding in wrangler.toml"
+            ))
+        })
+    }
+
+    async fn call(
+        &self,
+        name: &str,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> std::result::Result<String, StoreError> {
+        call_object(
+            self.namespace()?,
+            "erasure registry",
+            name,
+            method,
+            path,
+            body,
+        )
+        .await
+    }
+
+    async fn post<T: serde::Serialize, A: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        path: &str,
+        body: &T,
+    ) -> std::result::Result<A, StoreError> {
+        let body = serde_json::to_string(body).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let text = self.call(name, Method::Post, path, Some(body)).await?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Protocol(e.to_string()))
+    }
+}
+
+impl Registry for DurableRegistry {
+    async fn touch(
+        &self,
+        principal: &Principal,
+        touch: &Touch,
+    ) -> std::result::Result<Option<Tombstone>, StoreError> {
+        if self.0.is_none() {
+            return Ok(None);
+        }
+        self.post(&object_name(principal), "/touch", touch).await
+    }
+
+    async fn tombstone(
+        &self,
+        principal: &Principal,
+        tomb: Tombstone,
+    ) -> std::result::Result<Index, StoreError> {
+        self.post(&object_name(principal), "/tombstone", &tomb)
+            .await
+    }
+
+    async fn take_index(&self, principal: &Principal) -> std::result::Result<Index, StoreError> {
+        self.post(&object_name(principal), "/take-index", &()).await
+    }
+
+    async fn save(&self, erasure: &Erasure) -> std::result::Result<(), StoreError> {
+        self.post(RECORDS, "/save", erasure).await
+    }
+
+    async fn load(&self, id: &str) -> std::result::Result<Option<Erasure>, StoreError> {
+        self.post(RECORDS, "/load", &id).await
+    }
+
+    async fn open(&self) -> std::result::Result<Vec<Erasure>, StoreError> {
+        if self.0.is_none() {
+            return Ok(Vec::new());
+        }
+        self.post(RECORDS, "/open", &()).await
+    }
+}
+
+/// The object's side: a principal's tombstone and index, or the records.
+#[durable_object]
+pub struct ErasureRegistry {
+    state: State,
+    ready: Cell<bool>,
+}
+
+impl std::fmt::Debug for ErasureRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErasureRegistry").finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct TextRow {
+    v: String,
+}
+
+#[derive(Deserialize)]
+struct KindRow {
+    kind: String,
+    v: String,
+}
+
+fn rust_error(what: &str, e: impl std::fmt::Display) -> worker::Error {
+    worker::Error::RustError(format!("{what}: {e}"))
+}
+
+impl ErasureRegistry {
+    fn sql(&self) -> Result<SqlStorage> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            for create in [
+                "CREATE TABLE IF NOT EXISTS tomb (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS idx (kind TEXT NOT NULL, v TEXT NOT NULL, \
+                 PRIMARY KEY (kind, v))",
+                "CREATE TABLE IF NOT EXISTS rec (id TEXT PRIMARY KEY, open INTEGER NOT NULL, \
+                 v TEXT NOT NULL)",
+            ] {
+                sql.exec(create, None)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+
+    fn tombstone(sql: &SqlStorage) -> Result<Option<Tombstone>> {
+        let rows: Vec<TextRow> = sql
+            .exec("SELECT v FROM tomb WHERE k = 1", None)?
+            .to_array()?;
+        rows.first()
+            .map(|r| serde_json::from_str(&r.v).map_err(|e| rust_error("tombstone", e)))
+            .transpose()
+    }
+
+    fn index(sql: &SqlStorage) -> Result<Index> {
+        let rows: Vec<KindRow> = sql.exec("SELECT kind, v FROM idx", None)?.to_array()?;
+        let mut index = Index::default();
+        for row in rows {
+            match row.kind.as_str() {
+                "composite" => index
+                    .composites
+                    .push(serde_json::from_str(&row.v).map_err(|e| rust_error("composite", e))?),
+                "log" => index.log_keys.push(row.v),
+                _ => index.clients.push(row.v),
+            }
+        }
+        Ok(index)
+    }
+
+    /// Adds a touch to the index; no await inside, so it is one step.
+    fn touch(sql: &SqlStorage, touch: &Touch) -> Result<()> {
+        let add = |kind: &str, v: String| {
+            sql.exec(
+                "INSERT OR IGNORE INTO idx (kind, v) VALUES (?, ?)",
+                vec![kind.into(), v.into()],
+            )
+            .map(|_| ())
+        };
+        for c in &touch.composites {
+            add(
+                "composite",
+                serde_json::to_string(c).map_err(|e| rust_error("composite", e))?,
+            )?;
+        }
+        for k in &touch.log_keys {
+            add("log", k.clone())?;
+        }
+        for c in &touch.clients {
+            add("client", c.clone())?;
+        }
+        Ok(())
+    }
+
+    fn answer(value: &impl serde::Serialize) -> Result<Response> {
+        Response::ok(serde_json::to_string(value).map_err(|e| rust_error("answer", e))?)
+    }
+}
+
+impl DurableObject for ErasureRegistry {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            ready: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let text = req.text().await?;
+        let sql = self.sql()?;
+        let body = |what: &str| -> Result<serde_json::Value> {
+            serde_json::from_str(&text).map_err(|e| rust_error(what, e))
+        };
+        match req.path().as_str() {
+            "/touch" => {
+                let touch: Touch =
+                    serde_json::from_str(&text).map_err(|e| rust_error("touch", e))?;
+                Self::touch(&sql, &touch)?;
+                Self::answer(&Self::tombstone(&sql)?)
+            }
+            "/tombstone" => {
+                let tomb: Tombstone =
+                    serde_json::from_str(&text).map_err(|e| rust_error("tombstone", e))?;
+                // A later erasure's tombstone stays.
+                if Self::tombstone(&sql)?.is_none_or(|t| t.erased_at <= tomb.erased_at) {
+                    let v = serde_json::to_string(&tomb).map_err(|e| rust_error("tombstone", e))?;
+                    sql.exec(
+                        "INSERT OR REPLACE INTO tomb (k, v) VALUES (1, ?)",
+                        vec![v.into()],
+                    )?;
+                }
+                Self::answer(&Self::index(&sql)?)
+            }
+            "/take-index" => {
+                let index = Self::index(&sql)?;
+                sql.exec("DELETE FROM idx", None)?;
+                Self::answer(&index)
+            }
+            "/save" => {
+                let erasure: Erasure =
+                    serde_json::from_str(&text).map_err(|e| rust_error("erasure", e))?;
+                sql.exec(
+                    "INSERT OR REPLACE INTO rec (id, open, v) VALUES (?, ?, ?)",
+                    vec![
+                        erasure.id.as_str().into(),
+                        i32::from(!erasure.is_done()).into(),
+                        text.as_str().into(),
+                    ],
+                )?;
+                Self::answer(&())
+            }
+            "/load" => {
+                let id = body("id")?;
+                let id = id.as_str().unwrap_or_default();
+                let rows: Vec<TextRow> = sql
+                    .exec("SELECT v FROM rec WHERE id = ?", vec![id.into()])?
+                    .to_array()?;
+                let found: Option<Erasure> = rows
+                    .first()
+                    .map(|r| serde_json::from_str(&r.v).map_err(|e| rust_error("record", e)))
+                    .transpose()?;
+                Self::answer(&found)
+            }
+            "/open" => {
+                let rows: Vec<TextRow> = sql
+                    .exec("SELECT v FROM rec WHERE open = 1", None)?
+                    .to_array()?;
+                let open = rows
+                    .iter()
+                    .map(|r| serde_json::from_str(&r.v).map_err(|e| rust_error("record", e)))
+                    .collect::<Result<Vec<Erasure>>>()?;
+                Self::answer(&open)
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}

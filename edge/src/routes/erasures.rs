@@ -1,0 +1,410 @@
+//! Erasure (README, "Erasure"): `POST /v1/erasures` and
+//! `GET /v1/erasures/{id}` (admin token), the gate every batch passes at
+//! ingest and in the queue's consumer, and the job that finishes an
+//! erasure once it has settled ([`Edge::advance_erasures`]).
+//!
+//! The order makes it safe while the person's traffic flows: the tombstone
+//! is durable before the store is swept, so a batch gated after it drops
+//! the erased events; a batch gated before it is at most one store round
+//! trip from its write (the store's timeout bounds it), and the sweep at
+//! `settled_at` removes what it wrote. Later events of the person wait
+//! (503, `Retry-After`) until then, so that sweep removes nothing of theirs.
+
+use std::collections::BTreeMap;
+
+use freshet_core::erasure::{
+    Principal, Subject, Tombstone, Verdict, composites_of, own_keys, principals_of, scrub,
+};
+use freshet_core::log::{LoggedBatch, parse_ndjson, to_object};
+use freshet_core::state::EntityDelta;
+use freshet_core::time::{Millis, SECOND};
+use futures_util::future::try_join_all;
+use serde_json::json;
+
+use super::Edge;
+use super::auth::bearer;
+use crate::erasure::{Erasure, PartDone, Registry, Touch};
+use crate::error::EdgeError;
+use crate::event_log::{Bucket, EventLog};
+use crate::http::{Body, Method, Request, Response};
+use crate::queue::IngestQueue;
+use crate::rate_limit::RateLimit;
+use crate::store::{EntityKey, FeatureStore};
+
+/// Where the erasures' routes live.
+pub const PATH: &str = "/v1/erasures";
+
+impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
+    /// How long an erasure settles: two store round trips at their timeout
+    /// and a second, the longest a batch gated before the tombstone can
+    /// still be on its way to the store.
+    pub fn settle_ms(&self) -> Millis {
+        let timeout = i64::try_from(self.config.store_timeout_ms).unwrap_or(i64::MAX / 4);
+        2 * timeout + SECOND
+    }
+
+    pub(super) async fn erasures_route(
+        &self,
+        req: &Request,
+        now: Millis,
+    ) -> Result<Response, EdgeError> {
+        bearer(
+            req,
+            &self.config.admin_tokens,
+            EdgeError::ErasureDisabled,
+            EdgeError::AdminUnauthorized,
+        )?;
+        let Some(rest) = req.path.strip_prefix(PATH) else {
+            return Err(EdgeError::NotFound);
+        };
+        let id = rest.trim_start_matches('/');
+        match (id, req.method) {
+            ("", Method::Post) => self.erase(req, now).await,
+            ("", _) | (_, Method::Post) => Err(EdgeError::MethodNotAllowed {
+                allow: if id.is_empty() { "POST" } else { "GET" },
+            }),
+            (id, _) => {
+                // The job runs here too when it is due: whoever asks sees
+                // the erasure move on, cron or not.
+                let mut erasure = self
+                    .registry
+                    .load(id)
+                    .await
+                    .map_err(EdgeError::StoreUnavailable)?
+                    .ok_or(EdgeError::UnknownErasure)?;
+                if !erasure.is_done() && now >= erasure.settled_at {
+                    erasure = self.finish(erasure, now).await?;
+                }
+                Ok(Response::json(200, &erasure.receipt()))
+            }
+        }
+    }
+
+    /// `POST /v1/erasures {"userId": …, "clientId": …}`: tombstones, the
+    /// first sweep of the store, and the record; 202 with the receipt.
+    async fn erase(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+        let body = match &req.body {
+            Body::Bytes(bytes) => bytes,
+            Body::TooLarge => {
+                return Err(EdgeError::BodyTooLarge {
+                    limit: self.config.limits.max_body_bytes,
+                });
+            }
+        };
+        let subject = Subject::parse(body).map_err(EdgeError::BadRequest)?;
+        let tomb = Tombstone {
+            erased_at: now,
+            settled_at: now + self.settle_ms(),
+            swept: false,
+        };
+        let mut principals = subject.principals();
+        let mut keys = Vec::new();
+        let mut composites = Vec::new();
+        // A user's tombstone first: its index names the clients it signed
+        // in from, whose anonymous history goes with it.
+        let mut i = 0;
+        while i < principals.len() {
+            let index = self
+                .registry
+                .tombstone(&principals[i], tomb)
+                .await
+                .map_err(EdgeError::StoreUnavailable)?;
+            for client in index.clients {
+                let linked = Principal::Client(client);
+                if !principals.contains(&linked) {
+                    principals.push(linked);
+                }
+            }
+            keys.extend(own_keys(self.spec, &principals[i]));
+            composites.extend(index.composites);
+            i += 1;
+        }
+        let removed = self.sweep(&keys).await?;
+        let pairs = self.sweep(&composites).await?;
+        let done = |removed| Some(PartDone { at: now, removed });
+        let erasure = Erasure {
+            id: erasure_id(&principals, now),
+            requested_at: now,
+            settled_at: tomb.settled_at,
+            principals,
+            store: done(removed),
+            composites: done(pairs),
+            log: None,
+            log_objects: 0,
+        };
+        self.registry
+            .save(&erasure)
+            .await
+            .map_err(EdgeError::StoreUnavailable)?;
+        Ok(Response::json(202, &erasure.receipt()))
+    }
+
+    async fn sweep(&self, keys: &[(String, String)]) -> Result<usize, EdgeError> {
+        let keys: Vec<EntityKey> = keys
+            .iter()
+            .map(|(e, id)| EntityKey::new(e.as_str(), id.as_str()))
+            .collect();
+        self.store
+            .delete(&keys)
+            .await
+            .map_err(EdgeError::StoreUnavailable)
+    }
+
+    /// Finishes every open erasure that has settled (the worker's cron and
+    /// the `wait_until` after a `POST` call this); answers how many it
+    /// finished.
+    pub async fn advance_erasures(&self, now: Millis) -> Result<usize, EdgeError> {
+        let open = self
+            .registry
+            .open()
+            .await
+            .map_err(EdgeError::StoreUnavailable)?;
+        let mut finished = 0;
+        for erasure in open.into_iter().filter(|e| now >= e.settled_at) {
+            self.finish(erasure, now).await?;
+            finished += 1;
+        }
+        Ok(finished)
+    }
+
+    /// The last sweep of the store, then the log's objects rewritten without
+    /// the principals' events; the record then forgets whom it erased.
+    async fn finish(&self, mut erasure: Erasure, now: Millis) -> Result<Erasure, EdgeError> {
+        let erased: BTreeMap<Principal, Millis> = erasure
+            .principals
+            .iter()
+            .map(|p| (p.clone(), erasure.requested_at))
+            .collect();
+        let mut keys = Vec::new();
+        let mut log_keys = Vec::new();
+        for p in &erasure.principals {
+            let index = self
+                .registry
+                .take_index(p)
+                .await
+                .map_err(EdgeError::StoreUnavailable)?;
+            keys.extend(own_keys(self.spec, p));
+            keys.extend(index.composites);
+            log_keys.extend(index.log_keys);
+        }
+        log_keys.sort_unstable();
+        log_keys.dedup();
+        // What a batch gated before the tombstone wrote since the first sweep;
+        // then the principals' later events may count again.
+        let late = self.sweep(&keys).await?;
+        let swept = Tombstone {
+            erased_at: erasure.requested_at,
+            settled_at: erasure.settled_at,
+            swept: true,
+        };
+        for p in &erasure.principals {
+            self.registry
+                .tombstone(p, swept)
+                .await
+                .map_err(EdgeError::StoreUnavailable)?;
+        }
+        let (objects, lines) = self.rewrite_log(&log_keys, &erased).await?;
+        if let Some(store) = erasure.store.as_mut() {
+            store.removed += late;
+        }
+        erasure.log = Some(PartDone {
+            at: now,
+            removed: lines,
+        });
+        erasure.log_objects = objects;
+        erasure.principals.clear();
+        self.registry
+            .save(&erasure)
+            .await
+            .map_err(EdgeError::StoreUnavailable)?;
+        Ok(erasure)
+    }
+
+    /// Rewrites each object of `keys` without the erased events (core's
+    /// `scrub`), in place (the key is the batch's, which a retry must still
+    /// find), or removes it when nothing is left; answers the objects
+    /// changed and the events taken out.
+    async fn rewrite_log(
+        &self,
+        keys: &[String],
+        erased: &BTreeMap<Principal, Millis>,
+    ) -> Result<(usize, usize), EdgeError> {
+        let EventLog::On(bucket) = &self.log else {
+            return Ok((0, 0));
+        };
+        let (mut objects, mut lines) = (0, 0);
+        for key in keys {
+            let fail = |e| EdgeError::LogUnavailable(e);
+            let Some(body) = bucket.get(key).await.map_err(fail)? else {
+                continue;
+            };
+            let batches = parse_ndjson(&body).map_err(|e| {
+                EdgeError::LogUnavailable(crate::event_log::LogError(format!("{key}: {e}")))
+            })?;
+            let (kept, removed) = scrub_all(self.spec, batches, erased);
+            if removed == 0 {
+                continue;
+            }
+            objects += 1;
+            lines += removed;
+            match kept.first().map(|b| b.received_at) {
+                Some(received_at) => {
+                    bucket
+                        .put(key, to_object(&kept), received_at)
+                        .await
+                        .map_err(fail)?;
+                }
+                None => bucket.delete(key).await.map_err(fail)?,
+            }
+        }
+        Ok((objects, lines))
+    }
+
+    /// The erasures not finished yet, as the log's readers skip them: each
+    /// principal with its erasure time.
+    pub(crate) async fn erasing(&self) -> Result<BTreeMap<Principal, Millis>, EdgeError> {
+        let open = self
+            .registry
+            .open()
+            .await
+            .map_err(EdgeError::StoreUnavailable)?;
+        Ok(open
+            .iter()
+            .flat_map(|e| e.principals.iter().map(|p| (p.clone(), e.requested_at)))
+            .collect())
+    }
+
+    /// The gate: each principal of the batch told what the batch wrote for
+    /// it (composites, log object, linked clients) and asked for its
+    /// tombstone, in one registry call each, side by side. Answers the
+    /// indexes of the events to drop (at or before an erasure), or
+    /// `Erasing` when an event comes after an erasure still settling.
+    pub(crate) async fn gate(
+        &self,
+        logged: &LoggedBatch,
+        deltas: &[EntityDelta],
+        now: Millis,
+    ) -> Result<Vec<usize>, EdgeError> {
+        if logged.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let log_key = match &self.log {
+            EventLog::On(_) => vec![logged.object_keys().0],
+            EventLog::Off => Vec::new(),
+        };
+        let groups = principals_of(logged);
+        let tombs = try_join_all(groups.iter().map(|(p, events)| {
+            let clients = match p {
+                Principal::User(_) => {
+                    let mut c: Vec<String> = events
+                        .iter()
+                        .map(|&i| logged.events[i].client_id.clone())
+                        .collect();
+                    c.sort_unstable();
+                    c.dedup();
+                    c
+                }
+                Principal::Client(_) => Vec::new(),
+            };
+            let touch = Touch {
+                composites: composites_of(self.spec, deltas, p),
+                log_keys: log_key.clone(),
+                clients,
+            };
+            async move { self.registry.touch(p, &touch).await }
+        }))
+        .await
+        .map_err(EdgeError::StoreUnavailable)?;
+        let mut dropped = Vec::new();
+        for ((_, events), tomb) in groups.iter().zip(tombs) {
+            let Some(tomb) = tomb else { continue };
+            for &i in events {
+                match tomb.verdict(logged.events[i].time, now) {
+                    Verdict::Keep => {}
+                    Verdict::Drop => dropped.push(i),
+                    Verdict::Wait { until } => {
+                        let s = (until - now).div_euclid(SECOND) + 1;
+                        return Err(EdgeError::Erasing {
+                            retry_after_s: u32::try_from(s).unwrap_or(u32::MAX),
+                        });
+                    }
+                }
+            }
+        }
+        dropped.sort_unstable();
+        // The rest goes to another object when the earliest event left:
+        // indexed too, for the principals whose events stay.
+        if !dropped.is_empty() && !log_key.is_empty() {
+            let rest = without(logged, &dropped);
+            if !rest.events.is_empty() && rest.object_keys().0 != log_key[0] {
+                let touch = Touch {
+                    log_keys: vec![rest.object_keys().0],
+                    ..Touch::default()
+                };
+                try_join_all(
+                    principals_of(&rest)
+                        .keys()
+                        .map(|p| self.registry.touch(p, &touch)),
+                )
+                .await
+                .map_err(EdgeError::StoreUnavailable)?;
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+/// `batch` without the events at `dropped` (sorted indexes).
+pub(crate) fn without(batch: &LoggedBatch, dropped: &[usize]) -> LoggedBatch {
+    let mut out = batch.clone();
+    out.events = batch
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| dropped.binary_search(i).is_err())
+        .map(|(_, e)| e.clone())
+        .collect();
+    out
+}
+
+/// Every batch scrubbed: the batches to keep (anonymous ones included) and
+/// how many events were taken out.
+pub(crate) fn scrub_all(
+    spec: &freshet_core::spec::FeatureSpec,
+    batches: Vec<LoggedBatch>,
+    erased: &BTreeMap<Principal, Millis>,
+) -> (Vec<LoggedBatch>, usize) {
+    let mut removed = 0;
+    let mut kept = Vec::new();
+    for batch in batches {
+        match scrub(spec, &batch, erased) {
+            None => kept.push(batch),
+            Some(s) => {
+                removed += s.removed;
+                kept.extend(s.kept);
+                kept.extend(s.anonymous);
+            }
+        }
+    }
+    (kept, removed)
+}
+
+/// `e-` and 16 hex digits of a hash of whom and when: the same request at
+/// the same millisecond is the same erasure.
+fn erasure_id(principals: &[Principal], now: Millis) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in principals {
+        h.update(p.name().as_bytes());
+        h.update([0]);
+    }
+    h.update(now.to_be_bytes());
+    let digest = h.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("e-{hex}")
+}
+
+/// The `skipped` entry of an event dropped as erased.
+pub(crate) fn erased_skip(index: usize) -> serde_json::Value {
+    json!({ "index": index, "reason": "erased" })
+}
