@@ -130,16 +130,21 @@ impl Subject {
 }
 
 /// A principal's erasure, as the ingest gate reads it.
+///
+/// An erasure takes effect at `erased_at`, the end of its settling: the
+/// edge sets it a few seconds after the request (`settle` in the edge), so
+/// that every write that passed the gate before the tombstone was durable
+/// (at most a store round trip, its events dated at most the uncorrected
+/// clock skew past their receipt) holds only events at or before it, and
+/// the store's last sweep then removes all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tombstone {
     /// Events at or before this time are dropped for good.
     pub erased_at: Millis,
-    /// When the store is swept a last time: a write that passed the gate
-    /// before the erasure may land until then.
-    pub settled_at: Millis,
-    /// Whether that last sweep is done. Until it is, a batch with later
-    /// events of the principal waits (503), so the sweep removes none of them.
+    /// Whether the store's last sweep is done. Until it is, a batch with
+    /// later events of the principal waits (503), so that sweep removes
+    /// none of them.
     #[serde(default)]
     pub swept: bool,
 }
@@ -164,7 +169,7 @@ impl Tombstone {
             Verdict::Keep
         } else {
             Verdict::Wait {
-                until: self.settled_at.max(now + crate::time::SECOND),
+                until: self.erased_at.max(now + crate::time::SECOND),
             }
         }
     }
@@ -465,18 +470,17 @@ agg = "count"
     #[test]
     fn the_verdict_drops_what_came_before_and_holds_what_comes_while_it_settles() {
         let mut t = Tombstone {
-            erased_at: 1_000,
-            settled_at: 5_000,
+            erased_at: 5_000,
             swept: false,
         };
-        assert_eq!(t.verdict(1_000, 9_000), Verdict::Drop);
+        assert_eq!(t.verdict(5_000, 9_000), Verdict::Drop);
         assert_eq!(t.verdict(999, 2_000), Verdict::Drop);
-        assert_eq!(t.verdict(1_001, 2_000), Verdict::Wait { until: 5_000 });
+        assert_eq!(t.verdict(5_001, 2_000), Verdict::Wait { until: 5_000 });
         // Settled but not swept yet: a second more.
-        assert_eq!(t.verdict(1_001, 5_000), Verdict::Wait { until: 6_000 });
+        assert_eq!(t.verdict(5_001, 5_000), Verdict::Wait { until: 6_000 });
         t.swept = true;
-        assert_eq!(t.verdict(1_001, 5_000), Verdict::Keep);
-        assert_eq!(t.verdict(1_000, 5_000), Verdict::Drop);
+        assert_eq!(t.verdict(5_001, 5_000), Verdict::Keep);
+        assert_eq!(t.verdict(5_000, 9_000), Verdict::Drop);
     }
 
     #[test]

@@ -18,9 +18,10 @@ pub struct PartDone {
 #[serde(rename_all = "camelCase")]
 pub struct Erasure {
     pub id: String,
-    /// The erasure time: the principals' events at or before it are gone.
+    /// When it was asked for.
     pub requested_at: Millis,
-    /// When the store is swept the last time and the log is rewritten.
+    /// When it takes effect: the principals' events at or before it are
+    /// gone; then the store is swept the last time and the log rewritten.
     pub settled_at: Millis,
     /// Whom it erases, a user's clients included; emptied once done.
     pub principals: Vec<Principal>,
@@ -54,7 +55,7 @@ impl Erasure {
             "id": self.id,
             "status": if self.is_done() { "done" } else { "pending" },
             "requestedAt": format_rfc3339(self.requested_at),
-            "settlesAt": format_rfc3339(self.settled_at),
+            "erasesUntil": format_rfc3339(self.settled_at),
             "store": part(&self.store, "entities"),
             "composites": part(&self.composites, "entities"),
             "log": part(&self.log, "events"),

@@ -18,6 +18,7 @@ use freshet_core::erasure::{
 use freshet_core::log::{LoggedBatch, parse_ndjson, to_object};
 use freshet_core::state::EntityDelta;
 use freshet_core::time::{Millis, SECOND};
+use freshet_core::validate::SKEW_TOLERANCE;
 use futures_util::future::try_join_all;
 use serde_json::json;
 
@@ -36,11 +37,13 @@ pub const PATH: &str = "/v1/erasures";
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// How long an erasure settles: two store round trips at their timeout
-    /// and a second, the longest a batch gated before the tombstone can
-    /// still be on its way to the store.
+    /// and a second (the longest a batch gated before the tombstone can
+    /// still be on its way to the store), and at least the clock skew
+    /// ingest leaves uncorrected and a second (how far past its receipt an
+    /// event's time can be). Events up to then are the erasure's.
     pub fn settle_ms(&self) -> Millis {
         let timeout = i64::try_from(self.config.store_timeout_ms).unwrap_or(i64::MAX / 4);
-        2 * timeout + SECOND
+        (2 * timeout + SECOND).max(SKEW_TOLERANCE + SECOND)
     }
 
     pub(super) async fn erasures_route(
@@ -93,8 +96,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         };
         let subject = Subject::parse(body).map_err(EdgeError::BadRequest)?;
         let tomb = Tombstone {
-            erased_at: now,
-            settled_at: now + self.settle_ms(),
+            erased_at: now + self.settle_ms(),
             swept: false,
         };
         let mut principals = subject.principals();
@@ -125,7 +127,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let erasure = Erasure {
             id: erasure_id(&principals, now),
             requested_at: now,
-            settled_at: tomb.settled_at,
+            settled_at: tomb.erased_at,
             principals,
             store: done(removed),
             composites: done(pairs),
@@ -173,7 +175,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let erased: BTreeMap<Principal, Millis> = erasure
             .principals
             .iter()
-            .map(|p| (p.clone(), erasure.requested_at))
+            .map(|p| (p.clone(), erasure.settled_at))
             .collect();
         let mut keys = Vec::new();
         let mut log_keys = Vec::new();
@@ -193,8 +195,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         // then the principals' later events may count again.
         let late = self.sweep(&keys).await?;
         let swept = Tombstone {
-            erased_at: erasure.requested_at,
-            settled_at: erasure.settled_at,
+            erased_at: erasure.settled_at,
             swept: true,
         };
         for p in &erasure.principals {
@@ -270,7 +271,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .map_err(EdgeError::StoreUnavailable)?;
         Ok(open
             .iter()
-            .flat_map(|e| e.principals.iter().map(|p| (p.clone(), e.requested_at)))
+            .flat_map(|e| e.principals.iter().map(|p| (p.clone(), e.settled_at)))
             .collect())
     }
 

@@ -220,8 +220,27 @@ async fn nothing_of_an_erased_visitor_comes_back_and_what_comes_after_counts_fro
         num(&feature(&edge, "user", "cid-c", "pageviews").await),
         2.0
     );
-    // After the erasure, while it settles: wait, and nothing is written.
-    let after = "2026-11-22T10:00:01Z";
+    // The erasure takes effect once it has settled (6 s here): an event
+    // dated before then is its too.
+    let (status, body) = send_at(
+        &edge,
+        ingest(visit(
+            "b-soon",
+            "cid-b",
+            None,
+            "p-1",
+            "2026-11-22T10:00:04Z",
+        )),
+        now() + 1_000,
+    )
+    .await;
+    assert_eq!(
+        (status, body["skipped"][0]["reason"].as_str()),
+        (202, Some("erased")),
+        "{body}"
+    );
+    // After it, while it settles: wait, and nothing is written.
+    let after = "2026-11-22T10:00:07Z";
     let (status, body) = send_at(
         &edge,
         ingest(visit("b-new", "cid-b", None, "p-1", after)),
@@ -274,7 +293,10 @@ async fn nothing_of_an_erased_visitor_comes_back_and_what_comes_after_counts_fro
     // The erased page views are gone; their clicks stay as anonymous
     // events for the products.
     let all = everything(&edge).await;
-    assert!(!all.contains("b-b1-v") && all.contains("b-b1.anon"), "{all}");
+    assert!(
+        !all.contains("b-b1-v") && all.contains("b-b1.anon"),
+        "{all}"
+    );
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 MongoDB or the edge's serving API, with the same values the edge serves;
 make training data from the event log with the values that were served
 (``get_historical_features``), check that they agree (``consistency``), and
-give a new feature version its history (``backfill``).
+give a new feature version its history (``backfill``); erase a person's
+data (``erase``).
 
 Every value is decided by ``freshet-core`` (Rust, through the ``_freshet``
 extension); this package opens connections and shapes results.
@@ -24,6 +25,7 @@ from freshet._freshet import (
 )
 from freshet.backfill import BackfillReport, backfill
 from freshet.consistency import ConsistencyReport, Mismatch, consistency
+from freshet.erasure import Erasure, erase, erasure_receipt
 from freshet.history import get_historical_features
 from freshet.migrate import MigrateReport, migrate
 from freshet.response import OnlineResponse, RankingResponse
@@ -34,6 +36,7 @@ __all__ = [
     "ConsistencyReport",
     "CorruptLog",
     "CorruptState",
+    "Erasure",
     "FeatureStore",
     "FeatureValue",
     "FreshetError",
@@ -51,6 +54,8 @@ __all__ = [
     "backfill",
     "composite_id",
     "consistency",
+    "erase",
+    "erasure_receipt",
     "get_historical_features",
     "migrate",
     "split_composite_id",

@@ -6,7 +6,9 @@ replay, the match rate per feature and every mismatch; exit 1 on any.
 ``freshet profile DATA -o baseline.json``: a training set's baseline.
 ``freshet drift [--since 24h]``: served values against the baseline; exit 1
 when a feature alerts.
-``freshet migrate``: a Redis store written before layout 2 into layout 2."""
+``freshet migrate``: a Redis store written before layout 2 into layout 2.
+``freshet erase --user U | --client C``: one person's data erased by the
+edge; prints the receipt once done."""
 
 from __future__ import annotations
 
@@ -109,6 +111,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     fill.add_argument("--start", type=int, help="receive time to start from (ms; default: the whole log)")
     fill.add_argument("--end", type=int, help="receive time to stop at (ms; default: now)")
     fill.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: 60)")
+    er = sub.add_parser(
+        "erase",
+        help="erase one person's data (store, composite entities, event log) and print the receipt",
+        description="Asks the edge (POST /v1/erasures) to erase a userId (with the clients it signed in from) "
+        "and/or a clientId, then waits for every part to be done and prints the receipt. Their events at or "
+        "before now never count again, whatever sends them.",
+    )
+    er.add_argument("--user", help="the userId to erase")
+    er.add_argument("--client", help="the clientId to erase")
+    _env_option(er, "--edge", "FRESHET_EDGE_URL", "the edge's http(s):// URL (default: $FRESHET_EDGE_URL)")
+    er.add_argument("--admin-token", help="the edge's admin token (default: $FRESHET_ADMIN_TOKEN)")
+    er.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the receipt (default: 120)")
     prof = sub.add_parser(
         "profile",
         help="write a drift baseline from a training set",
@@ -168,6 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.edge:
                 parser.error("give --edge (or set FRESHET_EDGE_URL)")
             return _backfill(args)
+        if args.command == "erase":
+            if not args.edge:
+                parser.error("give --edge (or set FRESHET_EDGE_URL)")
+            if not (args.user or args.client):
+                parser.error("give --user, --client, or both")
+            return _erase(args)
         if not args.url:
             parser.error("give --url (or set FRESHET_STORE)")
         return _features(args)
@@ -239,6 +259,15 @@ def _backfill(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0
+
+
+def _erase(args: argparse.Namespace) -> int:
+    from freshet.erasure import erase
+
+    receipt = erase(edge=args.edge, user=args.user, client=args.client, admin_token=args.admin_token, wait=args.wait)
+    for line in receipt.lines():
+        print(line)
+    return 0 if receipt.done else 1
 
 
 def _features(args: argparse.Namespace) -> int:
