@@ -30,7 +30,19 @@ import pytest
 
 import freshet
 
-from conftest import READ_TOKEN, SPEC, WRITE_KEY, Edge, MongoServer, RedisServer, iso, now_ms, start_edge, stop
+from conftest import (
+    READ_TOKEN,
+    SPEC,
+    WRITE_KEY,
+    Edge,
+    MongoServer,
+    RedisCluster,
+    RedisServer,
+    iso,
+    now_ms,
+    start_edge,
+    stop,
+)
 
 ADMIN = "admin-" + secrets.token_hex(8)
 IDENTITY_SECRET = "id-secret-" + secrets.token_hex(8)
@@ -73,13 +85,16 @@ def visit(batch_id: str, client: str, t: int, product: str, user: str | None = N
     return body
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture
 def erasing(request: Any, tmp_root: Path) -> Iterator[tuple[Edge, str, Path]]:
     """The edge on one store with erasure on; yields it, its store URL and its persisted state."""
     store = request.param
     if store == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         url = server.url("e_" + secrets.token_hex(4))
+    elif store == "redis-cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        url = cluster.url("e_" + secrets.token_hex(4))
     elif store == "mongodb":
         mongo: MongoServer = request.getfixturevalue("mongo_server")
         url = mongo.url()
@@ -93,14 +108,24 @@ def erasing(request: Any, tmp_root: Path) -> Iterator[tuple[Edge, str, Path]]:
 
 
 def store_text(url: str, persist: Path) -> bytes:
-    """The whole store as bytes to search: every Redis key under the prefix,
-    every MongoDB document, every Durable Object's SQLite file."""
-    if url.startswith("redis://"):
+    """The whole store as bytes to search: every Redis key under the prefix
+    (on every node of a cluster), every MongoDB document, every Durable
+    Object's SQLite file."""
+    if url.startswith(("redis://", "redis+cluster://")):
         import redis
 
         prefix = url.split("prefix=")[1]
-        with redis.Redis.from_url(url.split("?")[0]) as r:
-            return b"\n".join(r.scan_iter(match=f"{prefix}:*", count=1000))
+        hosts = url.split("://")[1].split("?")[0].split("/")[0].split(",")
+        if url.startswith("redis+cluster://"):
+            first = int(hosts[0].split(":")[1])
+            hosts = [f"127.0.0.1:{p}" for p in range(first, first + 6)]
+        keys = []
+        for host in hosts:
+            with redis.Redis(host=host.split(":")[0], port=int(host.split(":")[1])) as r:
+                # The masters hold every key; a replica may lag a moment.
+                if r.info("replication")["role"] == "master":
+                    keys += r.scan_iter(match=f"{prefix}:*", count=1000)
+        return b"\n".join(keys)
     if url.startswith("mongodb://"):
         import pymongo
 
@@ -147,6 +172,7 @@ def consistent(edge: Edge) -> None:
     assert report.mismatches == [] and report.match_rate == 1.0, report.mismatches[:5]
 
 
+@pytest.mark.parametrize("erasing", [*STORES, "redis-cluster"], indirect=True)
 def test_an_erased_person_leaves_no_byte_in_the_store_or_the_log_and_nothing_comes_back(
     erasing: tuple[Edge, str, Path],
 ) -> None:
@@ -261,6 +287,7 @@ class Visitor(threading.Thread):
             self.error = e
 
 
+@pytest.mark.parametrize("erasing", STORES, indirect=True)
 def test_an_erasure_while_the_person_keeps_sending_loses_and_doubles_nothing(
     erasing: tuple[Edge, str, Path],
 ) -> None:
