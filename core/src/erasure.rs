@@ -199,29 +199,34 @@ pub fn own_keys(spec: &FeatureSpec, principal: &Principal) -> Vec<(String, Strin
         .collect()
 }
 
-/// The composite entities among `deltas` with `principal` as a part: a
-/// personal part whose id is the principal's. What the edge indexes per
-/// principal at write time, so an erasure finds its pairs without a scan.
-pub fn composites_of(
+/// The entities among `deltas` that hold `principal`'s data under another
+/// id than its own ([`own_keys`]): a composite with it as a part, and an
+/// entity keyed by one of its `sessions`. What the edge indexes per
+/// principal at write time, so an erasure finds them without a scan.
+pub fn indexed_of(
     spec: &FeatureSpec,
     deltas: &[EntityDelta],
     principal: &Principal,
+    sessions: &BTreeSet<String>,
 ) -> Vec<(String, String)> {
+    let mine = |def: &EntityDef, id: &str| {
+        def.key.iter().any(|p| {
+            (principal.keyed_by(p) && id == principal.id())
+                || (matches!(p, FieldPath::SessionId) && sessions.contains(id))
+        })
+    };
     let mut out = BTreeSet::new();
     for d in deltas {
         let Some(def) = spec.entity(&d.entity) else {
             continue;
         };
-        if !def.is_composite() || !is_personal(def) {
-            continue;
-        }
-        let Some(parts) = split_composite_id(&d.id) else {
-            continue;
+        let held = if def.is_composite() {
+            split_composite_id(&d.id)
+                .is_some_and(|parts| def.of.iter().zip(&parts).any(|(part, id)| mine(part, id)))
+        } else {
+            def.key.contains(&FieldPath::SessionId) && sessions.contains(&d.id)
         };
-        let mine = def.of.iter().zip(&parts).any(|(part, id)| {
-            id == principal.id() && part.key.iter().any(|p| principal.keyed_by(p))
-        });
-        if mine {
+        if held {
             out.insert((d.entity.clone(), d.id.clone()));
         }
     }
@@ -503,17 +508,36 @@ agg = "count"
         let spec = spec();
         let b = batch("b1", None, 10, vec![event("e1", "product_click", "c-1", 5)]);
         let deltas = aggregate(&spec, &b.to_valid_batch(), None);
-        let mine = composites_of(&spec, &deltas, &Principal::Client("c-1".into()));
+        let none = BTreeSet::new();
+        let mine = indexed_of(&spec, &deltas, &Principal::Client("c-1".into()), &none);
         assert_eq!(
             mine,
             vec![("user_product".to_owned(), "c-1|p-1".to_owned())]
         );
-        assert!(composites_of(&spec, &deltas, &Principal::Client("p-1".into())).is_empty());
+        assert!(indexed_of(&spec, &deltas, &Principal::Client("p-1".into()), &none).is_empty());
         // `user` takes a userId or a clientId: one namespace of ids.
         assert_eq!(
-            composites_of(&spec, &deltas, &Principal::User("c-1".into())),
+            indexed_of(&spec, &deltas, &Principal::User("c-1".into()), &none),
             mine
         );
+    }
+
+    #[test]
+    fn entities_keyed_by_a_session_are_the_persons_too() {
+        let spec = FeatureSpec::parse(&format!(
+            "{SPEC}\n[entities.visit]\nkey = [\"sessionId\"]\n\n[[feature]]\nname = \"views\"\n\
+             entity = \"visit\"\non = [\"*\"]\nagg = \"count\"\n"
+        ))
+        .expect("spec");
+        let b = batch("b1", None, 10, vec![event("e1", "product_click", "c-1", 5)]);
+        let deltas = aggregate(&spec, &b.to_valid_batch(), None);
+        let sessions = BTreeSet::from(["s-1".to_owned()]);
+        let held = indexed_of(&spec, &deltas, &Principal::Client("c-1".into()), &sessions);
+        assert!(
+            held.contains(&("visit".to_owned(), "s-1".to_owned())),
+            "{held:?}"
+        );
+        assert!(is_personal(spec.entity("visit").expect("visit")));
     }
 
     #[test]

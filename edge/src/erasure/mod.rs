@@ -24,7 +24,8 @@ pub use record::{Erasure, PartDone};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Touch {
-    /// Composite entities it wrote with the principal as a part.
+    /// Entities it wrote that hold the principal's data under another id:
+    /// composites with it as a part, entities keyed by its sessions.
     pub composites: Vec<(String, String)>,
     /// The log object it went to.
     pub log_keys: Vec<String>,

@@ -13,7 +13,6 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 
-use freshet_core::aggregate::aggregate_checked;
 use freshet_core::log::{LoggedBatch, MAX_PART_BYTES, parse_ndjson};
 use freshet_core::state::EntityDelta;
 use freshet_core::time::Millis;
@@ -23,7 +22,7 @@ use crate::erasure::Registry;
 use crate::error::EdgeError;
 use crate::event_log::Bucket;
 use crate::rate_limit::RateLimit;
-use crate::routes::{Edge, without};
+use crate::routes::Edge;
 use crate::store::{FeatureStore, StoreError};
 
 #[cfg(target_arch = "wasm32")]
@@ -137,26 +136,6 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             a.map_err(EdgeError::LogUnavailable)?;
         }
         Ok(gated.len())
-    }
-
-    /// A logged batch through the erasure gate: without the events it
-    /// drops, and its deltas.
-    async fn gated(
-        &self,
-        logged: LoggedBatch,
-        now: Millis,
-    ) -> Result<(LoggedBatch, Vec<EntityDelta>), EdgeError> {
-        let deltas = |b: &LoggedBatch| {
-            aggregate_checked(self.spec, &b.to_valid_batch(), b.verified_user.as_deref()).deltas
-        };
-        let all = deltas(&logged);
-        let dropped = self.gate(&logged, &all, now).await?;
-        if dropped.is_empty() {
-            return Ok((logged, all));
-        }
-        let rest = without(&logged, &dropped);
-        let rest_deltas = deltas(&rest);
-        Ok((rest, rest_deltas))
     }
 
     /// Applies one queue message: each batch in it to the store and the

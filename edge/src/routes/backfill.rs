@@ -3,6 +3,7 @@
 use freshet_core::aggregate::aggregate;
 use freshet_core::log::parse_ndjson;
 use freshet_core::state::Applied;
+use freshet_core::time::Millis;
 use serde_json::json;
 
 use super::Edge;
@@ -23,7 +24,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
     /// ([`freshet_core::aggregate::backfill_marker`]). Batches logged
     /// by this edge's spec are skipped: its live writes applied them. So
     /// live writes and any number of backfill runs count each batch once.
-    pub(super) async fn backfill(&self, req: &Request) -> Result<Response, EdgeError> {
+    /// Every batch passes the erasure gate, as at ingest.
+    pub(super) async fn backfill(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
         let expected = &self.config.admin_tokens;
         bearer(
             req,
@@ -62,6 +64,9 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 live += 1;
                 continue;
             }
+            // An erased person's events stay out, from a log read before its
+            // rewrite or from a copy kept elsewhere.
+            let (b, _) = self.gated(b.clone(), now).await?;
             deltas.extend(aggregate(
                 &only,
                 &b.to_valid_batch(),

@@ -12,8 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use freshet_core::aggregate::aggregate_checked;
 use freshet_core::erasure::{
-    Principal, Subject, Tombstone, Verdict, composites_of, own_keys, principals_of, scrub,
+    Principal, Subject, Tombstone, Verdict, indexed_of, own_keys, principals_of, scrub,
 };
 use freshet_core::log::{LoggedBatch, parse_ndjson, to_object};
 use freshet_core::state::EntityDelta;
@@ -275,6 +276,26 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .collect())
     }
 
+    /// A logged batch through the erasure gate: without the events it
+    /// drops, and its deltas.
+    pub(crate) async fn gated(
+        &self,
+        logged: LoggedBatch,
+        now: Millis,
+    ) -> Result<(LoggedBatch, Vec<EntityDelta>), EdgeError> {
+        let deltas = |b: &LoggedBatch| {
+            aggregate_checked(self.spec, &b.to_valid_batch(), b.verified_user.as_deref()).deltas
+        };
+        let all = deltas(&logged);
+        let dropped = self.gate(&logged, &all, now).await?;
+        if dropped.is_empty() {
+            return Ok((logged, all));
+        }
+        let rest = without(&logged, &dropped);
+        let rest_deltas = deltas(&rest);
+        Ok((rest, rest_deltas))
+    }
+
     /// The gate: each principal of the batch told what the batch wrote for
     /// it (composites, log object, linked clients) and asked for its
     /// tombstone, in one registry call each, side by side. Answers the
@@ -307,8 +328,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 }
                 Principal::Client(_) => Vec::new(),
             };
+            let sessions = events
+                .iter()
+                .filter_map(|&i| logged.events[i].session_id.clone())
+                .collect();
             let touch = Touch {
-                composites: composites_of(self.spec, deltas, p),
+                composites: indexed_of(self.spec, deltas, p, &sessions),
                 log_keys: log_key.clone(),
                 clients,
             };

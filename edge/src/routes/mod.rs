@@ -132,7 +132,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 self.read_one(req, &req.path, now, &mut sink).await
             }
             (Some(Route::Events), Method::Get) => self.export_events(req, now).await,
-            (Some(Route::Backfill), Method::Post) => self.backfill(req).await,
+            (Some(Route::Backfill), Method::Post) => self.backfill(req, now).await,
             (Some(Route::Drift), Method::Get) => self.drift(req, now).await,
             (Some(Route::DeadLetters), Method::Get | Method::Post) => {
                 self.dead_letters_route(req, now).await

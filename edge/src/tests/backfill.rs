@@ -193,3 +193,29 @@ async fn backfill_counts_every_batch_once_across_the_deploy_that_adds_a_version(
 async fn the_backfill_route_answers_post() {
     assert_allow("/v1/backfill", "POST").await;
 }
+
+#[tokio::test]
+async fn backfill_leaves_out_an_erased_persons_events_from_a_log_read_before_the_rewrite() {
+    let vars = [
+        ("FRESHET_WRITE_KEYS", "dev=*"),
+        ("FRESHET_READ_TOKEN", READ_TOKEN),
+        ("FRESHET_ADMIN_TOKEN", ADMIN),
+    ];
+    let old = edge_with(&vars);
+    assert_eq!(send(&old, ingest(visit("bf-e", 1))).await.0, 202);
+    // The log's lines, as `freshet backfill` read them from S3 before the rewrite.
+    let (_, lines, _) = export(&old, "from=2026-11-01T00:00:00Z").await;
+    let new = Edge {
+        store: MemoryStore::new(spec_v2()),
+        spec: spec_v2(),
+        ..old
+    };
+    let erase = Request::new(Method::Post, "/v1/erasures")
+        .with_header("authorization", &format!("Bearer {ADMIN}"))
+        .with_body(br#"{"clientId":"cid-bf"}"#.to_vec());
+    assert_eq!(send(&new, erase).await.0, 202);
+    let (status, body, _) = send(&new, backfill_request("pageviews@2", ADMIN, &lines)).await;
+    // Ungated, pageviews@2 of user:cid-bf would be applied here.
+    assert_eq!((status, &body["applied"]), (200, &json!(0)), "{body}");
+    assert!(new.store.snapshot().is_empty());
+}
