@@ -87,10 +87,13 @@ const worker :Workerd.Worker = (
     (name = "FRESHET_READ_TOKEN", text = "$READ_TOKEN"),
     (name = "FEATURES", durableObjectNamespace = "FeatureEntity"),
     (name = "STORE_GATEWAY", durableObjectNamespace = "StoreGateway"),
+    # Erasure's gate, as deployed: one call per batch (README, "Erasure").
+    (name = "ERASURES", durableObjectNamespace = "ErasureRegistry"),
   ],
   durableObjectNamespaces = [
     (className = "FeatureEntity", uniqueKey = "freshet-feature-entity", enableSql = true),
     (className = "StoreGateway", uniqueKey = "freshet-store-gateway", enableSql = true),
+    (className = "ErasureRegistry", uniqueKey = "freshet-erasure-registry", enableSql = true),
   ],
   durableObjectStorage = (localDisk = "do-disk"),
   globalOutbound = "internet",

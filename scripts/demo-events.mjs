@@ -1,7 +1,11 @@
 // `make demo`'s check that the edge works before the shop is opened: sends
 // one sample visit's events and prints the features computed from them, one
-// line. Usage: node demo-events.mjs EDGE_URL READ_TOKEN
-const [url, token] = process.argv.slice(2);
+// line; with IDENTITY_SECRET, also a signed-in visit of `u-1` (whom the demo
+// then offers to erase: `freshet erase --user u-1`).
+// Usage: node demo-events.mjs EDGE_URL READ_TOKEN [IDENTITY_SECRET]
+import { createHmac } from 'node:crypto';
+
+const [url, token, identitySecret] = process.argv.slice(2);
 const clientId = `cid-demo-${Date.now().toString(36)}`;
 const now = Date.now();
 const at = (s) => new Date(now - s * 1000).toISOString();
@@ -30,3 +34,21 @@ if (post.status !== 202 || get.status !== 200) {
 }
 const shown = Object.entries(body.features).map(([name, f]) => `${name}=${JSON.stringify(f.value)}`).join(' ');
 console.log(`POST /v1/ingest -> 202 ${postText}\nGET /v1/features/user/${clientId} -> ${shown}`);
+
+if (identitySecret) {
+  // As freshet/server issues it: userId.expiry.base64url(HMAC-SHA256(userId.expiry)).
+  const signed = `u-1.${Math.floor(now / 1000) + 600}`;
+  const identity = `${signed}.${createHmac('sha256', identitySecret).update(signed).digest('base64url')}`;
+  const signedIn = {
+    batchId: crypto.randomUUID(), sentAt: new Date().toISOString(), identity,
+    events: events.map((e) => ({ ...e, id: crypto.randomUUID(), userId: 'u-1' })),
+  };
+  const res = await fetch(`${url}/v1/ingest`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-freshet-key': 'dev' }, body: JSON.stringify(signedIn),
+  });
+  if (res.status !== 202) {
+    console.error(`POST /v1/ingest (signed in as u-1) -> ${res.status} ${await res.text()}`);
+    process.exit(1);
+  }
+  console.log(`POST /v1/ingest (signed in as u-1, from ${clientId}) -> 202`);
+}

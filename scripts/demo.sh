@@ -34,6 +34,7 @@ RANKER=.state/ranker.joblib
 BASELINE=.state/baseline.json
 READ_TOKEN=${FRESHET_READ_TOKEN:-dev-read-token}
 IDENTITY_SECRET=${FRESHET_IDENTITY_SECRET:-dev-identity-secret}
+ADMIN_TOKEN=${FRESHET_ADMIN_TOKEN:-dev-admin-token}
 bash scripts/tools.sh rust node worker python
 mkdir -p .state
 source scripts/lib-shop.sh
@@ -45,7 +46,8 @@ bash scripts/install-python.sh
 PY="$TOOLS/venv/bin/python"
 
 # The `dev` write key is local only: edge/wrangler.toml, which is deployed, has none.
-vars=(--var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET")
+vars=(--var "FRESHET_WRITE_KEYS:dev=*" --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET"
+  --var "FRESHET_ADMIN_TOKEN:$ADMIN_TOKEN")
 [ -n "${FRESHET_STORE:-}" ] && vars+=(--var "FRESHET_STORE:$FRESHET_STORE")
 [ -n "${FRESHET_PIPELINE:-}" ] && vars+=(--var "FRESHET_PIPELINE:$FRESHET_PIPELINE")
 # The build above is current: run wrangler from a copy of the config without
@@ -125,7 +127,7 @@ for _ in $(seq 1 60); do
 done
 
 step "checking the edge: one sample visit in, its features out"
-node scripts/demo-events.mjs "http://127.0.0.1:$PORT" "$READ_TOKEN"
+node scripts/demo-events.mjs "http://127.0.0.1:$PORT" "$READ_TOKEN" "$IDENTITY_SECRET"
 cat <<MSG
 
   Open http://127.0.0.1:$SHOP_PORT/ : the shop, with "what the model sees" beside every page
@@ -135,6 +137,8 @@ cat <<MSG
   Features:  curl -H 'authorization: Bearer $READ_TOKEN' http://127.0.0.1:$PORT/v1/features/user/<clientId>
              (the clientId is the shop's freshet_cid cookie, or user-<name> once signed in)
   The model: http://127.0.0.1:$MODEL_PORT/v1/models/freshet-ranker ($RANKER; remove it to train again)
+  Erase a person (the sample visit signed in as u-1; README "Erasure"), and see the receipt:
+             FRESHET_ADMIN_TOKEN=$ADMIN_TOKEN $TOOLS/venv/bin/freshet erase --edge http://127.0.0.1:$PORT --user u-1
   Logs:      .state/edge.log, .state/shop.log, .state/model.log
 Press Ctrl-C to stop.
 MSG

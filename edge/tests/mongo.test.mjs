@@ -136,7 +136,7 @@ test('mongodb store: documents a model server reads, retries, a wrong password, 
   // A wrong password: 503, a log line that says why, nothing written.
   let w = await startWorker(vars('not-the-password'));
   const health = await (await fetch(`${w.base}/health`)).json();
-  assert.deepEqual(health, { status: 'ok', store: 'mongodb', spec: health.spec, ingest: 'ok', log: 'r2', pipeline: 'direct',
+  assert.deepEqual(health, { status: 'ok', store: 'mongodb', spec: health.spec, ingest: 'ok', log: 'r2', erasure: 'durable-object', pipeline: 'direct',
     secrets: { read: 1, admin: 0, identity: 0 } });
   for (const body of [seed, tracker]) {
     const r = await ingest(w, body);

@@ -74,7 +74,7 @@ function event(i, type, extra = {}) {
 // ---- the cases, run once per store ----
 async function exercise(w, store) {
   const health = await (await fetch(`${w.base}/health`)).json();
-  assert.deepEqual(health, { status: 'ok', store, spec: health.spec, ingest: 'ok', log: 'r2', pipeline: 'direct',
+  assert.deepEqual(health, { status: 'ok', store, spec: health.spec, ingest: 'ok', log: 'r2', erasure: 'durable-object', pipeline: 'direct',
     secrets: { read: 1, admin: 0, identity: 1 } });
   assert.match(health.spec, /^[0-9a-f]{16}$/, 'the hash of the compiled-in features.toml');
 
@@ -383,7 +383,7 @@ test('redis without gateways: a connection per request still works', async () =>
   const w = await startWorker({ ...baseVars, FRESHET_STORE: `redis://127.0.0.1:${port}`,
     FRESHET_STORE_GATEWAYS: '0' }, { persist: path.join(TMP, 'state-redis-direct') });
   const health = await (await fetch(`${w.base}/health`)).json();
-  assert.deepEqual(health, { status: 'ok', store: 'redis', spec: health.spec, ingest: 'ok', log: 'r2', pipeline: 'direct',
+  assert.deepEqual(health, { status: 'ok', store: 'redis', spec: health.spec, ingest: 'ok', log: 'r2', erasure: 'durable-object', pipeline: 'direct',
     secrets: { read: 1, admin: 0, identity: 1 } });
   const seed = fresh(fixture('seed.json'));
   for (let i = 0; i < 2; i++) assert.equal((await ingest(w, seed)).status, 202);

@@ -40,6 +40,9 @@ pub type Index = Touch;
 /// store's kind of failure (503, retried with the same batch id).
 #[allow(async_fn_in_trait)]
 pub trait Registry {
+    /// `durable-object`, `memory`, or `off` (no binding): shown by `/health`.
+    fn kind(&self) -> &'static str;
+
     /// Adds `touch` to the principal's index and answers its tombstone.
     async fn touch(
         &self,
@@ -111,6 +114,10 @@ impl MemoryRegistry {
 }
 
 impl Registry for MemoryRegistry {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     async fn touch(
         &self,
         principal: &Principal,

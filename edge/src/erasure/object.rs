@@ -74,6 +74,14 @@ impl DurableRegistry {
 }
 
 impl Registry for DurableRegistry {
+    fn kind(&self) -> &'static str {
+        if self.0.is_some() {
+            "durable-object"
+        } else {
+            "off"
+        }
+    }
+
     async fn touch(
         &self,
         principal: &Principal,

@@ -14,7 +14,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
     /// `/health`: the store, the hash of the compiled-in spec (readers and
     /// trained models compare theirs with it), whether ingest can run, the
     /// pipeline (and in the queue pipeline, how many dead letters wait), and
-    /// how many values each secret has.
+    /// how many values each secret has; where erasure keeps its registry
+    /// (`off` without the binding).
     pub(super) async fn health(&self) -> serde_json::Value {
         let ingest = if self.config.write_keys.is_empty() {
             "misconfigured"
@@ -27,6 +28,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             "spec": self.spec.hash(),
             "ingest": ingest,
             "log": self.log.kind(),
+            "erasure": self.registry.kind(),
             "pipeline": self.config.pipeline.name(),
             // How many values each secret holds (two during a rotation), never which.
             "secrets": {

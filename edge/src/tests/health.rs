@@ -8,7 +8,7 @@ async fn health_names_the_store() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"status": "ok", "store": "memory", "spec": compiled_spec().unwrap().hash(), "ingest": "ok", "log": "memory", "pipeline": "direct",
+        json!({"status": "ok", "store": "memory", "spec": compiled_spec().unwrap().hash(), "ingest": "ok", "log": "memory", "erasure": "memory", "pipeline": "direct",
                "secrets": {"read": 1, "admin": 0, "identity": 1}})
     );
 }
