@@ -201,7 +201,17 @@ def test_an_erased_person_leaves_no_byte_in_the_store_or_the_log_and_nothing_com
     else:
         assert user.encode() in store_text(url, persist) and client.encode() in store_text(url, persist)
 
+    # Bad requests change nothing and say why.
+    for token, subject, code in (("wrong-token", {"userId": user}, 401), (ADMIN, {"user": user}, 400),
+                                 (ADMIN, {}, 400), (ADMIN, {"clientId": ""}, 400)):  # fmt: skip
+        req = urllib.request.Request(f"{edge.base}/v1/erasures", data=json.dumps(subject).encode(),
+                                     headers={"authorization": f"Bearer {token}"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=30)
+        assert refused.value.code == code and json.loads(refused.value.read())["message"], subject
+    assert entities_held(persist) == held if url == "durable-object" else user.encode() in store_text(url, persist)
     receipt = freshet.erase(edge=edge.base, user=user, admin_token=ADMIN, wait=0)
+    nobody = freshet.erase(edge=edge.base, user=f"nobody-{tag}", client=f"cid-nobody-{tag}", admin_token=ADMIN, wait=0)
     # The store first: the user, the client it signed in from, their pairs.
     assert receipt.parts["store"]["state"] == "done" and receipt.parts["log"]["state"] == "pending"
     assert (receipt.parts["store"]["entities"], receipt.parts["composites"]["entities"]) == (2, 2), receipt
@@ -238,6 +248,8 @@ def test_an_erased_person_leaves_no_byte_in_the_store_or_the_log_and_nothing_com
     receipt = freshet.erasure_receipt(receipt.id, edge=edge.base, admin_token=ADMIN, wait=60)
     print("\n".join(receipt.lines()))
     assert receipt.done and receipt.parts["log"]["events"] == 18, receipt
+    nobody = freshet.erasure_receipt(nobody.id, edge=edge.base, admin_token=ADMIN, wait=60)
+    assert nobody.done and nobody.nothing_found, nobody
     log = log_text(persist)
     assert user.encode() not in log and client.encode() not in log
     text = store_text(url, persist)
