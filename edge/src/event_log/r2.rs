@@ -20,40 +20,16 @@ fn fail(what: &str, e: worker::Error) -> LogError {
     LogError(format!("R2 {what}: {e}"))
 }
 
-impl Bucket for R2Bucket {
-    const KIND: &'static str = "r2";
-
-    async fn put_if_absent(
+impl R2Bucket {
+    /// A put of a log object: a gzip file, not a gzip-encoded NDJSON
+    /// response (an S3 client, DuckDB or pyarrow, then gets the bytes the
+    /// key's `.gz` promises), with its receive time.
+    fn log_object(
         &self,
         key: &str,
         body: Vec<u8>,
         received_at: Millis,
-    ) -> Result<bool, LogError> {
-        let written = self
-            .0
-            .put(key, body)
-            .only_if(Conditional {
-                etag_does_not_match: Some("*".to_owned()),
-                ..Conditional::default()
-            })
-            // A gzip file, not a gzip-encoded NDJSON response: an S3 client
-            // (DuckDB, pyarrow) then gets the bytes the key's `.gz` promises.
-            .http_metadata(HttpMetadata {
-                content_type: Some("application/gzip".to_owned()),
-                ..HttpMetadata::default()
-            })
-            .custom_metadata(HashMap::from([(
-                RECEIVED_AT_META.to_owned(),
-                received_at.to_string(),
-            )]))
-            .execute()
-            .await
-            .map_err(|e| fail("put", e))?;
-        // `None`: the condition failed, an object was there (a retry).
-        Ok(written.is_some())
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>, received_at: Millis) -> Result<(), LogError> {
+    ) -> worker::PutOptionsBuilder<'_> {
         self.0
             .put(key, body)
             .http_metadata(HttpMetadata {
@@ -64,6 +40,33 @@ impl Bucket for R2Bucket {
                 RECEIVED_AT_META.to_owned(),
                 received_at.to_string(),
             )]))
+    }
+}
+
+impl Bucket for R2Bucket {
+    const KIND: &'static str = "r2";
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        received_at: Millis,
+    ) -> Result<bool, LogError> {
+        let written = self
+            .log_object(key, body, received_at)
+            .only_if(Conditional {
+                etag_does_not_match: Some("*".to_owned()),
+                ..Conditional::default()
+            })
+            .execute()
+            .await
+            .map_err(|e| fail("put", e))?;
+        // `None`: the condition failed, an object was there (a retry).
+        Ok(written.is_some())
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, received_at: Millis) -> Result<(), LogError> {
+        self.log_object(key, body, received_at)
             .execute()
             .await
             .map_err(|e| fail("put", e))?;

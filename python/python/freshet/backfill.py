@@ -16,11 +16,11 @@ request.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from freshet._edge import refusal
 from freshet._freshet import StoreUnavailable, log_batches
 from freshet._log import EDGE_DEFAULT_LOOKBACK, now_ms, open_log
 
@@ -95,7 +95,7 @@ def backfill(
             except httpx.HTTPError as e:
                 raise StoreUnavailable(f"{url}: {type(e).__name__}: {e}") from e
             if r.status_code != 200:
-                raise StoreUnavailable(f"{url}: {r.status_code} {_message(r.content)}")
+                raise StoreUnavailable(f"{url}: {r.status_code} {refusal(r.content)}")
             done = r.json()
             report.requests += 1
             report.batches += int(done["batches"])
@@ -103,14 +103,6 @@ def backfill(
             report.applied += int(done["applied"])
             report.duplicates += int(done["duplicates"])
     return report
-
-
-def _message(body: bytes) -> str:
-    try:
-        answer = json.loads(body)
-        return f"{answer.get('error')}: {answer.get('message')}"
-    except ValueError:
-        return body[:200].decode(errors="replace")
 
 
 def _requests(batches: Iterator[bytes], chunk_bytes: int) -> Iterator[bytes]:

@@ -11,12 +11,12 @@ part's state; here it is polled until done, and the receipt is returned.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshet._edge import refusal
 from freshet._freshet import StoreUnavailable
 
 
@@ -124,14 +124,6 @@ def _call(http: Any, method: str, url: str, ok: int, json: Any = None) -> dict[s
     except httpx.HTTPError as e:
         raise StoreUnavailable(f"{url}: {type(e).__name__}: {e}") from e
     if r.status_code != ok:
-        raise StoreUnavailable(f"{url}: {r.status_code} {_message(r.content)}")
+        raise StoreUnavailable(f"{url}: {r.status_code} {refusal(r.content)}")
     answer: dict[str, Any] = r.json()
     return answer
-
-
-def _message(body: bytes) -> str:
-    try:
-        answer = json.loads(body)
-        return f"{answer.get('error')}: {answer.get('message')}"
-    except ValueError:
-        return body[:200].decode(errors="replace")
