@@ -52,10 +52,16 @@ pub trait Registry {
     /// Sets the principal's tombstone, unless a later erasure's is there, and
     /// answers its index.
     async fn tombstone(&self, principal: &Principal, tomb: Tombstone) -> Result<Index, StoreError>;
-    /// Answers the principal's index and empties it: what an erasure has
-    /// swept and rewritten is not kept (its composite ids hold the person's).
-    async fn take_index(&self, principal: &Principal) -> Result<Index, StoreError>;
+    /// The principal's index.
+    async fn index(&self, principal: &Principal) -> Result<Index, StoreError>;
+    /// Removes `done` from the principal's index: what an erasure has swept
+    /// and rewritten is not kept (its composite ids hold the person's).
+    async fn forget(&self, principal: &Principal, done: &Index) -> Result<(), StoreError>;
+    /// Saves a new record.
     async fn save(&self, erasure: &Erasure) -> Result<(), StoreError>;
+    /// Saves `erasure` if the stored one is still version `read`; `false`
+    /// when another runner saved since.
+    async fn save_if(&self, erasure: &Erasure, read: u64) -> Result<bool, StoreError>;
     async fn load(&self, id: &str) -> Result<Option<Erasure>, StoreError>;
     /// The erasures not done yet.
     async fn open(&self) -> Result<Vec<Erasure>, StoreError>;
@@ -83,6 +89,18 @@ impl IndexSets {
         self.composites.extend(t.composites.iter().cloned());
         self.log_keys.extend(t.log_keys.iter().cloned());
         self.clients.extend(t.clients.iter().cloned());
+    }
+
+    fn remove(&mut self, t: &Touch) {
+        for c in &t.composites {
+            self.composites.remove(c);
+        }
+        for k in &t.log_keys {
+            self.log_keys.remove(k);
+        }
+        for c in &t.clients {
+            self.clients.remove(c);
+        }
     }
 
     fn to_index(&self) -> Index {
@@ -141,11 +159,17 @@ impl Registry for MemoryRegistry {
         Ok(entry.1.to_index())
     }
 
-    async fn take_index(&self, principal: &Principal) -> Result<Index, StoreError> {
+    async fn index(&self, principal: &Principal) -> Result<Index, StoreError> {
         self.check()?;
-        let mut all = self.principals.borrow_mut();
-        let entry = all.entry(principal.clone()).or_default();
-        Ok(std::mem::take(&mut entry.1).to_index())
+        Ok(self.indexed(principal))
+    }
+
+    async fn forget(&self, principal: &Principal, done: &Index) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some((_, sets)) = self.principals.borrow_mut().get_mut(principal) {
+            sets.remove(done);
+        }
+        Ok(())
     }
 
     async fn save(&self, erasure: &Erasure) -> Result<(), StoreError> {
@@ -154,6 +178,16 @@ impl Registry for MemoryRegistry {
             .borrow_mut()
             .insert(erasure.id.clone(), erasure.clone());
         Ok(())
+    }
+
+    async fn save_if(&self, erasure: &Erasure, read: u64) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut records = self.records.borrow_mut();
+        if records.get(&erasure.id).is_some_and(|e| e.version != read) {
+            return Ok(false);
+        }
+        records.insert(erasure.id.clone(), erasure.clone());
+        Ok(true)
     }
 
     async fn load(&self, id: &str) -> Result<Option<Erasure>, StoreError> {

@@ -102,12 +102,25 @@ impl Registry for DurableRegistry {
             .await
     }
 
-    async fn take_index(&self, principal: &Principal) -> std::result::Result<Index, StoreError> {
-        self.post(&object_name(principal), "/take-index", &()).await
+    async fn index(&self, principal: &Principal) -> std::result::Result<Index, StoreError> {
+        self.post(&object_name(principal), "/index", &()).await
+    }
+
+    async fn forget(
+        &self,
+        principal: &Principal,
+        done: &Index,
+    ) -> std::result::Result<(), StoreError> {
+        self.post(&object_name(principal), "/forget", done).await
     }
 
     async fn save(&self, erasure: &Erasure) -> std::result::Result<(), StoreError> {
         self.post(RECORDS, "/save", erasure).await
+    }
+
+    async fn save_if(&self, erasure: &Erasure, read: u64) -> std::result::Result<bool, StoreError> {
+        self.post(RECORDS, &format!("/save-if?read={read}"), erasure)
+            .await
     }
 
     async fn load(&self, id: &str) -> std::result::Result<Option<Erasure>, StoreError> {
@@ -216,6 +229,42 @@ impl ErasureRegistry {
         Ok(())
     }
 
+    /// Removes `done`'s entries from the index.
+    fn forget(sql: &SqlStorage, done: &Index) -> Result<()> {
+        let remove = |kind: &str, v: String| {
+            sql.exec(
+                "DELETE FROM idx WHERE kind = ? AND v = ?",
+                vec![kind.into(), v.into()],
+            )
+            .map(|_| ())
+        };
+        for c in &done.composites {
+            remove(
+                "composite",
+                serde_json::to_string(c).map_err(|e| rust_error("composite", e))?,
+            )?;
+        }
+        for k in &done.log_keys {
+            remove("log", k.clone())?;
+        }
+        for c in &done.clients {
+            remove("client", c.clone())?;
+        }
+        Ok(())
+    }
+
+    fn put_record(sql: &SqlStorage, erasure: &Erasure, text: &str) -> Result<()> {
+        sql.exec(
+            "INSERT OR REPLACE INTO rec (id, open, v) VALUES (?, ?, ?)",
+            vec![
+                erasure.id.as_str().into(),
+                i32::from(!erasure.is_done()).into(),
+                text.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
     fn answer(value: &impl serde::Serialize) -> Result<Response> {
         Response::ok(serde_json::to_string(value).map_err(|e| rust_error("answer", e))?)
     }
@@ -255,22 +304,44 @@ impl DurableObject for ErasureRegistry {
                 }
                 Self::answer(&Self::index(&sql)?)
             }
-            "/take-index" => {
-                let index = Self::index(&sql)?;
-                sql.exec("DELETE FROM idx", None)?;
-                Self::answer(&index)
+            "/index" => Self::answer(&Self::index(&sql)?),
+            "/forget" => {
+                let done: Index =
+                    serde_json::from_str(&text).map_err(|e| rust_error("index", e))?;
+                Self::forget(&sql, &done)?;
+                Self::answer(&())
+            }
+            "/save-if" => {
+                // This object runs one event at a time: the read and the
+                // write are one step.
+                let erasure: Erasure =
+                    serde_json::from_str(&text).map_err(|e| rust_error("erasure", e))?;
+                let read: u64 = req
+                    .url()?
+                    .query_pairs()
+                    .find(|(k, _)| k == "read")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .ok_or_else(|| rust_error("save-if", "no read version"))?;
+                let rows: Vec<TextRow> = sql
+                    .exec(
+                        "SELECT v FROM rec WHERE id = ?",
+                        vec![erasure.id.as_str().into()],
+                    )?
+                    .to_array()?;
+                let stored: Option<Erasure> = rows
+                    .first()
+                    .map(|r| serde_json::from_str(&r.v).map_err(|e| rust_error("record", e)))
+                    .transpose()?;
+                if stored.is_some_and(|e| e.version != read) {
+                    return Self::answer(&false);
+                }
+                Self::put_record(&sql, &erasure, &text)?;
+                Self::answer(&true)
             }
             "/save" => {
                 let erasure: Erasure =
                     serde_json::from_str(&text).map_err(|e| rust_error("erasure", e))?;
-                sql.exec(
-                    "INSERT OR REPLACE INTO rec (id, open, v) VALUES (?, ?, ?)",
-                    vec![
-                        erasure.id.as_str().into(),
-                        i32::from(!erasure.is_done()).into(),
-                        text.as_str().into(),
-                    ],
-                )?;
+                Self::put_record(&sql, &erasure, &text)?;
                 Self::answer(&())
             }
             "/load" => {

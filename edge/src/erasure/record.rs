@@ -31,9 +31,21 @@ pub struct Erasure {
     pub composites: Option<PartDone>,
     /// The log's lines of the principals (`removed`), rewritten.
     pub log: Option<PartDone>,
-    /// Log objects rewritten or removed.
+    /// Log objects rewritten or removed, and the events taken out, so far.
     #[serde(default)]
     pub log_objects: usize,
+    #[serde(default)]
+    pub log_lines: usize,
+    /// Whether the store's last sweep is done.
+    #[serde(default)]
+    pub swept: bool,
+    /// When a runner claimed the last sweep.
+    #[serde(default)]
+    pub claimed_at: Option<Millis>,
+    /// Each save's number: a save names the one it read, and fails if
+    /// another runner saved since.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Erasure {

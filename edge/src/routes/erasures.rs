@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::Edge;
 use super::auth::bearer;
-use crate::erasure::{Erasure, PartDone, Registry, Touch};
+use crate::erasure::{Erasure, Index, PartDone, Registry, Touch};
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog};
 use crate::http::{Body, Method, Request, Response};
@@ -35,6 +35,11 @@ use crate::store::{EntityKey, FeatureStore};
 
 /// Where the erasures' routes live.
 pub const PATH: &str = "/v1/erasures";
+/// How long a runner's claim on an erasure's last sweep holds; past it,
+/// another runner takes over (the first died).
+pub const CLAIM_MS: Millis = 60 * SECOND;
+/// Log objects rewritten at once, then dropped from the index.
+pub const REWRITE_CHUNK: usize = 50;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// How long an erasure settles: two store round trips at their timeout
@@ -134,6 +139,10 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             composites: done(pairs),
             log: None,
             log_objects: 0,
+            log_lines: 0,
+            swept: false,
+            claimed_at: None,
+            version: 0,
         };
         self.registry
             .save(&erasure)
@@ -154,8 +163,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
     }
 
     /// Finishes every open erasure that has settled (the worker's cron and
-    /// the `wait_until` after a `POST` call this); answers how many it
-    /// finished.
+    /// the `wait_until` after a `POST` call this); answers how many are done.
     pub async fn advance_erasures(&self, now: Millis) -> Result<usize, EdgeError> {
         let open = self
             .registry
@@ -164,62 +172,110 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .map_err(EdgeError::StoreUnavailable)?;
         let mut finished = 0;
         for erasure in open.into_iter().filter(|e| now >= e.settled_at) {
-            self.finish(erasure, now).await?;
-            finished += 1;
+            finished += usize::from(self.finish(erasure, now).await?.is_done());
         }
         Ok(finished)
     }
 
-    /// The last sweep of the store, then the log's objects rewritten without
-    /// the principals' events; the record then forgets whom it erased.
+    /// Takes a settled erasure as far as it goes; any runner may call it, at
+    /// any time, as often as it likes (the cron, the `wait_until`, a `GET`).
+    ///
+    /// 1. The last sweep of the store, by one runner: it claims the record
+    ///    first (a compare-and-set on its version; a claim older than
+    ///    [`CLAIM_MS`] is taken over), then sweeps, then records the sweep.
+    ///    Until the tombstones say swept, no later event of the principals
+    ///    is written, so a sweep run twice removes nothing that should stay.
+    /// 2. The tombstones marked swept (again, if a runner died before).
+    /// 3. The log's objects rewritten, [`REWRITE_CHUNK`] at a time, each
+    ///    chunk then dropped from the indexes, so a runner that dies leaves
+    ///    the rest to the next; then the record forgets whom it erased.
     async fn finish(&self, mut erasure: Erasure, now: Millis) -> Result<Erasure, EdgeError> {
+        let fail = EdgeError::StoreUnavailable;
+        if !erasure.swept {
+            if erasure.claimed_at.is_some_and(|t| now - t < CLAIM_MS) {
+                return Ok(erasure);
+            }
+            erasure.claimed_at = Some(now);
+            if !self.save_next(&mut erasure).await? {
+                return self.current(&erasure.id).await;
+            }
+            let mut keys = Vec::new();
+            for p in &erasure.principals {
+                keys.extend(own_keys(self.spec, p));
+                keys.extend(self.registry.index(p).await.map_err(fail)?.composites);
+            }
+            // What a batch gated before the tombstone wrote since the first sweep.
+            let late = self.sweep(&keys).await?;
+            if let Some(store) = erasure.store.as_mut() {
+                store.removed += late;
+            }
+            erasure.swept = true;
+            if !self.save_next(&mut erasure).await? {
+                return self.current(&erasure.id).await;
+            }
+        }
+        let swept = Tombstone {
+            erased_at: erasure.settled_at,
+            swept: true,
+        };
         let erased: BTreeMap<Principal, Millis> = erasure
             .principals
             .iter()
             .map(|p| (p.clone(), erasure.settled_at))
             .collect();
-        let mut keys = Vec::new();
         let mut log_keys = Vec::new();
         for p in &erasure.principals {
-            let index = self
-                .registry
-                .take_index(p)
-                .await
-                .map_err(EdgeError::StoreUnavailable)?;
-            keys.extend(own_keys(self.spec, p));
-            keys.extend(index.composites);
-            log_keys.extend(index.log_keys);
+            // The principal's later events count again from here.
+            self.registry.tombstone(p, swept).await.map_err(fail)?;
+            log_keys.extend(self.registry.index(p).await.map_err(fail)?.log_keys);
         }
         log_keys.sort_unstable();
         log_keys.dedup();
-        // What a batch gated before the tombstone wrote since the first sweep;
-        // then the principals' later events may count again.
-        let late = self.sweep(&keys).await?;
-        let swept = Tombstone {
-            erased_at: erasure.settled_at,
-            swept: true,
-        };
-        for p in &erasure.principals {
-            self.registry
-                .tombstone(p, swept)
-                .await
-                .map_err(EdgeError::StoreUnavailable)?;
+        for chunk in log_keys.chunks(REWRITE_CHUNK) {
+            let (objects, lines) = self.rewrite_log(chunk, &erased).await?;
+            erasure.log_objects += objects;
+            erasure.log_lines += lines;
+            let done = Index {
+                log_keys: chunk.to_vec(),
+                ..Index::default()
+            };
+            for p in &erasure.principals {
+                self.registry.forget(p, &done).await.map_err(fail)?;
+            }
         }
-        let (objects, lines) = self.rewrite_log(&log_keys, &erased).await?;
-        if let Some(store) = erasure.store.as_mut() {
-            store.removed += late;
+        // Whatever is left of the indexes holds the person's ids: gone too.
+        for p in &erasure.principals {
+            let rest = self.registry.index(p).await.map_err(fail)?;
+            self.registry.forget(p, &rest).await.map_err(fail)?;
         }
         erasure.log = Some(PartDone {
             at: now,
-            removed: lines,
+            removed: erasure.log_lines,
         });
-        erasure.log_objects = objects;
         erasure.principals.clear();
-        self.registry
-            .save(&erasure)
-            .await
-            .map_err(EdgeError::StoreUnavailable)?;
+        if !self.save_next(&mut erasure).await? {
+            return self.current(&erasure.id).await;
+        }
         Ok(erasure)
+    }
+
+    /// Saves `erasure` as its next version, unless another runner saved
+    /// since it was read: `false` then.
+    async fn save_next(&self, erasure: &mut Erasure) -> Result<bool, EdgeError> {
+        let read = erasure.version;
+        erasure.version += 1;
+        self.registry
+            .save_if(erasure, read)
+            .await
+            .map_err(EdgeError::StoreUnavailable)
+    }
+
+    async fn current(&self, id: &str) -> Result<Erasure, EdgeError> {
+        self.registry
+            .load(id)
+            .await
+            .map_err(EdgeError::StoreUnavailable)?
+            .ok_or(EdgeError::UnknownErasure)
     }
 
     /// Rewrites each object of `keys` without the erased events (core's
@@ -234,32 +290,44 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let EventLog::On(bucket) = &self.log else {
             return Ok((0, 0));
         };
-        let (mut objects, mut lines) = (0, 0);
-        for key in keys {
-            let fail = |e| EdgeError::LogUnavailable(e);
-            let Some(body) = bucket.get(key).await.map_err(fail)? else {
-                continue;
-            };
-            let batches = parse_ndjson(&body).map_err(|e| {
-                EdgeError::LogUnavailable(crate::event_log::LogError(format!("{key}: {e}")))
-            })?;
-            let (kept, removed) = scrub_all(self.spec, batches, erased);
-            if removed == 0 {
-                continue;
-            }
-            objects += 1;
-            lines += removed;
-            match kept.first().map(|b| b.received_at) {
-                Some(received_at) => {
-                    bucket
-                        .put(key, to_object(&kept), received_at)
-                        .await
-                        .map_err(fail)?;
-                }
-                None => bucket.delete(key).await.map_err(fail)?,
-            }
+        let rewritten = try_join_all(
+            keys.iter()
+                .map(|key| self.rewrite_object(bucket, key, erased)),
+        )
+        .await?;
+        Ok((
+            rewritten.iter().filter(|n| **n > 0).count(),
+            rewritten.iter().sum(),
+        ))
+    }
+
+    /// One object rewritten without the erased events, in place, or removed
+    /// when nothing is left; answers the events taken out.
+    async fn rewrite_object(
+        &self,
+        bucket: &B,
+        key: &str,
+        erased: &BTreeMap<Principal, Millis>,
+    ) -> Result<usize, EdgeError> {
+        let fail = EdgeError::LogUnavailable;
+        let Some(body) = bucket.get(key).await.map_err(fail)? else {
+            return Ok(0);
+        };
+        let batches = parse_ndjson(&body).map_err(|e| {
+            EdgeError::LogUnavailable(crate::event_log::LogError(format!("{key}: {e}")))
+        })?;
+        let (kept, removed) = scrub_all(self.spec, batches, erased);
+        if removed == 0 {
+            return Ok(0);
         }
-        Ok((objects, lines))
+        match kept.first().map(|b| b.received_at) {
+            Some(received_at) => bucket
+                .put(key, to_object(&kept), received_at)
+                .await
+                .map_err(fail)?,
+            None => bucket.delete(key).await.map_err(fail)?,
+        }
+        Ok(removed)
     }
 
     /// The erasures not finished yet, as the log's readers skip them: each

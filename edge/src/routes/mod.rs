@@ -28,8 +28,8 @@ mod health;
 mod ingest;
 mod read;
 
-pub use erasures::PATH as ERASURES_PATH;
 pub(crate) use erasures::without;
+pub use erasures::{CLAIM_MS as ERASURE_CLAIM_MS, PATH as ERASURES_PATH};
 pub use export::MAX_EXPORT_SPAN;
 pub use ingest::IDENTITY_GRACE_S;
 pub use read::{MAX_BATCH_ITEMS, MAX_ID_BYTES};

@@ -444,3 +444,86 @@ async fn the_registry_down_fails_ingest_as_a_store_outage_and_loses_nothing() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn a_job_that_dies_half_way_is_finished_by_the_next_and_sweeps_the_store_once() {
+    let edge = erasing_edge("direct");
+    traffic(&edge).await;
+    let (_, receipt) = send_at(
+        &edge,
+        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
+        now(),
+    )
+    .await;
+    let settled = now() + edge.settle_ms();
+    // The log is down: the sweep is done and recorded, the rewrite fails.
+    bucket(&edge).fail.set(true);
+    assert!(edge.advance_erasures(settled).await.is_err());
+    bucket(&edge).fail.set(false);
+    // The visitor's later events count already, and a second runner does
+    // not sweep them away.
+    let later = visit("b-later", "cid-b", None, "p-1", "2026-11-22T10:00:30Z");
+    assert_eq!(send_at(&edge, ingest(later), settled + 1).await.0, 202);
+    assert_eq!(edge.advance_erasures(settled + 2).await.unwrap(), 1);
+    let (_, served) = send_at(
+        &edge,
+        get("/v1/features/user/cid-b?names=pageviews"),
+        settled + 3,
+    )
+    .await;
+    assert_eq!(served["features"]["pageviews"]["value"], 1, "{served}");
+    let id = receipt["id"].as_str().unwrap();
+    let (_, done) = send_at(
+        &edge,
+        admin(Method::Get, &format!("/v1/erasures/{id}"), ""),
+        settled + 3,
+    )
+    .await;
+    assert_eq!(
+        (done["status"].as_str(), &done["log"]["events"]),
+        (Some("done"), &json!(4)),
+        "{done}"
+    );
+    assert!(!everything(&edge).await.contains("b-b1-v"));
+    assert_log_replays_to_the_store(&edge, settled + 4).await;
+}
+
+#[tokio::test]
+async fn a_second_runner_leaves_a_claimed_sweep_alone_until_the_claim_is_stale() {
+    use crate::erasure::Registry;
+    let edge = erasing_edge("direct");
+    traffic(&edge).await;
+    let (_, receipt) = send_at(
+        &edge,
+        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
+        now(),
+    )
+    .await;
+    let id = receipt["id"].as_str().unwrap();
+    let settled = now() + edge.settle_ms();
+    // A runner claimed it and died before sweeping.
+    let mut claimed = edge.registry.load(id).await.unwrap().unwrap();
+    claimed.claimed_at = Some(settled);
+    claimed.version += 1;
+    assert!(edge.registry.save_if(&claimed, 0).await.unwrap());
+    assert_eq!(edge.advance_erasures(settled + 1).await.unwrap(), 0);
+    // Later events still wait: nothing was swept.
+    let later = visit("b-later", "cid-b", None, "p-1", "2026-11-22T10:00:30Z");
+    assert_eq!(
+        send_at(&edge, ingest(later.clone()), settled + 1).await.0,
+        503
+    );
+    // Stale: taken over and finished.
+    let stale = settled + crate::routes::ERASURE_CLAIM_MS;
+    assert_eq!(edge.advance_erasures(stale).await.unwrap(), 1);
+    assert_eq!(send_at(&edge, ingest(later), stale + 1).await.0, 202);
+    // A saved record that changed under a runner is not overwritten.
+    let done = edge.registry.load(id).await.unwrap().unwrap();
+    assert!(
+        !edge
+            .registry
+            .save_if(&done, done.version - 1)
+            .await
+            .unwrap()
+    );
+}
