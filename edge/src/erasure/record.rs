@@ -36,6 +36,15 @@ pub struct Erasure {
     pub log_objects: usize,
     #[serde(default)]
     pub log_lines: usize,
+    /// Whether the indexed log objects are rewritten.
+    #[serde(default)]
+    pub log_indexed: bool,
+    /// Days of log still to scan whole, and days scanned, back from
+    /// `settled_at` (`scanLogDays` in the request).
+    #[serde(default)]
+    pub scan_days_left: u32,
+    #[serde(default)]
+    pub scan_days_done: u32,
     /// Whether the store's last sweep is done.
     #[serde(default)]
     pub swept: bool,
@@ -72,6 +81,9 @@ impl Erasure {
             "composites": part(&self.composites, "entities"),
             "log": part(&self.log, "events"),
         });
+        if self.scan_days_left + self.scan_days_done > 0 {
+            receipt["log"]["daysScanned"] = json!(self.scan_days_done);
+        }
         if let Some(log) = self.log.as_ref() {
             receipt["log"]["objects"] = json!(self.log_objects);
             let found = self.store.map_or(0, |p| p.removed)

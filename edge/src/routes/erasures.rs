@@ -16,9 +16,9 @@ use freshet_core::aggregate::aggregate_checked;
 use freshet_core::erasure::{
     Principal, Subject, Tombstone, Verdict, indexed_of, own_keys, principals_of, scrub,
 };
-use freshet_core::log::{LoggedBatch, parse_ndjson, to_object};
+use freshet_core::log::{LoggedBatch, PREFIX, day_prefix, parse_ndjson, to_object};
 use freshet_core::state::EntityDelta;
-use freshet_core::time::{Millis, SECOND};
+use freshet_core::time::{DAY, Millis, SECOND};
 use freshet_core::validate::SKEW_TOLERANCE;
 use futures_util::future::try_join_all;
 use serde_json::json;
@@ -40,6 +40,10 @@ pub const PATH: &str = "/v1/erasures";
 pub const CLAIM_MS: Millis = 60 * SECOND;
 /// Log objects rewritten at once, then dropped from the index.
 pub const REWRITE_CHUNK: usize = 50;
+/// Days of log a run of the job scans, when an erasure asks for a scan.
+pub const SCAN_DAYS_PER_RUN: u32 = 7;
+/// Most days of log one erasure may ask to scan.
+pub const MAX_SCAN_DAYS: u32 = 3_660;
 
 impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge<S, L, B, Q, R> {
     /// How long an erasure settles: two store round trips at their timeout
@@ -100,55 +104,87 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 });
             }
         };
-        let subject = Subject::parse(body).map_err(EdgeError::BadRequest)?;
+        let (subject, scan_days) = parse_request(body)?;
+        let principals = subject.principals();
+        let mut erasure = Erasure {
+            id: erasure_id(&principals, now),
+            requested_at: now,
+            settled_at: now + self.settle_ms(),
+            principals,
+            store: None,
+            composites: None,
+            log: None,
+            log_objects: 0,
+            log_lines: 0,
+            log_indexed: false,
+            scan_days_left: scan_days,
+            scan_days_done: 0,
+            swept: false,
+            claimed_at: None,
+            version: 0,
+        };
+        // The record first: should this request fail half-way, the job
+        // finishes what it began (tombstones included).
+        self.registry
+            .save(&erasure)
+            .await
+            .map_err(EdgeError::StoreUnavailable)?;
+        self.tombstone_and_sweep(&mut erasure, now).await?;
+        if !self.save_next(&mut erasure).await? {
+            erasure = self.current(&erasure.id).await?;
+        }
+        Ok(Response::json(202, &erasure.receipt()))
+    }
+
+    /// Tombstones every principal of `erasure` (a user's first: its index
+    /// names the clients it signed in from, which join the erasure), then
+    /// deletes their own entities and the indexed ones from the store. Run
+    /// by the request, and again by the job as the last sweep.
+    async fn tombstone_and_sweep(
+        &self,
+        erasure: &mut Erasure,
+        now: Millis,
+    ) -> Result<(), EdgeError> {
         let tomb = Tombstone {
-            erased_at: now + self.settle_ms(),
+            erased_at: erasure.settled_at,
             swept: false,
         };
-        let mut principals = subject.principals();
         let mut keys = Vec::new();
         let mut composites = Vec::new();
-        // A user's tombstone first: its index names the clients it signed
-        // in from, whose anonymous history goes with it.
         let mut i = 0;
-        while i < principals.len() {
+        while i < erasure.principals.len() {
             let index = self
                 .registry
-                .tombstone(&principals[i], tomb)
+                .tombstone(&erasure.principals[i], tomb)
                 .await
                 .map_err(EdgeError::StoreUnavailable)?;
             for client in index.clients {
                 let linked = Principal::Client(client);
-                if !principals.contains(&linked) {
-                    principals.push(linked);
+                if !erasure.principals.contains(&linked) {
+                    erasure.principals.push(linked);
                 }
             }
-            keys.extend(own_keys(self.spec, &principals[i]));
+            keys.extend(own_keys(self.spec, &erasure.principals[i]));
             composites.extend(index.composites);
             i += 1;
         }
         let removed = self.sweep(&keys).await?;
         let pairs = self.sweep(&composites).await?;
-        let done = |removed| Some(PartDone { at: now, removed });
-        let erasure = Erasure {
-            id: erasure_id(&principals, now),
-            requested_at: now,
-            settled_at: tomb.erased_at,
-            principals,
-            store: done(removed),
-            composites: done(pairs),
-            log: None,
-            log_objects: 0,
-            log_lines: 0,
-            swept: false,
-            claimed_at: None,
-            version: 0,
-        };
-        self.registry
-            .save(&erasure)
-            .await
-            .map_err(EdgeError::StoreUnavailable)?;
-        Ok(Response::json(202, &erasure.receipt()))
+        for (part, n) in [
+            (&mut erasure.store, removed),
+            (&mut erasure.composites, pairs),
+        ] {
+            match part {
+                Some(done) => done.removed += n,
+                None => {
+                    *part = Some(PartDone {
+                        at: now,
+                        removed: n,
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn sweep(&self, keys: &[(String, String)]) -> Result<usize, EdgeError> {
@@ -199,16 +235,9 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             if !self.save_next(&mut erasure).await? {
                 return self.current(&erasure.id).await;
             }
-            let mut keys = Vec::new();
-            for p in &erasure.principals {
-                keys.extend(own_keys(self.spec, p));
-                keys.extend(self.registry.index(p).await.map_err(fail)?.composites);
-            }
-            // What a batch gated before the tombstone wrote since the first sweep.
-            let late = self.sweep(&keys).await?;
-            if let Some(store) = erasure.store.as_mut() {
-                store.removed += late;
-            }
+            // What a batch gated before the tombstone wrote since the first
+            // sweep (or all of it, should the request have failed half-way).
+            self.tombstone_and_sweep(&mut erasure, now).await?;
             erasure.swept = true;
             if !self.save_next(&mut erasure).await? {
                 return self.current(&erasure.id).await;
@@ -223,30 +252,63 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .iter()
             .map(|p| (p.clone(), erasure.settled_at))
             .collect();
-        let mut log_keys = Vec::new();
-        for p in &erasure.principals {
-            // The principal's later events count again from here.
-            self.registry.tombstone(p, swept).await.map_err(fail)?;
-            log_keys.extend(self.registry.index(p).await.map_err(fail)?.log_keys);
-        }
-        log_keys.sort_unstable();
-        log_keys.dedup();
-        for chunk in log_keys.chunks(REWRITE_CHUNK) {
-            let (objects, lines) = self.rewrite_log(chunk, &erased).await?;
-            erasure.log_objects += objects;
-            erasure.log_lines += lines;
-            let done = Index {
-                log_keys: chunk.to_vec(),
-                ..Index::default()
-            };
+        if !erasure.log_indexed {
+            let mut log_keys = Vec::new();
             for p in &erasure.principals {
-                self.registry.forget(p, &done).await.map_err(fail)?;
+                // The principal's later events count again from here.
+                self.registry.tombstone(p, swept).await.map_err(fail)?;
+                log_keys.extend(self.registry.index(p).await.map_err(fail)?.log_keys);
+            }
+            log_keys.sort_unstable();
+            log_keys.dedup();
+            for chunk in log_keys.chunks(REWRITE_CHUNK) {
+                let (objects, lines) = self.rewrite_log(chunk, &erased).await?;
+                erasure.log_objects += objects;
+                erasure.log_lines += lines;
+                let done = Index {
+                    log_keys: chunk.to_vec(),
+                    ..Index::default()
+                };
+                for p in &erasure.principals {
+                    self.registry.forget(p, &done).await.map_err(fail)?;
+                }
+            }
+            // Whatever is left of the indexes holds the person's ids: gone too.
+            for p in &erasure.principals {
+                let rest = self.registry.index(p).await.map_err(fail)?;
+                self.registry.forget(p, &rest).await.map_err(fail)?;
+            }
+            erasure.log_indexed = true;
+            if !self.save_next(&mut erasure).await? {
+                return self.current(&erasure.id).await;
             }
         }
-        // Whatever is left of the indexes holds the person's ids: gone too.
-        for p in &erasure.principals {
-            let rest = self.registry.index(p).await.map_err(fail)?;
-            self.registry.forget(p, &rest).await.map_err(fail)?;
+        // Asked for: every object of the days before, read (a log written
+        // before the edge indexed objects), a few days a run.
+        if erasure.scan_days_left > 0 {
+            let EventLog::On(bucket) = &self.log else {
+                erasure.scan_days_left = 0;
+                return self.save_or_current(erasure).await;
+            };
+            let days = erasure.scan_days_left.min(SCAN_DAYS_PER_RUN);
+            for _ in 0..days {
+                let day = erasure.settled_at - DAY * Millis::from(erasure.scan_days_done);
+                let listed = bucket
+                    .list(&format!("{PREFIX}{}", day_prefix(day)))
+                    .await
+                    .map_err(EdgeError::LogUnavailable)?;
+                let keys: Vec<String> = listed.into_iter().map(|l| l.key).collect();
+                for chunk in keys.chunks(REWRITE_CHUNK) {
+                    let (objects, lines) = self.rewrite_log(chunk, &erased).await?;
+                    erasure.log_objects += objects;
+                    erasure.log_lines += lines;
+                }
+                erasure.scan_days_done += 1;
+                erasure.scan_days_left -= 1;
+            }
+            if erasure.scan_days_left > 0 {
+                return self.save_or_current(erasure).await;
+            }
         }
         erasure.log = Some(PartDone {
             at: now,
@@ -257,6 +319,16 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             return self.current(&erasure.id).await;
         }
         Ok(erasure)
+    }
+
+    /// `erasure` saved as its next version, or the stored one when another
+    /// runner saved first.
+    async fn save_or_current(&self, mut erasure: Erasure) -> Result<Erasure, EdgeError> {
+        if self.save_next(&mut erasure).await? {
+            Ok(erasure)
+        } else {
+            self.current(&erasure.id).await
+        }
     }
 
     /// Saves `erasure` as its next version, unless another runner saved
@@ -382,7 +454,10 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             EventLog::On(_) => vec![logged.object_keys().0],
             EventLog::Off => Vec::new(),
         };
-        let groups = principals_of(logged);
+        // An erasure's anonymous events (an empty clientId, as a rewritten
+        // log holds them, sent to backfill) are nobody's.
+        let mut groups = principals_of(logged);
+        groups.remove(&Principal::Client(String::new()));
         let tombs = try_join_all(groups.iter().map(|(p, events)| {
             let clients = match p {
                 Principal::User(_) => {
@@ -446,6 +521,30 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         }
         Ok(dropped)
     }
+}
+
+/// An erasure request: whom (`userId`, `clientId`), and how many days of
+/// log before it to scan whole (`scanLogDays`, for a log written before the
+/// edge indexed each person's objects; default none).
+fn parse_request(body: &[u8]) -> Result<(Subject, u32), EdgeError> {
+    let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| {
+            EdgeError::BadRequest(format!(
+                "the body is {{\"userId\": \"…\"}} and/or {{\"clientId\": \"…\"}}: {e}"
+            ))
+        })?;
+    let scan = match fields.remove("scanLogDays") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= MAX_SCAN_DAYS)
+            .ok_or_else(|| {
+                EdgeError::BadRequest(format!("scanLogDays is 0 to {MAX_SCAN_DAYS} days"))
+            })?,
+    };
+    let rest = serde_json::to_vec(&fields).map_err(|e| EdgeError::BadRequest(e.to_string()))?;
+    Ok((Subject::parse(&rest).map_err(EdgeError::BadRequest)?, scan))
 }
 
 /// `batch` without the events at `dropped` (sorted indexes).

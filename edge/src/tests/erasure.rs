@@ -504,8 +504,9 @@ async fn a_second_runner_leaves_a_claimed_sweep_alone_until_the_claim_is_stale()
     // A runner claimed it and died before sweeping.
     let mut claimed = edge.registry.load(id).await.unwrap().unwrap();
     claimed.claimed_at = Some(settled);
+    let read = claimed.version;
     claimed.version += 1;
-    assert!(edge.registry.save_if(&claimed, 0).await.unwrap());
+    assert!(edge.registry.save_if(&claimed, read).await.unwrap());
     assert_eq!(edge.advance_erasures(settled + 1).await.unwrap(), 0);
     // Later events still wait: nothing was swept.
     let later = visit("b-later", "cid-b", None, "p-1", "2026-11-22T10:00:30Z");
@@ -525,5 +526,119 @@ async fn a_second_runner_leaves_a_claimed_sweep_alone_until_the_claim_is_stale()
             .save_if(&done, done.version - 1)
             .await
             .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_log_written_before_the_index_is_found_by_a_scan_of_its_days() {
+    use crate::event_log::Bucket;
+    let edge = erasing_edge("direct");
+    traffic(&edge).await;
+    // An object of the log before this edge indexed each person's objects:
+    // cid-b's visit two days ago, in no index.
+    let at = now() - 2 * 86_400_000;
+    let body = visit("b-old", "cid-b", None, "p-1", "2026-11-20T09:00:00Z");
+    let batch = freshet_core::validate::receive(body.as_bytes(), at, &edge.config.limits).unwrap();
+    let old = freshet_core::log::LoggedBatch::of(&batch, "dev", None, "old-spec");
+    let key = old.object_keys().0;
+    bucket(&edge)
+        .put(&key, old.to_object(), old.received_at)
+        .await
+        .unwrap();
+    // Without a scan, the indexed objects are rewritten and the old one is
+    // not: the README says so.
+    let (_, first) = send_at(
+        &edge,
+        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
+        now(),
+    )
+    .await;
+    let settled = now() + edge.settle_ms();
+    edge.advance_erasures(settled).await.unwrap();
+    let kept = bucket(&edge).get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        freshet_core::log::parse_ndjson(&kept).unwrap(),
+        vec![old.clone()]
+    );
+    // With one, over the days it names: found and rewritten.
+    for bad in [
+        r#"{"clientId":"cid-b","scanLogDays":-1}"#,
+        r#"{"clientId":"cid-b","scanLogDays":99999}"#,
+    ] {
+        let (status, answer) =
+            send_at(&edge, admin(Method::Post, "/v1/erasures", bad), settled).await;
+        assert_eq!(status, 400, "{answer}");
+    }
+    let (status, second) = send_at(
+        &edge,
+        admin(
+            Method::Post,
+            "/v1/erasures",
+            r#"{"clientId":"cid-b","scanLogDays":10}"#,
+        ),
+        settled + 1,
+    )
+    .await;
+    assert_eq!(status, 202, "{second}");
+    let later = settled + 1 + edge.settle_ms();
+    // Seven days a run: two runs.
+    assert_eq!(edge.advance_erasures(later).await.unwrap(), 0);
+    assert_eq!(edge.advance_erasures(later).await.unwrap(), 1);
+    let id = second["id"].as_str().unwrap();
+    let (_, done) = send_at(
+        &edge,
+        admin(Method::Get, &format!("/v1/erasures/{id}"), ""),
+        later,
+    )
+    .await;
+    assert_eq!(
+        (&done["log"]["daysScanned"], &done["log"]["events"]),
+        (&json!(10), &json!(2)),
+        "{done}"
+    );
+    assert!(!everything(&edge).await.contains("cid-b"));
+    assert!(first["id"] != second["id"]);
+}
+
+#[tokio::test]
+async fn a_request_that_fails_half_way_is_finished_by_the_job() {
+    use crate::erasure::Registry;
+    let edge = erasing_edge("direct");
+    traffic(&edge).await;
+    // The store goes down after the record and the tombstone are written.
+    edge.store.set_down(true);
+    let (status, answer) = send_at(
+        &edge,
+        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
+        now(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("store_unavailable"))
+    );
+    edge.store.set_down(false);
+    assert_eq!(edge.registry.open().await.unwrap().len(), 1);
+    // Nothing of the erased visitor's comes back meanwhile.
+    let (status, body) = send_at(
+        &edge,
+        ingest(visit("b-b1", "cid-b", None, "p-1", "2026-11-22T09:59:00Z")),
+        now() + 1,
+    )
+    .await;
+    assert_eq!(
+        (status, body["skipped"][0]["reason"].as_str()),
+        (202, Some("erased"))
+    );
+    let settled = now() + edge.settle_ms();
+    assert_eq!(edge.advance_erasures(settled).await.unwrap(), 1);
+    assert!(edge.registry.open().await.unwrap().is_empty());
+    assert!(!keys_of(&edge).iter().any(|k| k.id.contains("cid-b")));
+    assert!(!everything(&edge).await.contains("cid-b"));
+    let later = visit("b-later", "cid-b", None, "p-1", "2026-11-22T10:00:30Z");
+    assert_eq!(send_at(&edge, ingest(later), settled + 1).await.0, 202);
+    assert_eq!(
+        num(&feature(&edge, "user", "cid-b", "pageviews").await),
+        1.0
     );
 }

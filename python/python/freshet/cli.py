@@ -122,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     er.add_argument("--client", help="the clientId to erase")
     _env_option(er, "--edge", "FRESHET_EDGE_URL", "the edge's http(s):// URL (default: $FRESHET_EDGE_URL)")
     er.add_argument("--admin-token", help="the edge's admin token (default: $FRESHET_ADMIN_TOKEN)")
+    er.add_argument(
+        "--scan-log-days",
+        type=int,
+        default=0,
+        help="also read every log object of this many days back (a log written before this release)",
+    )
     er.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the receipt (default: 120)")
     prof = sub.add_parser(
         "profile",
@@ -264,7 +270,8 @@ def _backfill(args: argparse.Namespace) -> int:
 def _erase(args: argparse.Namespace) -> int:
     from freshet.erasure import erase
 
-    receipt = erase(edge=args.edge, user=args.user, client=args.client, admin_token=args.admin_token, wait=args.wait)
+    receipt = erase(edge=args.edge, user=args.user, client=args.client, admin_token=args.admin_token,
+                    scan_log_days=args.scan_log_days, wait=args.wait)  # fmt: skip
     for line in receipt.lines():
         print(line)
     return 0 if receipt.done else 1

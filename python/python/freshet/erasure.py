@@ -55,6 +55,8 @@ class Erasure:
             part = self.parts[name]
             if part.get("state") == "done":
                 extra = f", {part['objects']} objects rewritten" if name == "log" else ""
+                if name == "log" and "daysScanned" in part:
+                    extra += f", {part['daysScanned']} days scanned"
                 out.append(f"  {name}: done at {part['at']}, {part.get(what, 0)} {what} removed{extra}")
             else:
                 out.append(f"  {name}: {part.get('state', 'pending')}")
@@ -69,13 +71,17 @@ def erase(
     user: str | None = None,
     client: str | None = None,
     admin_token: str | None = None,
+    scan_log_days: int = 0,
     wait: float = 120.0,
     timeout: float = 30.0,
 ) -> Erasure:
     """Erases ``user`` (a userId: with every client it signed in from)
     and/or ``client`` (an anonymous clientId) through ``edge`` with
     ``admin_token`` (or ``$FRESHET_ADMIN_TOKEN``), then polls the receipt
-    for up to ``wait`` seconds (0: return the first answer). Raises
+    for up to ``wait`` seconds (0: return the first answer).
+    ``scan_log_days`` also reads every log object of that many days back
+    (a log written before the edge indexed each person's objects; seven
+    days a minute). Raises
     :class:`StoreUnavailable` when the edge refuses (its message says why)
     or cannot be reached, ``ValueError`` without a subject or a token."""
     import httpx
@@ -83,9 +89,11 @@ def erase(
     token = admin_token or os.environ.get("FRESHET_ADMIN_TOKEN")
     if not token:
         raise ValueError("erasure needs the edge's admin token (admin_token= or $FRESHET_ADMIN_TOKEN)")
-    subject = {k: v for k, v in (("userId", user), ("clientId", client)) if v is not None}
+    subject: dict[str, Any] = {k: v for k, v in (("userId", user), ("clientId", client)) if v is not None}
     if not subject:
         raise ValueError("name a user, a client, or both")
+    if scan_log_days:
+        subject["scanLogDays"] = scan_log_days
     url = f"{edge.rstrip('/')}/v1/erasures"
     with httpx.Client(timeout=timeout, headers={"authorization": f"Bearer {token}"}) as http:
         receipt = Erasure.from_answer(_call(http, "POST", url, json=subject, ok=202))
