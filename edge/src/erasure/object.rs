@@ -205,50 +205,23 @@ impl ErasureRegistry {
         Ok(index)
     }
 
-    /// Adds a touch to the index; no await inside, so it is one step.
-    fn touch(sql: &SqlStorage, touch: &Touch) -> Result<()> {
-        let add = |kind: &str, v: String| {
-            sql.exec(
-                "INSERT OR IGNORE INTO idx (kind, v) VALUES (?, ?)",
-                vec![kind.into(), v.into()],
-            )
-            .map(|_| ())
-        };
+    /// The index rows of `touch`: (kind, value).
+    fn rows(touch: &Touch) -> Result<Vec<(&'static str, String)>> {
+        let mut rows = Vec::new();
         for c in &touch.composites {
-            add(
-                "composite",
-                serde_json::to_string(c).map_err(|e| rust_error("composite", e))?,
-            )?;
+            let v = serde_json::to_string(c).map_err(|e| rust_error("composite", e))?;
+            rows.push(("composite", v));
         }
-        for k in &touch.log_keys {
-            add("log", k.clone())?;
-        }
-        for c in &touch.clients {
-            add("client", c.clone())?;
-        }
-        Ok(())
+        rows.extend(touch.log_keys.iter().map(|k| ("log", k.clone())));
+        rows.extend(touch.clients.iter().map(|c| ("client", c.clone())));
+        Ok(rows)
     }
 
-    /// Removes `done`'s entries from the index.
-    fn forget(sql: &SqlStorage, done: &Index) -> Result<()> {
-        let remove = |kind: &str, v: String| {
-            sql.exec(
-                "DELETE FROM idx WHERE kind = ? AND v = ?",
-                vec![kind.into(), v.into()],
-            )
-            .map(|_| ())
-        };
-        for c in &done.composites {
-            remove(
-                "composite",
-                serde_json::to_string(c).map_err(|e| rust_error("composite", e))?,
-            )?;
-        }
-        for k in &done.log_keys {
-            remove("log", k.clone())?;
-        }
-        for c in &done.clients {
-            remove("client", c.clone())?;
+    /// Runs `statement` with each index row of `touch` as (kind, value);
+    /// no await inside, so it is one step.
+    fn each_row(sql: &SqlStorage, statement: &str, touch: &Touch) -> Result<()> {
+        for (kind, v) in Self::rows(touch)? {
+            sql.exec(statement, vec![kind.into(), v.into()])?;
         }
         Ok(())
     }
@@ -288,7 +261,11 @@ impl DurableObject for ErasureRegistry {
             "/touch" => {
                 let touch: Touch =
                     serde_json::from_str(&text).map_err(|e| rust_error("touch", e))?;
-                Self::touch(&sql, &touch)?;
+                Self::each_row(
+                    &sql,
+                    "INSERT OR IGNORE INTO idx (kind, v) VALUES (?, ?)",
+                    &touch,
+                )?;
                 Self::answer(&Self::tombstone(&sql)?)
             }
             "/tombstone" => {
@@ -308,7 +285,7 @@ impl DurableObject for ErasureRegistry {
             "/forget" => {
                 let done: Index =
                     serde_json::from_str(&text).map_err(|e| rust_error("index", e))?;
-                Self::forget(&sql, &done)?;
+                Self::each_row(&sql, "DELETE FROM idx WHERE kind = ? AND v = ?", &done)?;
                 Self::answer(&())
             }
             "/save-if" => {

@@ -112,6 +112,19 @@ async fn assert_log_replays_to_the_store(edge: &Edge<MemoryStore>, at: Millis) {
     }
 }
 
+/// The traffic, then `cid-b` erased at `now()`: the 202's receipt.
+async fn erase_b(edge: &Edge<MemoryStore>) -> Value {
+    traffic(edge).await;
+    let (status, receipt) = send_at(
+        edge,
+        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
+        now(),
+    )
+    .await;
+    assert_eq!(status, 202, "{receipt}");
+    receipt
+}
+
 #[tokio::test]
 async fn erasing_a_user_removes_them_their_clients_and_pairs_and_keeps_everyone_else() {
     let edge = erasing_edge("direct");
@@ -179,14 +192,7 @@ async fn erasing_a_user_removes_them_their_clients_and_pairs_and_keeps_everyone_
 #[tokio::test]
 async fn nothing_of_an_erased_visitor_comes_back_and_what_comes_after_counts_from_zero() {
     let edge = erasing_edge("direct");
-    traffic(&edge).await;
-    let (status, receipt) = send_at(
-        &edge,
-        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
-        now(),
-    )
-    .await;
-    assert_eq!(status, 202, "{receipt}");
+    let receipt = erase_b(&edge).await;
     // A retried batch, a saved queue sent again, a late beacon: dropped,
     // and the 202 says why.
     for (id, t) in [
@@ -448,13 +454,7 @@ async fn the_registry_down_fails_ingest_as_a_store_outage_and_loses_nothing() {
 #[tokio::test]
 async fn a_job_that_dies_half_way_is_finished_by_the_next_and_sweeps_the_store_once() {
     let edge = erasing_edge("direct");
-    traffic(&edge).await;
-    let (_, receipt) = send_at(
-        &edge,
-        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
-        now(),
-    )
-    .await;
+    let receipt = erase_b(&edge).await;
     let settled = now() + edge.settle_ms();
     // The log is down: the sweep is done and recorded, the rewrite fails.
     bucket(&edge).fail.set(true);
@@ -492,13 +492,7 @@ async fn a_job_that_dies_half_way_is_finished_by_the_next_and_sweeps_the_store_o
 async fn a_second_runner_leaves_a_claimed_sweep_alone_until_the_claim_is_stale() {
     use crate::erasure::Registry;
     let edge = erasing_edge("direct");
-    traffic(&edge).await;
-    let (_, receipt) = send_at(
-        &edge,
-        admin(Method::Post, "/v1/erasures", r#"{"clientId":"cid-b"}"#),
-        now(),
-    )
-    .await;
+    let receipt = erase_b(&edge).await;
     let id = receipt["id"].as_str().unwrap();
     let settled = now() + edge.settle_ms();
     // A runner claimed it and died before sweeping.
