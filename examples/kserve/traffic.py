@@ -163,7 +163,13 @@ def send(edge: str, write_key: str, visits: list[Visit], concurrency: int, per_r
             batch_id = f"sim-{first.client_id}-{first.start}" + (f"-{len(group)}" if len(group) > 1 else "")
             body = {"batchId": batch_id, "sentAt": iso(time.time_ns() // 1_000_000),
                     "events": [e for v in group for e in v.events]}  # fmt: skip
-            r = client.post(f"{edge}/v1/ingest", content=json.dumps(body))
+            # As the tracker does: a 503 or 429 is sent again, same batchId
+            # (it counts once), after the edge's Retry-After.
+            for attempt in range(8):
+                r = client.post(f"{edge}/v1/ingest", content=json.dumps(body))
+                if r.status_code not in (429, 503) or attempt == 7:
+                    break
+                time.sleep(min(float(r.headers.get("retry-after", "1")), 5.0))
             answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
             if r.status_code != 202 or answer.get("rejected"):
                 raise RuntimeError(f"the edge refused a visit ({r.status_code}): {str(answer)[:500]}")
