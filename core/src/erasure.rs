@@ -304,6 +304,28 @@ pub fn scrub(
     })
 }
 
+/// Every batch of `batches` scrubbed ([`scrub`]): the batches to keep, each
+/// one's anonymous part after it, and how many events were taken out.
+pub fn scrub_all(
+    spec: &FeatureSpec,
+    batches: Vec<LoggedBatch>,
+    erased: &BTreeMap<Principal, Millis>,
+) -> (Vec<LoggedBatch>, usize) {
+    let mut removed = 0;
+    let mut kept = Vec::new();
+    for batch in batches {
+        match scrub(spec, &batch, erased) {
+            None => kept.push(batch),
+            Some(s) => {
+                removed += s.removed;
+                kept.extend(s.kept);
+                kept.extend(s.anonymous);
+            }
+        }
+    }
+    (kept, removed)
+}
+
 /// What an erased event leaves for entities that are not a person's: `None`
 /// when no feature of such an entity listens to it.
 pub fn anonymize(spec: &FeatureSpec, event: &Event) -> Option<Event> {

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use freshet_core::erasure::{Principal, scrub};
+use freshet_core::erasure::{Principal, scrub_all};
 use freshet_core::log::{LoggedBatch, PREFIX, day_prefix, parse_ndjson};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::time::{DAY, Millis};
@@ -163,15 +163,8 @@ impl<B: Bucket> EventLog<B> {
                 .ok_or_else(|| LogError(format!("{} was listed but is gone", object.key)))?;
             let batches =
                 parse_ndjson(&body).map_err(|e| LogError(format!("{}: {e}", object.key)))?;
-            for batch in batches {
-                match scrub(spec, &batch, erased) {
-                    None => ndjson.extend_from_slice(&batch.to_ndjson()),
-                    Some(s) => {
-                        for part in s.kept.iter().chain(&s.anonymous) {
-                            ndjson.extend_from_slice(&part.to_ndjson());
-                        }
-                    }
-                }
+            for batch in scrub_all(spec, batches, erased).0 {
+                ndjson.extend_from_slice(&batch.to_ndjson());
             }
         }
         Ok(Export {

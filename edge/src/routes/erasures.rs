@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use freshet_core::aggregate::aggregate_checked;
 use freshet_core::erasure::{
-    Principal, Subject, Tombstone, Verdict, indexed_of, own_keys, principals_of, scrub,
+    Principal, Subject, Tombstone, Verdict, indexed_of, own_keys, principals_of, scrub_all,
 };
 use freshet_core::log::{LoggedBatch, PREFIX, day_prefix, parse_ndjson, to_object};
 use freshet_core::state::EntityDelta;
@@ -130,9 +130,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .await
             .map_err(EdgeError::StoreUnavailable)?;
         self.tombstone_and_sweep(&mut erasure, now).await?;
-        if !self.save_next(&mut erasure).await? {
-            erasure = self.current(&erasure.id).await?;
-        }
+        let erasure = self.save_or_current(erasure).await?;
         Ok(Response::json(202, &erasure.receipt()))
     }
 
@@ -315,10 +313,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             removed: erasure.log_lines,
         });
         erasure.principals.clear();
-        if !self.save_next(&mut erasure).await? {
-            return self.current(&erasure.id).await;
-        }
-        Ok(erasure)
+        self.save_or_current(erasure).await
     }
 
     /// `erasure` saved as its next version, or the stored one when another
@@ -558,28 +553,6 @@ pub(crate) fn without(batch: &LoggedBatch, dropped: &[usize]) -> LoggedBatch {
         .map(|(_, e)| e.clone())
         .collect();
     out
-}
-
-/// Every batch scrubbed: the batches to keep (anonymous ones included) and
-/// how many events were taken out.
-pub(crate) fn scrub_all(
-    spec: &freshet_core::spec::FeatureSpec,
-    batches: Vec<LoggedBatch>,
-    erased: &BTreeMap<Principal, Millis>,
-) -> (Vec<LoggedBatch>, usize) {
-    let mut removed = 0;
-    let mut kept = Vec::new();
-    for batch in batches {
-        match scrub(spec, &batch, erased) {
-            None => kept.push(batch),
-            Some(s) => {
-                removed += s.removed;
-                kept.extend(s.kept);
-                kept.extend(s.anonymous);
-            }
-        }
-    }
-    (kept, removed)
 }
 
 /// `e-` and 16 hex digits of a hash of whom and when: the same request at
