@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from freshet._edge import admin_token as edge_admin_token
 from freshet._edge import refusal
 from freshet._freshet import StoreUnavailable, log_batches
 from freshet._log import EDGE_DEFAULT_LOOKBACK, now_ms, open_log
@@ -77,9 +78,7 @@ def backfill(
     write, :class:`LogUnavailable` or :class:`CorruptLog` for the log."""
     import httpx
 
-    token = admin_token or os.environ.get("FRESHET_ADMIN_TOKEN")
-    if not token:
-        raise ValueError("backfill needs the edge's admin token (admin_token= or $FRESHET_ADMIN_TOKEN)")
+    token = edge_admin_token(admin_token, "backfill")
     source = open_log(log if log is not None else edge, read_token=read_token, timeout=timeout,
                       s3_endpoint=s3_endpoint)  # fmt: skip
     if start is None and source.needs_start:

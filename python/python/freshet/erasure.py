@@ -11,11 +11,11 @@ part's state; here it is polled until done, and the receipt is returned.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshet._edge import admin_token as edge_admin_token
 from freshet._edge import refusal
 from freshet._freshet import StoreUnavailable
 
@@ -86,9 +86,7 @@ def erase(
     or cannot be reached, ``ValueError`` without a subject or a token."""
     import httpx
 
-    token = admin_token or os.environ.get("FRESHET_ADMIN_TOKEN")
-    if not token:
-        raise ValueError("erasure needs the edge's admin token (admin_token= or $FRESHET_ADMIN_TOKEN)")
+    token = edge_admin_token(admin_token, "erasure")
     subject: dict[str, Any] = {k: v for k, v in (("userId", user), ("clientId", client)) if v is not None}
     if not subject:
         raise ValueError("name a user, a client, or both")
@@ -107,9 +105,7 @@ def erasure_receipt(
     seconds until it is done."""
     import httpx
 
-    token = admin_token or os.environ.get("FRESHET_ADMIN_TOKEN")
-    if not token:
-        raise ValueError("erasure needs the edge's admin token (admin_token= or $FRESHET_ADMIN_TOKEN)")
+    token = edge_admin_token(admin_token, "erasure")
     url = f"{edge.rstrip('/')}/v1/erasures"
     with httpx.Client(timeout=timeout, headers={"authorization": f"Bearer {token}"}) as http:
         receipt = Erasure.from_answer(_call(http, "GET", f"{url}/{erasure_id}", ok=200))
