@@ -51,6 +51,10 @@ pub fn aggregate_checked(
     let mut deltas: BTreeMap<(String, String), BTreeMap<String, FeatureState>> = BTreeMap::new();
     let mut skipped = Vec::new();
     for (index, event) in batch.events.iter().enumerate() {
+        // The edge's own events (`$link`) carry states, not behaviour.
+        if crate::link::is_reserved(event) {
+            continue;
+        }
         let user = event
             .user_id
             .as_deref()

@@ -329,6 +329,10 @@ pub fn scrub_all(
 /// What an erased event leaves for entities that are not a person's: `None`
 /// when no feature of such an entity listens to it.
 pub fn anonymize(spec: &FeatureSpec, event: &Event) -> Option<Event> {
+    // A move at sign-in is the user's state alone.
+    if crate::link::is_reserved(event) {
+        return None;
+    }
     let readers: Vec<&FeatureDef> = spec
         .features()
         .iter()

@@ -34,6 +34,8 @@ pub mod erasure;
 #[cfg(feature = "spec")]
 pub mod fold;
 #[cfg(feature = "spec")]
+pub mod link;
+#[cfg(feature = "spec")]
 pub mod log;
 #[cfg(feature = "spec")]
 pub mod read;

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 
 use crate::aggregate::aggregate;
+use crate::link::{self, is_reserved};
 use crate::log::LoggedBatch;
 use crate::read::{FeatureValue, ReadError, read_one, resolve_names};
 use crate::spec::{FeatureDef, FeatureSpec};
@@ -149,6 +150,9 @@ impl<'s> Replay<'s> {
         let Some(keep) = &self.keep else {
             return true;
         };
+        if is_reserved(event) {
+            return link::target_of(event, verified_user).is_some_and(|k| keep.contains(&k));
+        }
         let user = event
             .user_id
             .as_deref()
@@ -170,7 +174,9 @@ impl<'s> Replay<'s> {
             events: events.to_vec(),
             rejected: Vec::new(),
         };
-        for delta in aggregate(self.spec, &valid, batch.verified_user.as_deref()) {
+        let moved = events.iter().filter_map(|e| link::delta_of(batch, e));
+        let deltas = aggregate(self.spec, &valid, batch.verified_user.as_deref());
+        for delta in deltas.into_iter().chain(moved) {
             let key = (delta.entity.clone(), delta.id.clone());
             if self.keep.as_ref().is_some_and(|k| !k.contains(&key)) {
                 continue;

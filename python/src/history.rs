@@ -9,6 +9,7 @@ use std::fmt;
 use std::io::Read;
 
 use freshet_core::aggregate::aggregate;
+use freshet_core::link;
 use freshet_core::log::{LoggedBatch, parse_ndjson, parse_ndjson_lines};
 use freshet_core::read::{FeatureValue, ReadError, resolve_names};
 use freshet_core::replay::{AsOf, PointInTime, ReplayError, Row};
@@ -222,7 +223,11 @@ impl LogEntities {
     ) -> Result<(), HistoryError> {
         for batch in self.pieces.batches(source, data, more)? {
             let valid = batch.to_valid_batch();
-            for delta in aggregate(spec, &valid, batch.verified_user.as_deref()) {
+            let moved = link::deltas_of(&batch);
+            for delta in aggregate(spec, &valid, batch.verified_user.as_deref())
+                .into_iter()
+                .chain(moved)
+            {
                 self.seen.insert((delta.entity, delta.id));
             }
         }

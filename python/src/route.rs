@@ -4,6 +4,7 @@
 //! every line routed to its entities replays them exactly as one process
 //! replaying the whole log would: an event adds to its own entities only.
 
+use freshet_core::link;
 use freshet_core::log::parse_ndjson_lines;
 use freshet_core::read::ReadError;
 use freshet_core::spec::{EntityDef, FeatureSpec};
@@ -54,6 +55,18 @@ pub fn route_lines(
         })?;
         for batch in &batches {
             for event in &batch.events {
+                // A move at sign-in goes to the user entity it names.
+                if link::is_reserved(event) {
+                    let target = link::target_of(event, batch.verified_user.as_deref());
+                    if let Some((entity, id)) = target {
+                        if let Some(e) = defs.iter().position(|d| d.name == entity) {
+                            routes.line.push(i);
+                            routes.entity.push(e);
+                            routes.id.push(id);
+                        }
+                    }
+                    continue;
+                }
                 // As the replay keys it: a userId counts when the batch's
                 // identity token vouched for it.
                 let user = event

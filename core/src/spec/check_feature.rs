@@ -70,6 +70,7 @@ pub(super) fn check_feature(
         expected: raw.expected,
         description: raw.description,
         backfill: raw.backfill,
+        link: raw.link.unwrap_or(true),
         key,
         tag,
     })

@@ -50,6 +50,10 @@ pub struct FeatureDef {
     /// ([`crate::aggregate::backfill_marker`]), so live and backfill apply
     /// each batch to it once between them (README, "Backfill").
     pub backfill: bool,
+    /// Whether a visitor's value follows them when they sign in
+    /// ([`crate::link`]): `true` unless `link = false`. Only features of an
+    /// entity keyed by `userId` then `clientId` (and composites of one) move.
+    pub link: bool,
     pub(super) key: String,
     pub(super) tag: String,
 }

@@ -52,6 +52,7 @@ pub(super) struct RawFeature {
     pub(super) description: Option<String>,
     #[serde(default)]
     pub(super) backfill: bool,
+    pub(super) link: Option<bool>,
 }
 
 fn one() -> u32 {
