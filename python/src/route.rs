@@ -58,12 +58,12 @@ pub fn route_lines(
                 // A move at sign-in goes to the user entity it names.
                 if link::is_reserved(event) {
                     let target = link::target_of(event, batch.verified_user.as_deref());
-                    if let Some((entity, id)) = target {
-                        if let Some(e) = defs.iter().position(|d| d.name == entity) {
-                            routes.line.push(i);
-                            routes.entity.push(e);
-                            routes.id.push(id);
-                        }
+                    if let Some((entity, id)) = target
+                        && let Some(e) = defs.iter().position(|d| d.name == entity)
+                    {
+                        routes.line.push(i);
+                        routes.entity.push(e);
+                        routes.id.push(id);
                     }
                     continue;
                 }
