@@ -375,6 +375,20 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
             }
         });
     }
+    // A sign-in's moves once more when the store has settled: a write that
+    // was still landing on the client then moves too (the cron does it
+    // too, should this isolate go away first).
+    if handled.moves {
+        let edge = edge.clone();
+        let wait = u64::try_from(edge.settle_ms()).unwrap_or(0);
+        ctx.wait_until(async move {
+            worker::Delay::from(std::time::Duration::from_millis(wait + 200)).await;
+            let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+            if let Err(e) = edge.advance_links(now).await {
+                console_error!("sign-in moves: {e}; the cron tries again");
+            }
+        });
+    }
     if !handled.drift.is_empty() {
         // Written after the answer is sent: the read never waits for it, and
         // a failed write loses one sample, never the read.
@@ -389,7 +403,8 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
 }
 
 /// The cron (`[triggers]` in wrangler.toml): finishes the erasures that
-/// have settled, should the `wait_until` after their `POST` not have.
+/// have settled, should the `wait_until` after their `POST` not have, and
+/// the sign-in moves due.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     let edge = match edge(&env) {
@@ -404,6 +419,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Ok(0) => {}
         Ok(n) => console_log!("erasure: {n} finished"),
         Err(e) => console_error!("erasure: {e}"),
+    }
+    match edge.advance_links(now).await {
+        Ok(0) => {}
+        Ok(n) => console_log!("sign-in: {n} clients moved"),
+        Err(e) => console_error!("sign-in moves: {e}"),
     }
 }
 

@@ -10,14 +10,17 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use freshet_core::erasure::{Principal, Tombstone};
+use freshet_core::time::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
 
+mod link;
 #[cfg(target_arch = "wasm32")]
 pub mod object;
 mod record;
 
+pub use link::{Given, LinkState, PendingMove};
 pub use record::{Erasure, PartDone};
 
 /// What one batch adds to its principal's index.
@@ -36,6 +39,18 @@ pub struct Touch {
 /// What was indexed of a principal.
 pub type Index = Touch;
 
+/// What the registry answers a touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Touched {
+    pub tomb: Option<Tombstone>,
+    /// For a user: the clients of the touch it has not confirmed a link
+    /// with yet ([`Registry::confirm_client`]).
+    pub unlinked: Vec<String>,
+    /// For a client: the user it follows since a sign-in.
+    pub follows: Option<String>,
+}
+
 /// Erasure's durable state. Every call is one round trip; a failure is the
 /// store's kind of failure (503, retried with the same batch id).
 #[allow(async_fn_in_trait)]
@@ -43,14 +58,32 @@ pub trait Registry {
     /// `durable-object`, `memory`, or `off` (no binding): shown by `/health`.
     fn kind(&self) -> &'static str;
 
-    /// Adds `touch` to the principal's index and answers its tombstone.
-    async fn touch(
+    /// Adds `touch` to the principal's index and answers its tombstone and
+    /// sign-in links.
+    async fn touch(&self, principal: &Principal, touch: &Touch) -> Result<Touched, StoreError>;
+    /// Marks the user's link with `client` made (see [`Touched::unlinked`]).
+    async fn confirm_client(&self, user: &str, client: &str) -> Result<(), StoreError>;
+    /// Makes `client` follow `user` from `at` (a new link, or the same
+    /// again) and answers its link.
+    async fn link(&self, client: &str, user: &str, at: Millis) -> Result<LinkState, StoreError>;
+    async fn load_link(&self, client: &str) -> Result<Option<LinkState>, StoreError>;
+    /// Saves `state` if the stored link is still version `read`.
+    async fn save_link(
         &self,
-        principal: &Principal,
-        touch: &Touch,
-    ) -> Result<Option<Tombstone>, StoreError>;
+        client: &str,
+        state: &LinkState,
+        read: u64,
+    ) -> Result<bool, StoreError>;
+    /// Asks for a move of `client` at `due` (the latest asked is kept).
+    async fn move_due(&self, client: &str, due: Millis) -> Result<(), StoreError>;
+    /// The clients whose move is due at `now`, with the time it was asked for.
+    async fn moves_due(&self, now: Millis) -> Result<Vec<(String, Millis)>, StoreError>;
+    /// Drops the ask for a move of `client` made for `due`, unless a later
+    /// one replaced it.
+    async fn moved(&self, client: &str, due: Millis) -> Result<(), StoreError>;
     /// Sets the principal's tombstone, unless a later erasure's is there, and
-    /// answers its index.
+    /// answers its index; a client's link goes (it holds the person's
+    /// features).
     async fn tombstone(&self, principal: &Principal, tomb: Tombstone) -> Result<Index, StoreError>;
     /// The principal's index.
     async fn index(&self, principal: &Principal) -> Result<Index, StoreError>;
@@ -72,6 +105,10 @@ pub trait Registry {
 pub struct MemoryRegistry {
     principals: RefCell<BTreeMap<Principal, (Option<Tombstone>, IndexSets)>>,
     records: RefCell<BTreeMap<String, Erasure>>,
+    links: RefCell<BTreeMap<String, LinkState>>,
+    /// User and client pairs whose link is made.
+    confirmed: RefCell<BTreeSet<(String, String)>>,
+    due: RefCell<BTreeMap<String, Millis>>,
     pub fail: std::cell::Cell<bool>,
     /// Calls to `touch`, for the tests.
     pub touches: std::cell::Cell<usize>,
@@ -136,21 +173,103 @@ impl Registry for MemoryRegistry {
         "memory"
     }
 
-    async fn touch(
-        &self,
-        principal: &Principal,
-        touch: &Touch,
-    ) -> Result<Option<Tombstone>, StoreError> {
+    async fn touch(&self, principal: &Principal, touch: &Touch) -> Result<Touched, StoreError> {
         self.check()?;
         self.touches.set(self.touches.get() + 1);
         let mut all = self.principals.borrow_mut();
         let entry = all.entry(principal.clone()).or_default();
         entry.1.add(touch);
-        Ok(entry.0)
+        let confirmed = self.confirmed.borrow();
+        Ok(match principal {
+            Principal::User(u) => Touched {
+                tomb: entry.0,
+                unlinked: touch
+                    .clients
+                    .iter()
+                    .filter(|c| !confirmed.contains(&(u.clone(), (*c).clone())))
+                    .cloned()
+                    .collect(),
+                follows: None,
+            },
+            Principal::Client(c) => Touched {
+                tomb: entry.0,
+                unlinked: Vec::new(),
+                follows: self.links.borrow().get(c).map(|l| l.user.clone()),
+            },
+        })
+    }
+
+    async fn confirm_client(&self, user: &str, client: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.confirmed
+            .borrow_mut()
+            .insert((user.to_owned(), client.to_owned()));
+        Ok(())
+    }
+
+    async fn link(&self, client: &str, user: &str, at: Millis) -> Result<LinkState, StoreError> {
+        self.check()?;
+        let mut links = self.links.borrow_mut();
+        let state = links
+            .entry(client.to_owned())
+            .or_insert_with(|| LinkState::new(user, at));
+        state.follow(user, at);
+        Ok(state.clone())
+    }
+
+    async fn load_link(&self, client: &str) -> Result<Option<LinkState>, StoreError> {
+        self.check()?;
+        Ok(self.links.borrow().get(client).cloned())
+    }
+
+    async fn save_link(
+        &self,
+        client: &str,
+        state: &LinkState,
+        read: u64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut links = self.links.borrow_mut();
+        if links.get(client).is_none_or(|l| l.version != read) {
+            return Ok(false);
+        }
+        links.insert(client.to_owned(), state.clone());
+        Ok(true)
+    }
+
+    async fn move_due(&self, client: &str, due: Millis) -> Result<(), StoreError> {
+        self.check()?;
+        let mut all = self.due.borrow_mut();
+        let at = all.entry(client.to_owned()).or_insert(due);
+        *at = (*at).max(due);
+        Ok(())
+    }
+
+    async fn moves_due(&self, now: Millis) -> Result<Vec<(String, Millis)>, StoreError> {
+        self.check()?;
+        Ok(self
+            .due
+            .borrow()
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(c, due)| (c.clone(), *due))
+            .collect())
+    }
+
+    async fn moved(&self, client: &str, due: Millis) -> Result<(), StoreError> {
+        self.check()?;
+        let mut all = self.due.borrow_mut();
+        if all.get(client) == Some(&due) {
+            all.remove(client);
+        }
+        Ok(())
     }
 
     async fn tombstone(&self, principal: &Principal, tomb: Tombstone) -> Result<Index, StoreError> {
         self.check()?;
+        if let Principal::Client(c) = principal {
+            self.links.borrow_mut().remove(c);
+        }
         let mut all = self.principals.borrow_mut();
         let entry = all.entry(principal.clone()).or_default();
         if entry.0.is_none_or(|t| t.erased_at <= tomb.erased_at) {

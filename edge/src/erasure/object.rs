@@ -15,7 +15,9 @@ use worker::{
     durable_object,
 };
 
-use super::{Erasure, Index, Registry, Touch};
+use freshet_core::time::Millis;
+
+use super::{Erasure, Index, LinkState, Registry, Touch, Touched};
 use crate::store::StoreError;
 use crate::store::object_call::call_object;
 
@@ -86,11 +88,64 @@ impl Registry for DurableRegistry {
         &self,
         principal: &Principal,
         touch: &Touch,
-    ) -> std::result::Result<Option<Tombstone>, StoreError> {
+    ) -> std::result::Result<Touched, StoreError> {
         if self.0.is_none() {
-            return Ok(None);
+            return Ok(Touched::default());
         }
         self.post(&object_name(principal), "/touch", touch).await
+    }
+
+    async fn confirm_client(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> std::result::Result<(), StoreError> {
+        let user = Principal::User(user.to_owned());
+        self.post(&object_name(&user), "/confirm", &client).await
+    }
+
+    async fn link(
+        &self,
+        client: &str,
+        user: &str,
+        at: Millis,
+    ) -> std::result::Result<LinkState, StoreError> {
+        let name = object_name(&Principal::Client(client.to_owned()));
+        self.post(&name, "/link", &(user, at)).await
+    }
+
+    async fn load_link(&self, client: &str) -> std::result::Result<Option<LinkState>, StoreError> {
+        let name = object_name(&Principal::Client(client.to_owned()));
+        self.post(&name, "/link-load", &()).await
+    }
+
+    async fn save_link(
+        &self,
+        client: &str,
+        state: &LinkState,
+        read: u64,
+    ) -> std::result::Result<bool, StoreError> {
+        let name = object_name(&Principal::Client(client.to_owned()));
+        self.post(&name, &format!("/link-save?read={read}"), state)
+            .await
+    }
+
+    async fn move_due(&self, client: &str, due: Millis) -> std::result::Result<(), StoreError> {
+        self.post(RECORDS, "/due", &(client, due)).await
+    }
+
+    async fn moves_due(
+        &self,
+        now: Millis,
+    ) -> std::result::Result<Vec<(String, Millis)>, StoreError> {
+        if self.0.is_none() {
+            return Ok(Vec::new());
+        }
+        self.post(RECORDS, "/due-list", &now).await
+    }
+
+    async fn moved(&self, client: &str, due: Millis) -> std::result::Result<(), StoreError> {
+        self.post(RECORDS, "/due-done", &(client, due)).await
     }
 
     async fn tombstone(
@@ -173,6 +228,9 @@ impl ErasureRegistry {
                  PRIMARY KEY (kind, v))",
                 "CREATE TABLE IF NOT EXISTS rec (id TEXT PRIMARY KEY, open INTEGER NOT NULL, \
                  v TEXT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS link (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS confirmed (client TEXT PRIMARY KEY)",
+                "CREATE TABLE IF NOT EXISTS due (client TEXT PRIMARY KEY, due INTEGER NOT NULL)",
             ] {
                 sql.exec(create, None)?;
             }
@@ -238,6 +296,52 @@ impl ErasureRegistry {
         Ok(())
     }
 
+    fn link(sql: &SqlStorage) -> Result<Option<LinkState>> {
+        let rows: Vec<TextRow> = sql
+            .exec("SELECT v FROM link WHERE k = 1", None)?
+            .to_array()?;
+        rows.first()
+            .map(|r| serde_json::from_str(&r.v).map_err(|e| rust_error("link", e)))
+            .transpose()
+    }
+
+    fn put_link(sql: &SqlStorage, state: &LinkState) -> Result<()> {
+        let v = serde_json::to_string(state).map_err(|e| rust_error("link", e))?;
+        sql.exec(
+            "INSERT OR REPLACE INTO link (k, v) VALUES (1, ?)",
+            vec![v.into()],
+        )?;
+        Ok(())
+    }
+
+    fn touched(sql: &SqlStorage, touch: &Touch) -> Result<Touched> {
+        let mut unlinked = Vec::new();
+        for c in &touch.clients {
+            let rows: Vec<serde_json::Value> = sql
+                .exec(
+                    "SELECT client FROM confirmed WHERE client = ?",
+                    vec![c.as_str().into()],
+                )?
+                .to_array()?;
+            if rows.is_empty() {
+                unlinked.push(c.clone());
+            }
+        }
+        Ok(Touched {
+            tomb: Self::tombstone(sql)?,
+            unlinked,
+            follows: Self::link(sql)?.map(|l| l.user),
+        })
+    }
+
+    fn read_version(req: &Request) -> Result<u64> {
+        req.url()?
+            .query_pairs()
+            .find(|(k, _)| k == "read")
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or_else(|| rust_error("save", "no read version"))
+    }
+
     fn answer(value: &impl serde::Serialize) -> Result<Response> {
         Response::ok(serde_json::to_string(value).map_err(|e| rust_error("answer", e))?)
     }
@@ -266,7 +370,77 @@ impl DurableObject for ErasureRegistry {
                     "INSERT OR IGNORE INTO idx (kind, v) VALUES (?, ?)",
                     &touch,
                 )?;
-                Self::answer(&Self::tombstone(&sql)?)
+                Self::answer(&Self::touched(&sql, &touch)?)
+            }
+            "/confirm" => {
+                let client = body("client")?;
+                sql.exec(
+                    "INSERT OR IGNORE INTO confirmed (client) VALUES (?)",
+                    vec![client.as_str().unwrap_or_default().into()],
+                )?;
+                Self::answer(&())
+            }
+            "/link" => {
+                let (user, at): (String, Millis) =
+                    serde_json::from_str(&text).map_err(|e| rust_error("link", e))?;
+                let state = match Self::link(&sql)? {
+                    Some(mut state) => {
+                        state.follow(&user, at);
+                        state
+                    }
+                    None => LinkState::new(&user, at),
+                };
+                Self::put_link(&sql, &state)?;
+                Self::answer(&state)
+            }
+            "/link-load" => Self::answer(&Self::link(&sql)?),
+            "/link-save" => {
+                let state: LinkState =
+                    serde_json::from_str(&text).map_err(|e| rust_error("link", e))?;
+                let read = Self::read_version(&req)?;
+                if Self::link(&sql)?.is_none_or(|l| l.version != read) {
+                    return Self::answer(&false);
+                }
+                Self::put_link(&sql, &state)?;
+                Self::answer(&true)
+            }
+            "/due" => {
+                let (client, due): (String, Millis) =
+                    serde_json::from_str(&text).map_err(|e| rust_error("due", e))?;
+                sql.exec(
+                    "INSERT INTO due (client, due) VALUES (?, ?) \
+                     ON CONFLICT (client) DO UPDATE SET due = MAX(due, excluded.due)",
+                    vec![client.into(), (due as f64).into()],
+                )?;
+                Self::answer(&())
+            }
+            "/due-list" => {
+                let now: Millis = serde_json::from_str(&text).map_err(|e| rust_error("due", e))?;
+                #[derive(Deserialize)]
+                struct DueRow {
+                    client: String,
+                    due: f64,
+                }
+                let rows: Vec<DueRow> = sql
+                    .exec(
+                        "SELECT client, due FROM due WHERE due <= ? ORDER BY due LIMIT 100",
+                        vec![(now as f64).into()],
+                    )?
+                    .to_array()?;
+                let out: Vec<(String, Millis)> = rows
+                    .into_iter()
+                    .map(|r| (r.client, r.due as Millis))
+                    .collect();
+                Self::answer(&out)
+            }
+            "/due-done" => {
+                let (client, due): (String, Millis) =
+                    serde_json::from_str(&text).map_err(|e| rust_error("due", e))?;
+                sql.exec(
+                    "DELETE FROM due WHERE client = ? AND due = ?",
+                    vec![client.into(), (due as f64).into()],
+                )?;
+                Self::answer(&())
             }
             "/tombstone" => {
                 let tomb: Tombstone =
@@ -279,6 +453,8 @@ impl DurableObject for ErasureRegistry {
                         vec![v.into()],
                     )?;
                 }
+                // A client's link holds what its moves gave: the person's.
+                sql.exec("DELETE FROM link", None)?;
                 Self::answer(&Self::index(&sql)?)
             }
             "/index" => Self::answer(&Self::index(&sql)?),
@@ -293,12 +469,7 @@ impl DurableObject for ErasureRegistry {
                 // write are one step.
                 let erasure: Erasure =
                     serde_json::from_str(&text).map_err(|e| rust_error("erasure", e))?;
-                let read: u64 = req
-                    .url()?
-                    .query_pairs()
-                    .find(|(k, _)| k == "read")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .ok_or_else(|| rust_error("save-if", "no read version"))?;
+                let read = Self::read_version(&req)?;
                 let rows: Vec<TextRow> = sql
                     .exec(
                         "SELECT v FROM rec WHERE id = ?",

@@ -125,16 +125,20 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         // Each batch through the erasure gate, side by side: a message
         // queued before an erasure is consumed after it.
         let gated = try_join_all(batches.into_iter().map(|b| self.gated(b, now))).await?;
-        let deltas: Vec<EntityDelta> = gated.iter().flat_map(|(_, d)| d.clone()).collect();
+        let deltas: Vec<EntityDelta> = gated.iter().flat_map(|(_, d, _)| d.clone()).collect();
         let (stored, appended) = futures_util::future::join(
             self.store.apply(&deltas),
-            futures_util::future::join_all(gated.iter().map(|(b, _)| self.log.append(b))),
+            futures_util::future::join_all(gated.iter().map(|(b, _, _)| self.log.append(b))),
         )
         .await;
         stored?;
         for a in appended {
             a.map_err(EdgeError::LogUnavailable)?;
         }
+        let mut follow: Vec<String> = gated.iter().flat_map(|(_, _, f)| f.clone()).collect();
+        follow.sort_unstable();
+        follow.dedup();
+        self.move_clients(&follow, now).await;
         Ok(gated.len())
     }
 
@@ -147,8 +151,9 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let batches = parse_ndjson(body).map_err(|e| EdgeError::BadMessage(e.to_string()))?;
         let n = batches.len();
         for logged in batches {
-            let (logged, deltas) = self.gated(logged, now).await?;
+            let (logged, deltas, follow) = self.gated(logged, now).await?;
             self.store_and_log(&deltas, &logged).await?;
+            self.move_clients(&follow, now).await;
         }
         Ok(n)
     }

@@ -66,7 +66,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             }
             // An erased person's events stay out, from a log read before its
             // rewrite or from a copy kept elsewhere.
-            let (b, _) = self.gated(b.clone(), now).await?;
+            let (b, _, _) = self.gated(b.clone(), now).await?;
             deltas.extend(aggregate(
                 &only,
                 &b.to_valid_batch(),

@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::Edge;
 use super::auth::bearer;
-use crate::erasure::{Erasure, Index, PartDone, Registry, Touch};
+use crate::erasure::{Erasure, Index, PartDone, Registry, Touch, Touched};
 use crate::error::EdgeError;
 use crate::event_log::{Bucket, EventLog};
 use crate::http::{Body, Method, Request, Response};
@@ -412,38 +412,42 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
     }
 
     /// A logged batch through the erasure gate: without the events it
-    /// drops, and its deltas.
+    /// drops, its deltas, and the clients to move once it is written
+    /// ([`Gate::follow`]).
     pub(crate) async fn gated(
         &self,
         logged: LoggedBatch,
         now: Millis,
-    ) -> Result<(LoggedBatch, Vec<EntityDelta>), EdgeError> {
+    ) -> Result<(LoggedBatch, Vec<EntityDelta>, Vec<String>), EdgeError> {
         let deltas = |b: &LoggedBatch| {
             aggregate_checked(self.spec, &b.to_valid_batch(), b.verified_user.as_deref()).deltas
         };
         let all = deltas(&logged);
-        let dropped = self.gate(&logged, &all, now).await?;
-        if dropped.is_empty() {
-            return Ok((logged, all));
+        let gate = self.gate(&logged, &all, now).await?;
+        if gate.dropped.is_empty() {
+            return Ok((logged, all, gate.follow));
         }
-        let rest = without(&logged, &dropped);
+        let rest = without(&logged, &gate.dropped);
         let rest_deltas = deltas(&rest);
-        Ok((rest, rest_deltas))
+        Ok((rest, rest_deltas, gate.follow))
     }
 
     /// The gate: each principal of the batch told what the batch wrote for
     /// it (composites, log object, linked clients) and asked for its
     /// tombstone, in one registry call each, side by side. Answers the
     /// indexes of the events to drop (at or before an erasure), or
-    /// `Erasing` when an event comes after an erasure still settling.
+    /// `Erasing` when an event comes after an erasure still settling; and
+    /// the clients whose state moves to a user once the batch is written:
+    /// those it links to their user (a sign-in, `sign_in.rs`), and those
+    /// that follow a user already.
     pub(crate) async fn gate(
         &self,
         logged: &LoggedBatch,
         deltas: &[EntityDelta],
         now: Millis,
-    ) -> Result<Vec<usize>, EdgeError> {
+    ) -> Result<Gate, EdgeError> {
         if logged.events.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Gate::default());
         }
         let log_key = match &self.log {
             EventLog::On(_) => vec![logged.object_keys().0],
@@ -453,7 +457,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         // log holds them, sent to backfill) are nobody's.
         let mut groups = principals_of(logged);
         groups.remove(&Principal::Client(String::new()));
-        let tombs = try_join_all(groups.iter().map(|(p, events)| {
+        let tombs: Vec<Touched> = try_join_all(groups.iter().map(|(p, events)| {
             let clients = match p {
                 Principal::User(_) => {
                     let mut c: Vec<String> = events
@@ -480,8 +484,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         .await
         .map_err(EdgeError::StoreUnavailable)?;
         let mut dropped = Vec::new();
-        for ((_, events), tomb) in groups.iter().zip(tombs) {
-            let Some(tomb) = tomb else { continue };
+        for ((_, events), touched) in groups.iter().zip(&tombs) {
+            let Some(tomb) = touched.tomb else { continue };
             for &i in events {
                 match tomb.verdict(logged.events[i].time, now) {
                     Verdict::Keep => {}
@@ -514,8 +518,18 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 .map_err(EdgeError::StoreUnavailable)?;
             }
         }
-        Ok(dropped)
+        let follow = self.link_clients(groups.keys().zip(&tombs), now).await?;
+        Ok(Gate { dropped, follow })
     }
+}
+
+/// What the gate says of a batch.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// The indexes of the events to drop.
+    pub dropped: Vec<usize>,
+    /// The clients to move to their user once the batch is written.
+    pub follow: Vec<String>,
 }
 
 /// An erasure request: whom (`userId`, `clientId`), and how many days of

@@ -64,7 +64,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .with_header("access-control-max-age", "86400"))
     }
 
-    pub(super) async fn ingest(&self, req: &Request, now: Millis) -> Result<Response, EdgeError> {
+    /// Answers a batch, and whether it made or fed a sign-in link.
+    pub(super) async fn ingest(
+        &self,
+        req: &Request,
+        now: Millis,
+    ) -> Result<(Response, bool), EdgeError> {
         self.require_write_keys()?;
         check_content_type(req)?;
         let origin = req.header("origin");
@@ -93,7 +98,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let mut logged = LoggedBatch::of(&batch, key, verified_user.as_deref(), self.spec.hash());
         // Events of an erased person, at or before the erasure: never
         // counted, never logged (`erasures.rs`).
-        let dropped = self.gate(&logged, &aggregated.deltas, now).await?;
+        let gate = self.gate(&logged, &aggregated.deltas, now).await?;
+        let dropped = gate.dropped;
         // The sent batch's index of each event left.
         let mut kept: Vec<usize> = (0..batch.events.len()).collect();
         if !dropped.is_empty() {
@@ -104,7 +110,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             aggregated = aggregate_checked(self.spec, &rest, verified_user.as_deref());
         }
         match self.config.pipeline {
-            Pipeline::Direct => self.store_and_log(&aggregated.deltas, &logged).await?,
+            Pipeline::Direct => {
+                self.store_and_log(&aggregated.deltas, &logged).await?;
+                // A sign-in: the visitor's features follow them to the user
+                // before the 202, so the next read sees them.
+                self.move_clients(&gate.follow, now).await;
+            }
             // 202 once the queue holds the batch; its consumer applies it
             // (`Edge::consume`). A batch with no valid event has nothing to send.
             Pipeline::Queue if !logged.events.is_empty() => {
@@ -139,7 +150,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         if !skipped.is_empty() {
             answer["skipped"] = serde_json::Value::Array(skipped);
         }
-        Ok(Response::json(202, &answer))
+        Ok((Response::json(202, &answer), !gate.follow.is_empty()))
     }
 
     /// Writes a batch's deltas to the store and the batch to the log, in

@@ -27,6 +27,7 @@ mod export;
 mod health;
 mod ingest;
 mod read;
+mod sign_in;
 
 pub(crate) use erasures::without;
 pub use erasures::{CLAIM_MS as ERASURE_CLAIM_MS, PATH as ERASURES_PATH};
@@ -58,6 +59,10 @@ pub struct Handled {
     /// A sampled read's served values by feature key, for the drift
     /// summaries; the glue writes them after the response is sent.
     pub drift: Vec<(String, Summary)>,
+    /// An ingest that made or fed a sign-in link: the glue runs the moves
+    /// due once the store has settled ([`Edge::advance_links`]), for writes
+    /// still landing on the client then.
+    pub moves: bool,
 }
 
 /// The routes by path. What each answers is in one place, [`Route::allow`],
@@ -120,10 +125,16 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let mut sink: DriftSink = (draw < rate).then(BTreeMap::new);
         let origin = req.header("origin");
         let route = Route::of(&req.path);
+        let mut moves = false;
         let result = match (route, req.method) {
             (None, _) => Err(EdgeError::NotFound),
             (Some(Route::Ingest), Method::Options) => self.preflight(origin),
-            (Some(Route::Ingest), Method::Post) => self.ingest(req, now).await,
+            (Some(Route::Ingest), Method::Post) => {
+                self.ingest(req, now).await.map(|(res, linked)| {
+                    moves = linked;
+                    res
+                })
+            }
             (Some(Route::Health), Method::Get | Method::Head) => {
                 Ok(Response::json(200, &self.health().await))
             }
@@ -164,6 +175,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             response,
             fault,
             drift,
+            moves,
         }
     }
 }

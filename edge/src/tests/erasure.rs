@@ -7,9 +7,9 @@ use freshet_core::time::MINUTE;
 use super::*;
 use crate::store::EntityKey;
 
-const ADMIN: &str = "admin-token-0123";
+pub(super) const ADMIN: &str = "admin-token-0123";
 
-fn erasing_edge(pipeline: &str) -> Edge<MemoryStore> {
+pub(super) fn erasing_edge(pipeline: &str) -> Edge<MemoryStore> {
     edge_with(&[
         ("FRESHET_WRITE_KEYS", "dev=*"),
         ("FRESHET_READ_TOKEN", READ_TOKEN),
@@ -19,7 +19,7 @@ fn erasing_edge(pipeline: &str) -> Edge<MemoryStore> {
     ])
 }
 
-fn admin(method: Method, path: &str, body: &str) -> Request {
+pub(super) fn admin(method: Method, path: &str, body: &str) -> Request {
     Request::new(method, path)
         .with_header("authorization", &format!("Bearer {ADMIN}"))
         .with_body(body.as_bytes().to_vec())
@@ -27,7 +27,13 @@ fn admin(method: Method, path: &str, body: &str) -> Request {
 
 /// A batch from `client` (signed in as `user` when given) at `t`: a page
 /// view and a click on `product`.
-fn visit(batch_id: &str, client: &str, user: Option<&str>, product: &str, t: &str) -> String {
+pub(super) fn visit(
+    batch_id: &str,
+    client: &str,
+    user: Option<&str>,
+    product: &str,
+    t: &str,
+) -> String {
     let mut body = json!({"batchId": batch_id, "events": [
         {"id": format!("{batch_id}-v"), "type": "page_view", "timestamp": t, "clientId": client},
         {"id": format!("{batch_id}-c"), "type": "product_click", "timestamp": t, "clientId": client,
@@ -42,7 +48,7 @@ fn visit(batch_id: &str, client: &str, user: Option<&str>, product: &str, t: &st
     body.to_string()
 }
 
-async fn send_at(edge: &Edge<MemoryStore>, req: Request, at: Millis) -> (u16, Value) {
+pub(super) async fn send_at(edge: &Edge<MemoryStore>, req: Request, at: Millis) -> (u16, Value) {
     let res = edge.handle(&req, at).await.response;
     (res.status, res.body_json().unwrap_or(Value::Null))
 }
@@ -72,7 +78,7 @@ fn keys_of(edge: &Edge<MemoryStore>) -> Vec<EntityKey> {
 }
 
 /// Every stored key and log byte, as text, to look for a person's ids in.
-async fn everything(edge: &Edge<MemoryStore>) -> String {
+pub(super) async fn everything(edge: &Edge<MemoryStore>) -> String {
     use crate::event_log::Bucket;
     let mut all = format!("{:?}", edge.store.snapshot());
     for key in bucket(edge).keys() {
@@ -86,7 +92,7 @@ async fn everything(edge: &Edge<MemoryStore>) -> String {
 }
 
 /// The log exported and replayed equals the store, entity by entity.
-async fn assert_log_replays_to_the_store(edge: &Edge<MemoryStore>, at: Millis) {
+pub(super) async fn assert_log_replays_to_the_store(edge: &Edge<MemoryStore>, at: Millis) {
     let res = edge
         .handle(&get("/v1/events?from=2026-11-01T00:00:00Z"), at)
         .await
@@ -143,7 +149,9 @@ async fn erasing_a_user_removes_them_their_clients_and_pairs_and_keeps_everyone_
     let gone = |k: &EntityKey| k.id.contains("u-1") || k.id.contains("cid-a");
     assert!(!keys_of(&edge).iter().any(gone), "{:?}", keys_of(&edge));
     assert_eq!(receipt["store"]["entities"], 2, "{receipt}");
-    assert_eq!(receipt["composites"]["entities"], 2, "{receipt}");
+    // cid-a|p-1, and u-1's pairs: p-2, and p-1 from cid-a's visit (moved at
+    // sign-in).
+    assert_eq!(receipt["composites"]["entities"], 3, "{receipt}");
     // Everyone else is unchanged to the last value; the products keep the
     // person's clicks as anonymous counts.
     for (key, doc) in edge.store.snapshot() {
@@ -174,8 +182,10 @@ async fn erasing_a_user_removes_them_their_clients_and_pairs_and_keeps_everyone_
     .await;
     assert_eq!(status, 200);
     assert_eq!(done["status"], "done", "{done}");
-    assert_eq!(done["log"]["events"], 4, "{done}");
-    assert_eq!(done["log"]["objects"], 2, "{done}");
+    // Their two visits, and the move of cid-a's visit to u-1 at sign-in
+    // (its user and its pair: two `$link` events, one object).
+    assert_eq!(done["log"]["events"], 6, "{done}");
+    assert_eq!(done["log"]["objects"], 3, "{done}");
     assert!(done.get("nothingFound").is_none());
     let all = everything(&edge).await;
     assert!(!all.contains("u-1") && !all.contains("cid-a"), "{all}");

@@ -262,9 +262,11 @@ async fn a_valid_identity_keys_features_by_user_id() {
         {"type": "page_view", "timestamp": "2026-11-22T09:59:01Z", "clientId": "cid-y", "userId": "user-other"}
     ]});
     assert_eq!(send(&edge, ingest(body.to_string())).await.0, 202);
+    // Its own page view, and cid-y's, which follows it at sign-in
+    // (`tests::sign_in`).
     assert_eq!(
         num(&feature(&edge, "user", "user-42", "pageviews").await),
-        1.0
+        2.0
     );
     // A userId the token does not vouch for falls back to the clientId.
     assert_eq!(

@@ -31,6 +31,7 @@ mod rate_limit;
 mod read;
 mod rotation;
 mod routing;
+mod sign_in;
 
 const SEED: &str = include_str!("../../tests/fixtures/seed.json");
 const TRACKER: &str = include_str!("../../tests/fixtures/tracker.json");
