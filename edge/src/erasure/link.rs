@@ -41,6 +41,11 @@ pub struct LinkState {
     pub seq: u64,
     pub given: Vec<Given>,
     pub pending: Option<PendingMove>,
+    /// Whether the user's registry object knows the link is made (after
+    /// the first move): until then each batch of the user from this client
+    /// links it again, so a sign-in whose batch failed moves on its retry.
+    #[serde(default)]
+    pub confirmed: bool,
     /// Bumped by each save; a save names the version it read.
     pub version: u64,
 }
@@ -53,6 +58,7 @@ impl LinkState {
             seq: 0,
             given: Vec::new(),
             pending: None,
+            confirmed: false,
             version: 1,
         }
     }
@@ -71,6 +77,7 @@ impl LinkState {
         if self.user != user {
             user.clone_into(&mut self.user);
             self.since = at;
+            self.confirmed = false;
             self.version += 1;
         }
     }

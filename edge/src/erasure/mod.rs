@@ -44,8 +44,8 @@ pub type Index = Touch;
 #[serde(rename_all = "camelCase")]
 pub struct Touched {
     pub tomb: Option<Tombstone>,
-    /// For a user: the clients of the touch it has not confirmed a link
-    /// with yet ([`Registry::confirm_client`]).
+    /// For a user: the clients of the touch it has no confirmed link with
+    /// yet ([`Registry::confirm_client`], after the link's first move).
     pub unlinked: Vec<String>,
     /// For a client: the user it follows since a sign-in.
     pub follows: Option<String>,

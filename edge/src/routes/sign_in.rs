@@ -55,11 +55,11 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         }
         let due = now + self.settle_ms();
         let fail = EdgeError::StoreUnavailable;
+        // Confirmed once the first move is done (`move_client`): a batch
+        // retried after a failure links again and moves.
         try_join_all(new.iter().map(|(client, user)| async move {
             self.registry.link(client, user, now).await?;
-            self.registry.move_due(client, due).await?;
-            // Confirmed last: a batch retried after a failure links again.
-            self.registry.confirm_client(user, client).await
+            self.registry.move_due(client, due).await
         }))
         .await
         .map_err(fail)?;
@@ -126,7 +126,21 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             Some(pending) => pending,
             None => match self.next_move(client, &state, now).await? {
                 Some(pending) => pending,
-                None => return Ok(true),
+                None => {
+                    if !state.confirmed {
+                        self.registry
+                            .confirm_client(&state.user, client)
+                            .await
+                            .map_err(fail)?;
+                        state.confirmed = true;
+                        state.version = read + 1;
+                        self.registry
+                            .save_link(client, &state, read)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    return Ok(true);
+                }
             },
         };
         // Write-ahead: recorded before it is applied.
@@ -146,6 +160,13 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         }
         state.pending = None;
         state.version = read + 2;
+        if !state.confirmed {
+            self.registry
+                .confirm_client(&state.user, client)
+                .await
+                .map_err(fail)?;
+            state.confirmed = true;
+        }
         // Another runner that finished the same move first: nothing lost.
         self.registry
             .save_link(client, &state, read + 1)

@@ -207,10 +207,12 @@ async fn a_sign_in_whose_batch_fails_links_on_its_retry_and_moves_once() {
     .await;
     assert_eq!(status, 503);
     edge.store.set_down(false);
+    // The retry links again and moves before its 202.
     sent(&edge, visit("b-2", "cid-a", Some("u-1"), "lens", T)).await;
-    edge.advance_links(now() + edge.settle_ms()).await.unwrap();
     assert_eq!(clicks(&edge, "u-1").await, 2.0);
     assert_eq!(pair_clicks(&edge, "u-1|lens").await, 2.0);
+    edge.advance_links(now() + edge.settle_ms()).await.unwrap();
+    assert_eq!(clicks(&edge, "u-1").await, 2.0);
     assert_log_replays_to_the_store(&edge, now() + MINUTE).await;
 }
 
