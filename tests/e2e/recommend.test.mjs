@@ -124,6 +124,31 @@ describe('the shop ranked by the model trained from Freshet', () => {
     await context.close();
   });
 
+  test('signing in keeps the row: the anonymous clicks follow the visitor to the user', async () => {
+    const { context, page } = await visitor();
+    await page.goto(`${shop.origin}/`);
+    await until(async () => (await row(page)).source === 'model', 15_000, 'the row ranked by the model');
+    const picks = Object.keys(CATEGORY).filter((id) => CATEGORY[id] === 'lenses');
+    for (const id of picks) await clickProduct(page, id);
+    const anonymous = await until(async () => { const r = await row(page); return topShare(r.order, 'lenses') === 3 ? r : null; }, 5_000, 'lenses on top, anonymous');
+    const name = `Lena ${Math.random().toString(36).slice(2, 8)}`;
+    await page.fill('#signin-name', name);
+    await page.click('#signin');
+    await page.waitForSelector('#signed-in-as');
+    // The next page is the user's: its first batch links the browser to the
+    // user and moves the visit before its 202.
+    const signedIn = Date.now();
+    await page.click('#home');
+    await until(async () => (await page.textContent('#features-entity').catch(() => '')).startsWith('user:user-'), 5_000, 'the panel to follow the user');
+    const r = await until(async () => { const r = await row(page); return r.source === 'model' && topShare(r.order, 'lenses') === 3 ? r : null; }, 5_000, 'lenses still on top, signed in', 20);
+    console.log(`row signed in ${Date.now() - signedIn} ms after the sign-in's first page: ${r.order.join(' ')} (anonymous: ${anonymous.order.join(' ')})`);
+    const userId = (await page.textContent('#features-entity')).trim().slice('user:'.length);
+    const f = await stack.features(edge, 'user', userId);
+    assert.equal(f.clicks_product_card, 3, `the three anonymous clicks: ${JSON.stringify(f)}`);
+    assert.deepEqual(f.recent_products.slice(0, 3).sort(), [...picks].sort());
+    await context.close();
+  });
+
   test('with the model server down the row is popular products and the panel says so', async () => {
     await stack.stop(model.child);
     const { context, page } = await visitor();

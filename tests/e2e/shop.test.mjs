@@ -253,7 +253,7 @@ for (const { store: storeName, pipeline } of RUNS) {
       await context.close();
     });
 
-    test("a signed-in visitor's features land on the user; a forged sign-in's on its own clientId", async () => {
+    test("a signed-in visitor's features land on the user, the visit before it too; a forged sign-in's on its own clientId", async () => {
       const name = `Ada ${Math.random().toString(36).slice(2, 8)}`;
       const userId = `user-${name.toLowerCase().replace(/ /g, '-')}`;
       const { context } = await visitor();
@@ -270,15 +270,17 @@ for (const { store: storeName, pipeline } of RUNS) {
       await page.reload(); // the identity is handed to the tracker again on every load
       await page.waitForSelector('#add-to-cart');
       await page.click('#add-to-cart');
+      // Three page views signed in, and the anonymous one before: the visit
+      // follows the visitor to the user at sign-in (README, "Identity").
       const user = {
-        pageviews: 3, clicks_product_card: 1, cart_value_1h: 2 * 189, viewed_categories: ['tripods'], last_interacted_product: 'prod-7',
+        pageviews: 4, clicks_product_card: 1, cart_value_1h: 2 * 189, viewed_categories: ['tripods'], last_interacted_product: 'prod-7',
       };
       await settle(edge, 'user', userId, user);
       // Before the sign-in, the anonymous client: one page view, nothing after.
       assert.deepEqual((({ pageviews, clicks_product_card }) => ({ pageviews, clicks_product_card }))(await stack.features(edge, 'user', cid)),
         { pageviews: 1, clicks_product_card: 0 });
       await until(async () => (await page.textContent('#features-entity').catch(() => '')) === `user:${userId}`, 5000, 'the panel to follow the user');
-      if (redis) assert.equal(stack.redisHash(redis.port, entityHash('user', userId))[featureTag('pageviews@1')], '3');
+      if (redis) assert.equal(stack.redisHash(redis.port, entityHash('user', userId))[featureTag('pageviews@1')], '4');
 
       // Someone else takes the token's form and puts the user's id in it: the
       // signature no longer matches. The edge refuses the token (401), the
