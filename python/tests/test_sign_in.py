@@ -28,9 +28,10 @@ from test_erasure import STORES, consistent, erasing, features, post, visit
 __all__ = ["erasing"]  # the fixture, shared with test_erasure
 
 
-def take(edge: Edge, body: dict[str, Any], times: int = 2) -> None:
-    """Sends a batch until it is taken, then again (a lost 202): it counts once."""
-    taken = 0
+def take(edge: Edge, body: dict[str, Any], times: int = 2) -> int:
+    """Sends a batch until it is taken, then again (a lost 202): it counts
+    once. Answers how often it was refused on the way."""
+    taken = refused = 0
     deadline = time.monotonic() + 60
     while taken < times:
         status, answer = post(edge, body)
@@ -40,7 +41,9 @@ def take(edge: Edge, body: dict[str, Any], times: int = 2) -> None:
         else:
             # As the tracker does: the same batch again after a while.
             assert status == 503 and time.monotonic() < deadline, (status, answer)
+            refused += 1
             time.sleep(0.3)
+    return refused
 
 
 def clicks(edge: Edge, id_: str) -> int:
@@ -112,7 +115,7 @@ def test_sign_in_keeps_the_visit_once_on_every_path(erasing: tuple[Edge, str, Pa
         take(edge, visit(f"r0{tag}", late, t + 40, "lens"))
         with redis.Redis(host=host, port=int(port)) as r:
             r.execute_command("CLIENT", "PAUSE", "2500", "WRITE")
-        take(edge, visit(f"r1{tag}", late, t + 41, "lens", third))
+        assert take(edge, visit(f"r1{tag}", late, t + 41, "lens", third)) > 0, "the store never stopped answering"
         settles(lambda: clicks(edge, third) == 2, f"{clicks(edge, third)} clicks after the outage, expected 2")
         assert pair(edge, third, "lens") == 2
 
