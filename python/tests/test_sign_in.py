@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from test_erasure import STORES, consistent, erasing, features, post, visit
 
 import freshet
 
 from conftest import READ_TOKEN, SPEC, Edge, now_ms
-from test_erasure import STORES, consistent, erasing, features, post, visit
 
 __all__ = ["erasing"]  # the fixture, shared with test_erasure
 
