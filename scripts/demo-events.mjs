@@ -1,7 +1,8 @@
 // `make demo`'s check that the edge works before the shop is opened: sends
 // one sample visit's events and prints the features computed from them, one
-// line; with IDENTITY_SECRET, also a signed-in visit of `u-1` (whom the demo
-// then offers to erase: `freshet erase --user u-1`).
+// line; with IDENTITY_SECRET, also a signed-in visit of `u-1` from the same
+// browser, which takes the visit before it along (README, "Identity"), and
+// whom the demo then offers to erase: `freshet erase --user u-1`.
 // Usage: node demo-events.mjs EDGE_URL READ_TOKEN [IDENTITY_SECRET]
 import { createHmac } from 'node:crypto';
 
@@ -50,5 +51,13 @@ if (identitySecret) {
     console.error(`POST /v1/ingest (signed in as u-1) -> ${res.status} ${await res.text()}`);
     process.exit(1);
   }
-  console.log(`POST /v1/ingest (signed in as u-1, from ${clientId}) -> 202`);
+  // The visit before the sign-in followed the visitor to u-1 (README, "Identity").
+  const user = await (await fetch(`${url}/v1/features/user/u-1`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const clicks = user.features?.clicks_product_card?.value;
+  console.log(`POST /v1/ingest (signed in as u-1, from ${clientId}) -> 202\n` +
+    `GET /v1/features/user/u-1 -> clicks_product_card=${clicks} (2 from the visit before the sign-in, 2 signed in)`);
+  if (clicks < 4) {
+    console.error('the visit before the sign-in did not follow the visitor to u-1');
+    process.exit(1);
+  }
 }

@@ -169,6 +169,40 @@ agg = "count"
     }
 
     #[test]
+    fn a_sign_in_move_goes_to_the_user_entity_it_names() {
+        let spec = FeatureSpec::parse(SPEC).expect("spec");
+        let link = link::Link {
+            client: "c1".into(),
+            user: "alice".into(),
+            seq: 1,
+            at: 1_800_000_000_000,
+            moves: ["user:alice", "user_product:alice|p1"]
+                .iter()
+                .map(|k| {
+                    let (entity, id) = k.split_once(':').expect("key");
+                    link::Move {
+                        entity: entity.into(),
+                        id: id.into(),
+                        updates: std::collections::BTreeMap::new(),
+                    }
+                })
+                .collect(),
+        };
+        let text = link.to_logged("", "h").to_ndjson();
+        let all = names(&["user", "product", "user_product"]);
+        let r = route_lines(&spec, &all, "o", &text, 1).expect("routes");
+        let got: Vec<(usize, usize, &str)> = r
+            .line
+            .iter()
+            .zip(&r.entity)
+            .zip(&r.id)
+            .map(|((l, e), id)| (*l, *e, id.as_str()))
+            .collect();
+        // Not to the client, nor to a product: to the user's entities only.
+        assert_eq!(got, [(0, 0, "alice"), (1, 2, "alice|p1")]);
+    }
+
+    #[test]
     fn a_bad_line_is_named_and_an_unknown_entity_refused() {
         let spec = FeatureSpec::parse(SPEC).expect("spec");
         let text = format!("{}{{\"batchId\":\n", line("c1", None, None, None));
