@@ -126,6 +126,16 @@ agg = "count"
         )
     }
 
+    /// Each routed (line, entity index, id).
+    fn triples(r: &Routes) -> Vec<(usize, usize, &str)> {
+        r.line
+            .iter()
+            .zip(&r.entity)
+            .zip(&r.id)
+            .map(|((l, e), id)| (*l, *e, id.as_str()))
+            .collect()
+    }
+
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -145,13 +155,7 @@ agg = "count"
         let r = route_lines(&spec, &all, "o", text.as_bytes(), 1).expect("routes");
         assert_eq!(r.offsets.len(), 5);
         assert_eq!(*r.offsets.last().expect("end"), text.len());
-        let got: Vec<(usize, usize, &str)> = r
-            .line
-            .iter()
-            .zip(&r.entity)
-            .zip(&r.id)
-            .map(|((l, e), id)| (*l, *e, id.as_str()))
-            .collect();
+        let got = triples(&r);
         assert_eq!(
             got,
             [
@@ -191,13 +195,7 @@ agg = "count"
         let text = link.to_logged("", "h").to_ndjson();
         let all = names(&["user", "product", "user_product"]);
         let r = route_lines(&spec, &all, "o", &text, 1).expect("routes");
-        let got: Vec<(usize, usize, &str)> = r
-            .line
-            .iter()
-            .zip(&r.entity)
-            .zip(&r.id)
-            .map(|((l, e), id)| (*l, *e, id.as_str()))
-            .collect();
+        let got = triples(&r);
         // Not to the client, nor to a product: to the user's entities only.
         assert_eq!(got, [(0, 0, "alice"), (1, 2, "alice|p1")]);
     }

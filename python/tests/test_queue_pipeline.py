@@ -21,7 +21,7 @@ from test_cluster import Sender
 
 import freshet
 
-from conftest import READ_TOKEN, SPEC, Edge, RedisServer, iso, now_ms, start_edge, start_redis, stop
+from conftest import READ_TOKEN, SPEC, Edge, MongoServer, RedisServer, iso, now_ms, start_edge, start_redis, stop
 
 ADMIN = "admin-" + secrets.token_hex(6)
 
@@ -88,6 +88,34 @@ def test_every_batch_counts_once_through_the_queue_while_the_store_stops_and_com
         stop(edge.proc)
         redis.proc.send_signal(signal.SIGCONT)
         stop(redis.proc)
+
+
+def test_on_mongodb_a_delivery_is_folded_per_entity_and_every_batch_counts_once(
+    tmp_root: Path, mongo_server: MongoServer
+) -> None:
+    """Shop traffic through the queue to MongoDB, each batch sent twice: the
+    consumer writes each delivery's deltas of one entity as one fold
+    (`core::encode::mongo::folded_update`), and a fold holding a batch
+    applied before goes again delta by delta."""
+    url = mongo_server.url()
+    edge = start_edge(tmp_root, url, extra_vars={"FRESHET_PIPELINE": "queue"})
+    try:
+        sender = Sender(edge)
+        sender.start()
+        time.sleep(4)
+        sender.stopping.set()
+        sender.join(timeout=300)
+        assert sender.error is None, sender.error
+        deadline = time.monotonic() + 60
+        while logged_batches(edge) < sender.batches and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert logged_batches(edge) == sender.batches
+        report = freshet.consistency(100_000, url=url, log=edge.base, read_token=READ_TOKEN, spec=SPEC,
+                                     start=now_ms() - 7 * 86_400_000)  # fmt: skip
+        assert report.mismatches == [] and report.match_rate == 1.0, report.mismatches[:5]
+        assert report.compared["user:pageviews"] >= len(sender.users) // 2
+    finally:
+        stop(edge.proc)
 
 
 def test_a_message_the_store_refuses_is_a_dead_letter_that_holds_up_nothing_and_applies_once_fixed(

@@ -5,8 +5,10 @@ their own, made from the built wheel: they import `freshet` from there, not
 from the driver's environment. The log is generated with the cases the
 point-in-time replay must get right: late events, a batch split into parts
 (as the queue logs a large one), batches received at the same time, a
-verified and an unverified userId, rows exactly at a batch's receipt and
-at window and ttl edges, entities with no events and composite entities."""
+verified and an unverified userId, the edge's own sign-in moves (`$link`
+batches that carry states to a user and its pairs), rows exactly at a
+batch's receipt and at window and ttl edges, entities with no events and
+composite entities."""
 
 from __future__ import annotations
 
@@ -60,6 +62,27 @@ def line(batch: dict[str, Any], kind: str, client: str, t: int, product: str, rn
                 sessionId=None, userId=user, payload=payload)  # fmt: skip
 
 
+# Where the edge moved a browser's state to a user at sign-in (README,
+# "Identity"): after batch N, to user U, three clicks and a pair's two.
+LINKS = {30: "u3", 90: "u5", 140: "u3"}
+
+
+def link_lines(batch_id: str, client: str, user: str, at: int) -> list[dict[str, Any]]:
+    """A sign-in move as the edge logs it (`core::link::Link::to_logged`)."""
+    head = {"batchId": batch_id, "receivedAt": iso(at), "writeKey": "", "verifiedUser": user, "spec": None}
+
+    def count(n: int) -> dict[str, Any]:
+        return {"updatedAt": at - SECOND, "value": {"count": {"total": n}}}
+
+    moves = [("user", user, {"clicks_product_card@1": count(3)}),
+             ("user_product", f"{user}|p1", {"user_product_clicks@1": count(2)})]  # fmt: skip
+    event = {"type": "$link", "timestamp": iso(at), "clientId": client, "sessionId": None, "userId": user}
+    return [
+        dict(head, **event, id=f"{batch_id}.{i}", payload={"entity": e, "id": id_, "updates": updates})
+        for i, (e, id_, updates) in enumerate(moves)
+    ]
+
+
 def make_log(root: Path, seed: int = 5) -> tuple[Path, Path, list[int]]:
     """The log as gzipped objects under `root/log` (the bucket's layout) and
     as one exported NDJSON file; with the receive times of its batches."""
@@ -82,6 +105,10 @@ def make_log(root: Path, seed: int = 5) -> tuple[Path, Path, list[int]]:
                 batches.append((f"b{b:04d}.{k}", received, [dict(x, batchId=f"b{b:04d}.{k}") for x in part]))
             continue
         batches.append((head["batchId"], received, lines))
+        if b in LINKS:
+            received += 1
+            batch_id = f"link.cid-{b}.1"
+            batches.append((batch_id, received, link_lines(batch_id, f"cid-{b}", LINKS[b], received)))
     folder, export = root / "log", root / "export.ndjson"
     with export.open("w") as out:
         for batch_id, _, lines in batches:
@@ -153,6 +180,29 @@ def test_the_folder_gives_the_one_process_frame(
     assert (one["last_interacted_product"].isna()).any() and one["last_interacted_product"].notna().any()
     got = freshet.spark.get_historical_features(spark_frame(spark, rows), FEATURES, log=str(folder), as_of=as_of,
                                                 spec=SPEC)  # fmt: skip
+    assert_same_frame(one, [r.asDict() for r in got.collect()])
+
+
+def test_a_sign_in_move_counts_from_its_receipt_on_spark_as_in_one_process(
+    spark: SparkSession, generated: tuple[Path, Path, pd.DataFrame]
+) -> None:
+    folder, export, _ = generated
+    moves = [json.loads(x) for x in export.read_text().splitlines() if '"$link"' in x and '"entity":"user"' in x]
+    assert len(moves) == len(LINKS)
+    at = [int(pd.Timestamp(m["receivedAt"]).value // 1_000_000) for m in moves]
+    users = [m["userId"] for m in moves]
+    rows = pd.DataFrame({
+        "user": [u for u in users for _ in (0, 1)],
+        "product": ["p1"] * 2 * len(users),
+        "event_timestamp": pd.to_datetime([t + d for t in at for d in (-1, 0)], unit="ms", utc=True),
+    })  # fmt: skip
+    features = ["user:clicks_product_card", "user_product:user_product_clicks"]
+    one = freshet.get_historical_features(rows, features, log=folder, spec=SPEC)
+    clicks, pairs = list(one["clicks_product_card"]), list(one["user_product_clicks"])
+    # Just before the move the user has not the browser's clicks; at its receipt, it has them.
+    assert [clicks[2 * i + 1] - clicks[2 * i] for i in range(len(users))] == [3] * len(users), clicks
+    assert [pairs[2 * i + 1] - pairs[2 * i] for i in range(len(users))] == [2] * len(users), pairs
+    got = freshet.spark.get_historical_features(spark_frame(spark, rows), features, log=str(folder), spec=SPEC)
     assert_same_frame(one, [r.asDict() for r in got.collect()])
 
 

@@ -28,7 +28,9 @@
 //!   applied". So a retry counts once for as long as the edge takes any of
 //!   its events (8 days and an hour), for an entity of up to 1,000 batches a
 //!   day; a day slot is bounded, so a document holds at most 11,000 markers
-//!   (~290 KB) however hot its entity.
+//!   (~290 KB) however hot its entity. A queue delivery's deltas of one
+//!   entity go as one fold ([`folded_update`]): `$nin` of all their markers,
+//!   all pushed at once.
 //! - `_batches: [<batch id>, …]`: the markers of the layout before `_b`,
 //!   still in the filter (a batch applied before an upgrade counts once) and
 //!   no longer written.
@@ -43,6 +45,7 @@ use serde_json::{Map, Value, json};
 
 use super::{DecodeError, marker_member};
 
+use crate::fold::FoldedDelta;
 use crate::spec::{Aggregation, FeatureDef, FeatureSpec};
 use crate::state::{Agg, BATCH_MARKER_TTL, Cells, EntityDelta, FeatureDoc, FeatureState, Stamped};
 use crate::time::{DAY, Millis, SECOND};
@@ -78,6 +81,34 @@ pub fn collection(entity: &str) -> String {
 
 /// The `updateOne` that applies `delta`.
 pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
+    // A delta that merges idempotently needs no marker: applied again, it
+    // changes nothing.
+    let marked: &[String] = if delta.needs_marker(spec) {
+        std::slice::from_ref(&delta.batch_id)
+    } else {
+        &[]
+    };
+    update_marked(spec, delta, marked)
+}
+
+/// The `updateOne` that applies a fold of several batches' deltas of one
+/// entity ([`crate::fold::fold_deltas`]) in one atomic write: its filter
+/// matches only while none of the folded batches' markers is there, and it
+/// records them all. Should one be there, the upsert collides on `_id` and
+/// writes nothing, which the store reads as "apply the fold's deltas one by
+/// one", each under its own marker, as a Redis fold's [`super::redis`]
+/// script answers. A fold of one delta is [`update_one`]'s.
+pub fn folded_update(spec: &FeatureSpec, fold: &FoldedDelta) -> MongoUpdate {
+    if fold.is_fold() {
+        update_marked(spec, &fold.delta, &fold.marked)
+    } else {
+        update_one(spec, &fold.delta)
+    }
+}
+
+/// `delta`'s update, applied only where none of the batches `marked` was
+/// applied before, and recording each.
+fn update_marked(spec: &FeatureSpec, delta: &EntityDelta, marked: &[String]) -> MongoUpdate {
     let mut ops: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     let mut set = |op: &'static str, path: String, value: Value| {
         ops.entry(op).or_default().insert(path, value);
@@ -117,21 +148,19 @@ pub fn update_one(spec: &FeatureSpec, delta: &EntityDelta) -> MongoUpdate {
             ),
         }
     }
-    // A delta that merges idempotently needs no marker: applied again, it
-    // changes nothing.
-    let filter = if delta.needs_marker(spec) {
-        let marker = marker_member(&delta.batch_id);
+    let filter = if marked.is_empty() {
+        json!({"_id": delta.id})
+    } else {
+        let markers: Vec<String> = marked.iter().map(|b| marker_member(b)).collect();
         let slot = marker_slot(delta.received_at);
         let stale = (slot + 1).rem_euclid(MARKER_SLOTS);
         set(
             "$push",
             format!("_b.{slot}"),
-            json!({"$each": [marker], "$slice": -(MAX_MARKERS_PER_DAY as i64)}),
+            json!({"$each": markers, "$slice": -(MAX_MARKERS_PER_DAY as i64)}),
         );
         set("$unset", format!("_b.{stale}"), Value::from(""));
-        marker_filter(&delta.id, &delta.batch_id, &marker, stale)
-    } else {
-        json!({"_id": delta.id})
+        marker_filter(&delta.id, marked, &markers, stale)
     };
     let update: Map<String, Value> = ops
         .into_iter()
@@ -158,13 +187,18 @@ pub fn unsupported(spec: &FeatureSpec) -> Option<String> {
 
 /// The document, unless one of its slots (but the one being cleared) or the
 /// layout before's `_batches` holds the batch's marker.
-fn marker_filter(id: &str, batch_id: &str, marker: &str, stale: Millis) -> Value {
+fn marker_filter(id: &str, batch_ids: &[String], markers: &[String], stale: Millis) -> Value {
+    // One marker: `$ne`; several (a fold): `$nin`.
+    let none_of = |values: &[String]| match values {
+        [one] => json!({"$ne": one}),
+        many => json!({"$nin": many}),
+    };
     let mut filter = Map::new();
     filter.insert("_id".into(), Value::from(id));
     for slot in (0..MARKER_SLOTS).filter(|s| *s != stale) {
-        filter.insert(format!("_b.{slot}"), json!({"$ne": marker}));
+        filter.insert(format!("_b.{slot}"), none_of(markers));
     }
-    filter.insert("_batches".into(), json!({"$ne": batch_id}));
+    filter.insert("_batches".into(), none_of(batch_ids));
     Value::Object(filter)
 }
 

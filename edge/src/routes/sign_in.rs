@@ -128,16 +128,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 Some(pending) => pending,
                 None => {
                     if !state.confirmed {
-                        self.registry
-                            .confirm_client(&state.user, client)
-                            .await
-                            .map_err(fail)?;
-                        state.confirmed = true;
-                        state.version = read + 1;
-                        self.registry
-                            .save_link(client, &state, read)
-                            .await
-                            .map_err(fail)?;
+                        self.save_moved(client, state, read).await?;
                     }
                     return Ok(true);
                 }
@@ -159,7 +150,20 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             state.seq = pending.link.seq;
         }
         state.pending = None;
-        state.version = read + 2;
+        self.save_moved(client, state, read + 1).await?;
+        Ok(true)
+    }
+
+    /// Saves a link after its move (or none to make), read at version
+    /// `read`; the first time, the user's registry object confirms the link
+    /// before. Another runner that saved first lost nothing.
+    async fn save_moved(
+        &self,
+        client: &str,
+        mut state: LinkState,
+        read: u64,
+    ) -> Result<(), EdgeError> {
+        let fail = EdgeError::StoreUnavailable;
         if !state.confirmed {
             self.registry
                 .confirm_client(&state.user, client)
@@ -167,12 +171,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
                 .map_err(fail)?;
             state.confirmed = true;
         }
-        // Another runner that finished the same move first: nothing lost.
+        state.version = read + 1;
         self.registry
-            .save_link(client, &state, read + 1)
+            .save_link(client, &state, read)
             .await
             .map_err(fail)?;
-        Ok(true)
+        Ok(())
     }
 
     /// The client's next move: its documents now against what the moves so

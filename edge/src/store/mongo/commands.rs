@@ -9,7 +9,7 @@ use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, doc};
 #[cfg(test)]
 use freshet_core::encode::marker_member;
-use freshet_core::encode::mongo::{collection, update_one};
+use freshet_core::encode::mongo::{MongoUpdate, collection, update_one};
 pub use freshet_core::encode::mongo::{document_to_json, json_to_document as to_document};
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta};
@@ -259,11 +259,21 @@ pub fn plan_updates(
     deltas: &[EntityDelta],
     limits: &ServerLimits,
 ) -> Result<Vec<PlannedUpdate>, StoreError> {
+    let updates: Vec<MongoUpdate> = deltas.iter().map(|d| update_one(spec, d)).collect();
+    plan_statements(db, &updates, limits)
+}
+
+/// [`plan_updates`] of core's updates as given (a fold's among them); the
+/// indices are theirs.
+pub fn plan_statements(
+    db: &str,
+    updates: &[MongoUpdate],
+    limits: &ServerLimits,
+) -> Result<Vec<PlannedUpdate>, StoreError> {
     /// A delta's index, its upsert statement, and the statement's size.
     type Statement = (usize, Document, usize);
     let mut by_collection: Vec<(String, Vec<Statement>)> = Vec::new();
-    for (i, delta) in deltas.iter().enumerate() {
-        let update = update_one(spec, delta);
+    for (i, update) in updates.iter().enumerate() {
         let (Value::Object(filter), Value::Object(u)) = (&update.filter, &update.update) else {
             return Err(StoreError::Protocol(
                 "core's update is not a pair of documents".into(),
@@ -284,7 +294,7 @@ pub fn plan_updates(
             .find(|(c, _)| *c == update.collection)
         {
             Some((_, list)) => list.push((i, statement, size)),
-            None => by_collection.push((update.collection, vec![(i, statement, size)])),
+            None => by_collection.push((update.collection.clone(), vec![(i, statement, size)])),
         }
     }
     let room = limits

@@ -46,7 +46,9 @@ use freshet_core::drift::mongo::{
     COLLECTION as DRIFT, hour_ids, summary_from_document, ttl_index, update_statements,
 };
 use freshet_core::drift::{Summary, merge_hours};
+use freshet_core::encode::mongo::{MongoUpdate, folded_update};
 use freshet_core::encode::mongo::{decode_document, document_name};
+use freshet_core::fold::fold_deltas;
 use freshet_core::spec::FeatureSpec;
 use freshet_core::state::{Applied, EntityDelta, FeatureDoc};
 use freshet_core::time::Millis;
@@ -57,7 +59,7 @@ pub use commands::ServerLimits;
 use commands::{
     document_id, document_to_json, handshake, is_not_primary, parse_delete_reply, parse_find_reply,
     parse_hello, parse_role, parse_sasl, parse_update_reply, plan_deletes, plan_finds,
-    plan_updates, sasl_continue, sasl_start,
+    plan_statements, plan_updates, sasl_continue, sasl_start,
 };
 pub use conn::Connection;
 pub use freshet_core::store_url::{MongoUrl, SRV_REFUSED};
@@ -100,6 +102,8 @@ pub struct MongoStore<C: Connector> {
     next_seed: Cell<usize>,
     /// Times the store went to another member (for tests and logs).
     primary_changes: Cell<u64>,
+    /// Update statements sent (for tests and the benchmark).
+    statements: Cell<u64>,
 }
 
 /// A fresh client nonce: 24 random bytes, base64 (no `,` in it).
@@ -153,6 +157,7 @@ impl<C: Connector> MongoStore<C> {
             target: RefCell::new((url.host.clone(), url.port)),
             next_seed: Cell::new(1),
             primary_changes: Cell::new(0),
+            statements: Cell::new(0),
             url,
         }
     }
@@ -160,6 +165,11 @@ impl<C: Connector> MongoStore<C> {
     /// Times the store went to another member of its replica set.
     pub fn primary_changes(&self) -> u64 {
         self.primary_changes.get()
+    }
+
+    /// Update statements sent so far, each one entity's write.
+    pub fn statements(&self) -> u64 {
+        self.statements.get()
     }
 
     /// Sends later exchanges to `member`; the idle connections to the one
@@ -386,6 +396,90 @@ impl<C: Connector> MongoStore<C> {
     }
 }
 
+impl<C: Connector> MongoStore<C> {
+    /// One statement per delta, in one round trip; a duplicate key sent
+    /// once more (the race of two first writes of a document).
+    async fn apply_each(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
+        self.count_statements(deltas.len());
+        let spec = self.spec;
+        let db = self.url.db.as_str();
+        self.exchange(async |conn| {
+            let mut planned = Vec::new();
+            let replies = self
+                .session(conn, |limits| {
+                    planned = plan_updates(spec, db, deltas, limits)?;
+                    Ok(planned.iter().map(|p| p.message.clone()).collect())
+                })
+                .await?;
+            let mut outcome: Vec<Option<Applied>> = vec![None; deltas.len()];
+            for (plan, reply) in planned.iter().zip(&replies) {
+                let applied = parse_update_reply(reply, plan.indices.len())?;
+                for (&i, a) in plan.indices.iter().zip(applied) {
+                    outcome[i] = Some(a);
+                }
+            }
+            // A duplicate key means the marker was there, unless another
+            // batch inserted the same new document between our match and our
+            // insert. Sent once more, the upsert now matches an existing
+            // document: it applies if that was the race, and collides again
+            // only if the marker is really there.
+            let again: Vec<usize> = (0..deltas.len())
+                .filter(|&i| outcome[i] == Some(Applied::Duplicate))
+                .collect();
+            if !again.is_empty() {
+                let retried: Vec<EntityDelta> = again.iter().map(|&i| deltas[i].clone()).collect();
+                let limits = self.limits.get().unwrap_or_default();
+                let planned = plan_updates(spec, db, &retried, &limits)?;
+                let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
+                let replies = conn.round_trip(&messages).await?;
+                for (plan, reply) in planned.iter().zip(&replies) {
+                    let applied = parse_update_reply(reply, plan.indices.len())?;
+                    for (&j, a) in plan.indices.iter().zip(applied) {
+                        outcome[again[j]] = Some(a);
+                    }
+                }
+            }
+            outcome
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
+                .collect()
+        })
+        .await
+    }
+
+    fn count_statements(&self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.statements.set(self.statements.get().saturating_add(n));
+    }
+
+    /// Core's updates as given, in one round trip: each one's outcome.
+    async fn run_updates(&self, updates: &[MongoUpdate]) -> Result<Vec<Applied>, StoreError> {
+        self.count_statements(updates.len());
+        let db = self.url.db.as_str();
+        self.exchange(async |conn| {
+            let mut planned = Vec::new();
+            let replies = self
+                .session(conn, |limits| {
+                    planned = plan_statements(db, updates, limits)?;
+                    Ok(planned.iter().map(|p| p.message.clone()).collect())
+                })
+                .await?;
+            let mut outcome: Vec<Option<Applied>> = vec![None; updates.len()];
+            for (plan, reply) in planned.iter().zip(&replies) {
+                let applied = parse_update_reply(reply, plan.indices.len())?;
+                for (&i, a) in plan.indices.iter().zip(applied) {
+                    outcome[i] = Some(a);
+                }
+            }
+            outcome
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Protocol("a fold got no reply".into())))
+                .collect()
+        })
+        .await
+    }
+}
+
 impl<C: Connector> FeatureStore for MongoStore<C> {
     fn kind(&self) -> &'static str {
         "mongodb"
@@ -478,6 +572,10 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
             .collect())
     }
 
+    /// Deltas of one entity from several batches (a queue delivery) go as
+    /// one fold (core's `fold_deltas`): one statement per entity. A fold
+    /// some of whose batches were applied before writes nothing and is
+    /// applied again delta by delta, each under its own marker.
     async fn apply(&self, deltas: &[EntityDelta]) -> Result<Vec<Applied>, StoreError> {
         if deltas.is_empty() {
             return Ok(Vec::new());
@@ -485,52 +583,30 @@ impl<C: Connector> FeatureStore for MongoStore<C> {
         if let Some(why) = freshet_core::encode::mongo::unsupported(self.spec) {
             return Err(StoreError::Server(why));
         }
-        let spec = self.spec;
-        let db = self.url.db.as_str();
-        self.exchange(async |conn| {
-            let mut planned = Vec::new();
-            let replies = self
-                .session(conn, |limits| {
-                    planned = plan_updates(spec, db, deltas, limits)?;
-                    Ok(planned.iter().map(|p| p.message.clone()).collect())
-                })
-                .await?;
-            let mut outcome: Vec<Option<Applied>> = vec![None; deltas.len()];
-            for (plan, reply) in planned.iter().zip(&replies) {
-                let applied = parse_update_reply(reply, plan.indices.len())?;
-                for (&i, a) in plan.indices.iter().zip(applied) {
-                    outcome[i] = Some(a);
-                }
+        let folds = fold_deltas(self.spec, deltas);
+        if folds.len() == deltas.len() {
+            return self.apply_each(deltas).await;
+        }
+        let updates: Vec<MongoUpdate> = folds.iter().map(|f| folded_update(self.spec, f)).collect();
+        let replies = self.run_updates(&updates).await?;
+        let mut outcome = vec![Applied::Applied; deltas.len()];
+        let mut apart = Vec::new();
+        for (fold, reply) in folds.iter().zip(replies) {
+            match reply {
+                // A duplicate key: a marker was there, or another batch
+                // made the document first; alone, each delta tells which.
+                Applied::Duplicate => apart.extend(fold.members.iter().copied()),
+                Applied::Applied => {}
             }
-            // A duplicate key means the marker was there, unless another
-            // batch inserted the same new document between our match and our
-            // insert. Sent once more, the upsert now matches an existing
-            // document: it applies if that was the race, and collides again
-            // only if the marker is really there.
-            let again: Vec<usize> = (0..deltas.len())
-                .filter(|&i| outcome[i] == Some(Applied::Duplicate))
-                .collect();
-            if !again.is_empty() {
-                let retried: Vec<EntityDelta> = again.iter().map(|&i| deltas[i].clone()).collect();
-                let limits = self.limits.get().unwrap_or_default();
-                let planned = plan_updates(spec, db, &retried, &limits)?;
-                let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
-                let replies = conn.round_trip(&messages).await?;
-                for (plan, reply) in planned.iter().zip(&replies) {
-                    let applied = parse_update_reply(reply, plan.indices.len())?;
-                    for (&j, a) in plan.indices.iter().zip(applied) {
-                        outcome[again[j]] = Some(a);
-                    }
-                }
+        }
+        if !apart.is_empty() {
+            let singles: Vec<EntityDelta> = apart.iter().map(|&i| deltas[i].clone()).collect();
+            for (i, applied) in apart.into_iter().zip(self.apply_each(&singles).await?) {
+                outcome[i] = applied;
             }
-            outcome
-                .into_iter()
-                .map(|o| o.ok_or_else(|| StoreError::Protocol("a delta got no reply".into())))
-                .collect()
-        })
-        .await
+        }
+        Ok(outcome)
     }
-
     async fn delete(&self, keys: &[EntityKey]) -> Result<usize, StoreError> {
         if keys.is_empty() {
             return Ok(0);
