@@ -74,6 +74,9 @@ pub enum EdgeError {
     BadMessage(String),
     /// The configuration (vars, secrets, compiled-in spec) is invalid.
     Misconfigured(ConfigError),
+    /// A sign-in move that failed after its batch was taken: never an
+    /// answer, only the operator's log; the move is left for the job.
+    SignInMove(Box<EdgeError>),
 }
 
 impl EdgeError {
@@ -109,6 +112,7 @@ impl EdgeError {
             | Self::QueueUnavailable(_)
             | Self::Erasing { .. } => 503,
             Self::Misconfigured(_) | Self::BadMessage(_) => 500,
+            Self::SignInMove(e) => e.status(),
         }
     }
 
@@ -141,6 +145,7 @@ impl EdgeError {
             Self::QueueUnavailable(_) => "queue_unavailable",
             Self::BadMessage(_) => "bad_message",
             Self::Misconfigured(_) => "misconfigured",
+            Self::SignInMove(_) => "sign_in_move",
         }
     }
 
@@ -209,6 +214,7 @@ impl EdgeError {
             // The operator reads this in the answer of their own worker; it
             // names the variable and the rule, never a secret's value.
             Self::Misconfigured(e) => e.to_string(),
+            Self::SignInMove(e) => e.public_message(),
         }
     }
 
@@ -240,6 +246,7 @@ impl EdgeError {
                 | Self::QueueUnavailable(_)
                 | Self::BadMessage(_)
                 | Self::Misconfigured(_)
+                | Self::SignInMove(_)
         )
     }
 }
@@ -253,6 +260,7 @@ impl fmt::Display for EdgeError {
             Self::LogUnavailable(e) => write!(f, "log_unavailable: {e}"),
             Self::QueueUnavailable(e) => write!(f, "queue_unavailable: {e}"),
             Self::Misconfigured(e) => write!(f, "misconfigured: {e}"),
+            Self::SignInMove(e) => write!(f, "sign-in move left for the job: {e}"),
             other => write!(f, "{}: {}", other.code(), other.public_message()),
         }
     }

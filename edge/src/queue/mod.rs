@@ -138,7 +138,8 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let mut follow: Vec<String> = gated.iter().flat_map(|(_, _, f)| f.clone()).collect();
         follow.sort_unstable();
         follow.dedup();
-        self.move_clients(&follow, now).await;
+        // A failed move is left due for the job; the delivery is applied.
+        let _ = self.move_clients(&follow, now).await;
         Ok(gated.len())
     }
 
@@ -153,7 +154,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         for logged in batches {
             let (logged, deltas, follow) = self.gated(logged, now).await?;
             self.store_and_log(&deltas, &logged).await?;
-            self.move_clients(&follow, now).await;
+            let _ = self.move_clients(&follow, now).await;
         }
         Ok(n)
     }

@@ -64,12 +64,13 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .with_header("access-control-max-age", "86400"))
     }
 
-    /// Answers a batch, and whether it made or fed a sign-in link.
+    /// Answers a batch, whether it made or fed a sign-in link, and a
+    /// sign-in move that failed (left for the job; the batch is taken).
     pub(super) async fn ingest(
         &self,
         req: &Request,
         now: Millis,
-    ) -> Result<(Response, bool), EdgeError> {
+    ) -> Result<(Response, bool, Option<EdgeError>), EdgeError> {
         self.require_write_keys()?;
         check_content_type(req)?;
         let origin = req.header("origin");
@@ -109,12 +110,13 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             rest.events.clone_from(&logged.events);
             aggregated = aggregate_checked(self.spec, &rest, verified_user.as_deref());
         }
+        let mut moved = None;
         match self.config.pipeline {
             Pipeline::Direct => {
                 self.store_and_log(&aggregated.deltas, &logged).await?;
                 // A sign-in: the visitor's features follow them to the user
                 // before the 202, so the next read sees them.
-                self.move_clients(&gate.follow, now).await;
+                moved = self.move_clients(&gate.follow, now).await;
             }
             // 202 once the queue holds the batch; its consumer applies it
             // (`Edge::consume`). A batch with no valid event has nothing to send.
@@ -150,7 +152,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         if !skipped.is_empty() {
             answer["skipped"] = serde_json::Value::Array(skipped);
         }
-        Ok((Response::json(202, &answer), !gate.follow.is_empty()))
+        Ok((Response::json(202, &answer), !gate.follow.is_empty(), moved))
     }
 
     /// Writes a batch's deltas to the store and the batch to the log, in

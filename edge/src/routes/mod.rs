@@ -126,12 +126,14 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         let origin = req.header("origin");
         let route = Route::of(&req.path);
         let mut moves = false;
+        let mut move_failed = None;
         let result = match (route, req.method) {
             (None, _) => Err(EdgeError::NotFound),
             (Some(Route::Ingest), Method::Options) => self.preflight(origin),
             (Some(Route::Ingest), Method::Post) => {
-                self.ingest(req, now).await.map(|(res, linked)| {
+                self.ingest(req, now).await.map(|(res, linked, failed)| {
                     moves = linked;
+                    move_failed = failed;
                     res
                 })
             }
@@ -156,7 +158,12 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             }),
         };
         let (mut response, fault, drift) = match result {
-            Ok(res) => (res, None, sink.unwrap_or_default().into_iter().collect()),
+            // A taken batch whose sign-in move failed: the operator hears.
+            Ok(res) => (
+                res,
+                move_failed,
+                sink.unwrap_or_default().into_iter().collect(),
+            ),
             Err(e) => (
                 e.to_response(),
                 e.is_server_fault().then_some(e),

@@ -74,16 +74,22 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
 
     /// Moves each client's new state to its user, side by side. A move that
     /// fails or finds another runner on the client leaves it due now, for
-    /// the job; the batch that asked is written either way.
-    pub(crate) async fn move_clients(&self, clients: &[String], now: Millis) {
+    /// the job; the batch that asked is written either way. Answers the
+    /// first failure, for the operator's log.
+    pub(crate) async fn move_clients(&self, clients: &[String], now: Millis) -> Option<EdgeError> {
         let done = join_all(clients.iter().map(|c| self.move_client(c, now))).await;
+        let mut failed = None;
         for (client, result) in clients.iter().zip(done) {
             if !matches!(result, Ok(true)) {
                 // Best effort: should this fail too, the settle-time ask
                 // the gate made stands.
                 let _ = self.registry.move_due(client, now).await;
             }
+            if let Err(e) = result {
+                failed = failed.or(Some(EdgeError::SignInMove(Box::new(e))));
+            }
         }
+        failed
     }
 
     /// The moves due at `now` (a settle-time pass, one that failed), up to
