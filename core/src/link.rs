@@ -150,9 +150,9 @@ pub fn moves(
 
 /// What `now` holds beyond `before` (an earlier state of the same
 /// feature), as a state to merge: `None` when nothing. Sums and counts give
-/// the difference per cell; the idempotent aggregations give `now` whole
-/// (merged again it changes nothing); `mode` gives each value's gained
-/// count. A cell or value `before` had and `now` no longer has (a window
+/// the difference per cell; `latest_n` the items `before` lacked; the other
+/// idempotent aggregations give `now` whole (merged again it changes
+/// nothing); `mode` gives each value's gained count. A cell or value `before` had and `now` no longer has (a window
 /// moved on, a bound dropped it) gives nothing.
 pub fn residual(
     def: &FeatureDef,
@@ -201,7 +201,22 @@ pub fn residual(
             }
             Agg::Mode(gained)
         }
-        // min, max, last, first, distinct, latest_n: merged whole.
+        // The items `before` lacked (an item is an event, by id): pushed
+        // again whole, a store that appends (MongoDB's `$push`) would hold
+        // an item twice.
+        (Agg::LatestN(a), Agg::LatestN(b)) => {
+            let new: Vec<_> = a
+                .iter()
+                .filter(|item| !b.iter().any(|old| old.id == item.id))
+                .cloned()
+                .collect();
+            if new.is_empty() {
+                return None;
+            }
+            Agg::LatestN(new)
+        }
+        // min, max, last, first, distinct: merged whole (merged again, they
+        // change nothing in any store).
         _ => now.value.clone(),
     };
     Some(FeatureState {

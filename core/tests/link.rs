@@ -224,6 +224,26 @@ fn a_residual_is_what_was_gained_since() {
     assert_eq!(json_of(&r.value), json!({"count": {"total": 2}}));
     assert_eq!(residual(clicks, &now, Some(&now)), None);
     assert_eq!(residual(clicks, &now, None), Some(now.clone()));
+    // latest_n: the items gained only, so a store that appends holds each once.
+    let recent = spec.feature("recent@1").expect("recent");
+    let doc = &store.0[&("user".into(), "c".into())];
+    let mut earlier = Store::default();
+    earlier.take(
+        &spec,
+        &batch(
+            "b1",
+            T0,
+            None,
+            vec![event("e1", "product_click", "c", None, "p", T0)],
+        ),
+    );
+    let before = &earlier.0[&("user".into(), "c".into())].features["recent@1"];
+    let gained = residual(recent, &doc.features["recent@1"], Some(before)).expect("two more");
+    let ids: Vec<String> = match &gained.value {
+        freshet_core::state::Agg::LatestN(items) => items.iter().map(|i| i.id.clone()).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ids, ["e3", "e2"]);
 }
 
 #[test]

@@ -28,6 +28,11 @@ before(async () => {
   shop = await stack.startShop(edge, undefined, { NUXT_SHOP_MODEL_URL: model.base });
 });
 after(async () => {
+  // What the edge said of sign-in moves it left for its job (their faults).
+  if (edge?.logFile && fs.existsSync(edge.logFile)) {
+    const moves = fs.readFileSync(edge.logFile, 'utf8').split('\n').filter((l) => /sign-in/.test(l));
+    if (moves.length) console.log(`edge log, sign-in:\n${moves.slice(-20).join('\n')}`);
+  }
   await browser?.close();
   await stack.stop(model?.child);
   await stack.stopAll();
