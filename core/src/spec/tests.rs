@@ -528,3 +528,15 @@ fn a_feature_has_a_short_stable_tag_and_f32_is_for_sums_of_fractions() {
     let err = FeatureSpec::parse(&bad).expect_err("f16");
     assert!(err.to_string().contains("float must be"), "{err}");
 }
+
+#[test]
+fn a_feature_follows_sign_in_unless_link_is_false() {
+    let base = "name = \"a\"\nentity = \"user\"\non = [\"x\"]\nagg = \"count\"\n";
+    let moves = parse_feature(base).expect("spec");
+    let stays = parse_feature(&format!("{base}link = false\n")).expect("spec");
+    assert!(moves.feature("a@1").expect("a").link);
+    assert!(!stays.feature("a@1").expect("a").link);
+    // It decides values, so it is in the hash.
+    assert_ne!(moves.hash(), stays.hash());
+    assert!(error_of(&format!("{base}link = \"no\"\n")).contains("link"));
+}
