@@ -154,6 +154,8 @@ describe('the shop ranked by the model trained from Freshet', () => {
     const f = await until(async () => { const f = await stack.features(edge, 'user', userId); return f.clicks_product_card === picks.length ? f : null; }, 10_000, `the visit's ${picks.length} clicks under ${userId}`, 50);
     const moved = Date.now() - signedIn;
     assert.deepEqual(f.recent_products.slice(0, picks.length).sort(), [...picks].sort());
+    // The panel, signed in, keeps the visit's clicks.
+    await until(async () => (await page.getAttribute('[data-feature="clicks_product_card"] td', 'data-value').catch(() => null)) === String(picks.length), 5_000, 'the panel to show the visit under the user');
     const r = await until(async () => { const r = await row(page); return r.source === 'model' && topShare(r.order, category) === picks.length ? r : null; }, 5_000, `${category} still on top, signed in`, 20);
     // How soon is measured (the clicks under the user, and the row), not asserted.
     console.log(`signed in: the visit under the user ${moved} ms, the row ${Date.now() - signedIn} ms after the sign-in's first page: ${r.order.join(' ')} (anonymous: ${anonymous.order.join(' ')}; cold: ${cold.order.join(' ')})`);
