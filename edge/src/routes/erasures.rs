@@ -411,6 +411,15 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             .collect())
     }
 
+    /// The log object `logged` goes to, as the registry indexes it: none
+    /// while the log is off.
+    pub(crate) fn log_keys_of(&self, logged: &LoggedBatch) -> Vec<String> {
+        match &self.log {
+            EventLog::On(_) => vec![logged.object_keys().0],
+            EventLog::Off => Vec::new(),
+        }
+    }
+
     /// A logged batch through the erasure gate: without the events it
     /// drops, its deltas, and the clients to move once it is written
     /// ([`Gate::follow`]).
@@ -449,10 +458,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         if logged.events.is_empty() {
             return Ok(Gate::default());
         }
-        let log_key = match &self.log {
-            EventLog::On(_) => vec![logged.object_keys().0],
-            EventLog::Off => Vec::new(),
-        };
+        let log_key = self.log_keys_of(logged);
         // An erasure's anonymous events (an empty clientId, as a rewritten
         // log holds them, sent to backfill) are nobody's.
         let mut groups = principals_of(logged);

@@ -10,9 +10,12 @@
 //! (write-ahead): a runner that dies half-way leaves it for the next, which
 //! applies the same move under the same marker and writes the same
 //! create-only log object, so it counts once. Two runners at once: the
-//! second finds the version moved on and leaves the client due.
+//! second finds the version moved on and leaves the client to its
+//! settle-time move.
 
-use freshet_core::erasure::{Principal, Verdict};
+use std::collections::BTreeSet;
+
+use freshet_core::erasure::{Principal, Verdict, indexed_of};
 use freshet_core::link::{self, Link};
 use freshet_core::time::Millis;
 use futures_util::future::{join_all, try_join_all};
@@ -20,10 +23,10 @@ use futures_util::future::{join_all, try_join_all};
 use super::Edge;
 use crate::erasure::{Given, LinkState, PendingMove, Registry, Touch, Touched};
 use crate::error::EdgeError;
-use crate::event_log::{Bucket, EventLog};
+use crate::event_log::Bucket;
 use crate::queue::IngestQueue;
 use crate::rate_limit::RateLimit;
-use crate::store::{EntityRead, FeatureStore};
+use crate::store::{EntityKey, EntityRead, FeatureStore};
 
 /// Clients moved at once by one run of [`Edge::advance_links`].
 const MOVES_PER_RUN: usize = 100;
@@ -73,23 +76,14 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
     }
 
     /// Moves each client's new state to its user, side by side. A move that
-    /// fails or finds another runner on the client leaves it due now, for
-    /// the job; the batch that asked is written either way. Answers the
-    /// first failure, for the operator's log.
+    /// fails or finds another runner on the client is left to the
+    /// settle-time move the gate asked for; the batch that asked is written
+    /// either way. Answers the first failure, for the operator's log.
     pub(crate) async fn move_clients(&self, clients: &[String], now: Millis) -> Option<EdgeError> {
         let done = join_all(clients.iter().map(|c| self.move_client(c, now))).await;
-        let mut failed = None;
-        for (client, result) in clients.iter().zip(done) {
-            if !matches!(result, Ok(true)) {
-                // Best effort: should this fail too, the settle-time ask
-                // the gate made stands.
-                let _ = self.registry.move_due(client, now).await;
-            }
-            if let Err(e) = result {
-                failed = failed.or(Some(EdgeError::SignInMove(Box::new(e))));
-            }
-        }
-        failed
+        done.into_iter()
+            .find_map(Result::err)
+            .map(|e| EdgeError::SignInMove(Box::new(e)))
     }
 
     /// The moves due at `now` (a settle-time pass, one that failed), up to
@@ -208,7 +202,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
         );
         let reads: Vec<EntityRead> = keys
             .iter()
-            .map(|(e, id)| EntityRead::new(crate::store::EntityKey::new(e, id), None))
+            .map(|(e, id)| EntityRead::new(EntityKey::new(e, id), None))
             .collect();
         let docs = self.store.load(&reads).await?;
         let now_docs: Vec<(String, String, _)> = keys
@@ -252,22 +246,11 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
     async fn apply_move(&self, link: &Link, now: Millis) -> Result<bool, EdgeError> {
         let fail = EdgeError::StoreUnavailable;
         let logged = link.to_logged("", self.spec.hash());
+        let deltas = link.deltas();
         let user = Principal::User(link.user.clone());
         let touch = Touch {
-            composites: link
-                .moves
-                .iter()
-                .filter(|m| {
-                    self.spec
-                        .entity(&m.entity)
-                        .is_some_and(|e| e.is_composite())
-                })
-                .map(|m| (m.entity.clone(), m.id.clone()))
-                .collect(),
-            log_keys: match &self.log {
-                EventLog::On(_) => vec![logged.object_keys().0],
-                EventLog::Off => Vec::new(),
-            },
+            composites: indexed_of(self.spec, &deltas, &user, &BTreeSet::new()),
+            log_keys: self.log_keys_of(&logged),
             clients: Vec::new(),
         };
         let touched = self.registry.touch(&user, &touch).await.map_err(fail)?;
@@ -280,7 +263,7 @@ impl<S: FeatureStore, L: RateLimit, B: Bucket, Q: IngestQueue, R: Registry> Edge
             }
             Some(Verdict::Keep) | None => {}
         }
-        self.store_and_log(&link.deltas(), &logged).await?;
+        self.store_and_log(&deltas, &logged).await?;
         Ok(true)
     }
 }
