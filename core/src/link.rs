@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::aggregate::aggregate;
 use crate::log::LoggedBatch;
 use crate::spec::{
     EntityDef, FeatureDef, FeatureSpec, FieldPath, composite_id, split_composite_id,
@@ -347,6 +348,19 @@ pub fn delta_of(batch: &LoggedBatch, event: &Event) -> Option<EntityDelta> {
         received_at: batch.received_at,
         updates,
     })
+}
+
+/// Every delta a logged batch gives, as the edge wrote them: its events
+/// aggregated (`aggregate` skips `$` types) and the moves its `$link`
+/// events carry.
+pub fn logged_deltas(spec: &FeatureSpec, batch: &LoggedBatch) -> Vec<EntityDelta> {
+    let mut deltas = aggregate(
+        spec,
+        &batch.to_valid_batch(),
+        batch.verified_user.as_deref(),
+    );
+    deltas.extend(deltas_of(batch));
+    deltas
 }
 
 /// The moves a logged batch's `$link` events carry, as deltas.

@@ -1,6 +1,7 @@
 //! Replay: logged batches folded into feature documents with exactly the
-//! code the edge runs ([`aggregate`], [`merge_delta`], [`read_one`]), and
-//! point-in-time reads over them for training data and consistency checks.
+//! code the edge runs ([`link::logged_deltas`]: `aggregate` and the sign-in
+//! moves; [`merge_delta`], [`read_one`]), and point-in-time reads over them
+//! for training data and consistency checks.
 //!
 //! Two views of a row at time `T`:
 //! - [`AsOf::Served`] (the default): what the online store served at `T`,
@@ -22,14 +23,13 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 
-use crate::aggregate::aggregate;
 use crate::link::{self, is_reserved};
 use crate::log::LoggedBatch;
 use crate::read::{FeatureValue, ReadError, read_one, resolve_names};
 use crate::spec::{FeatureDef, FeatureSpec};
 use crate::state::{FeatureDoc, merge_delta};
 use crate::time::Millis;
-use crate::validate::{Event, ValidBatch};
+use crate::validate::Event;
 
 /// Which view of the past a row sees; see the module's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl<'s> Replay<'s> {
     /// log holds each batch once, so no batch marker is needed.
     pub fn apply(&mut self, batch: &LoggedBatch) {
         if self.keep.is_none() {
-            self.apply_events(batch, &batch.events);
+            self.apply_events(batch);
             return;
         }
         // Only the events of kept entities: the others would be folded for
@@ -141,7 +141,14 @@ impl<'s> Replay<'s> {
             .cloned()
             .collect();
         if !kept.is_empty() {
-            self.apply_events(batch, &kept);
+            self.apply_events(&LoggedBatch {
+                batch_id: batch.batch_id.clone(),
+                received_at: batch.received_at,
+                write_key: batch.write_key.clone(),
+                verified_user: batch.verified_user.clone(),
+                spec: batch.spec.clone(),
+                events: kept,
+            });
         }
     }
 
@@ -164,19 +171,8 @@ impl<'s> Replay<'s> {
         })
     }
 
-    fn apply_events(&mut self, batch: &LoggedBatch, events: &[Event]) {
-        let valid = ValidBatch {
-            batch_id: batch.batch_id.clone(),
-            received_at: batch.received_at,
-            skew: 0,
-            write_key: Some(batch.write_key.clone()),
-            identity: None,
-            events: events.to_vec(),
-            rejected: Vec::new(),
-        };
-        let moved = events.iter().filter_map(|e| link::delta_of(batch, e));
-        let deltas = aggregate(self.spec, &valid, batch.verified_user.as_deref());
-        for delta in deltas.into_iter().chain(moved) {
+    fn apply_events(&mut self, batch: &LoggedBatch) {
+        for delta in link::logged_deltas(self.spec, batch) {
             let key = (delta.entity.clone(), delta.id.clone());
             if self.keep.as_ref().is_some_and(|k| !k.contains(&key)) {
                 continue;
@@ -385,7 +381,7 @@ impl<'s> PointInTime<'s> {
             }
             while self.pending.peek().is_some_and(|p| p.0.time <= at) {
                 if let Some(Reverse(p)) = self.pending.pop() {
-                    self.replay.apply_events(&p.batch, &p.batch.events);
+                    self.replay.apply_events(&p.batch);
                 }
             }
             self.answer(row);

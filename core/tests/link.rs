@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use freshet_core::link::{Link, deltas_of, moves, rekey, residual};
+use freshet_core::link::{Link, logged_deltas, moves, rekey, residual};
 use freshet_core::log::{LoggedBatch, parse_ndjson};
 use freshet_core::replay::Replay;
 use freshet_core::spec::FeatureSpec;
@@ -129,11 +129,7 @@ struct Store(BTreeMap<(String, String), FeatureDoc>);
 
 impl Store {
     fn take(&mut self, spec: &FeatureSpec, b: &LoggedBatch) {
-        let valid = b.to_valid_batch();
-        let all = freshet_core::aggregate::aggregate(spec, &valid, b.verified_user.as_deref())
-            .into_iter()
-            .chain(deltas_of(b));
-        for d in all {
+        for d in logged_deltas(spec, b) {
             apply_delta(
                 spec,
                 self.0.entry((d.entity.clone(), d.id.clone())).or_default(),

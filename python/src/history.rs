@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Read;
 
-use freshet_core::aggregate::aggregate;
 use freshet_core::link;
 use freshet_core::log::{LoggedBatch, parse_ndjson, parse_ndjson_lines};
 use freshet_core::read::{FeatureValue, ReadError, resolve_names};
@@ -222,12 +221,7 @@ impl LogEntities {
         more: bool,
     ) -> Result<(), HistoryError> {
         for batch in self.pieces.batches(source, data, more)? {
-            let valid = batch.to_valid_batch();
-            let moved = link::deltas_of(&batch);
-            for delta in aggregate(spec, &valid, batch.verified_user.as_deref())
-                .into_iter()
-                .chain(moved)
-            {
+            for delta in link::logged_deltas(spec, &batch) {
                 self.seen.insert((delta.entity, delta.id));
             }
         }
