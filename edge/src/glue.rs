@@ -346,7 +346,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
             return to_worker(e.to_response());
         }
     };
-    let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+    let now = edge_now(&edge);
     let start = js_sys::Date::now();
     let req = to_request(req, edge.config.limits.max_body_bytes).await?;
     STORE_MS.with(|ms| ms.set(0.0));
@@ -362,32 +362,14 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         format!("store;dur={store:.1}, total;dur={total:.1}"),
     );
     // An erasure finishes once it has settled: its last sweep of the store
-    // and the log's rewrite, after the answer (the cron does it too, should
-    // this isolate go away first).
+    // and the log's rewrite, after the answer.
     if req.path == crate::routes::ERASURES_PATH && response.status == 202 {
-        let edge = edge.clone();
-        let wait = u64::try_from(edge.settle_ms()).unwrap_or(0);
-        ctx.wait_until(async move {
-            worker::Delay::from(std::time::Duration::from_millis(wait + 200)).await;
-            let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
-            if let Err(e) = edge.advance_erasures(now).await {
-                console_error!("erasure: {e}; the cron tries again");
-            }
-        });
+        after_settling(&ctx, &edge, Settled::Erasures);
     }
     // A sign-in's moves once more when the store has settled: a write that
-    // was still landing on the client then moves too (the cron does it
-    // too, should this isolate go away first).
+    // was still landing on the client then moves too.
     if handled.moves {
-        let edge = edge.clone();
-        let wait = u64::try_from(edge.settle_ms()).unwrap_or(0);
-        ctx.wait_until(async move {
-            worker::Delay::from(std::time::Duration::from_millis(wait + 200)).await;
-            let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
-            if let Err(e) = edge.advance_links(now).await {
-                console_error!("sign-in moves: {e}; the cron tries again");
-            }
-        });
+        after_settling(&ctx, &edge, Settled::SignInMoves);
     }
     if !handled.drift.is_empty() {
         // Written after the answer is sent: the read never waits for it, and
@@ -402,6 +384,39 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     to_worker(response)
 }
 
+/// The edge's clock: the platform's, moved by the configured offset.
+fn edge_now(edge: &WorkerEdge) -> i64 {
+    Date::now().as_millis() as i64 + edge.config.clock_offset_ms
+}
+
+/// A job that runs once the store has settled after a request.
+#[derive(Clone, Copy)]
+enum Settled {
+    /// An erasure's last sweep and its log's rewrite.
+    Erasures,
+    /// The sign-in moves due.
+    SignInMoves,
+}
+
+/// Runs `job` in the request's `wait_until` once the store has settled
+/// (`Edge::settle_ms`); the cron runs it too, should this isolate go away
+/// first.
+fn after_settling(ctx: &Context, edge: &Rc<WorkerEdge>, job: Settled) {
+    let edge = Rc::clone(edge);
+    let wait = u64::try_from(edge.settle_ms()).unwrap_or(0);
+    ctx.wait_until(async move {
+        worker::Delay::from(std::time::Duration::from_millis(wait + 200)).await;
+        let now = edge_now(&edge);
+        let (what, done) = match job {
+            Settled::Erasures => ("erasure", edge.advance_erasures(now).await),
+            Settled::SignInMoves => ("sign-in moves", edge.advance_links(now).await),
+        };
+        if let Err(e) = done {
+            console_error!("{what}: {e}; the cron tries again");
+        }
+    });
+}
+
 /// The cron (`[triggers]` in wrangler.toml): finishes the erasures that
 /// have settled, should the `wait_until` after their `POST` not have, and
 /// the sign-in moves due.
@@ -414,7 +429,7 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
             return;
         }
     };
-    let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+    let now = edge_now(&edge);
     match edge.advance_erasures(now).await {
         Ok(0) => {}
         Ok(n) => console_log!("erasure: {n} finished"),
@@ -442,7 +457,7 @@ async fn consume(batch: MessageBatch<()>, env: Env, _ctx: Context) -> worker::Re
         }
     };
     let dead = batch.queue() == queue::cf::DEAD_QUEUE;
-    let now = Date::now().as_millis() as i64 + edge.config.clock_offset_ms;
+    let now = edge_now(&edge);
     // An outage of the store or the log is waited out here, a message at a
     // time, for up to `OUTAGE_WAIT_MS` in all: each delivery the platform
     // makes counts towards `max_retries`, so retrying every message at once
