@@ -57,9 +57,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use commands::ServerLimits;
 use commands::{
-    document_id, document_to_json, handshake, is_not_primary, parse_delete_reply, parse_find_reply,
-    parse_hello, parse_role, parse_sasl, parse_update_reply, plan_deletes, plan_finds,
-    plan_statements, plan_updates, sasl_continue, sasl_start,
+    PlannedUpdate, document_id, document_to_json, handshake, is_not_primary, parse_delete_reply,
+    parse_find_reply, parse_hello, parse_role, parse_sasl, parse_update_reply, plan_deletes,
+    plan_finds, plan_statements, plan_updates, sasl_continue, sasl_start,
 };
 pub use conn::Connection;
 pub use freshet_core::store_url::{MongoUrl, SRV_REFUSED};
@@ -412,12 +412,7 @@ impl<C: Connector> MongoStore<C> {
                 })
                 .await?;
             let mut outcome: Vec<Option<Applied>> = vec![None; deltas.len()];
-            for (plan, reply) in planned.iter().zip(&replies) {
-                let applied = parse_update_reply(reply, plan.indices.len())?;
-                for (&i, a) in plan.indices.iter().zip(applied) {
-                    outcome[i] = Some(a);
-                }
-            }
+            record_outcomes(&planned, &replies, &mut outcome, |i| i)?;
             // A duplicate key means the marker was there, unless another
             // batch inserted the same new document between our match and our
             // insert. Sent once more, the upsert now matches an existing
@@ -432,12 +427,7 @@ impl<C: Connector> MongoStore<C> {
                 let planned = plan_updates(spec, db, &retried, &limits)?;
                 let messages: Vec<Message> = planned.iter().map(|p| p.message.clone()).collect();
                 let replies = conn.round_trip(&messages).await?;
-                for (plan, reply) in planned.iter().zip(&replies) {
-                    let applied = parse_update_reply(reply, plan.indices.len())?;
-                    for (&j, a) in plan.indices.iter().zip(applied) {
-                        outcome[again[j]] = Some(a);
-                    }
-                }
+                record_outcomes(&planned, &replies, &mut outcome, |j| again[j])?;
             }
             outcome
                 .into_iter()
@@ -465,12 +455,7 @@ impl<C: Connector> MongoStore<C> {
                 })
                 .await?;
             let mut outcome: Vec<Option<Applied>> = vec![None; updates.len()];
-            for (plan, reply) in planned.iter().zip(&replies) {
-                let applied = parse_update_reply(reply, plan.indices.len())?;
-                for (&i, a) in plan.indices.iter().zip(applied) {
-                    outcome[i] = Some(a);
-                }
-            }
+            record_outcomes(&planned, &replies, &mut outcome, |i| i)?;
             outcome
                 .into_iter()
                 .map(|o| o.ok_or_else(|| StoreError::Protocol("a fold got no reply".into())))
@@ -478,6 +463,23 @@ impl<C: Connector> MongoStore<C> {
         })
         .await
     }
+}
+
+/// Each statement's outcome from `replies`, the answers to `planned`, put
+/// in `outcome` at `slot` of the statement's index.
+fn record_outcomes(
+    planned: &[PlannedUpdate],
+    replies: &[Document],
+    outcome: &mut [Option<Applied>],
+    slot: impl Fn(usize) -> usize,
+) -> Result<(), StoreError> {
+    for (plan, reply) in planned.iter().zip(replies) {
+        let applied = parse_update_reply(reply, plan.indices.len())?;
+        for (&i, a) in plan.indices.iter().zip(applied) {
+            outcome[slot(i)] = Some(a);
+        }
+    }
+    Ok(())
 }
 
 impl<C: Connector> FeatureStore for MongoStore<C> {
