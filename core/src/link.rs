@@ -57,16 +57,6 @@ pub fn follows_sign_in(def: &EntityDef) -> bool {
     matches!((at(FieldPath::UserId), at(FieldPath::ClientId)), (Some(u), Some(c)) if u < c)
 }
 
-/// Whether an entity holds a visitor's state that moves at sign-in: one
-/// that [`follows_sign_in`], or a composite with such a part.
-pub fn moves_at_sign_in(def: &EntityDef) -> bool {
-    if def.is_composite() {
-        def.of.iter().any(follows_sign_in)
-    } else {
-        follows_sign_in(def)
-    }
-}
-
 /// The id entity `entity`'s id `id` takes when `client` signs in as `user`:
 /// `None` when the id does not hold the client.
 pub fn rekey(
@@ -153,8 +143,9 @@ pub fn moves(
 /// feature), as a state to merge: `None` when nothing. Sums and counts give
 /// the difference per cell; `latest_n` the items `before` lacked; the other
 /// idempotent aggregations give `now` whole (merged again it changes
-/// nothing); `mode` gives each value's gained count. A cell or value `before` had and `now` no longer has (a window
-/// moved on, a bound dropped it) gives nothing.
+/// nothing); `mode` gives each value's gained count. A cell or value
+/// `before` had and `now` no longer has (a window moved on, a bound dropped
+/// it) gives nothing.
 pub fn residual(
     def: &FeatureDef,
     now: &FeatureState,
