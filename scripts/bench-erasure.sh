@@ -57,21 +57,8 @@ ADMIN="admin-$(secret)"
 IDENTITY_SECRET="identity-$(secret)"
 BASE=
 start_worker() { # config store state
-  local port inspect
-  port=$(free_port); inspect=$(free_port); BASE="http://127.0.0.1:$port"
-  WORKER_LOG="$TMP/wrangler-$port.log"
-  setsid edge/node_modules/.bin/wrangler dev --config "$TMP/$1.toml" --local --ip 127.0.0.1 \
-    --port "$port" --inspector-port "$inspect" --show-interactive-dev-session=false \
-    --persist-to "$TMP/$3" --var "FRESHET_STORE:$2" --var "FRESHET_WRITE_KEYS:dev=*" \
-    --var "FRESHET_ADMIN_TOKEN:$ADMIN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET" \
-    > "$WORKER_LOG" 2>&1 < /dev/null &
-  WORKER_PID=$!
-  wait_http "$BASE/health"
-}
-stop_worker() {
-  kill -TERM -- "-$WORKER_PID" 2>/dev/null || true
-  wait "$WORKER_PID" 2>/dev/null || true
-  WORKER_PID=
+  wrangler_up "$1" "$3" "FRESHET_STORE:$2" "FRESHET_WRITE_KEYS:dev=*" \
+    "FRESHET_ADMIN_TOKEN:$ADMIN" "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET"
 }
 # What the worker's log says: requests answered 5xx, and lines of errors
 # (wrangler's "✘ [ERROR]", the worker's console_error).
@@ -212,7 +199,7 @@ for store in "${STORES[@]}"; do
       "$TMP/round.json" "$fivexx" "$errors" | tee -a "$TMP/erasures.jsonl"
   done
   cp "$WORKER_LOG" "$TMP/erase-$store.log"
-  stop_worker
+  wrangler_down
 done
 
 # Part 2: ingest with the gate on and off, alternated (on, off, off, on).
@@ -225,7 +212,7 @@ gate_run() { # store gate round
     const [store, gate, round, said, s, e] = process.argv.slice(2);
     console.log(JSON.stringify({...r, store, gate, round:+round, worker_said: said, log_5xx:+s, log_errors:+e}))' \
     "$TMP/run.json" "$1" "$2" "$3" "$(gate_state)" "$fivexx" "$errors" | tee -a "$TMP/gate.jsonl"
-  stop_worker
+  wrangler_down
 }
 for store in "${STORES[@]}"; do
   step "the gate's cost on $store"

@@ -41,20 +41,8 @@ IDENTITY_SECRET="identity-$(secret)"
 READ_TOKEN="read-$(secret)"
 BASE=
 start_worker() { # store state
-  local port inspect
-  port=$(free_port); inspect=$(free_port); BASE="http://127.0.0.1:$port"
-  setsid edge/node_modules/.bin/wrangler dev --config "$TMP/wrangler.toml" --local --ip 127.0.0.1 \
-    --port "$port" --inspector-port "$inspect" --show-interactive-dev-session=false \
-    --persist-to "$TMP/$2" --var "FRESHET_STORE:$1" --var "FRESHET_WRITE_KEYS:dev=*" \
-    --var "FRESHET_READ_TOKEN:$READ_TOKEN" --var "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET" \
-    > "$TMP/wrangler-$port.log" 2>&1 < /dev/null &
-  WORKER_PID=$!
-  wait_http "$BASE/health"
-}
-stop_worker() {
-  kill -TERM -- "-$WORKER_PID" 2>/dev/null || true
-  wait "$WORKER_PID" 2>/dev/null || true
-  WORKER_PID=
+  wrangler_up wrangler "$2" "FRESHET_STORE:$1" "FRESHET_WRITE_KEYS:dev=*" \
+    "FRESHET_READ_TOKEN:$READ_TOKEN" "FRESHET_IDENTITY_SECRET:$IDENTITY_SECRET"
 }
 
 cat > "$TMP/sign-in.mjs" <<'JS'
@@ -123,7 +111,7 @@ for store in durable-object redis; do
   url=$store; [ "$store" = redis ] && url="redis://127.0.0.1:$REDIS_PORT/0?prefix=signin$RANDOM"
   start_worker "$url" "state-$store"
   node "$TMP/sign-in.mjs" "$BASE" "$IDENTITY_SECRET" "$READ_TOKEN" "$store" "$VISITORS" | tee -a "$TMP/runs.jsonl"
-  stop_worker
+  wrangler_down
 done
 
 node - "$TMP/runs.jsonl" "$LOAD_AVG" "$VISITORS" "$(nproc)" \

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced (after env.sh, from $ROOT) by the benchmarks that run the edge
-# worker: bench-edge, bench-mongo, bench-feast, bench-rate-limit.
+# worker: bench-edge, bench-mongo, bench-feast, bench-rate-limit, bench-erasure,
+# bench-sign-in.
 
 # The worker's tools and built bundle, each skipped when there.
 edge_bench_prerequisites() {
@@ -22,4 +23,28 @@ wrangler_config() {
 # autocannon, edge/bench/load.mjs's load generator.
 edge_bench_load_generator() {
   (cd edge/bench && { [ -d node_modules/autocannon ] || npm install --no-audit --no-fund >/dev/null; })
+}
+
+# `wrangler dev` in a process group of its own on a free port, serving the
+# config $TMP/$1.toml with its state under $TMP/$2, each further argument a
+# `--var NAME:value`; sets BASE, WORKER_PID and WORKER_LOG (in $TMP), and
+# waits for /health.
+wrangler_up() {
+  local config=$1 state=$2 port inspect vars=()
+  shift 2
+  for v in "$@"; do vars+=(--var "$v"); done
+  port=$(free_port); inspect=$(free_port); BASE="http://127.0.0.1:$port"
+  WORKER_LOG="$TMP/wrangler-$port.log"
+  setsid edge/node_modules/.bin/wrangler dev --config "$TMP/$config.toml" --local --ip 127.0.0.1 \
+    --port "$port" --inspector-port "$inspect" --show-interactive-dev-session=false \
+    --persist-to "$TMP/$state" "${vars[@]}" > "$WORKER_LOG" 2>&1 < /dev/null &
+  WORKER_PID=$!
+  wait_http "$BASE/health"
+}
+
+# Stops the worker wrangler_up started.
+wrangler_down() {
+  kill -TERM -- "-$WORKER_PID" 2>/dev/null || true
+  wait "$WORKER_PID" 2>/dev/null || true
+  WORKER_PID=
 }
