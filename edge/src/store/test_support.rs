@@ -120,3 +120,65 @@ pub async fn assert_reads_as_memory(
         assert_eq!(s, m, "{key:?}");
     }
 }
+
+/// A queue delivery of three batches of one visitor (the tracker fixture)
+/// is one write per entity, as the store counts its writes (`writes`); a
+/// regrouped redelivery (the second batch again, beside a fourth) counts
+/// once: its fold is refused, then each delta is applied alone, the second
+/// batch's as duplicates and the fourth's anew; the store then holds what
+/// the memory store holds.
+pub async fn assert_a_delivery_folds_and_a_regrouped_one_counts_once<W>(
+    store: &impl FeatureStore,
+    writes: impl Fn() -> W,
+) where
+    W: Future<Output = u64>,
+{
+    const TRACKER: &str = include_str!("../../tests/fixtures/tracker.json");
+    let spec = compiled_spec().unwrap();
+    let now = freshet_core::time::parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+    let memory = MemoryStore::new(spec);
+    let batch = |n: u32| -> Vec<EntityDelta> {
+        let body = TRACKER.replace(
+            "018f6f7e-0000-7000-8000-000000000001",
+            &format!("018f6f7e-0000-7000-8000-00000000000{n}"),
+        );
+        let at = now + i64::from(n) * 1000;
+        aggregate(
+            spec,
+            &receive(body.as_bytes(), at, &Default::default()).unwrap(),
+            None,
+        )
+    };
+    let per_batch = batch(1).len();
+    let first: Vec<EntityDelta> = (1..=3).flat_map(batch).collect();
+    let before = writes().await;
+    let applied = store.apply(&first).await.unwrap();
+    assert!(
+        applied.iter().all(|a| *a == Applied::Applied),
+        "{applied:?}"
+    );
+    // Three batches of the same entities: one write per entity.
+    assert_eq!(writes().await - before, per_batch as u64);
+    memory.apply(&first).await.unwrap();
+    let regrouped: Vec<EntityDelta> = [2, 4].into_iter().flat_map(batch).collect();
+    let applied = store.apply(&regrouped).await.unwrap();
+    assert_eq!(
+        applied,
+        [
+            vec![Applied::Duplicate; per_batch],
+            vec![Applied::Applied; per_batch]
+        ]
+        .concat()
+    );
+    memory.apply(&regrouped).await.unwrap();
+    let keys = [
+        EntityKey::new("user", "cid-tracker-1"),
+        EntityKey::new("product", "prod-7"),
+    ];
+    let from_store = store.load(&EntityRead::all_of(&keys)).await.unwrap();
+    let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
+    for ((key, s), m) in keys.iter().zip(&from_store).zip(&from_memory) {
+        assert!(!m.features.is_empty(), "{key:?} has no features");
+        assert_eq!(s.features, m.features, "{key:?}");
+    }
+}

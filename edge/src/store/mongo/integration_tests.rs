@@ -22,7 +22,9 @@ use super::wire::Message;
 use super::{Connector, MongoStore, MongoUrl};
 use crate::spec::compiled_spec;
 use crate::store::memory::MemoryStore;
-use crate::store::test_support::{free_port, silent_server};
+use crate::store::test_support::{
+    assert_a_delivery_folds_and_a_regrouped_one_counts_once, free_port, silent_server,
+};
 use crate::store::{EntityKey, EntityRead, FeatureStore, StoreError};
 
 const TRACKER: &str = include_str!("../../../tests/fixtures/tracker.json");
@@ -876,55 +878,9 @@ async fn a_delivery_of_batches_is_one_statement_per_entity_and_a_regrouped_one_c
     let dir = storage_dir("freshet-mongo-fold");
     let port = free_port();
     let _server = start(&bin, &dir, port, false);
-    let spec = compiled_spec().unwrap();
-    let now = parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
     let mongo = store(&format!("mongodb://127.0.0.1:{port}/fold"), 10_000);
-    let memory = MemoryStore::new(spec);
-    // The tracker fixture as four batches of the same visitor.
-    let batch = |n: u32| -> Vec<EntityDelta> {
-        let body = TRACKER.replace(
-            "018f6f7e-0000-7000-8000-000000000001",
-            &format!("018f6f7e-0000-7000-8000-00000000000{n}"),
-        );
-        let at = now + i64::from(n) * 1000;
-        aggregate(
-            spec,
-            &receive(body.as_bytes(), at, &Default::default()).unwrap(),
-            None,
-        )
-    };
-    let per_batch = batch(1).len();
-    let first: Vec<EntityDelta> = (1..=3).flat_map(batch).collect();
-    let before = mongo.statements();
-    let applied = mongo.apply(&first).await.unwrap();
-    assert!(
-        applied.iter().all(|a| *a == Applied::Applied),
-        "{applied:?}"
-    );
-    // Three batches of the same entities: one statement per entity.
-    assert_eq!(mongo.statements() - before, per_batch as u64);
-    memory.apply(&first).await.unwrap();
-    // Batch 2 again with batch 4: its fold is refused, then each delta is
-    // applied alone: batch 2's are duplicates, batch 4's count.
-    let regrouped: Vec<EntityDelta> = [2, 4].into_iter().flat_map(batch).collect();
-    let applied = mongo.apply(&regrouped).await.unwrap();
-    assert_eq!(
-        applied,
-        [
-            vec![Applied::Duplicate; per_batch],
-            vec![Applied::Applied; per_batch]
-        ]
-        .concat()
-    );
-    memory.apply(&regrouped).await.unwrap();
-    let keys = [
-        EntityKey::new("user", "cid-tracker-1"),
-        EntityKey::new("product", "prod-7"),
-    ];
-    let from_mongo = mongo.load(&EntityRead::all_of(&keys)).await.unwrap();
-    let from_memory = memory.load(&EntityRead::all_of(&keys)).await.unwrap();
-    for ((key, m), mem) in keys.iter().zip(&from_mongo).zip(&from_memory) {
-        assert!(!mem.features.is_empty(), "{key:?} has no features");
-        assert_eq!(m.features, mem.features, "{key:?}");
-    }
+    assert_a_delivery_folds_and_a_regrouped_one_counts_once(&mongo, || async {
+        mongo.statements()
+    })
+    .await;
 }
